@@ -1,0 +1,51 @@
+"""The `safeguards` command: one sub-module per command, each registering itself.
+
+Exit codes (DESIGN section 7): 0 ok, 1 the run found what it was asked to fail
+on (gates), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from ..errors import PolicyError, SafeguardsError
+
+EXIT_OK = 0
+EXIT_FOUND = 1
+EXIT_BAD_INPUT = 2
+
+# Each module defines `register(subparsers)`; adding a command is adding a name here.
+COMMAND_MODULES = (
+    "policy_commands",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="safeguards",
+        description="Safeguard policies for a live options-trading system.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except PolicyError as error:
+        print(error.render(snippet=True), file=sys.stderr)
+        n = len(error.problems)
+        print(f"{n} problem{'s' if n != 1 else ''} found.", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SafeguardsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        return EXIT_OK

@@ -1,0 +1,83 @@
+"""One exception hierarchy for the whole package.
+
+Every error a person can cause carries where it happened (file, line, column,
+or which event and field) and what to do about it. Policy errors collect every
+problem in a file so a risk manager fixes them in one pass, not one per run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A place in a source file; line and column are 1-based, as editors show them."""
+
+    path: str
+    line: int
+    col: int
+    end_col: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input, with its place and the source line it is on."""
+
+    message: str
+    location: Location | None = None
+    source_line: str | None = field(default=None, compare=False)
+
+    def render(self, snippet: bool = True) -> str:
+        head = f"{self.location}: {self.message}" if self.location else self.message
+        if not snippet or self.location is None or self.source_line is None:
+            return head
+        return head + "\n" + highlight(self.source_line, self.location)
+
+
+def highlight(source_line: str, location: Location) -> str:
+    """Show the offending line with carets under the offending text, sqlglot style."""
+    text = source_line.rstrip("\n").expandtabs(1)
+    start = max(location.col - 1, 0)
+    end = location.end_col - 1 if location.end_col else len(text)
+    width = max(1, min(end, len(text)) - start) if start < len(text) else 1
+    gutter = f"{location.line:>5} | "
+    return f"{gutter}{text}\n{' ' * (len(gutter) - 2)}| {' ' * start}{'^' * width}"
+
+
+class SafeguardsError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class PolicyError(SafeguardsError):
+    """A policy file cannot be used; carries every problem found, in file order."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems, key=lambda p: (p.location or Location("", 0, 0), p.message))
+        super().__init__(self.render(snippet=False))
+
+    def render(self, snippet: bool = True) -> str:
+        return "\n".join(p.render(snippet) for p in self.problems)
+
+
+class CompiledPolicyError(SafeguardsError):
+    """A compiled policy artifact is malformed, of an unknown format, or fails its hash check."""
+
+
+class UsageError(SafeguardsError):
+    """A command was called with arguments it cannot work with (exit code 2)."""
+
+
+class EventError(SafeguardsError):
+    """A value cannot be read as part of a canonical event (e.g. a malformed timestamp)."""
+
+
+class IngestError(SafeguardsError):
+    """A log file cannot be ingested at all (unreadable, unknown format, bad column mapping)."""
+
+
+class StoreError(SafeguardsError):
+    """The event database cannot be used (e.g. written by a newer version of safeguards)."""
