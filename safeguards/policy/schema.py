@@ -1,0 +1,154 @@
+"""The policy JSON Schema (draft 2020-12) and its errors in a risk manager's words.
+
+The schema ships inside the package (`policy.schema.json`) so editors can use
+it for completion; `safeguards schema` prints it. jsonschema's own messages
+are written for programmers; here each becomes a sentence with a place and,
+for misspelled keys and values, a "did you mean".
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from ..errors import Problem
+from .source import Path, SourceMap
+
+SCHEMA_FILE = "policy.schema.json"
+
+
+@cache
+def policy_schema() -> dict[str, Any]:
+    """The policy schema as a dict (read once)."""
+    return json.loads(resources.files(__package__).joinpath(SCHEMA_FILE).read_text("utf-8"))
+
+
+def schema_text() -> str:
+    return resources.files(__package__).joinpath(SCHEMA_FILE).read_text("utf-8")
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    Draft202012Validator.check_schema(policy_schema())
+    return Draft202012Validator(policy_schema())
+
+
+def schema_problems(data: Any, source: SourceMap) -> tuple[list[Problem], set[str]]:
+    """Every schema violation in `data`, placed in the file, in human words.
+
+    Also returns the top-level sections that have violations, so that later
+    checks can still run on the sections that are well formed.
+    """
+    problems: list[Problem] = []
+    broken: set[str] = set()
+    for error in _validator().iter_errors(data):
+        problems.extend(_translate(error, source))
+        if error.absolute_path:
+            broken.add(str(error.absolute_path[0]))
+    return problems, broken
+
+
+def where(path: Path) -> str:
+    """`('hedging', 'max_depth')` -> `hedging.max_depth`; the top level is `the policy`."""
+    if not path:
+        return "the policy"
+    text = ""
+    for part in path:
+        text += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def suggest(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (true/false)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the text '{value}'"
+    return f"{value!r}"
+
+
+_TYPE_WORDS = {
+    "object": "a mapping (key: value lines)",
+    "array": "a list",
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+}
+
+
+def _translate(error: ValidationError, source: SourceMap) -> list[Problem]:
+    path: Path = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    kind = error.validator
+    here = where(path)
+
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(schema.get("properties", {}))
+        return [
+            source.problem(
+                f"unknown key '{key}' in {here}{suggest(key, allowed)}"
+                + ("" if suggest(key, allowed) else f" (allowed: {', '.join(allowed)})"),
+                path + (key,),
+                key=True,
+            )
+            for key in error.instance
+            if key not in schema.get("properties", {})
+        ]
+    if "propertyNames" in error.relative_schema_path:
+        choices = list(error.schema.get("enum", [])) if isinstance(error.schema, dict) else []
+        key = error.instance
+        return [source.problem(f"'{key}' is not a broker event type{suggest(key, choices)} (known: {', '.join(choices)})", path + (key,), key=True)]
+    if kind == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        return [source.problem(f"{here} is missing the required key '{name}'", path) for name in missing]
+    if kind == "type":
+        expected = error.validator_value
+        words = " or ".join(_TYPE_WORDS.get(t, t) for t in (expected if isinstance(expected, list) else [expected]))
+        hint = ""
+        if expected in ("integer", "number") and isinstance(error.instance, str):
+            hint = " (write the number without quotes; YAML reads 1e6 as text, write 1000000)"
+        return [source.problem(f"{here} must be {words}, not {_describe(error.instance)}{hint}", path)]
+    if kind == "enum":
+        choices = [str(c) for c in error.validator_value]
+        return [source.problem(f"{here}: {_describe(error.instance)} is not allowed{suggest(error.instance, choices)} (one of: {', '.join(choices)})", path)]
+    if kind == "const":
+        return [source.problem(f"{here} must be {error.validator_value!r}; this release reads policy format {error.validator_value}", path)]
+    if kind == "pattern":
+        described = schema.get("description", "")
+        if "span of time" in described:
+            return [source.problem(f"{here}: {_describe(error.instance)} is not a duration; write a positive number and a unit, e.g. 250ms, 5s, 1m30s, 24h", path)]
+        return [source.problem(f"{here}: {_describe(error.instance)} is not a valid name: use lower case letters, digits and _ (starting with a letter)", path)]
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        bound = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "above", "exclusiveMaximum": "below"}[kind]
+        return [source.problem(f"{here} must be {bound} {error.validator_value}, not {error.instance}", path)]
+    if kind == "minItems":
+        return [source.problem(f"{here} needs at least {error.validator_value} item{'s' if error.validator_value != 1 else ''}", path)]
+    if kind == "uniqueItems":
+        seen: set[str] = set()
+        repeats = [json.dumps(v) for v in error.instance if json.dumps(v) in seen or seen.add(json.dumps(v))]
+        return [source.problem(f"{here} lists {', '.join(repeats) or 'an item'} more than once", path)]
+    if kind == "minLength":
+        return [source.problem(f"{here} must not be empty", path)]
+    if kind == "oneOf":
+        specific = [p for sub in error.context if sub.validator != "type" for p in _translate(sub, source)]
+        if specific:
+            return specific
+        return [source.problem(f"{here} must be a state name or a list of state names, not {_describe(error.instance)}", path)]
+    return [source.problem(f"{here}: {error.message}", path)]

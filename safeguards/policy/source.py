@@ -1,0 +1,147 @@
+"""Read YAML safely and remember where every key and value came from.
+
+PyYAML's loaders lose positions and silently keep the last of two equal keys.
+We compose the node tree instead (no object construction, so no arbitrary
+Python objects), build plain data ourselves, and record a location for every
+path, so any later check can point at `file:line:col`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
+
+from ..errors import Location, PolicyError, Problem
+
+Path = tuple[str | int, ...]
+
+_SCALAR_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
+
+
+@dataclass
+class SourceMap:
+    """Where each path of the loaded document stands in its file."""
+
+    path: str
+    lines: list[str]
+    values: dict[Path, Location] = field(default_factory=dict)
+    keys: dict[Path, Location] = field(default_factory=dict)
+
+    def problem(self, message: str, at: Path, *, key: bool = False) -> Problem:
+        """A problem placed at `at`, or at its nearest recorded ancestor."""
+        location = self.locate(at, key=key)
+        return Problem(message, location, self.line_text(location))
+
+    def locate(self, at: Path, *, key: bool = False) -> Location:
+        if key and at in self.keys:
+            return self.keys[at]
+        probe = tuple(at)
+        while probe:
+            if probe in self.values:
+                return self.values[probe]
+            probe = probe[:-1]
+        return self.values.get((), Location(self.path, 1, 1))
+
+    def line_text(self, location: Location) -> str | None:
+        if 1 <= location.line <= len(self.lines):
+            return self.lines[location.line - 1]
+        return None
+
+
+def _location(path: str, node: yaml.Node) -> Location:
+    start, end = node.start_mark, node.end_mark
+    end_col = end.column + 1 if end.line == start.line and end.column > start.column else None
+    return Location(path, start.line + 1, start.column + 1, end_col)
+
+
+class _Builder:
+    """Turns a composed node tree into plain dicts, lists and scalars."""
+
+    def __init__(self, source: SourceMap):
+        self.source = source
+        self.problems: list[Problem] = []
+        self._scalars = SafeConstructor()
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.source.values[path] = _location(self.source.path, node)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        return self._scalar(node, path)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        first_seen: dict[str, Location] = {}
+        for key_node, value_node in node.value:
+            key_location = _location(self.source.path, key_node)
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                self._report("only plain keys are allowed here (no merge keys, lists or mappings as keys)", key_location)
+                continue
+            key = key_node.value
+            if key in first_seen:
+                earlier = first_seen[key]
+                self._report(
+                    f"duplicate key '{key}' (first at line {earlier.line}); "
+                    "a risk file must say each thing once: remove one of them",
+                    key_location,
+                )
+                continue
+            first_seen[key] = key_location
+            self.source.keys[path + (key,)] = key_location
+            result[key] = self.build(value_node, path + (key,))
+        return result
+
+    def _scalar(self, node: yaml.Node, path: Path) -> Any:
+        if node.tag not in _SCALAR_TAGS:
+            self._report(
+                f"the tag '{node.tag}' is not allowed in a policy; write a plain value",
+                self.source.values[path],
+            )
+            return None
+        try:
+            return self._scalars.construct_object(node)
+        except (ConstructorError, ValueError) as error:
+            self._report(f"cannot read this value: {error}", self.source.values[path])
+            return None
+
+    def _report(self, message: str, location: Location) -> None:
+        self.problems.append(Problem(message, location, self.source.line_text(location)))
+
+
+def load_yaml(text: str, path: str = "<policy>") -> tuple[Any, SourceMap]:
+    """Parse one YAML document into plain data plus its source map.
+
+    Raises PolicyError with every structural problem (syntax, duplicate keys,
+    disallowed tags) at once.
+    """
+    source = SourceMap(path, text.splitlines())
+    try:
+        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        location = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path, 1, 1)
+        what = error.problem or error.context or "invalid YAML"
+        raise PolicyError([Problem(f"invalid YAML: {what}", location, source.line_text(location))]) from None
+    except yaml.YAMLError as error:
+        raise PolicyError([Problem(f"invalid YAML: {error}", Location(path, 1, 1))]) from None
+    if not documents or documents[0] is None:
+        raise PolicyError([Problem("the file is empty: a policy starts with `format: 1` and `metadata:`", Location(path, 1, 1))])
+    if len(documents) > 1:
+        second = documents[1]
+        location = _location(path, second) if second is not None else Location(path, 1, 1)
+        raise PolicyError([Problem("a policy file holds one YAML document; remove the extra `---` section", location, source.line_text(location))])
+    builder = _Builder(source)
+    data = builder.build(documents[0], ())
+    if builder.problems:
+        raise PolicyError(builder.problems)
+    return data, source
