@@ -1,0 +1,40 @@
+"""safeguards: keeps a live options-trading system safe from its broker's event stream.
+
+The public API is re-exported here; everything else is an implementation detail.
+"""
+
+from .errors import (
+    CompiledPolicyError,
+    Location,
+    PolicyError,
+    Problem,
+    SafeguardsError,
+    UsageError,
+)
+from .policy import (
+    CompiledPolicy,
+    compile_file,
+    compile_text,
+    format_duration,
+    load_policy,
+    parse_duration,
+    policy_schema,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CompiledPolicy",
+    "CompiledPolicyError",
+    "Location",
+    "PolicyError",
+    "Problem",
+    "SafeguardsError",
+    "UsageError",
+    "compile_file",
+    "compile_text",
+    "format_duration",
+    "load_policy",
+    "parse_duration",
+    "policy_schema",
+]
