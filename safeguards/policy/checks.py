@@ -142,12 +142,13 @@ def _transitions_make_a_sound_machine(data: dict[str, Any], source: SourceMap) -
     reachable = {ordering["initial"]}
     edges: dict[str, set[str]] = {}
     for i, rule in enumerate(ordering["transitions"]):
-        for source_state in as_list(rule["from"]):
+        for j, source_state in enumerate(as_list(rule["from"])):
             if source_state in terminal:
+                at = ("ordering", "transitions", i, "from") + ((j,) if isinstance(rule["from"], list) else ())
                 yield source.problem(
                     f"terminal state '{source_state}' has an outgoing transition (rule '{rule['id']}'); "
                     "remove it, or take the state out of ordering.terminal",
-                    ("ordering", "transitions", i, "from"),
+                    at,
                 )
             for target in as_list(rule["to"]):
                 pair = (source_state, target)
@@ -246,7 +247,7 @@ def _escalation_rules_can_fire(data: dict[str, Any], source: SourceMap) -> Itera
             yield source.problem(f"escalation rule '{rule['id']}': a halt is cleared only by a person; clear_after goes with `to: reducing`", at + ("clear_after",))
         if "submit_without_intent" in rule["alerts"] and intents.get("required_before_submit") is False:
             yield source.problem(f"escalation rule '{rule['id']}' reacts to submit_without_intent, but intents.required_before_submit is false, so that alert never fires", at + ("alerts",))
-        if "sequence_gap" in rule["alerts"] and isinstance(gaps, dict) and gaps.get("check") is False:
+        if "sequence_gap" in rule["alerts"] and isinstance(gaps, dict) and not gaps.get("check", False):
             yield source.problem(f"escalation rule '{rule['id']}' reacts to sequence_gap, but ordering.sequence_gaps.check is false, so that alert never fires", at + ("alerts",))
 
 

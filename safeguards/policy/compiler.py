@@ -25,7 +25,7 @@ def compile_text(text: str, path: str = "<policy>") -> CompiledPolicy:
     """Validate and compile policy YAML; raise PolicyError with every problem found."""
     data, source = load_yaml(text, path)
     problems, broken = schema_problems(data, source)
-    problems += semantic_problems(data, source, broken)
+    problems = source.problems + problems + semantic_problems(data, source, broken)
     if problems:
         raise PolicyError(problems)
     return CompiledPolicy.from_tables(compile_tables(data))

@@ -48,6 +48,9 @@ def schema_problems(data: Any, source: SourceMap) -> tuple[list[Problem], set[st
     problems: list[Problem] = []
     broken: set[str] = set()
     for error in _validator().iter_errors(data):
+        path = tuple(error.absolute_path)
+        if any(path[: len(bad)] == bad for bad in source.unreadable):
+            continue
         problems.extend(_translate(error, source))
         if error.absolute_path:
             broken.add(str(error.absolute_path[0]))
@@ -81,6 +84,17 @@ def _describe(value: Any) -> str:
     if isinstance(value, str):
         return f"the text '{value}'"
     return f"{value!r}"
+
+
+def _number_hint(text: str) -> str:
+    """Why a number came out as text: quotes, or YAML's reading of `1e6` as a string."""
+    try:
+        float(text)
+    except ValueError:
+        return ""
+    if "e" in text.lower() and "." not in text:
+        return f" (YAML reads {text} as text; write it in full, e.g. 1000000)"
+    return " (remove the quotes)"
 
 
 _TYPE_WORDS = {
@@ -123,7 +137,7 @@ def _translate(error: ValidationError, source: SourceMap) -> list[Problem]:
         words = " or ".join(_TYPE_WORDS.get(t, t) for t in (expected if isinstance(expected, list) else [expected]))
         hint = ""
         if expected in ("integer", "number") and isinstance(error.instance, str):
-            hint = " (write the number without quotes; YAML reads 1e6 as text, write 1000000)"
+            hint = _number_hint(error.instance)
         return [source.problem(f"{here} must be {words}, not {_describe(error.instance)}{hint}", path)]
     if kind == "enum":
         choices = [str(c) for c in error.validator_value]

@@ -35,6 +35,9 @@ class SourceMap:
     lines: list[str]
     values: dict[Path, Location] = field(default_factory=dict)
     keys: dict[Path, Location] = field(default_factory=dict)
+    # Paths whose value was unreadable and already reported; later checks stay quiet about them.
+    unreadable: set[Path] = field(default_factory=set)
+    problems: list[Problem] = field(default_factory=list)
 
     def problem(self, message: str, at: Path, *, key: bool = False) -> Problem:
         """A problem placed at `at`, or at its nearest recorded ancestor."""
@@ -107,11 +110,13 @@ class _Builder:
                 f"the tag '{node.tag}' is not allowed in a policy; write a plain value",
                 self.source.values[path],
             )
+            self.source.unreadable.add(path)
             return None
         try:
             return self._scalars.construct_object(node)
         except (ConstructorError, ValueError) as error:
             self._report(f"cannot read this value: {error}", self.source.values[path])
+            self.source.unreadable.add(path)
             return None
 
     def _report(self, message: str, location: Location) -> None:
@@ -121,8 +126,9 @@ class _Builder:
 def load_yaml(text: str, path: str = "<policy>") -> tuple[Any, SourceMap]:
     """Parse one YAML document into plain data plus its source map.
 
-    Raises PolicyError with every structural problem (syntax, duplicate keys,
-    disallowed tags) at once.
+    A file that cannot be parsed at all raises PolicyError. Problems that leave
+    the rest readable (duplicate keys: the first is kept; disallowed tags) are
+    collected in `source.problems` so they are reported with every later one.
     """
     source = SourceMap(path, text.splitlines())
     try:
@@ -142,6 +148,5 @@ def load_yaml(text: str, path: str = "<policy>") -> tuple[Any, SourceMap]:
         raise PolicyError([Problem("a policy file holds one YAML document; remove the extra `---` section", location, source.line_text(location))])
     builder = _Builder(source)
     data = builder.build(documents[0], ())
-    if builder.problems:
-        raise PolicyError(builder.problems)
+    source.problems.extend(builder.problems)
     return data, source
