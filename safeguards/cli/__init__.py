@@ -20,6 +20,7 @@ EXIT_BAD_INPUT = 2
 # Each module defines `register(subparsers)`; adding a command is adding a name here.
 COMMAND_MODULES = (
     "policy_commands",
+    "ingest",
 )
 
 

@@ -1,0 +1,71 @@
+"""Broker log formats, one module each, and telling them apart by content.
+
+Every adapter stages a file as a DuckDB relation in the shape
+:mod:`safeguards.store.checks` describes; the store does the typing, checking and
+loading, so a format only says where each canonical field comes from.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import IngestError
+from ..store.ingest import Stager
+from . import alpaca, csvfile, fix, jsonl, parquet
+
+FORMATS = (jsonl.FORMAT, csvfile.FORMAT, parquet.FORMAT, fix.FORMAT, alpaca.FORMAT)
+
+_HEAD_BYTES = 1 << 16
+
+
+@dataclass(frozen=True)
+class AdapterOptions:
+    """What a person may tell an adapter beyond the file itself."""
+
+    mapping: Mapping[str, str] = field(default_factory=dict)  # CSV/Parquet: their column -> our field
+    fix_intents: str = fix.INTENTS_NONE  # FIX: see safeguards.adapters.fix
+
+    def describe(self) -> dict[str, object]:
+        """The options as recorded in the ``ingests`` table."""
+        return {"mapping": dict(self.mapping), "fix_intents": self.fix_intents}
+
+
+def guess_format(path: Path) -> str:
+    """Tell the format from the first bytes of the file; raise IngestError if unsure."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_HEAD_BYTES)
+    except OSError as error:
+        raise IngestError(f"{path}: cannot read ({error.strerror})") from None
+    if parquet.looks_like(head):
+        return parquet.FORMAT
+    if fix.looks_like(head):
+        return fix.FORMAT
+    text = head.decode("utf-8", errors="replace")
+    if alpaca.looks_like(text):
+        return alpaca.FORMAT
+    if jsonl.looks_like(text):
+        return jsonl.FORMAT
+    if csvfile.looks_like(text):
+        return csvfile.FORMAT
+    raise IngestError(
+        f"{path}: cannot tell the format from its content; pass --format ({', '.join(FORMATS)})"
+    )
+
+
+def stager(format: str, options: AdapterOptions) -> Stager:
+    """The staging function for ``format`` with the options bound."""
+    if format == jsonl.FORMAT:
+        return jsonl.stage
+    if format == alpaca.FORMAT:
+        return alpaca.stage
+    if format == csvfile.FORMAT:
+        return functools.partial(csvfile.stage, mapping=options.mapping)
+    if format == parquet.FORMAT:
+        return functools.partial(parquet.stage, mapping=options.mapping)
+    if format == fix.FORMAT:
+        return functools.partial(fix.stage, intents=options.fix_intents)
+    raise IngestError(f"unknown format {format!r} (known: {', '.join(FORMATS)})")

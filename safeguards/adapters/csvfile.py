@@ -1,0 +1,54 @@
+"""CSV with a header row, read by DuckDB's CSV reader as text and typed by the store's checks.
+
+Lines the reader cannot split (too many or too few columns, bad quoting) are not
+skipped: DuckDB's reject store hands them back with their line number and text, and
+they become rejected rows. Column names that differ from ours are mapped with
+``mapping`` (their name -> our field); other columns are kept in ``extra``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import duckdb
+
+from ..store.checks import lit
+from .columns import mapped_select
+
+FORMAT = "csv"
+
+
+def looks_like(head: str) -> bool:
+    """A first line of comma-separated names, one of them a canonical-looking one."""
+    first = head.split("\n", 1)[0].strip().lower()
+    return "," in first and not first.startswith("{") and any(n in first for n in ("type", "order", "source"))
+
+
+def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, mapping: Mapping[str, str] | None = None) -> int:
+    """Materialize the parsed CSV, then create the staged view ``name`` over it."""
+    rejects = f"{name}_csv_rejects"
+    scans = f"{name}_csv_scans"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name}_csv AS SELECT * FROM read_csv({lit(str(path))}, header = true, "
+        f"all_varchar = true, store_rejects = true, rejects_table = {lit(rejects)}, rejects_scan = {lit(scans)})"
+    )
+    columns = [row[0] for row in con.execute(f"SELECT column_name FROM (DESCRIBE {name}_csv)").fetchall()]
+    good = mapped_select(
+        f"SELECT rowid + 1 AS row_number, * FROM {name}_csv", columns, mapping or {}, str(path), keep=("row_number",)
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name}_csv_bad AS SELECT line, any_value(csv_line) AS raw, "
+        f"string_agg(DISTINCT error_message, '; ') AS message FROM {rejects} GROUP BY line"
+    )
+    con.execute(f"DROP TABLE IF EXISTS {rejects}")
+    con.execute(f"DROP TABLE IF EXISTS {scans}")
+    total = con.execute(f"SELECT count(*) FROM {name}_csv").fetchone()[0]
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW {name} AS
+SELECT *, 'row ' || row_number AS location, NULL::VARCHAR AS raw, NULL::VARCHAR AS pre_reason FROM ({good})
+UNION ALL BY NAME
+SELECT {total} + row_number() OVER (ORDER BY line) AS row_number, 'line ' || line AS location, raw,
+       'malformed CSV line: ' || message AS pre_reason FROM {name}_csv_bad"""
+    )
+    return 0

@@ -1,0 +1,411 @@
+"""FIX 4.2 and 4.4 logs: QuickFIX message logs and ``.body`` stores, SOH or ``|`` delimited.
+
+Input shapes
+    * message logs: one message per line, optionally prefixed by the log's own time,
+      ``20140225-20:24:23.533 : 8=FIX.4.2|9=...``; ``#`` lines are comments;
+    * ``.body`` stores: messages back to back with no newline.
+    A message starts at ``8=FIX`` at the start of a line or right after a delimiter.
+
+Mapping (one canonical event per business message)
+    * ExecutionReport (35=8) -> broker event from ExecType (150): 0 new, A pending_new,
+      6 pending_cancel, 4 canceled, E pending_replace, 5 replaced, 8 rejected,
+      C expired; trades are 1/2 in the 4.2 style and F in the 4.4 style (F is ``fill``
+      when OrdStatus 39=2, else ``partial_fill``). Without 150 (FIX 4.0/4.1), or for a
+      trade ExecType with no LastQty (32) above zero, OrdStatus decides. 4.2 trade busts and corrections (ExecTransType 20=1/2), status reports
+      (20=3, 150=I), done-for-day, stopped, suspended, restated and calculated reports
+      have no canonical type: they are rejected rows with that reason, never dropped.
+    * NewOrderSingle (35=D, ours) -> local ``submit``; OrderCancelRequest (35=F) ->
+      local ``cancel_request``; OrderCancelReject (35=9) -> broker ``cancel_rejected``.
+    * OrderCancelReplaceRequest (35=G) has no canonical local type: it is a rejected
+      row, but its new ClOrdID is still linked to the order it replaces.
+    * A session Reject (35=3) whose RefSeqNum (45) is one of our NewOrderSingles is a
+      broker ``rejected`` for that order (the order never reached the book); other
+      session messages (0, 1, 2, 3, 4, 5, A) are skipped and counted. Any other
+      message type (BusinessMessageReject j, venue-specific types) is a rejected row.
+
+Identity
+    ClOrdID (11) is unique only within one FIX session and day, so every order id is
+    scoped by the session as ``CLIENT@BROKER/ClOrdID`` (client = our CompID, broker =
+    theirs, whichever direction the message went). Cancel and replace requests and the
+    reports answering them carry a new ClOrdID and the previous one in OrigClOrdID
+    (41); both are followed back to the first ClOrdID of the chain, so every event of
+    an order carries the same ``order_id`` (the ClOrdID actually sent stays in
+    ``extra.fix_clordid``). ``event_id`` is ``CLIENT@BROKER/ExecID`` for execution
+    reports. ``account`` stays ``default`` (orders are already scoped by session; a
+    tag 1 Account that only some messages of an order carry would split it), and the
+    Account tag is kept in ``extra.fix_tags``.
+
+Times and sequence numbers
+    ``broker_ts`` is TransactTime (60), else SendingTime (52). ``recv_ts`` is the log
+    line's own time when the log has one, else SendingTime (``extra.recv_ts_from``
+    says which). MsgSeqNum (34) is ``broker_seq`` on the broker's messages, PossDupFlag
+    (43) is ``poss_dup``. Because session messages are skipped, ``broker_seq`` has
+    holes that are not gaps: ``extra.fix_prev_seq`` is the MsgSeqNum of the previous
+    message (of any type) the broker sent in the session, so a gap check compares
+    against that.
+
+Quirks handled
+    * A trade report with CumQty 0 but LastQty > 0 (NYSE CCG examples) does not say
+      the cumulative quantity; it is derived as OrderQty - LeavesQty and the reported
+      value kept in ``extra.fix_tags``, with ``extra.cum_qty_derived`` true.
+    * SendingTime written with a space (``20090402- 18:13:13``) is read as meant.
+    * Prices are kept exactly as sent (``109.479999999981``), not rounded.
+    * Every tag not mapped to a canonical field is kept in ``extra.fix_tags``.
+
+Backtesting logs that hold no intents
+    FIX logs record what went over the wire, not our intents. By default
+    (``intents="none"``) none are invented: every order then lacks an intent and a
+    correct engine reports each as ``orphan_order``, which is the truth about the log.
+    With ``intents="from-submits"`` each of our NewOrderSingles is also recorded as an
+    ``intent`` (a single-leg group named after the order, role ``leg``) just before its
+    ``submit``, so the intent guard checks everything else. Orders the broker reports
+    without a NewOrderSingle in the log (as in a broker-side store, where every order
+    is one we never saw being sent) get no intent either way: they stay orphans, so an
+    order at the broker that we never sent is never hidden.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from ..errors import IngestError
+
+FORMAT = "fix"
+INTENTS_NONE = "none"
+INTENTS_FROM_SUBMITS = "from-submits"
+INTENT_MODES = (INTENTS_NONE, INTENTS_FROM_SUBMITS)
+
+SESSION_TYPES = {"0": "Heartbeat", "1": "TestRequest", "2": "ResendRequest", "3": "Reject",
+                 "4": "SequenceReset", "5": "Logout", "A": "Logon"}
+MESSAGE_NAMES = {"8": "ExecutionReport", "9": "OrderCancelReject", "D": "NewOrderSingle",
+                 "F": "OrderCancelRequest", "G": "OrderCancelReplaceRequest", "j": "BusinessMessageReject",
+                 "AE": "TradeCaptureReport", "AR": "TradeCaptureReportAck", **SESSION_TYPES}
+
+EXEC_TYPES = {"0": "new", "A": "pending_new", "6": "pending_cancel", "4": "canceled", "E": "pending_replace",
+              "5": "replaced", "8": "rejected", "C": "expired", "1": "partial_fill", "2": "fill"}
+UNMAPPED_EXEC_TYPES = {"3": "done for day", "7": "stopped", "9": "suspended", "B": "calculated",
+                       "D": "restated", "G": "trade correction", "H": "trade cancel", "I": "order status"}
+ORD_STATUS_TYPES = {"0": "new", "1": "partial_fill", "2": "fill", "4": "canceled", "5": "replaced",
+                    "6": "pending_cancel", "8": "rejected", "A": "pending_new", "C": "expired",
+                    "E": "pending_replace"}
+EXEC_TRANS_TYPES = {"1": "trade cancel (bust)", "2": "trade correction", "3": "status"}
+SIDES = {"1": "buy", "2": "sell", "3": "buy", "4": "sell", "5": "sell", "6": "sell"}
+
+#: canonical numeric field <- (tag, tag name)
+NUMBER_TAGS = {"qty": ("38", "OrderQty"), "limit_px": ("44", "Price"), "last_qty": ("32", "LastQty"),
+               "last_px": ("31", "LastPx"), "cum_qty": ("14", "CumQty"), "leaves_qty": ("151", "LeavesQty")}
+MAPPED_TAGS = frozenset({"11", "17", "37", "55", "54", "60", "34", "43"} | {t for t, _ in NUMBER_TAGS.values()})
+
+_MESSAGE_START = "8=FIX"
+_MESSAGE_STARTS = {d: re.compile(re.escape(d) + r"(?=8=FIX)") for d in ("\x01", "|")}
+_LOG_TIME = re.compile(r"^\s*(\d{8}-\s*\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)\s*:\s*$")
+
+COLUMNS = ("row_number", "location", "raw", "pre_reason", "type_error", "source", "type", "event_id", "account",
+           "order_id", "broker_order_id", "group_id", "role", "symbol", "side", "qty", "limit_px", "last_qty",
+           "last_px", "cum_qty", "leaves_qty", "broker_ts", "recv_ts", "broker_seq", "poss_dup", "extra")
+_SCHEMA = {name: pl.Utf8 for name in COLUMNS} | {
+    "row_number": pl.Int64, "broker_ts": pl.Int64, "recv_ts": pl.Int64, "broker_seq": pl.Int64,
+    "poss_dup": pl.Boolean, **{name: pl.Float64 for name in NUMBER_TAGS},
+}
+
+
+def looks_like(head: bytes) -> bool:
+    """FIX if a message starts at the beginning of the file or of a line."""
+    text = head.decode("latin-1")
+    return text.startswith(_MESSAGE_START) or re.search(r"(?m)^(?:[^\n]*? : )?8=FIX", text) is not None
+
+
+@lru_cache(maxsize=4096)
+def _day_seconds(day: str) -> int:
+    return (date(int(day[0:4]), int(day[4:6]), int(day[6:8])) - date(1970, 1, 1)).days * 86400
+
+
+def parse_fix_time(value: str) -> int:
+    """FIX UTCTimestamp ``YYYYMMDD-HH:MM:SS[.fraction]`` as nanoseconds since the epoch."""
+    text = value.replace(" ", "")
+    if len(text) < 17 or text[8] != "-" or text[11] != ":" or text[14] != ":":
+        raise ValueError(value)
+    seconds = _day_seconds(text[:8]) + int(text[9:11]) * 3600 + int(text[12:14]) * 60 + int(text[15:17])
+    fraction = text[18:] if len(text) > 17 and text[17] == "." else ""
+    if len(text) > 17 and (text[17] != "." or not fraction.isdigit() or len(fraction) > 9):
+        raise ValueError(value)
+    return seconds * 1_000_000_000 + (int(fraction.ljust(9, "0")) if fraction else 0)
+
+
+class _Session:
+    """Per-session state: the ClOrdID chains, our outbound NewOrderSingles, the broker's last seq."""
+
+    __slots__ = ("roots", "outbound_orders", "last_inbound_seq")
+
+    def __init__(self) -> None:
+        self.roots: dict[str, str] = {}
+        self.outbound_orders: dict[str, str] = {}
+        self.last_inbound_seq: int | None = None
+
+    def root(self, clordid: str) -> str:
+        return self.roots.get(clordid, clordid)
+
+    def link(self, clordid: str | None, orig: str | None) -> str | None:
+        """The chain's first ClOrdID, recording ``clordid`` as a member of ``orig``'s chain."""
+        if orig:
+            root = self.root(orig)
+            if clordid:
+                self.roots[clordid] = root
+            return root
+        if clordid:
+            return self.root(clordid)
+        return None
+
+
+class FixReader:
+    """Turns FIX messages into staged rows, keeping session state across messages."""
+
+    def __init__(self, intents: str = INTENTS_NONE):
+        if intents not in INTENT_MODES:
+            raise IngestError(f"unknown FIX intents mode {intents!r} (known: {', '.join(INTENT_MODES)})")
+        self.intents = intents
+        self.sessions: dict[str, _Session] = {}
+        self.rows: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+        self.skipped = 0
+
+    # --- splitting ---------------------------------------------------------------
+
+    def read_text(self, text: str) -> None:
+        """Read a whole log; each line picks its own delimiter (SOH if it has one, else ``|``)."""
+        ordinal = 0
+        line_mode = text.count("\n") > 1
+        for line_number, line in enumerate(text.split("\n"), start=1):
+            line = line.rstrip("\r")
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            head, sep, body = line.partition(_MESSAGE_START)
+            log_time: int | None = None
+            pre_reason = None
+            if not sep:
+                body = line
+                pre_reason = "no FIX message on this line (expected 8=FIX...)"
+            elif head.strip():
+                match = _LOG_TIME.match(head)
+                if match is None:
+                    pre_reason = f"text before the message is not a log time: {head.strip()[:40]!r}"
+                else:
+                    try:
+                        log_time = parse_fix_time(match.group(1))
+                    except ValueError:
+                        pre_reason = f"log time {match.group(1)!r} is not a valid date and time"
+            body = _MESSAGE_START + body if sep else body
+            delimiter = "\x01" if "\x01" in body else "|"
+            pieces = _MESSAGE_STARTS[delimiter].split(body)
+            for index, message in enumerate(pieces):
+                ordinal += 1
+                if line_mode:
+                    location = f"line {line_number}" if len(pieces) == 1 else f"line {line_number}, message {index + 1}"
+                else:
+                    location = f"message {ordinal}"
+                if pre_reason is not None:
+                    self._reject(location, message, pre_reason)
+                else:
+                    self.read_message(message, delimiter, location, log_time)
+
+    # --- one message ---------------------------------------------------------------
+
+    def read_message(self, message: str, delimiter: str, location: str, log_time: int | None) -> None:
+        tags: dict[str, str] = {}
+        for item in message.split(delimiter):
+            if not item:
+                continue
+            tag, sep, value = item.partition("=")
+            if not sep or not tag.isdigit():
+                self._reject(location, message, f"malformed FIX field {item[:40]!r} (expected tag=value)")
+                return
+            tags.setdefault(tag, value)
+        msg_type = tags.get("35")
+        if msg_type is None:
+            self._reject(location, message, "no MsgType (35)")
+            return
+        raw = message.replace("\x01", "|")
+        outbound = msg_type in ("D", "F", "G")
+        client, broker = (tags.get("49", "?"), tags.get("56", "?")) if outbound else (tags.get("56", "?"), tags.get("49", "?"))
+        session_id = f"{client}@{broker}"
+        session = self.sessions.setdefault(session_id, _Session())
+        seq = _int_or_none(tags.get("34"))
+        prev_seq = None
+        if not outbound:
+            prev_seq, session.last_inbound_seq = session.last_inbound_seq, seq
+        name = MESSAGE_NAMES.get(msg_type, f"type {msg_type}")
+
+        if msg_type == "3" and tags.get("45") in session.outbound_orders:
+            event_type: str | None = "rejected"
+        elif msg_type in SESSION_TYPES:
+            self.skipped += 1
+            return
+        elif msg_type == "8":
+            event_type, why = _execution_type(tags)
+            if event_type is None:
+                session.link(tags.get("11"), tags.get("41"))
+                self._reject(location, raw, f"ExecutionReport with {why} has no canonical event type")
+                return
+        elif msg_type == "9":
+            event_type = "cancel_rejected"
+        elif msg_type in ("D", "F"):
+            event_type = "submit" if msg_type == "D" else "cancel_request"
+        elif msg_type == "G":
+            root = session.link(tags.get("11"), tags.get("41"))
+            self._reject(location, raw, f"OrderCancelReplaceRequest (35=G) has no canonical local event type "
+                                        f"(its ClOrdID {tags.get('11')!r} is linked to order {root!r})")
+            return
+        else:
+            self._reject(location, raw, f"FIX message {name} (35={msg_type}) has no canonical event type")
+            return
+
+        if msg_type == "3":
+            clordid = session.outbound_orders[tags["45"]]
+            root = session.root(clordid)
+        else:
+            clordid = tags.get("11")
+            root = session.link(clordid, tags.get("41"))
+        if msg_type == "D" and clordid and seq is not None:
+            session.outbound_orders[str(seq)] = clordid
+        order_id = f"{session_id}/{root}" if root else None
+
+        numbers: dict[str, float | None] = {}
+        type_error = None
+        for field, (tag, tag_name) in NUMBER_TAGS.items():
+            text = tags.get(tag)
+            if text is None or text == "":
+                numbers[field] = None
+                continue
+            try:
+                numbers[field] = float(text)
+            except ValueError:
+                numbers[field] = None
+                type_error = type_error or f"field {field!r}: {tag_name} ({tag}) {text!r} is not a number"
+        extra: dict[str, Any] = {"fix_session": session_id, "fix_msg_type": msg_type}
+        if clordid:
+            extra["fix_clordid"] = clordid
+        if prev_seq is not None:
+            extra["fix_prev_seq"] = prev_seq
+        if msg_type == "3":
+            numbers.update(cum_qty=0.0, leaves_qty=0.0)
+            extra["fix_reject_text"] = tags.get("58")
+        if event_type in ("fill", "partial_fill") and numbers["cum_qty"] == 0 and (numbers["last_qty"] or 0) > 0:
+            qty, leaves = numbers["qty"], numbers["leaves_qty"]
+            numbers["cum_qty"] = qty - leaves if qty is not None and leaves is not None else None
+            extra["cum_qty_derived"] = numbers["cum_qty"] is not None
+        extra["fix_tags"] = {t: v for t, v in tags.items() if t not in MAPPED_TAGS}
+
+        sending = _time_or_none(tags.get("52"))
+        transact = _time_or_none(tags.get("60"))
+        if "52" in tags and sending is None:
+            type_error = type_error or f"field 'recv_ts': SendingTime (52) {tags['52']!r} is not a FIX timestamp"
+        if "60" in tags and transact is None:
+            type_error = type_error or f"field 'broker_ts': TransactTime (60) {tags['60']!r} is not a FIX timestamp"
+        extra["recv_ts_from"] = "log" if log_time is not None else "SendingTime"
+        recv_ts = log_time if log_time is not None else sending
+        source = "local" if outbound else "broker"
+        event_id_tail = {"8": tags.get("17"), "9": f"9:{clordid}", "3": f"3:{tags.get('34')}",
+                         "D": f"D:{clordid}", "F": f"F:{clordid}"}[msg_type]
+        row = {
+            "location": location, "raw": raw, "pre_reason": None, "type_error": type_error,
+            "source": source, "type": event_type,
+            "event_id": f"{session_id}/{event_id_tail}" if event_id_tail else None,
+            "account": None, "order_id": order_id, "broker_order_id": tags.get("37"),
+            "group_id": None, "role": None, "symbol": tags.get("55"), "side": SIDES.get(tags.get("54", "")),
+            **numbers,
+            "broker_ts": None if outbound else (transact if transact is not None else sending),
+            "recv_ts": recv_ts, "broker_seq": None if outbound else seq,
+            "poss_dup": {"Y": True, "N": False}.get(tags.get("43", "")),
+        }
+        if outbound:
+            extra["fix_seq"] = seq
+        if msg_type == "D" and self.intents == INTENTS_FROM_SUBMITS:
+            intent = dict(row, type="intent", event_id=f"{session_id}/intent:{clordid}", group_id=order_id,
+                          role="leg", broker_order_id=None)
+            self._append(intent, dict(extra, synthesized_from="NewOrderSingle"))
+        self._append(row, extra)
+
+    # --- output ---------------------------------------------------------------------
+
+    def _append(self, row: dict[str, Any], extra: dict[str, Any]) -> None:
+        rows = self.rows
+        rows["row_number"].append(len(rows["row_number"]) + 1)
+        rows["extra"].append(json.dumps(extra, separators=(",", ":")))
+        for name in COLUMNS[1:-1]:
+            rows[name].append(row.get(name))
+
+    def _reject(self, location: str, raw: str, reason: str) -> None:
+        self._append({"location": location, "raw": raw.replace("\x01", "|"), "pre_reason": reason}, {})
+
+    def frame(self) -> pl.DataFrame:
+        return pl.DataFrame(self.rows, schema=_SCHEMA)
+
+
+def _execution_type(tags: dict[str, str]) -> tuple[str | None, str]:
+    """The canonical broker type of an ExecutionReport, or None and why not."""
+    trans = tags.get("20")
+    if trans in EXEC_TRANS_TYPES:
+        return None, f"ExecTransType 20={trans} ({EXEC_TRANS_TYPES[trans]})"
+    exec_type = tags.get("150")
+    status = tags.get("39")
+    if exec_type in ("1", "2", "F") and _float_or_zero(tags.get("32")) <= 0 and status in ORD_STATUS_TYPES:
+        return ORD_STATUS_TYPES[status], ""  # a "trade" that traded nothing: OrdStatus says what it is
+    if exec_type == "F":
+        return ("fill" if status == "2" else "partial_fill"), ""
+    if exec_type in EXEC_TYPES:
+        return EXEC_TYPES[exec_type], ""
+    if exec_type in UNMAPPED_EXEC_TYPES:
+        return None, f"ExecType 150={exec_type} ({UNMAPPED_EXEC_TYPES[exec_type]})"
+    if exec_type is None and status in ORD_STATUS_TYPES:
+        return ORD_STATUS_TYPES[status], ""
+    return None, f"ExecType 150={exec_type} and OrdStatus 39={status}"
+
+
+def _float_or_zero(text: str | None) -> float:
+    try:
+        return float(text) if text else 0.0
+    except ValueError:
+        return 0.0
+
+
+def _int_or_none(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isdigit() else None
+
+
+def _time_or_none(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return parse_fix_time(text)
+    except ValueError:
+        return None
+
+
+def read_fix(path: Path, intents: str = INTENTS_NONE) -> tuple[pl.DataFrame, int]:
+    """Parse a FIX log into staged rows; return them and the number of session messages skipped."""
+    try:
+        text = path.read_bytes().decode("latin-1")
+    except OSError as error:
+        raise IngestError(f"{path}: cannot read ({error.strerror})") from None
+    reader = FixReader(intents)
+    reader.read_text(text)
+    return reader.frame(), reader.skipped
+
+
+def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, intents: str = INTENTS_NONE) -> int:
+    """Create the staged table ``name`` from a FIX log."""
+    frame, skipped = read_fix(path, intents)
+    con.register(f"{name}_frame", frame)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_frame")
+    finally:
+        con.unregister(f"{name}_frame")
+    return skipped

@@ -1,0 +1,91 @@
+"""Canonical JSON lines: one event object per line, exactly DESIGN section 4.
+
+Parsed by DuckDB's JSON functions, one vectorized pass: every line becomes a row,
+with its line number and text, so a line that is not JSON, not an object, or holds a
+field of the wrong JSON type is rejected with that reason rather than dropped.
+Fields we do not know are kept in ``extra``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+from ..events import BOOL, FIELDS, INT, NUM, STR, TS
+from ..store.checks import ident, lit
+
+FORMAT = "jsonl"
+
+#: JSON value types DuckDB's json_type reports that are acceptable for each field kind.
+_ACCEPTED_JSON_TYPES = {
+    STR: ("VARCHAR",),
+    NUM: ("BIGINT", "UBIGINT", "DOUBLE"),
+    INT: ("BIGINT", "UBIGINT"),
+    BOOL: ("BOOLEAN",),
+    TS: ("VARCHAR", "BIGINT", "UBIGINT"),
+}
+_EXPECTED_WORDS = {STR: "a string", NUM: "a number", INT: "an integer", BOOL: "true or false",
+                   TS: "an RFC 3339 string or integer nanoseconds"}
+_JSON_TYPE_WORDS = "CASE {t} WHEN 'VARCHAR' THEN 'str' WHEN 'BOOLEAN' THEN 'bool' WHEN 'DOUBLE' THEN 'float' " \
+                   "WHEN 'BIGINT' THEN 'int' WHEN 'UBIGINT' THEN 'int' WHEN 'OBJECT' THEN 'object' " \
+                   "WHEN 'ARRAY' THEN 'array' ELSE lower({t}) END"
+
+
+def looks_like(head: str) -> bool:
+    """A first non-blank line that is a JSON object with a ``source`` or ``type`` key."""
+    for line in head.splitlines():
+        if line.strip():
+            try:
+                first = json.loads(line)
+            except ValueError:
+                return False
+            return isinstance(first, dict) and ("source" in first or "type" in first)
+    return False
+
+
+def lines_relation(path: Path) -> str:
+    """SQL for (row_number, line) over a text file's non-blank lines, 1-based line numbers."""
+    return f"""SELECT unnest(range(1, len(lines) + 1)) AS row_number, rtrim(unnest(lines), chr(13)) AS line
+FROM (SELECT string_split(content, chr(10)) AS lines FROM read_text({lit(str(path))}))"""
+
+
+def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
+    """Create the staged view ``name`` over the file's lines."""
+    names = list(FIELDS)
+    paths = "[" + ", ".join(lit(f"$.{n}") for n in names) + "]"
+    columns = []
+    type_checks = []
+    for index, (field, kind) in enumerate(FIELDS.items(), start=1):
+        json_type = f"types[{index}]"
+        text = f"texts[{index}]"
+        if field in ("source", "type"):
+            columns.append(f"CASE WHEN {json_type} <> 'NULL' THEN {text} END AS {ident(field)}")
+            continue
+        accepted = ", ".join(lit(t) for t in _ACCEPTED_JSON_TYPES[kind])
+        columns.append(f"CASE WHEN {json_type} IN ({accepted}) THEN {text} END AS {ident(field)}")
+        words = _JSON_TYPE_WORDS.format(t=json_type)
+        type_checks.append(
+            f"WHEN {json_type} NOT IN ({accepted}, 'NULL') THEN "
+            f"{lit(f'field {field!r}: expected {_EXPECTED_WORDS[kind]}, got ')} || {words}"
+        )
+    removal = lit(json.dumps({n: None for n in names}))
+    sql = f"""CREATE OR REPLACE TEMP VIEW {name} AS
+SELECT row_number, 'line ' || row_number AS location, line AS raw,
+       CASE WHEN j IS NULL THEN 'not valid JSON'
+            WHEN json_type(j) <> 'OBJECT' THEN 'a line must be a JSON object, got ' || lower(json_type(j)) END
+         AS pre_reason,
+       CASE {' '.join(type_checks)} END AS type_error,
+       {', '.join(columns)},
+       CASE WHEN rest <> '{{}}' THEN rest END AS extra
+FROM (
+    SELECT *, json_type(j, {paths}) AS types, json_extract_string(j, {paths}) AS texts,
+           CASE WHEN json_type(j) = 'OBJECT' THEN json_merge_patch(j, {removal}) END AS rest
+    FROM (
+        SELECT row_number, line, CASE WHEN json_valid(line) THEN line::JSON END AS j
+        FROM ({lines_relation(path)}) WHERE trim(line) <> ''
+    )
+)"""
+    con.execute(sql)
+    return 0

@@ -1,0 +1,134 @@
+"""`safeguards ingest LOG... --db DB.duckdb [--format F]`: load broker logs into the event store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+import duckdb
+
+from ..adapters import FORMATS, AdapterOptions, guess_format, stager
+from ..adapters.columns import parse_mapping
+from ..adapters.fix import INTENT_MODES, INTENTS_NONE
+from ..errors import IngestError
+from ..store.database import LoadResult, open_store
+from ..store.ingest import ingest_file
+
+#: Inputs at least this large (in total) get a progress bar when stderr is a terminal.
+PROGRESS_BYTES = 32 << 20
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "ingest",
+        help="load broker event logs (JSON lines, CSV, Parquet, FIX, Alpaca) into DuckDB",
+        description="Load broker event logs into a DuckDB event store. Rows that are not valid "
+                    "canonical events are kept in the rejected_rows table with the reason; a file "
+                    "already loaded (same sha256) is not loaded twice.",
+    )
+    parser.add_argument("logs", nargs="+", metavar="LOG", type=Path, help="log files to load")
+    parser.add_argument("--db", required=True, type=Path, metavar="DB.duckdb", help="event database (created if absent)")
+    parser.add_argument("--format", choices=FORMATS, help="input format (default: guessed from each file's content)")
+    parser.add_argument("--map", dest="mapping", action="append", default=[], metavar="THEIRS=OURS",
+                        help="CSV/Parquet: read column THEIRS as canonical field OURS (repeatable)")
+    parser.add_argument("--fix-intents", choices=INTENT_MODES, default=INTENTS_NONE,
+                        help="FIX: 'from-submits' records each of our NewOrderSingles as an intent too "
+                             "(orders with no NewOrderSingle still have none); default: none")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    missing = [str(p) for p in args.logs if not p.is_file()]
+    if missing:
+        raise IngestError(f"no such file: {', '.join(missing)}")
+    options = AdapterOptions(mapping=parse_mapping(args.mapping), fix_intents=args.fix_intents)
+    plan = [(path, args.format or guess_format(path)) for path in args.logs]
+    con = open_store(args.db)
+    try:
+        results = _ingest_all(con, plan, options, sys.stderr)
+        _print_summary(con, results, sys.stdout)
+    finally:
+        con.close()
+    return 0
+
+
+def _ingest_all(
+    con: duckdb.DuckDBPyConnection, plan: list[tuple[Path, str]], options: AdapterOptions, err: TextIO
+) -> list[LoadResult]:
+    total = sum(path.stat().st_size for path, _ in plan) or 1
+    bar = err.isatty() and total >= PROGRESS_BYTES
+    done = 0
+    results = []
+    for number, (path, format) in enumerate(plan, start=1):
+        if bar:
+            _draw_bar(err, done / total, f"{path.name} ({format})")
+        started = time.perf_counter()
+        result = ingest_file(con, path, format, stager(format, options), options.describe())
+        seconds = time.perf_counter() - started
+        done += path.stat().st_size
+        if bar:
+            _draw_bar(err, done / total, f"{path.name} ({format})")
+            err.write("\n")
+        if result.already_ingested:
+            err.write(f"[{number}/{len(plan)}] {path}: already ingested (ingest {result.ingest_id}); skipped\n")
+        else:
+            err.write(
+                f"[{number}/{len(plan)}] {path} ({format}): {result.loaded:,} loaded, {result.rejected:,} rejected, "
+                f"{result.skipped:,} skipped in {seconds:.2f}s\n"
+            )
+        results.append(result)
+    return results
+
+
+def _draw_bar(err: TextIO, fraction: float, label: str, width: int = 30) -> None:
+    filled = int(width * min(fraction, 1.0))
+    err.write(f"\r[{'#' * filled}{' ' * (width - filled)}] {fraction:6.1%} {label}")
+    err.flush()
+
+
+def _print_summary(con: duckdb.DuckDBPyConnection, results: list[LoadResult], out: TextIO) -> None:
+    """Rows loaded, rejected by reason, time span, orders and groups of what this run loaded."""
+    fresh = [r for r in results if not r.already_ingested and r.ingest_id is not None]
+    already = len(results) - len(fresh)
+    loaded = sum(r.loaded for r in fresh)
+    rejected = sum(r.rejected for r in fresh)
+    skipped = sum(r.skipped for r in fresh)
+    out.write(f"ingested {len(fresh)} file(s)" + (f", {already} already ingested" if already else "") + "\n")
+    out.write(f"rows loaded:   {loaded:,}\n")
+    out.write(f"rows rejected: {rejected:,}\n")
+    reasons: dict[str, int] = {}
+    for result in fresh:
+        for reason, count in result.reasons.items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    for reason, count in sorted(reasons.items(), key=lambda item: (-item[1], item[0])):
+        out.write(f"  {count:>9,}  {reason}\n")
+    if skipped:
+        out.write(f"skipped (FIX session messages): {skipped:,}\n")
+    if not fresh:
+        return
+    ids = ", ".join(str(r.ingest_id) for r in fresh)
+    first, last, orders, groups = con.execute(
+        f"SELECT min(coalesce(broker_ts, recv_ts)), max(coalesce(broker_ts, recv_ts)), "
+        f"count(DISTINCT (account, order_id)) FILTER (order_id IS NOT NULL), count(DISTINCT group_id) "
+        f"FROM events WHERE ingest_id IN ({ids})"
+    ).fetchone()
+    out.write(f"time span:     {first} .. {last} (UTC)\n" if first else "time span:     (no events)\n")
+    out.write(f"orders:        {orders:,}\n")
+    out.write(f"groups:        {groups:,}\n")
+    states = con.execute(
+        f"SELECT state, count(*) FROM (SELECT arg_max(type, (coalesce(broker_ts, recv_ts), seq)) AS state "
+        f"FROM events WHERE ingest_id IN ({ids}) AND source = 'broker' GROUP BY account, order_id) "
+        f"GROUP BY state ORDER BY 2 DESC, 1"
+    ).fetchall()
+    if states:
+        out.write("final broker state per order: " + ", ".join(f"{s} {n:,}" for s, n in states) + "\n")
+    no_intent = con.execute(
+        f"SELECT count(DISTINCT (account, order_id)) FROM events e WHERE ingest_id IN ({ids}) "
+        f"AND order_id IS NOT NULL AND source = 'broker' AND NOT EXISTS (SELECT 1 FROM events i "
+        f"WHERE i.type = 'intent' AND i.account = e.account AND i.order_id = e.order_id)"
+    ).fetchone()[0]
+    if no_intent:
+        out.write(f"orders with broker events but no intent: {no_intent:,}\n")

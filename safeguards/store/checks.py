@@ -1,0 +1,208 @@
+"""Turn a staged relation into typed canonical columns plus a rejection reason, in SQL.
+
+Adapters stage a file as a DuckDB relation whose columns carry canonical field
+names (any subset, any castable type) plus bookkeeping columns:
+
+- ``row_number`` (BIGINT, required): line number, data row number or message number;
+- ``location`` (VARCHAR, optional): how a person finds the row, e.g. ``line 12``;
+- ``raw`` (VARCHAR, optional): the row as it was in the file;
+- ``pre_reason`` (VARCHAR, optional): the adapter's own reason to reject the row;
+- ``type_error`` (VARCHAR, optional): a wrong-type reason the adapter saw in its own
+  typed format (e.g. a JSON string where a number belongs), checked after source/type;
+- ``extra`` (JSON, optional): fields the canonical schema does not have.
+
+This module builds the SELECT that casts every field to its canonical type and
+computes, per row, the first reason the row is not a valid event: the same checks,
+in the same order, as :func:`safeguards.events.validate_event`, generated from the
+same tables, so the two never disagree about what is valid.
+"""
+
+from __future__ import annotations
+
+from ..events import (
+    BOOL, CHOICES, DEFAULT_ACCOUNT, FIELDS, INT, NUM, QUANTITY_FIELDS, REQUIRED, STR,
+    TIMESTAMP_PATTERN, TS, TYPES_BY_SOURCE,
+)
+from .schema import SQL_TYPES
+
+BOOKKEEPING = ("row_number", "location", "raw", "pre_reason", "type_error", "extra")
+
+_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                  "UINTEGER", "UBIGINT", "UHUGEINT"}
+_FLOAT_TYPES = {"FLOAT", "DOUBLE"}
+_TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE",
+                    "TIMESTAMP WITH TIME ZONE"}
+_TRUE_WORDS = ("true", "t", "1", "y", "yes")
+_FALSE_WORDS = ("false", "f", "0", "n", "no")
+
+
+def lit(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    """A SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _is_numeric(sql_type: str) -> bool:
+    return sql_type in _INTEGER_TYPES or sql_type in _FLOAT_TYPES or sql_type.startswith("DECIMAL")
+
+
+def _cast(name: str, kind: str, sql_type: str) -> tuple[str, str | None]:
+    """(typed value expression, expression that is TRUE when a present value has the wrong type)."""
+    col = ident(name)
+    target = SQL_TYPES[kind]
+    if sql_type == "BOOLEAN" and kind != BOOL:
+        return f"NULL::{target}", f"{col} IS NOT NULL"
+    if kind == STR:
+        if sql_type == "VARCHAR":
+            return col, None
+        if _is_numeric(sql_type):
+            return f"CAST({col} AS VARCHAR)", None
+        return f"NULL::VARCHAR", f"{col} IS NOT NULL"
+    if kind == NUM:
+        if sql_type == "VARCHAR":
+            return f"TRY_CAST(trim({col}) AS DOUBLE)", None
+        if _is_numeric(sql_type):
+            return f"CAST({col} AS DOUBLE)", None
+        return "NULL::DOUBLE", f"{col} IS NOT NULL"
+    if kind == INT:
+        if sql_type == "VARCHAR":
+            return (f"CASE WHEN regexp_full_match(trim({col}), '[+-]?[0-9]{{1,18}}') "
+                    f"THEN CAST(trim({col}) AS BIGINT) END"), None
+        if sql_type in _INTEGER_TYPES:
+            return f"TRY_CAST({col} AS BIGINT)", None
+        if sql_type in _FLOAT_TYPES:
+            return f"CASE WHEN {col} = trunc({col}) THEN TRY_CAST({col} AS BIGINT) END", None
+        return "NULL::BIGINT", f"{col} IS NOT NULL"
+    if kind == BOOL:
+        if sql_type == "BOOLEAN":
+            return col, None
+        if sql_type == "VARCHAR":
+            words = lambda ws: ", ".join(lit(w) for w in ws)  # noqa: E731
+            low = f"lower(trim({col}))"
+            return (f"CASE WHEN {low} IN ({words(_TRUE_WORDS)}) THEN true "
+                    f"WHEN {low} IN ({words(_FALSE_WORDS)}) THEN false END"), None
+        if sql_type in _INTEGER_TYPES:
+            return f"CASE {col} WHEN 1 THEN true WHEN 0 THEN false END", None
+        return "NULL::BOOLEAN", f"{col} IS NOT NULL"
+    # timestamps
+    if sql_type == "VARCHAR":
+        return _timestamp_from_text(col), None
+    if sql_type in _INTEGER_TYPES:
+        return f"make_timestamp_ns(TRY_CAST({col} AS BIGINT))", None
+    if sql_type in _TIMESTAMP_TYPES:
+        return f"CAST({col} AS TIMESTAMP_NS)", None
+    return "NULL::TIMESTAMP_NS", f"{col} IS NOT NULL"
+
+
+def _timestamp_from_text(col: str) -> str:
+    """RFC 3339 (any offset, converted to UTC) or a string of integer nanoseconds."""
+    pattern = lit(TIMESTAMP_PATTERN)
+    group = lambda n: f"regexp_extract({col}, {pattern}, {n})"  # noqa: E731
+    # DuckDB's text cast rounds to microseconds: add the fraction as integer nanoseconds.
+    base = (f"make_timestamp_ns(epoch_ns(TRY_CAST({group(1)} || ' ' || {group(2)} AS TIMESTAMP_NS)) + "
+            f"CAST(rpad({group(3)} || '0', 9, '0') AS BIGINT))")
+    offset = group(4)
+    shift = (f"CASE WHEN upper({offset}) = 'Z' THEN 0 ELSE "
+             f"(CASE WHEN left({offset}, 1) = '-' THEN -1 ELSE 1 END) * "
+             f"(CAST(substr({offset}, 2, 2) AS INTEGER) * 3600 + CAST(substr({offset}, 5, 2) AS INTEGER) * 60) END")
+    return (f"CASE WHEN regexp_full_match({col}, {pattern}) THEN {base} - to_seconds({shift}) "
+            f"WHEN regexp_full_match(trim({col}), '-?[0-9]{{1,19}}') "
+            f"THEN make_timestamp_ns(TRY_CAST(trim({col}) AS BIGINT)) END")
+
+
+def _type_error(name: str, kind: str, sql_type: str, wrong: str | None) -> str:
+    """The reason for a present value that did not cast (or whose column type is wrong)."""
+    col = ident(name)
+    expected = {STR: "a string", INT: "an integer", NUM: "a number",
+                TS: "an RFC 3339 string or integer nanoseconds", BOOL: "true or false"}[kind]
+    if wrong is not None:
+        got = "bool" if sql_type == "BOOLEAN" else sql_type
+        return f"WHEN {wrong} THEN {lit(f'field {name!r}: expected {expected}, got {got}')}"
+    return (f"WHEN {col} IS NOT NULL AND {ident('v_' + name)} IS NULL THEN "
+            f"{lit(f'field {name!r}: expected {expected}, got ')} || left(CAST({col} AS VARCHAR), 80)")
+
+
+def checked_select(staged: str, columns: dict[str, str]) -> str:
+    """SQL selecting bookkeeping, ``reason`` and typed canonical columns from ``staged``.
+
+    ``columns`` maps each staged column name to its DuckDB type (from DESCRIBE).
+    """
+    present = {name: columns[name] for name in FIELDS if name in columns}
+    inner = ["row_number"]
+    for extra_col in ("location", "pre_reason", "type_error"):
+        inner.append(ident(extra_col) if extra_col in columns else f"NULL::VARCHAR AS {extra_col}")
+    inner.append("CAST(extra AS JSON) AS extra" if "extra" in columns else "NULL::JSON AS extra")
+    errors: list[str] = []
+    for name, kind in FIELDS.items():
+        if name in present:
+            value, wrong = _cast(name, kind, present[name])
+            inner.append(f"{ident(name)}")
+            errors.append(_type_error(name, kind, present[name], wrong))
+        else:
+            value = f"NULL::{SQL_TYPES[kind]}"
+        inner.append(f"{value} AS {ident('v_' + name)}")
+
+    v = lambda name: ident("v_" + name)  # noqa: E731
+    key = f"({v('source')} || '/' || {v('type')})"
+    reasons = [
+        "WHEN pre_reason IS NOT NULL THEN pre_reason",
+        f"WHEN {v('source')} IS NULL AND {ident('source') if 'source' in present else 'NULL'} IS NULL "
+        f"THEN 'missing field ''source'''",
+        f"WHEN {v('type')} IS NULL AND {ident('type') if 'type' in present else 'NULL'} IS NULL "
+        f"THEN 'missing field ''type'''",
+    ]
+    reasons += [e for e, name in zip(errors, present) if name in ("source", "type")]
+    sources = ", ".join(lit(s) for s in TYPES_BY_SOURCE)
+    reasons.append(
+        f"WHEN {v('source')} NOT IN ({sources}) THEN 'field ''source'': unknown source ''' || "
+        f"{v('source')} || ''' (expected one of: {', '.join(sorted(TYPES_BY_SOURCE))})'"
+    )
+    for source, types in TYPES_BY_SOURCE.items():
+        reasons.append(
+            f"WHEN {v('source')} = {lit(source)} AND {v('type')} NOT IN ({', '.join(lit(t) for t in types)}) "
+            f"THEN 'field ''type'': unknown type ''' || {v('type')} || ''' for source ''{source}'' "
+            f"(expected one of: {', '.join(types)})'"
+        )
+    reasons.append("WHEN type_error IS NOT NULL THEN type_error")
+    for error, name in zip(errors, present):
+        if name not in ("source", "type"):
+            reasons.append(error)
+        kind = FIELDS[name]
+        if kind == NUM:
+            reasons.append(f"WHEN NOT isfinite({v(name)}) THEN "
+                           f"{lit(f'field {name!r}: ')} || CAST({v(name)} AS VARCHAR) || ' is not a finite number'")
+            if name in QUANTITY_FIELDS:
+                reasons.append(f"WHEN {v(name)} < 0 THEN "
+                               f"{lit(f'field {name!r}: negative quantity ')} || CAST({v(name)} AS VARCHAR)")
+        if name in CHOICES:
+            choices = CHOICES[name]
+            reasons.append(
+                f"WHEN {v(name)} NOT IN ({', '.join(lit(c) for c in choices)}) THEN "
+                f"{lit(f'field {name!r}: ')} || '''' || {v(name)} || ''' is not one of {', '.join(choices)}'"
+            )
+    for name in FIELDS:
+        keys = [f"{s}/{t}" for (s, t), need in REQUIRED.items() if name in need]
+        if not keys:
+            continue
+        reasons.append(
+            f"WHEN {v(name)} IS NULL AND {key} IN ({', '.join(lit(k) for k in keys)}) THEN "
+            f"{lit(f'missing field {name!r} (required for ')} || {v('source')} || ' ' || {v('type')} || ')'"
+        )
+    reasons.append(
+        f"WHEN {v('type')} = 'intent' AND {v('role')} = 'hedge' AND {v('parent_id')} IS NULL "
+        f"THEN 'missing field ''parent_id'' (required for hedge intents)'"
+    )
+    outer = ["row_number", "location", f"CASE {' '.join(reasons)} END AS reason"]
+    for name in FIELDS:
+        if name == "seq":
+            outer.append(f"coalesce({v('seq')}, row_number) AS seq")
+        elif name == "account":
+            outer.append(f"coalesce({v('account')}, {lit(DEFAULT_ACCOUNT)}) AS account")
+        else:
+            outer.append(f"{v(name)} AS {ident(name)}")
+    outer.append("extra")
+    return (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {staged}) AS typed")
