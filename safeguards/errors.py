@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Location:
     """A place in a source file; line and column are 1-based, as editors show them."""
 
@@ -48,6 +48,11 @@ def highlight(source_line: str, location: Location) -> str:
     return f"{gutter}{text}\n{' ' * (len(gutter) - 2)}| {' ' * start}{'^' * width}"
 
 
+def _file_order(problem: Problem) -> tuple[str, int, int, str]:
+    where = problem.location
+    return (where.path, where.line, where.col, problem.message) if where else ("", 0, 0, problem.message)
+
+
 class SafeguardsError(Exception):
     """Base of every error this package raises on purpose."""
 
@@ -56,7 +61,7 @@ class PolicyError(SafeguardsError):
     """A policy file cannot be used; carries every problem found, in file order."""
 
     def __init__(self, problems: list[Problem]):
-        self.problems = sorted(problems, key=lambda p: (p.location or Location("", 0, 0), p.message))
+        self.problems = sorted(set(problems), key=_file_order)
         super().__init__(self.render(snippet=False))
 
     def render(self, snippet: bool = True) -> str:

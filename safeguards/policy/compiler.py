@@ -99,7 +99,7 @@ def compile_tables(data: dict[str, Any]) -> dict[str, Any]:
             "sequence_gaps": {"check": bool(gaps.get("check", False)), "severity": gaps.get("severity", "warning")},
         },
         "idempotency": {
-            "key": list(idempotency["key"]),
+            "key": sorted(idempotency["key"]),
             "window_ns": parse_duration(idempotency["window"]),
             "max_keys": int(idempotency["max_keys"]),
             "ignore_fields": sorted(idempotency.get("ignore_fields", DEFAULT_IGNORE_FIELDS)),

@@ -130,8 +130,9 @@ def _translate(error: ValidationError, source: SourceMap) -> list[Problem]:
         key = error.instance
         return [source.problem(f"'{key}' is not a broker event type{suggest(key, choices)} (known: {', '.join(choices)})", path + (key,), key=True)]
     if kind == "required":
-        missing = [name for name in error.validator_value if name not in error.instance]
-        return [source.problem(f"{here} is missing the required key '{name}'", path) for name in missing]
+        # jsonschema reports one error per missing key; its message quotes the key.
+        name = error.message.split(" is a required property")[0].strip("'\"")
+        return [source.problem(f"{here} is missing the required key '{name}'", path)]
     if kind == "type":
         expected = error.validator_value
         words = " or ".join(_TYPE_WORDS.get(t, t) for t in (expected if isinstance(expected, list) else [expected]))

@@ -8,6 +8,7 @@ path, so any later check can point at `file:line:col`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,10 @@ from ..errors import Location, PolicyError, Problem
 
 Path = tuple[str | int, ...]
 
-_SCALAR_TAGS = {
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_ALLOWED_TAGS = {
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
     "tag:yaml.org,2002:float",
@@ -76,6 +80,12 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.source.values[path] = _location(self.source.path, node)
+        if node.tag == _TIMESTAMP_TAG and isinstance(node, yaml.ScalarNode):
+            return node.value  # a policy holds no dates: `2026-01-01` means the text
+        if node.tag not in _ALLOWED_TAGS:
+            self._report(f"the tag '{node.tag}' is not allowed in a policy; write a plain value", self.source.values[path])
+            self.source.unreadable.add(path)
+            return None
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -105,19 +115,21 @@ class _Builder:
         return result
 
     def _scalar(self, node: yaml.Node, path: Path) -> Any:
-        if node.tag not in _SCALAR_TAGS:
-            self._report(
-                f"the tag '{node.tag}' is not allowed in a policy; write a plain value",
-                self.source.values[path],
-            )
-            self.source.unreadable.add(path)
-            return None
         try:
-            return self._scalars.construct_object(node)
+            value = self._scalars.construct_object(node)
         except (ConstructorError, ValueError) as error:
             self._report(f"cannot read this value: {error}", self.source.values[path])
             self.source.unreadable.add(path)
             return None
+        if isinstance(value, float) and not math.isfinite(value):
+            self._report(f"'{node.value}' is not a usable number here; write a finite number", self.source.values[path])
+            self.source.unreadable.add(path)
+            return None
+        if not isinstance(value, (str, int, float, bool)) and value is not None:
+            self._report(f"'{node.value}' reads as a {type(value).__name__}; quote it to keep it as text", self.source.values[path])
+            self.source.unreadable.add(path)
+            return None
+        return value
 
     def _report(self, message: str, location: Location) -> None:
         self.problems.append(Problem(message, location, self.source.line_text(location)))

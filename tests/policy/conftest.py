@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REFERENCE = Path(__file__).resolve().parents[2] / "rules" / "multileg_options.yaml"
+
+
+def reference_text() -> str:
+    return REFERENCE.read_text(encoding="utf-8")
+
+
+def reference_data() -> dict[str, Any]:
+    return yaml.safe_load(reference_text())
+
+
+def dump(data: Any) -> str:
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+@pytest.fixture
+def policy_data() -> dict[str, Any]:
+    return copy.deepcopy(reference_data())

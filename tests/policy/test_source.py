@@ -1,0 +1,60 @@
+import pytest
+
+from safeguards import PolicyError
+from safeguards.policy.source import load_yaml
+
+
+def test_positions_are_recorded_for_keys_and_values():
+    data, source = load_yaml("a:\n  b: 5s\n  c: [x, y]\n", "f.yaml")
+    assert data == {"a": {"b": "5s", "c": ["x", "y"]}}
+    assert str(source.locate(("a", "b"))) == "f.yaml:2:6"
+    assert str(source.locate(("a", "b"), key=True)) == "f.yaml:2:3"
+    assert str(source.locate(("a", "c", 1))) == "f.yaml:3:10"
+
+
+def test_missing_path_falls_back_to_nearest_ancestor():
+    _, source = load_yaml("a:\n  b: 1\n", "f.yaml")
+    assert str(source.locate(("a", "b", "missing", 3))) == "f.yaml:2:6"
+
+
+def test_duplicate_keys_are_reported_and_first_value_kept():
+    data, source = load_yaml("a: 1\nb: 2\na: 3\n", "f.yaml")
+    assert data == {"a": 1, "b": 2}
+    [problem] = source.problems
+    assert str(problem.location) == "f.yaml:3:1"
+    assert "duplicate key 'a' (first at line 1)" in problem.message
+
+
+def test_python_tags_are_refused_without_constructing_anything():
+    data, source = load_yaml("a: !!python/object/apply:os.system ['echo pwned']\n", "f.yaml")
+    assert data == {"a": None}
+    assert "not allowed" in source.problems[0].message
+    assert ("a",) in source.unreadable
+
+
+def test_syntax_error_has_location_and_snippet():
+    with pytest.raises(PolicyError) as caught:
+        load_yaml("a:\n  b: [1, 2\nc: 3\n", "f.yaml")
+    [problem] = caught.value.problems
+    assert problem.location.path == "f.yaml"
+    assert problem.location.line >= 2
+    assert problem.message.startswith("invalid YAML")
+    assert "^" in problem.render()
+
+
+@pytest.mark.parametrize("text", ["", "   \n# only a comment\n"])
+def test_empty_file_is_one_clear_problem(text):
+    with pytest.raises(PolicyError) as caught:
+        load_yaml(text, "f.yaml")
+    assert "empty" in caught.value.problems[0].message
+
+
+def test_second_document_is_refused():
+    with pytest.raises(PolicyError) as caught:
+        load_yaml("a: 1\n---\nb: 2\n", "f.yaml")
+    assert "one YAML document" in caught.value.problems[0].message
+
+
+def test_merge_keys_are_refused():
+    _, source = load_yaml("base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\n", "f.yaml")
+    assert any("merge" in p.message for p in source.problems)
