@@ -102,14 +102,16 @@ def _timestamp_from_text(col: str) -> str:
     """RFC 3339 (any offset, converted to UTC) or a string of integer nanoseconds."""
     pattern = lit(TIMESTAMP_PATTERN)
     group = lambda n: f"regexp_extract({col}, {pattern}, {n})"  # noqa: E731
-    # DuckDB's text cast rounds to microseconds: add the fraction as integer nanoseconds.
-    base = (f"make_timestamp_ns(epoch_ns(TRY_CAST({group(1)} || ' ' || {group(2)} AS TIMESTAMP_NS)) + "
-            f"CAST(rpad({group(3)} || '0', 9, '0') AS BIGINT))")
+    # DuckDB's text cast rounds to microseconds, and so does interval arithmetic on
+    # TIMESTAMP_NS: compute in integer nanoseconds instead.
+    seconds = f"epoch_ns(TRY_CAST({group(1)} || ' ' || {group(2)} AS TIMESTAMP_NS))"
+    fraction = f"CAST(rpad({group(3)} || '0', 9, '0') AS BIGINT)"
     offset = group(4)
     shift = (f"CASE WHEN upper({offset}) = 'Z' THEN 0 ELSE "
              f"(CASE WHEN left({offset}, 1) = '-' THEN -1 ELSE 1 END) * "
-             f"(CAST(substr({offset}, 2, 2) AS INTEGER) * 3600 + CAST(substr({offset}, 5, 2) AS INTEGER) * 60) END")
-    return (f"CASE WHEN regexp_full_match({col}, {pattern}) THEN {base} - to_seconds({shift}) "
+             f"(CAST(substr({offset}, 2, 2) AS BIGINT) * 3600 + CAST(substr({offset}, 5, 2) AS BIGINT) * 60) END")
+    base = f"make_timestamp_ns({seconds} + {fraction} - ({shift}) * 1000000000)"
+    return (f"CASE WHEN regexp_full_match({col}, {pattern}) THEN {base} "
             f"WHEN regexp_full_match(trim({col}), '-?[0-9]{{1,19}}') "
             f"THEN make_timestamp_ns(TRY_CAST(trim({col}) AS BIGINT)) END")
 
