@@ -47,14 +47,31 @@ def schema_problems(data: Any, source: SourceMap) -> tuple[list[Problem], set[st
     """
     problems: list[Problem] = []
     broken: set[str] = set()
-    for error in _validator().iter_errors(data):
+    errors = list(_validator().iter_errors(data))
+    misspelled = {(tuple(e.absolute_path), name) for e in errors for name in _misspelled_keys(e)}
+    for error in errors:
         path = tuple(error.absolute_path)
-        if any(path[: len(bad)] == bad for bad in source.unreadable):
-            continue
-        problems.extend(_translate(error, source))
         if error.absolute_path:
             broken.add(str(error.absolute_path[0]))
+        if any(path[: len(bad)] == bad for bad in source.unreadable):
+            continue
+        if error.validator == "required" and (path, _missing_key(error)) in misspelled:
+            continue  # "unknown key 'max_dept'; did you mean 'max_depth'?" already says it
+        problems.extend(_translate(error, source))
     return problems, broken
+
+
+def _missing_key(error: ValidationError) -> str:
+    # jsonschema reports one error per missing key; its message quotes the key.
+    return error.message.split(" is a required property")[0].strip("'\"")
+
+
+def _misspelled_keys(error: ValidationError) -> list[str]:
+    """The known keys that unknown keys in this error are close to."""
+    if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
+        return []
+    allowed = list(error.schema.get("properties", {}))
+    return [match for key in error.instance if key not in allowed for match in difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)]
 
 
 def where(path: Path) -> str:
@@ -130,9 +147,7 @@ def _translate(error: ValidationError, source: SourceMap) -> list[Problem]:
         key = error.instance
         return [source.problem(f"'{key}' is not a broker event type{suggest(key, choices)} (known: {', '.join(choices)})", path + (key,), key=True)]
     if kind == "required":
-        # jsonschema reports one error per missing key; its message quotes the key.
-        name = error.message.split(" is a required property")[0].strip("'\"")
-        return [source.problem(f"{here} is missing the required key '{name}'", path)]
+        return [source.problem(f"{here} is missing the required key '{_missing_key(error)}'", path, key=bool(path))]
     if kind == "type":
         expected = error.validator_value
         words = " or ".join(_TYPE_WORDS.get(t, t) for t in (expected if isinstance(expected, list) else [expected]))

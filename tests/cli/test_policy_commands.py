@@ -47,7 +47,7 @@ def test_compile_bad_policy_exits_2(tmp_path, capsys):
     assert not (tmp_path / "out.json").exists()
     err = capsys.readouterr().err
     assert "idempotency.window must be longer than zero" in err  # a sound section is still checked
-    assert "hedging is missing the required key 'max_depth'" in err
+    assert "did you mean 'max_depth'" in err
 
 
 def test_diff_in_policy_terms(tmp_path, capsys):
