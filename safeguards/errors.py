@@ -86,3 +86,7 @@ class IngestError(SafeguardsError):
 
 class StoreError(SafeguardsError):
     """The event database cannot be used (e.g. written by a newer version of safeguards)."""
+
+
+class EngineError(SafeguardsError):
+    """The engine cannot be built or driven as asked (bad policy object, bad time value)."""

@@ -1,0 +1,139 @@
+"""The engine's shared runtime state: orders, broker time, timers and raised alerts.
+
+Guards read and write it; the engine owns it. Broker time (``now``) only moves
+forward; timers fire when it passes their deadline, whichever event moved it
+(a quote, another order's event, or :meth:`Book.advance` when live).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import Any
+
+from .events import format_timestamp
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+class Order:
+    """What the engine knows about one order. One object per order, not per event."""
+
+    __slots__ = (
+        "order_id", "group_id", "role", "parent_id", "symbol", "side", "qty", "state",
+        "before_pending", "cum_qty", "leaves_qty", "has_intent", "submitted", "acked",
+        "ack_deadline", "cancel_deadline", "fill_deadline", "hedge_depth", "late_qty", "adopted",
+    )
+
+    def __init__(self, order_id: str, state: str, group_id: str | None = None) -> None:
+        self.order_id = order_id
+        self.group_id = group_id
+        self.role: str | None = None
+        self.parent_id: str | None = None
+        self.symbol: str | None = None
+        self.side: str | None = None
+        self.qty: float | None = None
+        self.state = state
+        self.before_pending: str | None = None
+        self.cum_qty: float = 0
+        self.leaves_qty: float | None = None
+        self.has_intent = False
+        self.submitted = False
+        self.acked = False
+        self.ack_deadline: int | None = None
+        self.cancel_deadline: int | None = None
+        self.fill_deadline: int | None = None
+        self.hedge_depth = 0
+        self.late_qty: float = 0
+        self.adopted = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__ if not name.endswith("_deadline")}
+
+
+class Book:
+    """Orders, broker time, timers and the alert buffer shared by the guards of one engine."""
+
+    def __init__(self, policy_identity: str) -> None:
+        self.policy = policy_identity
+        self.orders: dict[str, Order] = {}
+        #: Broker time in ns (the engine's notion of now); 0 until a broker timestamp is seen.
+        self.now = 0
+        #: Estimated recv_ts - broker_ts (set by the clock guard); None until known.
+        self.offset: int | None = None
+        # The event being processed: its seq and parsed timestamps (None if absent).
+        self.seq: int | None = None
+        self.bts: int | None = None
+        self.rts: int | None = None
+        self.alerts: list[dict[str, Any]] = []
+        self._timers: list[tuple[int, int, Callable[[Any, int], None], Any]] = []
+        self._timer_count = 0
+        #: Called with (alert, after_terminal) for every alert; set by the engine (escalation).
+        self.on_alert: Callable[[dict[str, Any], bool], None] | None = None
+
+    # --- groups -------------------------------------------------------------------
+
+    def group_of(self, event: dict) -> str | None:
+        """The event's group: its own group_id, else the group of its order."""
+        group = event.get("group_id")
+        if group is None:
+            order = self.orders.get(event.get("order_id"))  # type: ignore[arg-type]
+            if order is not None:
+                return order.group_id
+        return group
+
+    # --- alerts -------------------------------------------------------------------
+
+    def alert(
+        self,
+        kind: str,
+        severity: str,
+        guard: str,
+        order_id: str | None,
+        group_id: str | None,
+        detail: str,
+        after_terminal: bool = False,
+    ) -> None:
+        """Raise an alert at the current event (or time), and let escalation see it."""
+        stamp = self.bts if self.bts is not None else (self.now or None)
+        alert = {
+            "kind": kind,
+            "severity": severity,
+            "guard": guard,
+            "seq": self.seq,
+            "order_id": order_id,
+            "group_id": group_id,
+            "broker_ts": None if stamp is None else format_timestamp(stamp),
+            "detail": detail,
+        }
+        self.alerts.append(alert)
+        if self.on_alert is not None:
+            self.on_alert(alert, after_terminal)
+
+    # --- time ---------------------------------------------------------------------
+
+    def schedule(self, deadline: int, callback: Callable[[Any, int], None], order: Any) -> None:
+        """Call ``callback(order, deadline)`` (``order`` may be any object) once broker time passes ``deadline``.
+
+        Callbacks check that what they wait for is still pending (timers are never
+        cancelled, only found moot), so rescheduling is just scheduling again.
+        """
+        self._timer_count += 1
+        heapq.heappush(self._timers, (deadline, self._timer_count, callback, order))
+
+    def advance(self, now: int) -> None:
+        """Move broker time forward to ``now`` and fire every timer it passes."""
+        if now <= self.now:
+            return
+        self.now = now
+        timers = self._timers
+        if timers and timers[0][0] < now:
+            saved_bts = self.bts
+            while timers and timers[0][0] < now:
+                deadline, _, callback, order = heapq.heappop(timers)
+                self.bts = deadline
+                callback(order, deadline)
+            self.bts = saved_bts
+
+    def next_deadline(self) -> int | None:
+        return self._timers[0][0] if self._timers else None

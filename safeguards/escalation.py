@@ -1,0 +1,130 @@
+"""Trading state: alerts escalate a group, or everything, from active to reducing to halted.
+
+The policy's ``escalation`` rules say which alert kinds (optionally: only after
+a terminal state, only from a minimum severity) move which scope (the alert's
+group, or all) to which state, and whether it clears after a span of broker
+time. States only rise until cleared. The gate step blocks local actions the
+state forbids: ``reducing`` lets only hedge intents (and their submits) and
+cancels through, ``halted`` only cancels. Broker events are facts and are never
+blocked. An order with no group is its own group (keyed by its order id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .book import SEVERITY_RANK, Book
+from .guards.base import AT_GATE, BLOCK, Guard, StepSpec
+
+STATES = ("active", "reducing", "halted")
+LEVEL = {name: index for index, name in enumerate(STATES)}
+ESCALATION_SEVERITY = {"reducing": "warning", "halted": "critical", "active": "info"}
+
+
+class Escalation(Guard):
+    name = "escalation"
+    section = "escalation"
+
+    def __init__(self, tables, book: Book) -> None:
+        super().__init__(tables, book)
+        self.rules: list[dict[str, Any]] = list(tables.get("escalation", ()))
+        self.by_kind: dict[str, list[dict[str, Any]]] = {}
+        for rule in self.rules:
+            for kind in rule["alerts"]:
+                self.by_kind.setdefault(kind, []).append(rule)
+        #: group key -> [level, rule id, since (broker ns)]
+        self.groups: dict[str, list[Any]] = {}
+        self.global_state: list[Any] = [0, None, None]
+        self.escalated = False  # fast path for the gate: nothing escalated yet
+        book.on_alert = self.on_alert
+
+    def steps(self) -> Iterable[StepSpec]:
+        return (StepSpec(("intent", "submit"), AT_GATE, self.gate),)
+
+    # --- reading ---------------------------------------------------------------------
+
+    def state_of(self, group_id: str | None = None) -> str:
+        """The effective trading state of a group (the stricter of its own and the global one)."""
+        level = self.global_state[0]
+        if group_id is not None:
+            own = self.groups.get(group_id)
+            if own is not None and own[0] > level:
+                level = own[0]
+        return STATES[level]
+
+    # --- the gate ----------------------------------------------------------------------
+
+    def gate(self, event: dict):
+        if not self.escalated:
+            return None
+        book = self.book
+        group_id = event.get("group_id")
+        order = book.orders.get(event["order_id"])
+        if group_id is None:
+            group_id = order.group_id if order is not None and order.group_id is not None else event["order_id"]
+        level, rule, scope = self.global_state[0], self.global_state[1], "all trading"
+        own = self.groups.get(group_id)
+        if own is not None and own[0] > level:
+            level, rule, scope = own[0], own[1], f"group {group_id!r}"
+        if level == 0:
+            return None
+        if level == 2:
+            return (BLOCK, self.name, rule, f"{scope} halted (rule {rule}): only cancels pass")
+        role = event.get("role") if event["type"] == "intent" else (order.role if order is not None else None)
+        if role == "hedge":
+            return None
+        return (BLOCK, self.name, rule, f"{scope} reducing (rule {rule}): only hedges and cancels pass")
+
+    # --- escalating ---------------------------------------------------------------------
+
+    def on_alert(self, alert: dict[str, Any], after_terminal: bool) -> None:
+        rules = self.by_kind.get(alert["kind"])
+        if not rules:
+            return
+        rank = SEVERITY_RANK.get(alert["severity"], 0)
+        for rule in rules:
+            if rule.get("after_terminal") and not after_terminal:
+                continue
+            minimum = rule.get("min_severity")
+            if minimum is not None and rank < SEVERITY_RANK.get(minimum, 0):
+                continue
+            if rule["scope"] == "all":
+                self._raise(self.global_state, None, rule, alert)
+            else:
+                key = alert["group_id"] if alert["group_id"] is not None else alert["order_id"]
+                if key is None:
+                    continue
+                state = self.groups.get(key)
+                if state is None:
+                    state = self.groups[key] = [0, None, None]
+                self._raise(state, key, rule, alert)
+
+    def _raise(self, state: list[Any], group_id: str | None, rule: dict[str, Any], cause: dict[str, Any]) -> None:
+        level = LEVEL[rule["to"]]
+        if level <= state[0]:
+            return
+        book = self.book
+        state[0], state[1], state[2] = level, rule["id"], book.now
+        self.escalated = True
+        scope = "all trading" if group_id is None else f"group {group_id!r}"
+        book.alert(
+            rule["to"], ESCALATION_SEVERITY[rule["to"]], self.name, cause["order_id"], group_id,
+            f"{scope} -> {rule['to']} by rule {rule['id']} after {cause['kind']}: {cause['detail']}",
+        )
+        if rule.get("clear_after_ns") is not None:
+            book.schedule(book.now + rule["clear_after_ns"], self._clear, (state, group_id, rule["id"], book.now))
+
+    def _clear(self, episode: tuple[list[Any], str | None, str, int], deadline: int) -> None:
+        state, group_id, rule_id, since = episode
+        if state[1] != rule_id or state[2] != since:
+            return
+        state[0], state[1], state[2] = 0, None, None
+        scope = "all trading" if group_id is None else f"group {group_id!r}"
+        self.book.alert("resumed", "info", self.name, None, group_id, f"{scope} back to active: rule {rule_id} cleared")
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "all": STATES[self.global_state[0]],
+            "groups": {key: {"state": STATES[s[0]], "rule": s[1]} for key, s in self.groups.items() if s[0]},
+        }

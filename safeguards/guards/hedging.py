@@ -1,0 +1,182 @@
+"""Hedging: an emergency hedge must not chase itself, nor take more than the book shows.
+
+A hedge intent's depth is 1 + its parent's depth when the parent is itself a
+hedge (parent links followed through hedges of hedges); deeper than
+``max_depth`` is blocked (``hedge_depth_exceeded``). The hedge must find a quote
+for its symbol fresher than ``quote_max_age`` (else ``stale_quote``) and its
+quantity must not exceed ``liquidity_fraction`` of the displayed size on the
+side it takes: the ask for a buy, the bid for a sell (else
+``insufficient_liquidity``). At most ``max_attempts_per_group`` hedges per group.
+A group whose leg fills are out of balance with no hedge filled since is
+*unhedged*; past ``max_unhedged`` of broker time it raises ``unhedged_timeout``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..book import Order
+from .base import ACCEPT, AT_AFTER, AT_CHECK, BLOCK, FILL_TYPES, Guard, StepSpec
+
+BLOCK_SEVERITY = "warning"  # hedge blocks other than depth: the tables give no severity
+DEPTH_SEVERITY = "critical"
+
+
+class _Quote:
+    __slots__ = ("bid_px", "bid_qty", "ask_px", "ask_qty", "broker_ts")
+
+
+class _Group:
+    """Hedging's view of one group: hedge attempts and unbalanced-legs bookkeeping."""
+
+    __slots__ = ("attempts", "legs", "unhedged_since")
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.legs: list[Order] = []
+        self.unhedged_since: int | None = None
+
+
+class HedgingGuard(Guard):
+    name = "hedging"
+    section = "hedging"
+
+    def __init__(self, tables, book) -> None:
+        super().__init__(tables, book)
+        config = self.config
+        self.max_depth = int(config["max_depth"])
+        self.fraction = float(config["liquidity_fraction"])
+        self.quote_max_age_ns = int(config["quote_max_age_ns"])
+        self.max_attempts = int(config["max_attempts_per_group"])
+        self.max_unhedged_ns = int(config["max_unhedged_ns"])
+        self.quotes: dict[str, _Quote] = {}
+        self.groups: dict[str, _Group] = {}
+        self._pending_depth = 0
+        self._quote_seen = (ACCEPT, self.name, "quote", "quote recorded")
+
+    def steps(self) -> Iterable[StepSpec]:
+        return (
+            StepSpec(("quote",), AT_CHECK, self.quote),
+            StepSpec(("intent",), AT_CHECK, self.check_intent),
+            StepSpec(("intent",), AT_AFTER, self.after_intent),
+            StepSpec(FILL_TYPES, AT_AFTER, self.after_fill),
+        )
+
+    # --- quotes ---------------------------------------------------------------------
+
+    def quote(self, event: dict):
+        quote = self.quotes.get(event["symbol"])
+        if quote is None:
+            quote = self.quotes[event["symbol"]] = _Quote()
+        elif quote.broker_ts > self.book.bts:
+            return self._quote_seen  # an older quote arriving late: keep the fresher one
+        quote.bid_px = event["bid_px"]
+        quote.bid_qty = event["bid_qty"]
+        quote.ask_px = event["ask_px"]
+        quote.ask_qty = event["ask_qty"]
+        quote.broker_ts = self.book.bts
+        return self._quote_seen
+
+    # --- hedge intents ----------------------------------------------------------------
+
+    def depth_of(self, parent_id: str | None) -> int:
+        """1 + the parent's depth if the parent is a hedge order, following parent links."""
+        depth = 1
+        seen = set()
+        order = self.book.orders.get(parent_id) if parent_id is not None else None
+        while order is not None and order.role == "hedge" and order.order_id not in seen:
+            seen.add(order.order_id)
+            depth += 1
+            order = self.book.orders.get(order.parent_id) if order.parent_id is not None else None
+        return depth
+
+    def check_intent(self, event: dict):
+        if event["role"] != "hedge":
+            return None
+        book = self.book
+        order_id, group_id = event["order_id"], event["group_id"]
+        depth = self.depth_of(event.get("parent_id"))
+        if depth > self.max_depth:
+            book.alert(
+                "hedge_depth_exceeded", DEPTH_SEVERITY, self.name, order_id, group_id,
+                f"hedge depth {depth} exceeds the limit {self.max_depth} (parent {event.get('parent_id')!r})",
+            )
+            return (BLOCK, self.name, "max_depth", f"hedge depth {depth} exceeds {self.max_depth}")
+        group = self.groups.get(group_id)
+        if group is not None and group.attempts >= self.max_attempts:
+            book.alert(
+                "hedge_attempts_exceeded", BLOCK_SEVERITY, self.name, order_id, group_id,
+                f"group already made {group.attempts} hedge attempts (limit {self.max_attempts})",
+            )
+            return (BLOCK, self.name, "max_attempts_per_group", f"hedge attempts for the group exhausted ({self.max_attempts})")
+        quote = self.quotes.get(event["symbol"])
+        age = None if quote is None else book.now - quote.broker_ts
+        if quote is None or age > self.quote_max_age_ns:
+            detail = (
+                f"no quote for {event['symbol']!r}" if quote is None
+                else f"freshest quote for {event['symbol']!r} is {age / 1e9:.3f}s old (limit {self.quote_max_age_ns / 1e9:g}s)"
+            )
+            book.alert("stale_quote", BLOCK_SEVERITY, self.name, order_id, group_id, detail)
+            return (BLOCK, self.name, "quote_max_age", detail)
+        displayed = quote.ask_qty if event["side"] == "buy" else quote.bid_qty
+        allowed = self.fraction * displayed
+        if event["qty"] > allowed:
+            side = "ask" if event["side"] == "buy" else "bid"
+            detail = f"hedge qty {event['qty']} exceeds {self.fraction:g} x {side} size {displayed} = {allowed:g}"
+            book.alert("insufficient_liquidity", BLOCK_SEVERITY, self.name, order_id, group_id, detail)
+            return (BLOCK, self.name, "liquidity_fraction", detail)
+        self._pending_depth = depth
+        return None
+
+    def after_intent(self, event: dict):
+        order = self.book.orders[event["order_id"]]
+        group = self.groups.get(order.group_id)  # type: ignore[arg-type]
+        if group is None:
+            group = self.groups[order.group_id] = _Group()  # type: ignore[index]
+        if order.role == "hedge":
+            order.hedge_depth = self._pending_depth
+            group.attempts += 1
+        elif order.role == "leg":
+            group.legs.append(order)
+        return None
+
+    # --- unhedged exposure --------------------------------------------------------------
+
+    def after_fill(self, event: dict):
+        order = self.book.orders[event["order_id"]]
+        group = self.groups.get(order.group_id) if order.group_id is not None else None
+        if group is None:
+            return None
+        if order.role == "hedge":
+            group.unhedged_since = None
+        elif order.role == "leg":
+            self._update_balance(group, order.group_id)  # type: ignore[arg-type]
+        return None
+
+    def _update_balance(self, group: _Group, group_id: str) -> None:
+        ratios = [leg.cum_qty / leg.qty for leg in group.legs if leg.qty]
+        balanced = not ratios or max(ratios) == min(ratios)
+        if balanced:
+            group.unhedged_since = None
+        elif group.unhedged_since is None:
+            book = self.book
+            group.unhedged_since = book.now
+            book.schedule(book.now + self.max_unhedged_ns, self._unhedged_timeout, (group_id, book.now))
+
+    def _unhedged_timeout(self, episode: tuple[str, int], deadline: int) -> None:
+        group_id, since = episode
+        group = self.groups.get(group_id)
+        if group is not None and group.unhedged_since == since:
+            self.book.alert(
+                "unhedged_timeout", BLOCK_SEVERITY, self.name, None, group_id,
+                f"legs out of balance and no hedge filled for {self.max_unhedged_ns / 1e9:g}s of broker time",
+            )
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "quotes": len(self.quotes),
+            "groups": {
+                gid: {"attempts": g.attempts, "unhedged_since": g.unhedged_since} for gid, g in self.groups.items()
+            },
+        }

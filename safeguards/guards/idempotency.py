@@ -1,0 +1,132 @@
+"""Idempotency: a repeated broker event (same key inside the window) is not applied twice.
+
+Memory is the constraint (a million keys must fit in well under 150 MB), so a
+key is held as one 64-bit hash of its fields, its content as a 30-bit
+fingerprint, and its broker time and hash in two flat ``array('q')`` rings in
+arrival order, which is also (near enough) broker-time order: expiry and the
+``max_keys`` bound both pop from the oldest end. A 64-bit key hash collides
+with odds of about 1 in 10^13 for a million keys. Python's ``hash`` of strings
+is salted per process, so a journal (issue 4) must store the raw keys and
+rehash them on start-up.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable
+from typing import Any
+
+from ..events import FIELDS
+from .base import AT_DEDUP, BROKER_TYPES, DUPLICATE, LOCAL_TYPES, REJECT, Guard, StepSpec
+
+_FINGERPRINT_MASK = (1 << 30) - 1  # small enough to be a compact int object
+
+
+class IdempotencyGuard(Guard):
+    name = "idempotency"
+    section = "idempotency"
+
+    def __init__(self, tables, book) -> None:
+        super().__init__(tables, book)
+        config = self.config
+        self.key_fields: tuple[str, ...] = tuple(config["key"])
+        self.window_ns: int = int(config["window_ns"])
+        self.max_keys: int = int(config["max_keys"])
+        self.conflict_severity: str = config.get("conflict_severity", "critical")
+        ignored = set(config.get("ignore_fields", ()))
+        #: The fields whose values make up an event's content (canonical fields only:
+        #: extra fields a broker adds may legitimately differ on a re-send).
+        self.content_fields: tuple[str, ...] = tuple(f for f in FIELDS if f not in ignored)
+        self.seen: dict[int, int] = {}
+        self._ring_keys = array("q")
+        self._ring_times = array("q")
+        self._head = 0
+        self.evicted = 0
+        self.expired = 0
+        self._duplicate = (DUPLICATE, self.name, "dedup_window", "this broker event was already seen; not applied again")
+        self._key = self._make_key_function()
+
+    def _make_key_function(self):
+        fields = self.key_fields
+        if fields == ("account", "event_id"):
+            def key(event: dict) -> int | None:
+                event_id = event.get("event_id")
+                if event_id is None:
+                    return None
+                account = event.get("account")
+                if account is None or account == "default":
+                    return hash(event_id)
+                return hash((account, event_id))
+        else:
+            def key(event: dict) -> int | None:
+                values = tuple(event.get(f) for f in fields)
+                if values[-1] is None and all(v is None for v in values):
+                    return None
+                try:
+                    return hash(values)
+                except TypeError:
+                    return hash(repr(values))
+        return key
+
+    def steps(self) -> Iterable[StepSpec]:
+        return (StepSpec(BROKER_TYPES + LOCAL_TYPES, AT_DEDUP, self.check),)
+
+    def fingerprint(self, event: dict) -> int:
+        values = tuple(map(event.get, self.content_fields))
+        try:
+            return hash(values) & _FINGERPRINT_MASK
+        except TypeError:  # an unhashable value in a canonical field cannot pass validation, but be safe
+            return hash(repr(values)) & _FINGERPRINT_MASK
+
+    def check(self, event: dict):
+        key = self._key(event)
+        if key is None:
+            return None
+        book = self.book
+        seen = self.seen
+        head = self._head
+        if head < len(self._ring_times) and self._ring_times[head] < book.now - self.window_ns:
+            self._forget_old(book.now)
+        known = seen.get(key)
+        if known is not None:
+            if known == self.fingerprint(event):
+                return self._duplicate
+            order_id = event.get("order_id")
+            group = book.group_of(event)
+            book.alert(
+                "conflicting_duplicate", self.conflict_severity, self.name, order_id, group,
+                f"event_id {event.get('event_id')!r} seen before with different content; not applied",
+            )
+            return (REJECT, self.name, "conflicting_duplicate",
+                    f"event_id {event.get('event_id')!r} was already seen with different content")
+        stamp = book.bts
+        if stamp is None:  # a local event: its broker-time estimate (the clock guard runs later)
+            stamp = max(book.now, book.rts - (book.offset or 0))
+        seen[key] = self.fingerprint(event)
+        self._ring_keys.append(key)
+        self._ring_times.append(stamp)
+        self._forget_old(stamp)
+        return None
+
+    def _forget_old(self, stamp: int) -> None:
+        """Drop keys older than the window, and the oldest beyond max_keys."""
+        times, keys, seen = self._ring_times, self._ring_keys, self.seen
+        head = self._head
+        horizon = max(stamp, self.book.now) - self.window_ns
+        end = len(times)
+        while head < end and times[head] < horizon:
+            seen.pop(keys[head], None)
+            head += 1
+            self.expired += 1
+        while len(seen) > self.max_keys and head < end:
+            if seen.pop(keys[head], None) is not None:
+                self.evicted += 1
+            head += 1
+        if head > 65536 and head * 2 > len(keys):
+            del keys[:head]
+            del times[:head]
+            head = 0
+        self._head = head
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"keys": len(self.seen), "expired": self.expired, "evicted": self.evicted}

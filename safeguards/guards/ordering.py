@@ -1,0 +1,160 @@
+"""Ordering: apply a broker event to its order only if the policy allows the transition.
+
+DESIGN section 6: an allowed transition is accepted; a target in an earlier
+stage of the progression than the current state is a late delivery (``stale``);
+anything else is a violation (``reject`` + alert, or applied + alert, as the
+policy says). A fill after one of ``late_fills.after`` is real exposure: its
+quantity is kept and a critical alert escalates the group. ``cum_qty`` never
+goes backwards; above the order quantity it is an ``overfill``. Gaps in
+``broker_seq`` (per account) raise ``sequence_gap``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .base import ACCEPT, AT_STATE, BROKER_TYPES, FILL_TYPES, REJECT, STALE, Guard, StepSpec
+
+REVERT = "revert"
+
+
+class OrderingGuard(Guard):
+    name = "ordering"
+    section = "ordering"
+
+    def __init__(self, tables, book) -> None:
+        super().__init__(tables, book)
+        config = self.config
+        self.stage: dict[str, int] = dict(config["stage"])
+        self.terminal = frozenset(config["terminal"])
+        self.initial: str = config["initial"]
+        self.event_state: dict[str, str] = dict(config["event_state"])
+        self.transitions: dict[str, dict[str, str]] = {k: dict(v) for k, v in config["transitions"].items()}
+        violation = config["on_violation"]
+        self.apply_violations = violation["action"] == "apply"
+        self.violation_severity: str = violation["severity"]
+        self.violation_severity_after_terminal: str = violation.get("severity_after_terminal", violation["severity"])
+        late = config.get("late_fills", {"after": [], "severity": "critical"})
+        self.late_fill_after = frozenset(late["after"])
+        self.late_fill_severity: str = late["severity"]
+        self.overfill_severity: str = config.get("overfill_severity", "critical")
+        gaps = config.get("sequence_gaps", {})
+        self.check_gaps = bool(gaps.get("check", False))
+        self.gap_severity: str = gaps.get("severity", "warning")
+        # States a `revert` event (cancel_rejected) can return from: the targets of the
+        # `pending_*` event types other than the initial state. The compiled tables do not
+        # name them (see the engine report); this is derived from the canonical event types.
+        self.pending_states = frozenset(
+            state for event_type, state in self.event_state.items()
+            if event_type.startswith("pending_") and state not in (self.initial, REVERT)
+        )
+        # Accept decisions, one per (from, to), built once.
+        self._accepts: dict[str, dict[str, tuple]] = {
+            source: {target: (ACCEPT, self.name, rule, f"{source} -> {target}") for target, rule in targets.items()}
+            for source, targets in self.transitions.items()
+        }
+        self._no_targets: dict[str, tuple] = {}
+        self.last_broker_seq: dict[str, int] = {}
+
+    def steps(self) -> Iterable[StepSpec]:
+        return (StepSpec(BROKER_TYPES, AT_STATE, self.apply),)
+
+    def apply(self, event: dict):
+        book = self.book
+        order = book.orders[event["order_id"]]  # the intents guard adopts unknown orders first
+        if self.check_gaps:
+            self._check_sequence(event, order)
+        type_ = event["type"]
+        target = self.event_state.get(type_)
+        current = order.state
+        if target is None:
+            return (REJECT, self.name, None, f"the policy maps no order state to broker event {type_!r}")
+        if target == REVERT:
+            return self._revert(order, current)
+        cum = event.get("cum_qty")
+        is_fill = type_ in FILL_TYPES
+        if is_fill and cum is not None and cum <= order.cum_qty and not (
+            cum == order.cum_qty and self.stage.get(target, 0) > self.stage.get(current, 0)
+        ):
+            return (STALE, self.name, None, f"cum_qty {cum} is not above the order's {order.cum_qty}: an older fill")
+        decision = self._accepts.get(current, self._no_targets).get(target)
+        if decision is not None:
+            self._enter(order, current, target, event, cum)
+            return decision
+        if is_fill and current in self.late_fill_after:
+            return self._late_fill(order, current, event, cum)
+        if self.stage.get(target, 0) < self.stage.get(current, 0) or target == current:
+            return (STALE, self.name, None, f"{type_} announces {target}, but the order is already {current}: a late delivery")
+        after_terminal = current in self.terminal
+        severity = self.violation_severity_after_terminal if after_terminal else self.violation_severity
+        book.alert(
+            "illegal_transition", severity, self.name, order.order_id, order.group_id,
+            f"{type_} would move the order from {current} to {target}, which the policy does not allow",
+            after_terminal,
+        )
+        if self.apply_violations:
+            self._enter(order, current, target, event, cum)
+            return (ACCEPT, self.name, "on_violation", f"{current} -> {target} not allowed, applied by policy (alerted)")
+        return (REJECT, self.name, "on_violation", f"{current} -> {target} is not an allowed transition")
+
+    def _enter(self, order, current: str, target: str, event: dict, cum) -> None:
+        if target in self.pending_states and current not in self.pending_states:
+            order.before_pending = current
+        order.state = target
+        if cum is not None and cum > order.cum_qty:
+            order.cum_qty = cum
+            self._check_overfill(order)
+        leaves = event.get("leaves_qty")
+        if leaves is not None:
+            order.leaves_qty = leaves
+        if target in self.terminal:
+            order.cancel_deadline = None
+            order.fill_deadline = None
+
+    def _revert(self, order, current: str):
+        order.cancel_deadline = None
+        if current in self.pending_states and order.before_pending is not None:
+            previous = order.before_pending
+            order.state = previous
+            order.before_pending = None
+            return (ACCEPT, self.name, REVERT, f"request rejected: {current} -> {previous}")
+        return (STALE, self.name, REVERT, f"no pending request to revert (order is {current})")
+
+    def _late_fill(self, order, current: str, event: dict, cum):
+        before = order.cum_qty
+        if cum is not None and cum > before:
+            order.late_qty += cum - before
+            order.cum_qty = cum
+        self.book.alert(
+            "illegal_transition", self.late_fill_severity, self.name, order.order_id, order.group_id,
+            f"{event['type']} after {current}: the venue matched before the cancel; "
+            f"quantity kept (cum_qty {before} -> {order.cum_qty}), a person must look",
+            True,
+        )
+        self._check_overfill(order)
+        return (ACCEPT, self.name, "late_fills", f"fill after {current} is real exposure: quantity kept, group escalated")
+
+    def _check_overfill(self, order) -> None:
+        if order.qty is not None and order.cum_qty > order.qty:
+            self.book.alert(
+                "overfill", self.overfill_severity, self.name, order.order_id, order.group_id,
+                f"cum_qty {order.cum_qty} exceeds the order quantity {order.qty}",
+            )
+
+    def _check_sequence(self, event: dict, order) -> None:
+        broker_seq = event.get("broker_seq")
+        if broker_seq is None:
+            return
+        account = event.get("account") or "default"
+        last = self.last_broker_seq.get(account)
+        if last is None or broker_seq > last:
+            self.last_broker_seq[account] = broker_seq
+            if last is not None and broker_seq > last + 1:
+                self.book.alert(
+                    "sequence_gap", self.gap_severity, self.name, order.order_id, order.group_id,
+                    f"broker_seq jumped from {last} to {broker_seq}: {broker_seq - last - 1} message(s) missing",
+                )
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"last_broker_seq": dict(self.last_broker_seq)}

@@ -1,0 +1,136 @@
+"""Ordering guard: allowed transitions, stale late deliveries, violations, late fills, overfill, gaps."""
+
+from __future__ import annotations
+
+from tests.eventkit import Stream, engine, kinds, policy_with, run, verdicts, working_order
+
+
+def test_allowed_life_cycle_is_accepted_with_rule_ids():
+    s = Stream()
+    eng = engine()
+    decisions, alerts = run(eng, working_order(s) + [
+        s.broker("partial_fill", "o1", 4, 6),
+        s.broker("fill", "o1", 10, 0, last=6),
+    ])
+    assert verdicts(decisions) == ["accept"] * 5
+    assert [d["rule"] for d in decisions[2:]] == ["ack", "working_fill", "working_fill"]
+    assert alerts == []
+    assert eng.order("o1")["state"] == "filled"
+    assert eng.order("o1")["cum_qty"] == 10
+
+
+def test_late_new_after_partial_fill_is_stale_and_changes_nothing():
+    s = Stream()
+    eng = engine()
+    intent, submit, new = working_order(s)
+    fill = s.broker("partial_fill", "o1", 4, 6)
+    decisions, alerts = run(eng, [intent, submit, fill, new])
+    assert verdicts(decisions) == ["accept", "accept", "accept", "stale"]
+    assert decisions[3]["guard"] == "ordering"
+    assert eng.order("o1")["state"] == "partially_filled"
+    assert alerts == []
+
+
+def test_cum_qty_never_goes_backwards():
+    s = Stream()
+    eng = engine()
+    older = s.broker("partial_fill", "o1", 3, 7)
+    newer = s.broker("partial_fill", "o1", 6, 4)
+    decisions, _ = run(eng, working_order(s) + [newer, older])
+    assert verdicts(decisions)[-2:] == ["accept", "stale"]
+    assert "cum_qty" in decisions[-1]["reason"]
+    assert eng.order("o1")["cum_qty"] == 6
+
+
+def test_disallowed_transition_is_rejected_with_warning():
+    s = Stream()
+    eng = engine()
+    decisions, alerts = run(eng, [s.intent("o1"), s.submit("o1"), s.broker("replaced", "o1")])
+    assert decisions[-1]["verdict"] == "reject"
+    assert decisions[-1]["rule"] == "on_violation"
+    assert kinds(alerts) == ["illegal_transition"]
+    assert alerts[0]["severity"] == "warning"
+    assert eng.trading_state("g1") == "active"
+
+
+def test_violation_after_terminal_is_critical_and_halts_the_group():
+    s = Stream()
+    eng = engine()
+    decisions, alerts = run(eng, working_order(s) + [s.broker("fill", "o1", 10, 0), s.broker("canceled", "o1", 10, 0)])
+    assert decisions[-1]["verdict"] == "reject"
+    assert kinds(alerts) == ["illegal_transition", "halted"]
+    assert alerts[0]["severity"] == "critical"
+    assert eng.trading_state("g1") == "halted"
+    assert eng.order("o1")["state"] == "filled"
+
+
+def test_fill_after_cancel_keeps_quantity_and_halts_group():
+    s = Stream()
+    eng = engine()
+    decisions, alerts = run(eng, working_order(s) + [
+        s.broker("partial_fill", "o1", 4, 6),
+        s.broker("canceled", "o1", 4, 0),
+        s.broker("fill", "o1", 10, 0, last=6),
+    ])
+    assert decisions[-1]["verdict"] == "accept"
+    assert decisions[-1]["rule"] == "late_fills"
+    assert kinds(alerts) == ["illegal_transition", "halted"]
+    assert alerts[0]["severity"] == "critical"
+    order = eng.order("o1")
+    assert order["cum_qty"] == 10 and order["late_qty"] == 6 and order["state"] == "canceled"
+    blocked = eng.process(s.intent("o2"))
+    assert blocked["verdict"] == "block" and blocked["guard"] == "escalation"
+    assert eng.process(s.cancel("o1"))["verdict"] == "accept"
+
+
+def test_overfill_alerts_and_halts():
+    s = Stream()
+    eng = engine()
+    decisions, alerts = run(eng, working_order(s) + [s.broker("fill", "o1", 12, 0)])
+    assert decisions[-1]["verdict"] == "accept"
+    assert kinds(alerts) == ["overfill", "halted"]
+    assert eng.trading_state("g1") == "halted"
+
+
+def test_sequence_gap_is_alerted_once():
+    s = Stream()
+    eng = engine()
+    events = working_order(s)
+    events[-1]["broker_seq"] = 1
+    events.append(s.broker("partial_fill", "o1", 2, 8, broker_seq=4))
+    events.append(s.broker("partial_fill", "o1", 3, 7, broker_seq=2))
+    decisions, alerts = run(eng, events)
+    assert kinds(alerts) == ["sequence_gap"]
+    assert alerts[0]["severity"] == "warning"
+    assert "2 message(s) missing" in alerts[0]["detail"]
+
+
+def test_cancel_rejected_reverts_to_state_before_pending_cancel():
+    s = Stream()
+    eng = engine()
+    decisions, _ = run(eng, working_order(s) + [
+        s.broker("partial_fill", "o1", 4, 6),
+        s.cancel("o1"),
+        s.broker("pending_cancel", "o1", 4, 6),
+        s.broker("cancel_rejected", "o1"),
+    ])
+    assert verdicts(decisions)[-1] == "accept"
+    assert decisions[-1]["rule"] == "revert"
+    assert eng.order("o1")["state"] == "partially_filled"
+
+
+def test_cancel_rejected_with_nothing_pending_is_stale():
+    s = Stream()
+    eng = engine()
+    decisions, _ = run(eng, working_order(s) + [s.broker("cancel_rejected", "o1")])
+    assert decisions[-1]["verdict"] == "stale"
+
+
+def test_policy_may_apply_violations():
+    s = Stream()
+    eng = engine(policy_with(ordering={"on_violation": {"action": "apply", "severity": "warning",
+                                                        "severity_after_terminal": "critical"}}))
+    decisions, alerts = run(eng, [s.intent("o1"), s.submit("o1"), s.broker("replaced", "o1")])
+    assert decisions[-1]["verdict"] == "accept"
+    assert kinds(alerts) == ["illegal_transition"]
+    assert eng.order("o1")["state"] == "replaced"
