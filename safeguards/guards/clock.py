@@ -46,7 +46,7 @@ class ClockGuard(Guard):
         broker_ts = book.bts
         sample = book.rts - broker_ts
         times, offsets = self._times, self._offsets
-        horizon = broker_ts - self.window_ns
+        horizon = book.now - self.window_ns  # trusted time: a stamp from the future must not empty the window
         while times and times[0] < horizon:
             times.popleft()
             offsets.popleft()
