@@ -17,6 +17,7 @@ from ..store.checks import lit
 from .columns import mapped_select
 
 FORMAT = "csv"
+_ROW = "__safeguards_row"  # the data row number, named so it cannot clash with a file's column
 
 
 def looks_like(head: str) -> bool:
@@ -30,12 +31,14 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, mapping: Mappin
     rejects = f"{name}_csv_rejects"
     scans = f"{name}_csv_scans"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {name}_csv AS SELECT * FROM read_csv({lit(str(path))}, header = true, "
+        f"CREATE OR REPLACE TEMP TABLE {name}_csv AS SELECT row_number() OVER () AS {_ROW}, * "
+        f"FROM read_csv({lit(str(path))}, header = true, "
         f"all_varchar = true, store_rejects = true, rejects_table = {lit(rejects)}, rejects_scan = {lit(scans)})"
     )
-    columns = [row[0] for row in con.execute(f"SELECT column_name FROM (DESCRIBE {name}_csv)").fetchall()]
+    columns = [row[0] for row in con.execute(f"SELECT column_name FROM (DESCRIBE {name}_csv)").fetchall()][1:]
     good = mapped_select(
-        f"SELECT rowid + 1 AS row_number, * FROM {name}_csv", columns, mapping or {}, str(path), keep=("row_number",)
+        f"SELECT {_ROW} AS row_number, * EXCLUDE ({_ROW}) FROM {name}_csv", ["row_number", *columns],
+        mapping or {}, str(path), keep=("row_number",),
     )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {name}_csv_bad AS SELECT line, any_value(csv_line) AS raw, "

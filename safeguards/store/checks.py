@@ -30,8 +30,8 @@ BOOKKEEPING = ("row_number", "location", "raw", "pre_reason", "type_error", "ext
 _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                   "UINTEGER", "UBIGINT", "UHUGEINT"}
 _FLOAT_TYPES = {"FLOAT", "DOUBLE"}
-_TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE",
-                    "TIMESTAMP WITH TIME ZONE"}
+_TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE"}
+_ZONED_TIMESTAMP_TYPES = {"TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIMESTAMPTZ_NS"}
 _TRUE_WORDS = ("true", "t", "1", "y", "yes")
 _FALSE_WORDS = ("false", "f", "0", "n", "no")
 
@@ -95,6 +95,8 @@ def _cast(name: str, kind: str, sql_type: str) -> tuple[str, str | None]:
         return f"make_timestamp_ns(TRY_CAST({col} AS BIGINT))", None
     if sql_type in _TIMESTAMP_TYPES:
         return f"CAST({col} AS TIMESTAMP_NS)", None
+    if sql_type in _ZONED_TIMESTAMP_TYPES:  # an instant: its epoch is the same in every zone
+        return f"make_timestamp_ns(epoch_ns({col}))", None
     return "NULL::TIMESTAMP_NS", f"{col} IS NOT NULL"
 
 

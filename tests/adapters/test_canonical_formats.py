@@ -1,0 +1,134 @@
+"""JSON lines, CSV and Parquet round trips, column mapping, and rows that cannot be read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+
+from safeguards.adapters import guess_format
+from safeguards.errors import IngestError
+from safeguards.events import FIELDS, format_timestamp
+from tests.ingesting import ingest, rejected, rows
+
+T = 1_771_684_200_123_456_789
+
+EVENTS: list[dict[str, Any]] = [
+    {"seq": 1, "source": "local", "type": "intent", "event_id": "i1", "account": "acct", "order_id": "o1",
+     "group_id": "g1", "leg": "short_call", "role": "leg", "symbol": "SPY 260320C00600000", "side": "sell",
+     "qty": 2.0, "limit_px": -0.35, "recv_ts": T},
+    {"seq": 2, "source": "local", "type": "submit", "event_id": "s1", "order_id": "o1", "recv_ts": T + 1},
+    {"seq": 3, "source": "broker", "type": "partial_fill", "event_id": "x1", "order_id": "o1", "broker_order_id": "B1",
+     "last_qty": 1.0, "last_px": 0.35, "cum_qty": 1.0, "leaves_qty": 1.0, "broker_ts": T + 2, "recv_ts": T + 3,
+     "broker_seq": 17, "poss_dup": False},
+    {"seq": 4, "source": "market", "type": "quote", "event_id": "q1", "symbol": "SPY 260320C00600000",
+     "bid_px": 0.3, "bid_qty": 10.0, "ask_px": 0.4, "ask_qty": 12.0, "broker_ts": T + 4, "recv_ts": T + 5},
+]
+
+
+def stored_events(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Events as they went in: canonical fields only, timestamps as nanoseconds, defaults dropped."""
+    out = []
+    for row in rows(con, "SELECT * REPLACE (epoch_ns(broker_ts) AS broker_ts, epoch_ns(recv_ts) AS recv_ts) "
+                         "FROM events ORDER BY seq"):
+        event = {k: v for k, v in row.items() if k in FIELDS and v is not None}
+        if event.get("account") == "default":
+            del event["account"]
+        out.append(event)
+    return out
+
+
+def as_table(events: list[dict[str, Any]]) -> pl.DataFrame:
+    return pl.DataFrame([{name: event.get(name) for name in FIELDS} for event in events])
+
+
+def test_jsonl_round_trip_with_rfc3339_and_integer_timestamps(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    lines = []
+    for i, event in enumerate(EVENTS):
+        if i % 2:
+            event = {**event, "recv_ts": format_timestamp(event["recv_ts"])}
+        lines.append(json.dumps({**event, "venue": "CBOE"}))
+    path.write_text("\n".join(lines) + "\n")
+    assert guess_format(path) == "jsonl"
+    assert ingest(store, path, "jsonl").loaded == 4
+    assert stored_events(store) == EVENTS
+    assert store.execute("SELECT DISTINCT extra->>'venue' FROM events").fetchall() == [("CBOE",)]
+
+
+def test_csv_round_trip_keeps_unknown_columns_in_extra(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    as_table(EVENTS).with_columns(pl.lit("CBOE").alias("venue")).write_csv(path)
+    assert guess_format(path) == "csv"
+    assert ingest(store, path, "csv").loaded == 4
+    assert stored_events(store) == EVENTS
+    assert store.execute("SELECT DISTINCT extra FROM events").fetchall() == [('{"venue":"CBOE"}',)]
+
+
+def test_parquet_round_trip_with_typed_timestamps(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = tmp_path / "events.parquet"
+    table = as_table(EVENTS).with_columns(
+        pl.from_epoch(pl.col("recv_ts"), time_unit="ns").dt.replace_time_zone("UTC"),  # a typed TIMESTAMP column
+    )
+    table.write_parquet(path)
+    assert guess_format(path) == "parquet"
+    assert ingest(store, path, "parquet").loaded == 4
+    assert stored_events(store) == EVENTS
+
+
+def test_column_mapping_reads_a_producers_own_names(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = tmp_path / "theirs.parquet"
+    as_table(EVENTS).rename({"order_id": "client_order_id", "recv_ts": "received_ns"}).write_parquet(path)
+    result = ingest(store, path, "parquet", mapping={"client_order_id": "order_id", "received_ns": "recv_ts"})
+    assert result.loaded == 4
+    assert stored_events(store) == EVENTS
+
+
+def test_a_mapping_naming_an_absent_column_or_unknown_field_is_refused(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = tmp_path / "e.csv"
+    as_table(EVENTS).write_csv(path)
+    with pytest.raises(IngestError, match="mapped columns clordid are not in the file"):
+        ingest(store, path, "csv", mapping={"clordid": "order_id"})
+    with pytest.raises(IngestError, match="targets ord are not canonical fields"):
+        ingest(store, path, "csv", mapping={"order_id": "ord"})
+
+
+def test_bad_csv_rows_are_rejected_with_row_or_line_and_reason(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(
+        "source,type,event_id,order_id,cum_qty,leaves_qty,broker_ts,recv_ts\n"
+        "broker,new,e1,o1,0,5,2026-02-21T14:30:00Z,2026-02-21T14:30:00.1Z\n"
+        "broker,new,e2,o1,zero,5,2026-02-21T14:30:00Z,2026-02-21T14:30:00Z\n"
+        "broker,new,e3,o1,0,-5,2026-02-21T14:30:00Z,2026-02-21T14:30:00Z\n"
+        "broker,new,e4,o1,0,5,2026-02-21T14:30:00Z\n"
+        "broker,new,e5,o1,0,5,2026-02-21T14:30:00Z,21/02/2026\n"
+    )
+    result = ingest(store, path, "csv")
+    assert (result.loaded, result.rejected) == (1, 4)
+    assert rejected(store) == [
+        ("row 2", "field 'cum_qty': expected a number, got zero"),
+        ("row 3", "field 'leaves_qty': negative quantity -5.0"),
+        ("row 4", "field 'recv_ts': expected an RFC 3339 string or integer nanoseconds, got 21/02/2026"),
+        ("line 5", "malformed CSV line: Expected Number of Columns: 8 Found: 7"),
+    ]
+    assert store.execute("SELECT raw FROM rejected_rows WHERE location = 'line 5'").fetchone() == (
+        "broker,new,e4,o1,0,5,2026-02-21T14:30:00Z",)
+
+
+def test_parquet_bool_where_a_number_belongs_is_rejected(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = tmp_path / "bool.parquet"
+    table = as_table(EVENTS[1:3])  # a submit (no cum_qty) and a partial fill
+    table.with_columns(pl.when(pl.col("type") == "partial_fill").then(True).alias("cum_qty")).write_parquet(path)
+    result = ingest(store, path, "parquet")
+    assert (result.loaded, result.reasons) == (1, {"field 'cum_qty': expected a number, got bool": 1})
+
+
+def test_a_file_of_unknown_format_asks_for_format(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello\n")
+    with pytest.raises(IngestError, match="pass --format"):
+        guess_format(path)

@@ -1,0 +1,1 @@
+from tests.ingesting import store  # noqa: F401  (the shared fixture)

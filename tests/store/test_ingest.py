@@ -1,0 +1,70 @@
+"""Loading files into the store: once only, all or nothing, nothing dropped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from safeguards.adapters import jsonl
+from safeguards.store import ingest as ingest_module
+from safeguards.store.database import load_staged as real_load_staged
+from safeguards.store.ingest import ingest_file
+from tests.ingesting import ingest, rejected
+
+GOOD = {"source": "local", "type": "submit", "event_id": "s1", "order_id": "o1", "recv_ts": "2026-02-21T14:30:00Z"}
+
+
+def write_lines(path: Path, *lines: str) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_the_same_bytes_are_ingested_once_even_under_another_name(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    first = write_lines(tmp_path / "a.jsonl", json.dumps(GOOD), "garbage")
+    copy = write_lines(tmp_path / "b.jsonl", json.dumps(GOOD), "garbage")
+    assert ingest(store, first, "jsonl").loaded == 1
+    again = ingest(store, copy, "jsonl")
+    assert again.already_ingested and again.ingest_id == 1
+    assert store.execute("SELECT count(*) FROM events").fetchone() == (1,)
+    assert store.execute("SELECT count(*) FROM rejected_rows").fetchone() == (1,)
+    assert store.execute("SELECT count(*) FROM ingests").fetchone() == (1,)
+
+
+def test_an_ingest_is_recorded_with_digest_counts_and_format(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "a.jsonl", json.dumps(GOOD), "{}", "")
+    ingest(store, path, "jsonl")
+    row = store.execute("SELECT path, length(sha256), format, rows_loaded, rows_rejected, "
+                        "finished_at >= started_at FROM ingests").fetchone()
+    assert row == (str(path), 64, "jsonl", 1, 1, True)
+
+
+def test_a_load_failing_halfway_leaves_nothing_behind(
+    store: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_lines(tmp_path / "a.jsonl", json.dumps(GOOD), "garbage")
+
+    def load_then_fail(*args: object, **kwargs: object) -> None:
+        real_load_staged(*args, **kwargs)  # events, rejected rows and the ingest record are written...
+        raise OSError("disk full")  # ...and then the process fails before the commit
+
+    monkeypatch.setattr(ingest_module, "load_staged", load_then_fail)
+    with pytest.raises(OSError):
+        ingest_file(store, path, "jsonl", jsonl.stage)
+    for table in ("ingests", "events", "rejected_rows"):
+        assert store.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+    monkeypatch.undo()
+    assert ingest(store, path, "jsonl").loaded == 1  # and the file can still be loaded afterwards
+
+
+def test_every_rejected_row_keeps_its_line_reason_and_text(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "a.jsonl", json.dumps(GOOD), "{oops", json.dumps({**GOOD, "order_id": None}))
+    result = ingest(store, path, "jsonl")
+    assert (result.loaded, result.rejected) == (1, 2)
+    assert rejected(store) == [
+        ("line 2", "not valid JSON"),
+        ("line 3", "missing field 'order_id' (required for local submit)"),
+    ]
+    assert store.execute("SELECT raw FROM rejected_rows WHERE location = 'line 2'").fetchone() == ("{oops",)

@@ -1,0 +1,71 @@
+"""Schema versions: fresh databases, forward migration, refusal of newer or foreign databases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from safeguards.errors import StoreError
+from safeguards.store.database import open_store
+from safeguards.store.schema import MIGRATIONS, SCHEMA_VERSION, migrate
+
+
+def versions(con: duckdb.DuckDBPyConnection) -> list[int]:
+    return [row[0] for row in con.execute("SELECT version FROM schema_version ORDER BY version").fetchall()]
+
+
+def test_a_new_database_gets_every_migration_in_order(tmp_path: Path) -> None:
+    con = open_store(tmp_path / "new.duckdb")
+    assert versions(con) == [m[0] for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
+    columns = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE events)").fetchall())
+    assert columns["recv_ts"] == "TIMESTAMP_NS" and columns["qty"] == "DOUBLE" and columns["extra"] == "JSON"
+
+
+def test_an_older_database_is_migrated_forward_keeping_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    migrate(con, str(path), upto=1)
+    con.execute("INSERT INTO events (ingest_id, row_number, source, type, order_id, recv_ts) "
+                "VALUES (1, 1, 'local', 'submit', 'o1', TIMESTAMP_NS '2026-02-21 14:30:00')")
+    con.close()
+
+    con = open_store(path)
+    assert versions(con) == list(range(1, SCHEMA_VERSION + 1))
+    assert con.execute("SELECT order_id FROM events").fetchall() == [("o1",)]
+    assert con.execute("SELECT count(*) FROM order_states").fetchone() == (0,)  # added by migration 2
+
+
+def test_reopening_a_current_database_applies_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "db.duckdb"
+    open_store(path).close()
+    con = duckdb.connect(str(path))
+    assert migrate(con, str(path)) == []
+    assert versions(con) == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.duckdb"
+    open_store(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("INSERT INTO schema_version VALUES (?, 'from the future', now()::TIMESTAMP)", [SCHEMA_VERSION + 1])
+    con.close()
+    with pytest.raises(StoreError, match=rf"newer safeguards \(schema version {SCHEMA_VERSION + 1}"):
+        open_store(path)
+
+
+def test_a_database_with_event_tables_but_no_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "foreign.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE events (x INTEGER)")
+    con.close()
+    with pytest.raises(StoreError, match="no schema_version"):
+        open_store(path)
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "text.duckdb"
+    path.write_text("not a database\n")
+    with pytest.raises(StoreError, match="cannot open"):
+        open_store(path)
