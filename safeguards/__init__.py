@@ -21,9 +21,15 @@ from .policy import (
     policy_schema,
 )
 
+from .engine import Engine, build_engine
+from .errors import EngineError
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "Engine",
+    "EngineError",
+    "build_engine",
     "CompiledPolicy",
     "CompiledPolicyError",
     "Location",
