@@ -22,6 +22,14 @@ def dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
+def walk(value: Any, path: tuple = ()):
+    """Every (path, value) in a nested document, containers included, parents first."""
+    yield path, value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        yield from walk(item, path + (key,))
+
+
 @pytest.fixture
 def policy_data() -> dict[str, Any]:
     return copy.deepcopy(reference_data())

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from safeguards import CompiledPolicy, CompiledPolicyError, PolicyError, compile_text, load_policy
 
-from .conftest import REFERENCE, dump, reference_data, reference_text
+from .conftest import REFERENCE, dump, reference_data, reference_text, walk
 
 # Lists whose order carries no meaning: reordering them must not change the hash.
 SET_LIKE = {
@@ -101,17 +101,6 @@ def test_hash_survives_reformatting_and_reordering(seed, flow, indent, quoting):
     assert compile_text(text).hash == original.hash
 
 
-def _leaves(value: Any, path: tuple = ()):
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _leaves(v, path + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _leaves(v, path + (i,))
-    else:
-        yield path, value
-
-
 def _mutated(value: Any) -> Any:
     if isinstance(value, bool):
         return not value
@@ -128,7 +117,9 @@ def test_every_change_of_value_changes_the_hash():
     base = reference_data()
     original = compile_text(dump(base)).hash
     changed = 0
-    for path, value in _leaves(base):
+    for path, value in walk(base):
+        if isinstance(value, (dict, list)):
+            continue
         data = copy.deepcopy(base)
         target = data
         for part in path[:-1]:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from safeguards import PolicyError, compile_text
 
-from .conftest import reference_data, reference_text
+from .conftest import reference_data, reference_text, walk
 
 JUNK = st.one_of(
     st.none(), st.booleans(), st.integers(-(10**20), 10**20), st.floats(allow_nan=True, allow_infinity=True),
@@ -17,17 +17,7 @@ JUNK = st.one_of(
 )
 
 
-def _paths(value: Any, path: tuple = ()):
-    yield path
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _paths(v, path + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _paths(v, path + (i,))
-
-
-ALL_PATHS = [p for p in _paths(reference_data()) if p]
+ALL_PATHS = [path for path, _ in walk(reference_data()) if path]
 
 
 def _apply(data: dict, path: tuple, action: str, junk: Any, key: str) -> None:
