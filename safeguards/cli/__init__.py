@@ -11,6 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from .. import __version__
 from ..errors import PolicyError, SafeguardsError
 
 EXIT_OK = 0
@@ -21,6 +22,7 @@ EXIT_BAD_INPUT = 2
 COMMAND_MODULES = (
     "policy_commands",
     "ingest",
+    "run",
 )
 
 
@@ -29,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="safeguards",
         description="Safeguard policies for a live options-trading system.",
     )
+    parser.add_argument("--version", action="version", version=f"safeguards {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(subparsers)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from ..errors import PolicyError, Problem
+from ..errors import PolicyError, Problem, UsageError
 from ..policy import compile_file, load_policy, schema_text
 from ..policy.diff import render_diff
 from ..policy.explain import explain
@@ -52,7 +51,10 @@ def run_validate(args: argparse.Namespace) -> int:
 def run_compile(args: argparse.Namespace) -> int:
     policy = compile_file(args.rules)
     if args.output:
-        Path(args.output).write_text(policy.to_json(), encoding="utf-8")
+        try:
+            policy.write(args.output)
+        except OSError as error:
+            raise UsageError(f"cannot write {args.output}: {error.strerror}; check the folder exists and is writable") from None
         print(f"{args.output}: {policy.identity}", file=sys.stderr)
     else:
         sys.stdout.write(policy.to_json())

@@ -99,3 +99,8 @@ def test_console_script_runs_as_a_process(tmp_path):
 def test_missing_file_is_exit_2(args, capsys):
     assert main(args) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_compile_into_missing_folder_is_a_clear_error(tmp_path, capsys):
+    assert main(["compile", str(REFERENCE), "-o", str(tmp_path / "no" / "such" / "p.json")]) == 2
+    assert "cannot write" in capsys.readouterr().err
