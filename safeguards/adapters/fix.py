@@ -46,8 +46,8 @@ Times and sequence numbers
 
 Quirks handled
     * A trade report with CumQty 0 but LastQty > 0 (NYSE CCG examples) does not say
-      the cumulative quantity; it is derived as OrderQty - LeavesQty and the reported
-      value kept in ``extra.fix_tags``, with ``extra.cum_qty_derived`` true.
+      the cumulative quantity; it is derived as OrderQty - LeavesQty, with
+      ``extra.cum_qty_derived`` true and the reported 0 in ``extra.cum_qty_reported``.
     * SendingTime written with a space (``20090402- 18:13:13``) is read as meant.
     * Prices are kept exactly as sent (``109.479999999981``), not rounded.
     * Every tag not mapped to a canonical field is kept in ``extra.fix_tags``.
@@ -301,6 +301,7 @@ class FixReader:
             qty, leaves = numbers["qty"], numbers["leaves_qty"]
             numbers["cum_qty"] = qty - leaves if qty is not None and leaves is not None else None
             extra["cum_qty_derived"] = numbers["cum_qty"] is not None
+            extra["cum_qty_reported"] = 0
         extra["fix_tags"] = {t: v for t, v in tags.items() if t not in MAPPED_TAGS}
 
         sending = _time_or_none(tags.get("52"))

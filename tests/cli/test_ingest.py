@@ -1,0 +1,86 @@
+"""`safeguards ingest`: exit codes, format guessing, the closing summary, re-ingest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from safeguards.cli import main
+from tests.ingesting import real_file
+
+EVENT = {"source": "local", "type": "submit", "event_id": "s1", "order_id": "o1", "group_id": "g1",
+         "recv_ts": "2026-02-21T14:30:00Z"}
+
+
+def test_ingest_guesses_formats_and_summarizes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = tmp_path / "a.jsonl"
+    lines.write_text(json.dumps(EVENT) + "\n" + json.dumps({**EVENT, "event_id": "s2", "recv_ts": "soon"}) + "\n")
+    table = tmp_path / "b.parquet"
+    pl.DataFrame([{**EVENT, "event_id": "s3", "order_id": "o2", "recv_ts": "2026-02-21T15:00:00Z"}]).write_parquet(table)
+    db = tmp_path / "events.duckdb"
+
+    assert main(["ingest", str(lines), str(table), "--db", str(db)]) == 0
+    out, err = capsys.readouterr()
+    assert f"[1/2] {lines} (jsonl): 1 loaded, 1 rejected" in err
+    assert f"[2/2] {table} (parquet): 1 loaded, 0 rejected" in err
+    assert "rows loaded:   2\n" in out and "rows rejected: 1\n" in out
+    assert "1  field 'recv_ts': expected an RFC 3339 string or integer nanoseconds, got soon" in out
+    assert "time span:     2026-02-21 14:30:00 .. 2026-02-21 15:00:00 (UTC)" in out
+    assert "orders:        2\n" in out and "groups:        1\n" in out
+
+    assert main(["ingest", str(lines), "--db", str(db)]) == 0
+    out, err = capsys.readouterr()
+    assert "already ingested" in err and "rows loaded:   0" in out
+    con = duckdb.connect(str(db))
+    assert con.execute("SELECT count(*) FROM events").fetchone() == (2,)
+
+
+def test_ingest_of_the_real_ice_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = real_file("ice_fix42/FIX.4.2-ICE-12000.body")
+    assert main(["ingest", str(path), "--db", str(tmp_path / "ice.duckdb")]) == 0
+    out = capsys.readouterr().out
+    assert "orders:        637\n" in out
+    assert "final broker state per order: canceled 595, fill 34, new 8\n" in out
+    assert "orders with broker events but no intent: 637\n" in out
+    assert "skipped (FIX session messages): 91\n" in out
+
+
+def test_column_mapping_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "theirs.csv"
+    path.write_text("source,type,event_id,client_order_id,recv_ts\nlocal,submit,s1,o1,2026-02-21T14:30:00Z\n")
+    assert main(["ingest", str(path), "--db", str(tmp_path / "e.duckdb"), "--format", "csv",
+                 "--map", "client_order_id=order_id"]) == 0
+    assert "rows loaded:   1\n" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.jsonl"], "no such file: missing.jsonl"),
+        (["notes.txt"], "cannot tell the format from its content; pass --format"),
+        (["notes.txt", "--format", "csv", "--map", "nonsense"], "column mapping 'nonsense'"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("hello\n")
+    assert main(["ingest", *args, "--db", "e.duckdb"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_database_from_a_newer_version_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "e.duckdb"
+    lines = tmp_path / "a.jsonl"
+    lines.write_text(json.dumps(EVENT) + "\n")
+    assert main(["ingest", str(lines), "--db", str(db)]) == 0
+    con = duckdb.connect(str(db))
+    con.execute("INSERT INTO schema_version VALUES (999, 'future', now()::TIMESTAMP)")
+    con.close()
+    assert main(["ingest", str(lines), "--db", str(db)]) == 2
+    assert "written by a newer safeguards (schema version 999" in capsys.readouterr().err
