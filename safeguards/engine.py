@@ -72,7 +72,7 @@ class Engine:
         except Exception as error:  # the validator promises not to raise; be safe anyway
             reason = f"could not validate: {error!r}"
         if reason is not None:
-            return self._invalid(event, reason)
+            return self.invalid(event, reason)
         book = self.book
         self.arrivals += 1
         seq = event.get("seq")
@@ -113,7 +113,8 @@ class Engine:
             "policy": self.identity,
         }
 
-    def _invalid(self, event: Any, reason: str) -> Decision:
+    def invalid(self, event: Any, reason: str) -> Decision:
+        """Record a malformed input (bad JSON, bad field) and return its ``invalid`` decision."""
         self.arrivals += 1
         self.counts[INVALID] += 1
         fields = event if isinstance(event, dict) else {}

@@ -1,0 +1,101 @@
+"""`safeguards run --policy P`: the engine as a sidecar speaking JSON lines.
+
+Canonical events in on stdin, one per line; out on stdout, flushed per line so a
+parent process can talk to it: one ``{"type": "decision", ...}`` per input line,
+followed by the ``{"type": "alert", ...}`` lines it raised. A malformed line
+gets an ``invalid`` decision naming its line number, and the stream goes on.
+End of input or SIGTERM ends the run cleanly with a summary on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from typing import IO, Any
+
+from ..engine import Engine
+
+
+class _Stop(Exception):
+    """SIGTERM arrived while waiting for input."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run", help="sidecar: canonical events as JSON lines on stdin, decisions and alerts as JSON lines on stdout"
+    )
+    parser.add_argument("--policy", required=True, metavar="P", help="a YAML policy or a compiled JSON policy")
+    # --journal PATH (durable intents and dedup keys across restarts) is issue 4.
+    parser.set_defaults(run=run_sidecar)
+
+
+def run_sidecar(args: argparse.Namespace, stdin: IO[bytes] | None = None, stdout: IO[str] | None = None,
+                stderr: IO[str] | None = None) -> int:
+    engine = Engine(args.policy)
+    source = stdin if stdin is not None else sys.stdin.buffer
+    out = stdout if stdout is not None else sys.stdout
+    err = stderr if stderr is not None else sys.stderr
+    state = {"reading": False, "stop": False}
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        state["stop"] = True
+        if state["reading"]:
+            raise _Stop
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    print(f"safeguards run: {engine.identity} ready", file=err, flush=True)
+    ended_by = "end of input"
+    try:
+        stream = iter(source.readline, b"")
+        line_number = 0
+        while not state["stop"]:
+            state["reading"] = True
+            try:
+                raw = next(stream, b"")
+            finally:
+                state["reading"] = False
+            if not raw:
+                break
+            line_number += 1
+            if raw.strip():
+                _answer(engine, raw, line_number, out)
+        else:
+            ended_by = "SIGTERM"
+    except _Stop:
+        ended_by = "SIGTERM"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    summary = {
+        "type": "summary",
+        "ended_by": ended_by,
+        "policy": engine.identity,
+        "events": engine.arrivals,
+        "verdicts": engine.counts,
+        "alerts": engine.alert_counts,
+        "trading": engine.escalation.snapshot(),
+    }
+    print(json.dumps(summary), file=err, flush=True)
+    return 0
+
+
+def _answer(engine: Engine, raw: bytes, line_number: int, out: IO[str]) -> None:
+    """Decide one input line and write its decision and alerts."""
+    try:
+        event = json.loads(raw)
+    except ValueError as error:  # includes bad UTF-8
+        decision = engine.invalid(None, f"not valid JSON: {error}")
+        decision["seq"] = line_number
+    else:
+        if type(event) is dict and event.get("seq") is None:
+            event["seq"] = line_number
+        decision = engine.process(event)
+    if decision["verdict"] == "invalid":
+        decision["line"] = line_number
+        decision["reason"] = f"line {line_number}: {decision['reason']}"
+    lines = [json.dumps({"type": "decision", **decision}, default=str)]
+    for alert in engine.pop_alerts():
+        lines.append(json.dumps({"type": "alert", **alert}, default=str))
+    out.write("\n".join(lines) + "\n")
+    out.flush()

@@ -1,0 +1,76 @@
+"""`safeguards run` driven as a subprocess through pipes, as a parent trading process would."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.eventkit import Stream
+
+POLICY = str(Path(__file__).resolve().parents[2] / "rules" / "multileg_options.yaml")
+COMMAND = [sys.executable, "-m", "safeguards", "run", "--policy", POLICY]
+
+
+def start() -> subprocess.Popen:
+    return subprocess.Popen(COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def send(process: subprocess.Popen, event) -> dict:
+    """Write one line and read its decision back: works only if the sidecar flushes per line."""
+    process.stdin.write((event if isinstance(event, str) else json.dumps(event)) + "\n")
+    process.stdin.flush()
+    line = json.loads(process.stdout.readline())
+    assert line["type"] == "decision"
+    return line
+
+
+def test_conversation_through_a_pipe_then_end_of_input():
+    s = Stream()
+    process = start()
+    try:
+        assert send(process, s.quote())["verdict"] == "accept"
+        assert send(process, s.intent("o1"))["verdict"] == "accept"
+        assert send(process, s.submit("o1"))["verdict"] == "accept"
+        bad = send(process, "{not json")
+        assert bad["verdict"] == "invalid" and bad["line"] == 4 and bad["reason"].startswith("line 4: ")
+        missing = send(process, {"source": "broker", "type": "fill", "order_id": "o1"})
+        assert missing["verdict"] == "invalid" and "line 5" in missing["reason"] and "event_id" in missing["reason"]
+        assert send(process, s.broker("new", "o1", 0, 10))["verdict"] == "accept"
+        process.stdin.write(json.dumps(s.broker("fill", "o1", 12, 0)) + "\n")
+        process.stdin.close()
+        rest = [json.loads(line) for line in process.stdout.read().splitlines()]
+        stderr = process.stderr.read()
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill() if process.poll() is None else None
+    assert [line["type"] for line in rest] == ["decision", "alert", "alert"]
+    assert [line.get("kind") for line in rest[1:]] == ["overfill", "halted"]
+    summary = json.loads(stderr.strip().splitlines()[-1])
+    assert summary["type"] == "summary" and summary["ended_by"] == "end of input"
+    assert summary["events"] == 7 and summary["verdicts"]["invalid"] == 2
+    assert summary["alerts"] == {"overfill": 1, "halted": 1}
+
+
+def test_sigterm_shuts_down_cleanly_with_a_summary():
+    s = Stream()
+    process = start()
+    try:
+        assert send(process, s.quote())["verdict"] == "accept"
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill() if process.poll() is None else None
+    assert process.returncode == 0
+    assert stdout == ""
+    summary = json.loads(stderr.strip().splitlines()[-1])
+    assert summary["ended_by"] == "SIGTERM" and summary["events"] == 1
+
+
+def test_bad_policy_exits_2():
+    result = subprocess.run([sys.executable, "-m", "safeguards", "run", "--policy", "/nonexistent.yaml"],
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert result.returncode == 2
+    assert "no such file" in result.stderr
