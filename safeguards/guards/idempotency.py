@@ -104,8 +104,10 @@ class IdempotencyGuard(Guard):
             stamp = max(book.now, book.rts - (book.offset or 0))
         seen[key] = self.fingerprint(event)
         self._ring_keys.append(key)
-        self._ring_times.append(stamp)
-        self._forget_old(stamp)
+        times = self._ring_times
+        times.append(stamp)
+        if len(seen) > self.max_keys or times[self._head] < stamp - self.window_ns:
+            self._forget_old(stamp)
         return None
 
     def _forget_old(self, stamp: int) -> None:

@@ -63,7 +63,7 @@ class OrderingGuard(Guard):
     def apply(self, event: dict):
         book = self.book
         order = book.orders[event["order_id"]]  # the intents guard adopts unknown orders first
-        if self.check_gaps:
+        if self.check_gaps and event.get("broker_seq") is not None:
             self._check_sequence(event, order)
         type_ = event["type"]
         target = self.event_state.get(type_)
