@@ -20,7 +20,7 @@ _ALERT_WORDS = {
     "insufficient_liquidity": "a hedge larger than the market shows",
     "stale_quote": "a hedge priced on a stale quote",
     "hedge_attempts_exceeded": "too many hedge attempts",
-    "unhedged_too_long": "a group unhedged too long",
+    "unhedged_timeout": "a group unhedged too long",
     "clock_skew": "clock skew",
     "sequence_gap": "a gap in broker sequence numbers",
     "lost_intent": "an intent the broker never saw",
