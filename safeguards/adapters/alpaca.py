@@ -58,10 +58,10 @@ def looks_like(head: str) -> bool:
 
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
-    """Create the staged view ``name`` over the file's trade updates."""
+    """Stage the file's trade updates as the temporary table ``name`` (parsed once, read twice)."""
     types = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in EVENT_TYPES.items())
     ending = ", ".join(lit(t) for t in ENDING_EVENTS)
-    con.execute(f"""CREATE OR REPLACE TEMP VIEW {name} AS
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {name} AS
 SELECT row_number, 'line ' || row_number AS location, line AS raw,
        CASE WHEN j IS NULL THEN 'not valid JSON'
             WHEN json_type(d) IS DISTINCT FROM 'OBJECT' THEN 'a trade update must be a JSON object'

@@ -49,7 +49,7 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, mapping: Mappin
     total = con.execute(f"SELECT count(*) FROM {name}_csv").fetchone()[0]
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {name} AS
-SELECT *, 'row ' || row_number AS location, NULL::VARCHAR AS raw, NULL::VARCHAR AS pre_reason FROM ({good})
+SELECT *, NULL::VARCHAR AS location, NULL::VARCHAR AS raw, NULL::VARCHAR AS pre_reason FROM ({good})
 UNION ALL BY NAME
 SELECT {total} + row_number() OVER (ORDER BY line) AS row_number, 'line ' || line AS location, raw,
        'malformed CSV line: ' || message AS pre_reason FROM {name}_csv_bad"""

@@ -33,7 +33,7 @@ Identity
     ``extra.fix_clordid``). ``event_id`` is ``CLIENT@BROKER/ExecID`` for execution
     reports. ``account`` stays ``default`` (orders are already scoped by session; a
     tag 1 Account that only some messages of an order carry would split it), and the
-    Account tag is kept in ``extra.fix_tags``.
+    Account tag is kept in the message in ``extra.fix_message``.
 
 Times and sequence numbers
     ``broker_ts`` is TransactTime (60), else SendingTime (52). ``recv_ts`` is the log
@@ -50,7 +50,10 @@ Quirks handled
       ``extra.cum_qty_derived`` true and the reported 0 in ``extra.cum_qty_reported``.
     * SendingTime written with a space (``20090402- 18:13:13``) is read as meant.
     * Prices are kept exactly as sent (``109.479999999981``), not rounded.
-    * Every tag not mapped to a canonical field is kept in ``extra.fix_tags``.
+    * Nothing is lost: every event keeps its whole message, ``|``-delimited, in
+      ``extra.fix_message`` (query a tag with e.g. ``regexp_extract(extra->>'fix_message',
+      '[|]58=([^|]*)', 1)``), plus ``fix_session``, ``fix_msg_type``, ``fix_clordid``,
+      ``fix_seq`` (our MsgSeqNum) and ``fix_prev_seq``.
 
 Backtesting logs that hold no intents
     FIX logs record what went over the wire, not our intents. By default
@@ -66,7 +69,6 @@ Backtesting logs that hold no intents
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
 from functools import lru_cache
@@ -102,19 +104,25 @@ SIDES = {"1": "buy", "2": "sell", "3": "buy", "4": "sell", "5": "sell", "6": "se
 #: canonical numeric field <- (tag, tag name)
 NUMBER_TAGS = {"qty": ("38", "OrderQty"), "limit_px": ("44", "Price"), "last_qty": ("32", "LastQty"),
                "last_px": ("31", "LastPx"), "cum_qty": ("14", "CumQty"), "leaves_qty": ("151", "LeavesQty")}
-MAPPED_TAGS = frozenset({"11", "17", "37", "55", "54", "60", "34", "43"} | {t for t, _ in NUMBER_TAGS.values()})
 
 _MESSAGE_START = "8=FIX"
 _MESSAGE_STARTS = {d: re.compile(re.escape(d) + r"(?=8=FIX)") for d in ("\x01", "|")}
 _LOG_TIME = re.compile(r"^\s*(\d{8}-\s*\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)\s*:\s*$")
 
-COLUMNS = ("row_number", "location", "raw", "pre_reason", "type_error", "source", "type", "event_id", "account",
+#: Staged columns, in the order of each row tuple. The ``fix_*`` and following columns
+#: become the JSON ``extra`` in SQL (one vectorized step instead of a json.dumps per row).
+COLUMNS = ("row_number", "location", "raw", "pre_reason", "type_error", "source", "type", "event_id",
            "order_id", "broker_order_id", "group_id", "role", "symbol", "side", "qty", "limit_px", "last_qty",
-           "last_px", "cum_qty", "leaves_qty", "broker_ts", "recv_ts", "broker_seq", "poss_dup", "extra")
+           "last_px", "cum_qty", "leaves_qty", "broker_ts", "recv_ts", "broker_seq", "poss_dup",
+           "fix_session", "fix_msg_type", "fix_clordid", "fix_seq", "fix_prev_seq", "recv_ts_from",
+           "cum_qty_derived", "cum_qty_reported", "fix_reject_text", "synthesized_from")
+EXTRA_COLUMNS = COLUMNS[COLUMNS.index("fix_session"):]
 _SCHEMA = {name: pl.Utf8 for name in COLUMNS} | {
     "row_number": pl.Int64, "broker_ts": pl.Int64, "recv_ts": pl.Int64, "broker_seq": pl.Int64,
     "poss_dup": pl.Boolean, **{name: pl.Float64 for name in NUMBER_TAGS},
+    "fix_seq": pl.Int64, "fix_prev_seq": pl.Int64, "cum_qty_derived": pl.Boolean, "cum_qty_reported": pl.Float64,
 }
+_POSS_DUP = {"Y": True, "N": False}
 
 
 def looks_like(head: bytes) -> bool:
@@ -123,21 +131,38 @@ def looks_like(head: bytes) -> bool:
     return text.startswith(_MESSAGE_START) or re.search(r"(?m)^(?:[^\n]*? : )?8=FIX", text) is not None
 
 
-@lru_cache(maxsize=4096)
-def _day_seconds(day: str) -> int:
-    return (date(int(day[0:4]), int(day[4:6]), int(day[6:8])) - date(1970, 1, 1)).days * 86400
+@lru_cache(maxsize=1 << 16)
+def _minute_seconds(prefix: str) -> int:
+    """Seconds since the epoch of ``YYYYMMDD-HH:MM`` (cached: a log has few distinct minutes)."""
+    if len(prefix) != 14 or prefix[8] != "-" or prefix[11] != ":" or not (
+        prefix[:8].isdigit() and prefix[9:11].isdigit() and prefix[12:14].isdigit()
+    ):
+        raise ValueError(prefix)
+    hours, minutes = int(prefix[9:11]), int(prefix[12:14])
+    if hours > 23 or minutes > 59:
+        raise ValueError(prefix)
+    day = date(int(prefix[0:4]), int(prefix[4:6]), int(prefix[6:8]))
+    return (day - date(1970, 1, 1)).days * 86400 + hours * 3600 + minutes * 60
 
 
+@lru_cache(maxsize=1024)
 def parse_fix_time(value: str) -> int:
-    """FIX UTCTimestamp ``YYYYMMDD-HH:MM:SS[.fraction]`` as nanoseconds since the epoch."""
-    text = value.replace(" ", "")
-    if len(text) < 17 or text[8] != "-" or text[11] != ":" or text[14] != ":":
+    """FIX UTCTimestamp ``YYYYMMDD-HH:MM:SS[.fraction]`` as nanoseconds since the epoch.
+
+    Cached: SendingTime and TransactTime of a message are often the same string.
+    """
+    if " " in value:
+        value = value.replace(" ", "")
+    second = value[15:17]
+    if len(value) < 17 or value[14] != ":" or not second.isdigit() or second > "60":
         raise ValueError(value)
-    seconds = _day_seconds(text[:8]) + int(text[9:11]) * 3600 + int(text[12:14]) * 60 + int(text[15:17])
-    fraction = text[18:] if len(text) > 17 and text[17] == "." else ""
-    if len(text) > 17 and (text[17] != "." or not fraction.isdigit() or len(fraction) > 9):
+    nanos = (_minute_seconds(value[:14]) + int(second)) * 1_000_000_000
+    if len(value) == 17:
+        return nanos
+    fraction = value[18:]
+    if value[17] != "." or not fraction.isdigit() or len(fraction) > 9:
         raise ValueError(value)
-    return seconds * 1_000_000_000 + (int(fraction.ljust(9, "0")) if fraction else 0)
+    return nanos + int(fraction.ljust(9, "0"))
 
 
 class _Session:
@@ -173,7 +198,7 @@ class FixReader:
             raise IngestError(f"unknown FIX intents mode {intents!r} (known: {', '.join(INTENT_MODES)})")
         self.intents = intents
         self.sessions: dict[str, _Session] = {}
-        self.rows: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+        self.rows: list[tuple[Any, ...]] = []
         self.skipped = 0
 
     # --- splitting ---------------------------------------------------------------
@@ -219,15 +244,10 @@ class FixReader:
     # --- one message ---------------------------------------------------------------
 
     def read_message(self, message: str, delimiter: str, location: str, log_time: int | None) -> None:
-        tags: dict[str, str] = {}
-        for item in message.split(delimiter):
-            if not item:
-                continue
-            tag, sep, value = item.partition("=")
-            if not sep or not tag.isdigit():
-                self._reject(location, message, f"malformed FIX field {item[:40]!r} (expected tag=value)")
-                return
-            tags.setdefault(tag, value)
+        tags = _tags(message, delimiter)
+        if isinstance(tags, str):
+            self._reject(location, message, tags)
+            return
         msg_type = tags.get("35")
         if msg_type is None:
             self._reject(location, message, "no MsgType (35)")
@@ -281,7 +301,7 @@ class FixReader:
         type_error = None
         for field, (tag, tag_name) in NUMBER_TAGS.items():
             text = tags.get(tag)
-            if text is None or text == "":
+            if not text:
                 numbers[field] = None
                 continue
             try:
@@ -289,65 +309,67 @@ class FixReader:
             except ValueError:
                 numbers[field] = None
                 type_error = type_error or f"field {field!r}: {tag_name} ({tag}) {text!r} is not a number"
-        extra: dict[str, Any] = {"fix_session": session_id, "fix_msg_type": msg_type}
-        if clordid:
-            extra["fix_clordid"] = clordid
-        if prev_seq is not None:
-            extra["fix_prev_seq"] = prev_seq
+        reject_text = derived = reported = None
         if msg_type == "3":
-            numbers.update(cum_qty=0.0, leaves_qty=0.0)
-            extra["fix_reject_text"] = tags.get("58")
+            numbers["cum_qty"] = numbers["leaves_qty"] = 0.0
+            reject_text = tags.get("58")
         if event_type in ("fill", "partial_fill") and numbers["cum_qty"] == 0 and (numbers["last_qty"] or 0) > 0:
             qty, leaves = numbers["qty"], numbers["leaves_qty"]
             numbers["cum_qty"] = qty - leaves if qty is not None and leaves is not None else None
-            extra["cum_qty_derived"] = numbers["cum_qty"] is not None
-            extra["cum_qty_reported"] = 0
-        extra["fix_tags"] = {t: v for t, v in tags.items() if t not in MAPPED_TAGS}
+            derived, reported = numbers["cum_qty"] is not None, 0.0
 
         sending = _time_or_none(tags.get("52"))
         transact = _time_or_none(tags.get("60"))
-        if "52" in tags and sending is None:
+        if sending is None and "52" in tags:
             type_error = type_error or f"field 'recv_ts': SendingTime (52) {tags['52']!r} is not a FIX timestamp"
-        if "60" in tags and transact is None:
+        if transact is None and "60" in tags:
             type_error = type_error or f"field 'broker_ts': TransactTime (60) {tags['60']!r} is not a FIX timestamp"
-        extra["recv_ts_from"] = "log" if log_time is not None else "SendingTime"
-        recv_ts = log_time if log_time is not None else sending
-        source = "local" if outbound else "broker"
         event_id_tail = {"8": tags.get("17"), "9": f"9:{clordid}", "3": f"3:{tags.get('34')}",
                          "D": f"D:{clordid}", "F": f"F:{clordid}"}[msg_type]
-        row = {
-            "location": location, "raw": raw, "pre_reason": None, "type_error": type_error,
-            "source": source, "type": event_type,
-            "event_id": f"{session_id}/{event_id_tail}" if event_id_tail else None,
-            "account": None, "order_id": order_id, "broker_order_id": tags.get("37"),
-            "group_id": None, "role": None, "symbol": tags.get("55"), "side": SIDES.get(tags.get("54", "")),
-            **numbers,
-            "broker_ts": None if outbound else (transact if transact is not None else sending),
-            "recv_ts": recv_ts, "broker_seq": None if outbound else seq,
-            "poss_dup": {"Y": True, "N": False}.get(tags.get("43", "")),
-        }
-        if outbound:
-            extra["fix_seq"] = seq
+        event_id = f"{session_id}/{event_id_tail}" if event_id_tail else None
+        head = (location, raw, None, type_error, "local" if outbound else "broker")
+        middle = (order_id, tags.get("37"))
+        tail = (
+            tags.get("55"), SIDES.get(tags.get("54", "")), numbers["qty"], numbers["limit_px"], numbers["last_qty"],
+            numbers["last_px"], numbers["cum_qty"], numbers["leaves_qty"],
+            None if outbound else (transact if transact is not None else sending),
+            log_time if log_time is not None else sending,
+            None if outbound else seq, _POSS_DUP.get(tags.get("43", "")),
+            session_id, msg_type, clordid, seq if outbound else None, prev_seq,
+            "SendingTime" if log_time is None else "log", derived, reported, reject_text,
+        )
+        rows = self.rows
         if msg_type == "D" and self.intents == INTENTS_FROM_SUBMITS:
-            intent = dict(row, type="intent", event_id=f"{session_id}/intent:{clordid}", group_id=order_id,
-                          role="leg", broker_order_id=None)
-            self._append(intent, dict(extra, synthesized_from="NewOrderSingle"))
-        self._append(row, extra)
+            rows.append((len(rows) + 1, *head, "intent", f"{session_id}/intent:{clordid}", order_id, None,
+                         order_id, "leg", *tail, "NewOrderSingle"))
+        rows.append((len(rows) + 1, *head, event_type, event_id, *middle, None, None, *tail, None))
 
     # --- output ---------------------------------------------------------------------
 
-    def _append(self, row: dict[str, Any], extra: dict[str, Any]) -> None:
-        rows = self.rows
-        rows["row_number"].append(len(rows["row_number"]) + 1)
-        rows["extra"].append(json.dumps(extra, separators=(",", ":")))
-        for name in COLUMNS[1:-1]:
-            rows[name].append(row.get(name))
-
     def _reject(self, location: str, raw: str, reason: str) -> None:
-        self._append({"location": location, "raw": raw.replace("\x01", "|"), "pre_reason": reason}, {})
+        blank = (None,) * (len(COLUMNS) - 4)
+        self.rows.append((len(self.rows) + 1, location, raw.replace("\x01", "|"), reason, *blank))
 
     def frame(self) -> pl.DataFrame:
-        return pl.DataFrame(self.rows, schema=_SCHEMA)
+        return pl.DataFrame(self.rows, schema=_SCHEMA, orient="row")
+
+
+def _tags(message: str, delimiter: str) -> dict[str, str] | str:
+    """The message's fields by tag (the first occurrence wins), or why it cannot be read."""
+    items = message.split(delimiter)
+    if items and not items[-1]:
+        items.pop()
+    try:
+        return dict(reversed([item.split("=", 1) for item in items]))
+    except ValueError:  # an empty field (two delimiters in a row) or one without '='
+        tags: dict[str, str] = {}
+        for item in items:
+            if item:
+                tag, sep, value = item.partition("=")
+                if not sep:
+                    return f"malformed FIX field {item[:40]!r} (expected tag=value)"
+                tags.setdefault(tag, value)
+        return tags
 
 
 def _execution_type(tags: dict[str, str]) -> tuple[str | None, str]:
@@ -402,11 +424,16 @@ def read_fix(path: Path, intents: str = INTENTS_NONE) -> tuple[pl.DataFrame, int
 
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, intents: str = INTENTS_NONE) -> int:
-    """Create the staged table ``name`` from a FIX log."""
+    """Create the staged table ``name`` from a FIX log; ``extra`` is assembled here, in SQL."""
     frame, skipped = read_fix(path, intents)
+    pairs = ", ".join(f"'{column}', {column}" for column in EXTRA_COLUMNS)
     con.register(f"{name}_frame", frame)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_frame")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * EXCLUDE ({', '.join(EXTRA_COLUMNS)}), "
+            f"CASE WHEN pre_reason IS NULL THEN json_merge_patch('{{}}', json_object({pairs}, 'fix_message', raw)) "
+            f"END AS extra FROM {name}_frame"
+        )
     finally:
         con.unregister(f"{name}_frame")
     return skipped

@@ -52,7 +52,7 @@ FROM (SELECT string_split(content, chr(10)) AS lines FROM read_text({lit(str(pat
 
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
-    """Create the staged view ``name`` over the file's lines."""
+    """Stage the file's lines as the temporary table ``name`` (parsed once, read twice)."""
     names = list(FIELDS)
     paths = "[" + ", ".join(lit(f"$.{n}") for n in names) + "]"
     columns = []
@@ -71,7 +71,7 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
             f"{lit(f'field {field!r}: expected {_EXPECTED_WORDS[kind]}, got ')} || {words}"
         )
     removal = lit(json.dumps({n: None for n in names}))
-    sql = f"""CREATE OR REPLACE TEMP VIEW {name} AS
+    sql = f"""CREATE OR REPLACE TEMP TABLE {name} AS
 SELECT row_number, 'line ' || row_number AS location, line AS raw,
        CASE WHEN j IS NULL THEN 'not valid JSON'
             WHEN json_type(j) <> 'OBJECT' THEN 'a line must be a JSON object, got ' || lower(json_type(j)) END

@@ -34,5 +34,5 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, mapping: Mappin
         raise IngestError(f"{path}: cannot read as Parquet ({error})") from None
     columns.remove("row_number")
     good = mapped_select(source, ["row_number", *columns], mapping or {}, str(path), keep=("row_number",))
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *, 'row ' || row_number AS location FROM ({good})")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM ({good})")
     return 0

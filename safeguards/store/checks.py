@@ -4,7 +4,8 @@ Adapters stage a file as a DuckDB relation whose columns carry canonical field
 names (any subset, any castable type) plus bookkeeping columns:
 
 - ``row_number`` (BIGINT, required): line number, data row number or message number;
-- ``location`` (VARCHAR, optional): how a person finds the row, e.g. ``line 12``;
+- ``location`` (VARCHAR, optional): how a person finds the row, e.g. ``line 12``
+  (default ``row N``); read only for rejected rows;
 - ``raw`` (VARCHAR, optional): the row as it was in the file;
 - ``pre_reason`` (VARCHAR, optional): the adapter's own reason to reject the row;
 - ``type_error`` (VARCHAR, optional): a wrong-type reason the adapter saw in its own
@@ -100,6 +101,9 @@ def _cast(name: str, kind: str, sql_type: str) -> tuple[str, str | None]:
     return "NULL::TIMESTAMP_NS", f"{col} IS NOT NULL"
 
 
+_ZULU_PATTERN = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z"
+
+
 def _timestamp_from_text(col: str) -> str:
     """RFC 3339 (any offset, converted to UTC) or a string of integer nanoseconds."""
     pattern = lit(TIMESTAMP_PATTERN)
@@ -113,14 +117,23 @@ def _timestamp_from_text(col: str) -> str:
              f"(CASE WHEN left({offset}, 1) = '-' THEN -1 ELSE 1 END) * "
              f"(CAST(substr({offset}, 2, 2) AS BIGINT) * 3600 + CAST(substr({offset}, 5, 2) AS BIGINT) * 60) END")
     base = f"make_timestamp_ns({seconds} + {fraction} - ({shift}) * 1000000000)"
-    return (f"CASE WHEN regexp_full_match({col}, {pattern}) THEN {base} "
+    # The usual form, UTC with 'Z', is cast directly (the cast keeps nanoseconds); one
+    # regular expression decides, where the general path needs six.
+    return (f"CASE WHEN regexp_full_match({col}, {lit(_ZULU_PATTERN)}) THEN TRY_CAST({col} AS TIMESTAMP_NS) "
+            f"WHEN regexp_full_match({col}, {pattern}) THEN {base} "
             f"WHEN regexp_full_match(trim({col}), '-?[0-9]{{1,19}}') "
             f"THEN make_timestamp_ns(TRY_CAST(trim({col}) AS BIGINT)) END")
 
 
-def _type_error(name: str, kind: str, sql_type: str, wrong: str | None) -> str:
-    """The reason for a present value that did not cast (or whose column type is wrong)."""
+def _type_error(name: str, kind: str, sql_type: str, value: str, wrong: str | None) -> str | None:
+    """The reason for a present value that did not cast (or whose column type is wrong).
+
+    None when the cast cannot fail (the column already has the type, or a plain CAST
+    widens it), so valid typed files pay for no check they cannot fail.
+    """
     col = ident(name)
+    if wrong is None and (value == col or value.startswith(("CAST(", "make_timestamp_ns(epoch_ns("))):
+        return None
     expected = {STR: "a string", INT: "an integer", NUM: "a number",
                 TS: "an RFC 3339 string or integer nanoseconds", BOOL: "true or false"}[kind]
     if wrong is not None:
@@ -137,21 +150,20 @@ def checked_select(staged: str, columns: dict[str, str]) -> str:
     """
     present = {name: columns[name] for name in FIELDS if name in columns}
     inner = ["row_number"]
-    for extra_col in ("location", "pre_reason", "type_error"):
+    for extra_col in ("pre_reason", "type_error"):
         inner.append(ident(extra_col) if extra_col in columns else f"NULL::VARCHAR AS {extra_col}")
     inner.append("CAST(extra AS JSON) AS extra" if "extra" in columns else "NULL::JSON AS extra")
-    errors: list[str] = []
+    errors: list[str | None] = []
     for name, kind in FIELDS.items():
         if name in present:
             value, wrong = _cast(name, kind, present[name])
             inner.append(f"{ident(name)}")
-            errors.append(_type_error(name, kind, present[name], wrong))
+            errors.append(_type_error(name, kind, present[name], value, wrong))
         else:
             value = f"NULL::{SQL_TYPES[kind]}"
         inner.append(f"{value} AS {ident('v_' + name)}")
 
     v = lambda name: ident("v_" + name)  # noqa: E731
-    key = f"({v('source')} || '/' || {v('type')})"
     reasons = [
         "WHEN pre_reason IS NOT NULL THEN pre_reason",
         f"WHEN {v('source')} IS NULL AND {ident('source') if 'source' in present else 'NULL'} IS NULL "
@@ -159,21 +171,21 @@ def checked_select(staged: str, columns: dict[str, str]) -> str:
         f"WHEN {v('type')} IS NULL AND {ident('type') if 'type' in present else 'NULL'} IS NULL "
         f"THEN 'missing field ''type'''",
     ]
-    reasons += [e for e, name in zip(errors, present) if name in ("source", "type")]
+    reasons += [e for e, name in zip(errors, present) if e and name in ("source", "type")]
     sources = ", ".join(lit(s) for s in TYPES_BY_SOURCE)
-    reasons.append(
+    unknown = [
         f"WHEN {v('source')} NOT IN ({sources}) THEN 'field ''source'': unknown source ''' || "
         f"{v('source')} || ''' (expected one of: {', '.join(sorted(TYPES_BY_SOURCE))})'"
-    )
+    ]
     for source, types in TYPES_BY_SOURCE.items():
-        reasons.append(
-            f"WHEN {v('source')} = {lit(source)} AND {v('type')} NOT IN ({', '.join(lit(t) for t in types)}) "
-            f"THEN 'field ''type'': unknown type ''' || {v('type')} || ''' for source ''{source}'' "
-            f"(expected one of: {', '.join(types)})'"
+        unknown.append(
+            f"WHEN {v('source')} = {lit(source)} THEN 'field ''type'': unknown type ''' || {v('type')} || "
+            f"''' for source ''{source}'' (expected one of: {', '.join(types)})'"
         )
+    reasons.append(f"WHEN kind IS NULL THEN CASE {' '.join(unknown)} END")
     reasons.append("WHEN type_error IS NOT NULL THEN type_error")
     for error, name in zip(errors, present):
-        if name not in ("source", "type"):
+        if error and name not in ("source", "type"):
             reasons.append(error)
         kind = FIELDS[name]
         if kind == NUM:
@@ -189,18 +201,17 @@ def checked_select(staged: str, columns: dict[str, str]) -> str:
                 f"{lit(f'field {name!r}: ')} || '''' || {v(name)} || ''' is not one of {', '.join(choices)}'"
             )
     for name in FIELDS:
-        keys = [f"{s}/{t}" for (s, t), need in REQUIRED.items() if name in need]
-        if not keys:
-            continue
-        reasons.append(
-            f"WHEN {v(name)} IS NULL AND {key} IN ({', '.join(lit(k) for k in keys)}) THEN "
-            f"{lit(f'missing field {name!r} (required for ')} || {v('source')} || ' ' || {v('type')} || ')'"
-        )
+        codes = [str(code) for code, need in enumerate(REQUIRED.values()) if name in need]
+        if codes:
+            reasons.append(
+                f"WHEN {v(name)} IS NULL AND kind IN ({', '.join(codes)}) THEN "
+                f"{lit(f'missing field {name!r} (required for ')} || {v('source')} || ' ' || {v('type')} || ')'"
+            )
     reasons.append(
         f"WHEN {v('type')} = 'intent' AND {v('role')} = 'hedge' AND {v('parent_id')} IS NULL "
         f"THEN 'missing field ''parent_id'' (required for hedge intents)'"
     )
-    outer = ["row_number", "location", f"CASE {' '.join(reasons)} END AS reason"]
+    outer = ["row_number", f"CASE {' '.join(reasons)} END AS reason"]
     for name in FIELDS:
         if name == "seq":
             outer.append(f"coalesce({v('seq')}, row_number) AS seq")
@@ -209,4 +220,9 @@ def checked_select(staged: str, columns: dict[str, str]) -> str:
         else:
             outer.append(f"{v(name)} AS {ident(name)}")
     outer.append("extra")
-    return (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM {staged}) AS typed")
+    # kind: the (source, type) pair's position in REQUIRED, computed once per row so the
+    # required-field checks compare small integers; NULL for a pair that does not exist.
+    kinds = " ".join(f"WHEN {lit(s + '/' + t)} THEN {code}" for code, (s, t) in enumerate(REQUIRED))
+    middle = (f"SELECT *, CASE {v('source')} || '/' || {v('type')} {kinds} END AS kind "
+              f"FROM (SELECT {', '.join(inner)} FROM {staged})")
+    return f"SELECT {', '.join(outer)} FROM ({middle}) AS typed"

@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from ..errors import StoreError
-from ..events import FIELDS
+from ..events import FIELDS, STR
 from .checks import BOOKKEEPING, checked_select, ident
 from .schema import migrate
 
@@ -90,38 +90,49 @@ def load_staged(
 ) -> LoadResult:
     """Check every row of the relation ``staged`` and store it as an event or a rejected row.
 
-    Runs inside the caller's transaction (see :func:`ingest_transaction`).
+    Runs inside the caller's transaction (see :func:`safeguards.store.ingest.ingest_file`).
+    A staged view is evaluated more than once, so adapters whose staging is costly
+    (parsing text) stage into a temporary table.
     """
     columns = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {staged})").fetchall())
     if "row_number" not in columns:
         raise StoreError(f"internal: staged relation for {path} has no row_number column")
     ingest_id = con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests").fetchone()[0]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE checked_rows AS {checked_select(staged, columns)}")
+    checked = checked_select(staged, columns)
     names = ", ".join(ident(name) for name in FIELDS)
-    con.execute(
-        f"INSERT INTO events SELECT {ingest_id}, row_number, {names}, extra "
-        f"FROM checked_rows WHERE reason IS NULL ORDER BY row_number"
-    )
-    raw = _raw_expression(columns)
-    con.execute(
-        f"INSERT INTO rejected_rows SELECT {ingest_id}, ?, c.row_number, c.location, c.reason, {raw} "
-        f"FROM checked_rows AS c JOIN {staged} AS s ON s.row_number = c.row_number "
+    # Typed input (Parquet) is checked twice, once per destination: re-evaluating the
+    # checks costs less than writing every row to a temporary table first. Text input
+    # (CSV, JSON) is cast and parsed once, into a temporary table, as casts cost more.
+    if _casts_text(columns):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE checked_rows AS {checked}")
+        checked = "SELECT * FROM checked_rows"
+    loaded = con.execute(
+        f"INSERT INTO events SELECT {ingest_id}, row_number, {names}, extra FROM ({checked}) WHERE reason IS NULL"
+    ).fetchone()[0]
+    total = con.execute(f"SELECT count(*) FROM {staged}").fetchone()[0]  # Parquet: from metadata
+    location = "coalesce(s.location, 'row ' || c.row_number)" if "location" in columns else "'row ' || c.row_number"
+    rejected = 0 if loaded == total else con.execute(
+        f"INSERT INTO rejected_rows SELECT {ingest_id}, ?, c.row_number, {location}, c.reason, {_raw_expression(columns)} "
+        f"FROM ({checked}) AS c JOIN {staged} AS s ON s.row_number = c.row_number "
         f"WHERE c.reason IS NOT NULL ORDER BY c.row_number",
         [path],
-    )
-    loaded, rejected = con.execute(
-        "SELECT count(*) FILTER (reason IS NULL), count(*) FILTER (reason IS NOT NULL) FROM checked_rows"
-    ).fetchone()
+    ).fetchone()[0]
+    con.execute("DROP TABLE IF EXISTS checked_rows")
     reasons = dict(con.execute(
-        "SELECT reason, count(*) FROM checked_rows WHERE reason IS NOT NULL GROUP BY reason ORDER BY 2 DESC, 1"
+        "SELECT reason, count(*) FROM rejected_rows WHERE ingest_id = ? GROUP BY reason ORDER BY 2 DESC, 1",
+        [ingest_id],
     ).fetchall())
-    con.execute("DROP TABLE checked_rows")
     con.execute(
         "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [ingest_id, path, digest, format, loaded, rejected, skipped, started_at or utc_now(), utc_now(),
          json.dumps(options or {}, sort_keys=True)],
     )
     return LoadResult(path, format, ingest_id, loaded, rejected, skipped, reasons=reasons)
+
+
+def _casts_text(columns: dict[str, str]) -> bool:
+    """Whether some canonical field must be parsed from text (costly enough to do once)."""
+    return any(columns.get(name) == "VARCHAR" for name, kind in FIELDS.items() if kind != STR)
 
 
 def _raw_expression(columns: dict[str, str]) -> str:
