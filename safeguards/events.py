@@ -9,7 +9,6 @@ lookups and ``type()`` tests, with no objects created for a valid event.
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime, timezone
 from typing import Any, Final
@@ -190,53 +189,48 @@ def validate_event(event: Any) -> str | None:
         if source not in TYPES_BY_SOURCE:
             return f"field 'source': unknown source {source!r} (expected one of: {_SOURCES_TEXT})"
         return f"field 'type': unknown type {type_!r} for source {source!r} (expected one of: {_TYPES_TEXT[source]})"
+    # One pass over the present fields; the valid cases fall through to `continue`
+    # after a dict lookup and one or two identity tests (no calls, no allocations).
+    kind_of = FIELDS.get
     for name, value in event.items():
-        kind = FIELDS.get(name)
+        kind = kind_of(name)
         if kind is None or value is None:
             continue
-        reason = _check_value(name, kind, value)
-        if reason is not None:
-            return reason
+        cls = type(value)
+        if kind is STR:
+            if cls is str:
+                choices = CHOICES.get(name)
+                if choices is not None and value not in choices:
+                    return f"field {name!r}: {value!r} is not one of {', '.join(choices)}"
+                continue
+        elif kind is NUM:
+            if cls is float or cls is int:
+                if cls is float and value - value != 0.0:  # NaN or infinite
+                    return f"field {name!r}: {value} is not a finite number"
+                if value < 0 and name in QUANTITY_FIELDS:
+                    return f"field {name!r}: negative quantity {value}"
+                continue
+        elif kind is TS:
+            if cls is int:
+                continue
+            if cls is str:
+                try:
+                    parse_timestamp(value)
+                except EventError as error:
+                    return f"field {name!r}: {error}"
+                continue
+        elif kind is INT:
+            if cls is int:
+                continue
+        elif cls is bool:
+            continue
+        return _wrong_kind(name, kind, value)
     for name in required:
         if event.get(name) is None:
             return f"missing field {name!r} (required for {source} {type_})"
     if type_ == "intent" and event.get("role") == "hedge" and event.get("parent_id") is None:
         return "missing field 'parent_id' (required for hedge intents)"
     return None
-
-
-def _check_value(name: str, kind: str, value: Any) -> str | None:
-    """Check one present field; the common valid cases return after one or two tests."""
-    cls = type(value)
-    if kind is NUM:
-        if cls is float:
-            if value != value or value in (math.inf, -math.inf):
-                return f"field {name!r}: {value} is not a finite number"
-        elif cls is not int:
-            return _wrong_kind(name, kind, value)
-        if value < 0 and name in QUANTITY_FIELDS:
-            return f"field {name!r}: negative quantity {value}"
-        return None
-    if kind is STR:
-        if cls is not str:
-            return _wrong_kind(name, kind, value)
-        choices = CHOICES.get(name)
-        if choices is not None and value not in choices:
-            return f"field {name!r}: {value!r} is not one of {', '.join(choices)}"
-        return None
-    if kind is TS:
-        if cls is int:
-            return None
-        if cls is not str:
-            return _wrong_kind(name, kind, value)
-        try:
-            parse_timestamp(value)
-        except EventError as error:
-            return f"field {name!r}: {error}"
-        return None
-    if kind is INT:
-        return None if cls is int else _wrong_kind(name, kind, value)
-    return None if cls is bool else _wrong_kind(name, kind, value)
 
 
 def _wrong_kind(name: str, kind: str, value: Any) -> str:
