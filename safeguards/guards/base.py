@@ -74,6 +74,8 @@ class Guard:
     def __init__(self, tables: Mapping[str, Any], book: Book) -> None:
         self.tables = tables
         self.config: Mapping[str, Any] = tables.get(self.section, {}) if self.section else {}
+        #: Alert kind -> severity, as the policy says (the compiler fills in defaults).
+        self.severity: Mapping[str, str] = tables["severities"]
         self.book = book
 
     def steps(self) -> Iterable[StepSpec]:

@@ -18,7 +18,6 @@ from typing import Any
 
 from .base import AT_CLOCK, BROKER_TYPES, LOCAL_TYPES, MARKET_TYPES, Guard, StepSpec
 
-SKEW_SEVERITY = "warning"  # the compiled tables give no severity for clock_skew
 
 
 class ClockGuard(Guard):
@@ -83,7 +82,7 @@ class ClockGuard(Guard):
         self.in_episode = True
         self.skew_alerts += 1
         book = self.book
-        book.alert("clock_skew", SKEW_SEVERITY, self.name, event.get("order_id"), book.group_of(event), detail)
+        book.alert("clock_skew", self.severity["clock_skew"], self.name, event.get("order_id"), book.group_of(event), detail)
 
     def snapshot(self) -> dict[str, Any]:
         return {"offset_ns": self.book.offset, "samples": len(self._offsets), "skew_alerts": self.skew_alerts}

@@ -19,8 +19,6 @@ from typing import Any
 from ..book import Order
 from .base import ACCEPT, AT_AFTER, AT_CHECK, BLOCK, FILL_TYPES, Guard, StepSpec
 
-BLOCK_SEVERITY = "warning"  # hedge blocks other than depth: the tables give no severity
-DEPTH_SEVERITY = "critical"
 
 
 class _Quote:
@@ -99,14 +97,14 @@ class HedgingGuard(Guard):
         depth = self.depth_of(event.get("parent_id"))
         if depth > self.max_depth:
             book.alert(
-                "hedge_depth_exceeded", DEPTH_SEVERITY, self.name, order_id, group_id,
+                "hedge_depth_exceeded", self.severity["hedge_depth_exceeded"], self.name, order_id, group_id,
                 f"hedge depth {depth} exceeds the limit {self.max_depth} (parent {event.get('parent_id')!r})",
             )
             return (BLOCK, self.name, "max_depth", f"hedge depth {depth} exceeds {self.max_depth}")
         group = self.groups.get(group_id)
         if group is not None and group.attempts >= self.max_attempts:
             book.alert(
-                "hedge_attempts_exceeded", BLOCK_SEVERITY, self.name, order_id, group_id,
+                "hedge_attempts_exceeded", self.severity["hedge_attempts_exceeded"], self.name, order_id, group_id,
                 f"group already made {group.attempts} hedge attempts (limit {self.max_attempts})",
             )
             return (BLOCK, self.name, "max_attempts_per_group", f"hedge attempts for the group exhausted ({self.max_attempts})")
@@ -117,14 +115,14 @@ class HedgingGuard(Guard):
                 f"no quote for {event['symbol']!r}" if quote is None
                 else f"freshest quote for {event['symbol']!r} is {age / 1e9:.3f}s old (limit {self.quote_max_age_ns / 1e9:g}s)"
             )
-            book.alert("stale_quote", BLOCK_SEVERITY, self.name, order_id, group_id, detail)
+            book.alert("stale_quote", self.severity["stale_quote"], self.name, order_id, group_id, detail)
             return (BLOCK, self.name, "quote_max_age", detail)
         displayed = quote.ask_qty if event["side"] == "buy" else quote.bid_qty
         allowed = self.fraction * displayed
         if event["qty"] > allowed:
             side = "ask" if event["side"] == "buy" else "bid"
             detail = f"hedge qty {event['qty']} exceeds {self.fraction:g} x {side} size {displayed} = {allowed:g}"
-            book.alert("insufficient_liquidity", BLOCK_SEVERITY, self.name, order_id, group_id, detail)
+            book.alert("insufficient_liquidity", self.severity["insufficient_liquidity"], self.name, order_id, group_id, detail)
             return (BLOCK, self.name, "liquidity_fraction", detail)
         self._pending_depth = depth
         return None
@@ -169,7 +167,7 @@ class HedgingGuard(Guard):
         group = self.groups.get(group_id)
         if group is not None and group.unhedged_since == since:
             self.book.alert(
-                "unhedged_timeout", BLOCK_SEVERITY, self.name, None, group_id,
+                "unhedged_timeout", self.severity["unhedged_timeout"], self.name, None, group_id,
                 f"legs out of balance and no hedge filled for {self.max_unhedged_ns / 1e9:g}s of broker time",
             )
 

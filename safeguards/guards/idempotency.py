@@ -32,7 +32,7 @@ class IdempotencyGuard(Guard):
         self.key_fields: tuple[str, ...] = tuple(config["key"])
         self.window_ns: int = int(config["window_ns"])
         self.max_keys: int = int(config["max_keys"])
-        self.conflict_severity: str = config.get("conflict_severity", "critical")
+        self.conflict_severity: str = self.severity["conflicting_duplicate"]
         ignored = set(config.get("ignore_fields", ()))
         #: The fields whose values make up an event's content (canonical fields only:
         #: extra fields a broker adds may legitimately differ on a re-send).

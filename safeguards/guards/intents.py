@@ -16,9 +16,6 @@ from typing import Any
 from ..book import Order
 from .base import ACCEPT, AT_PRECHECK, AT_RECORD, BLOCK, BROKER_TYPES, Guard, StepSpec
 
-#: Severity of timeout alerts: the compiled tables give none (see the engine report).
-TIMEOUT_SEVERITY = "warning"
-SUBMIT_WITHOUT_INTENT_SEVERITY = "critical"
 
 
 class IntentsGuard(Guard):
@@ -28,7 +25,7 @@ class IntentsGuard(Guard):
     def __init__(self, tables, book) -> None:
         super().__init__(tables, book)
         self.required_before_submit = bool(self.config.get("required_before_submit", True))
-        self.orphan_severity: str = self.config.get("orphan_severity", "critical")
+        self.orphan_severity: str = self.severity["orphan_order"]
         timeouts = tables.get("clock", {}).get("timeouts_ns", {})
         self.ack_ns: int | None = timeouts.get("ack")
         self.cancel_ns: int | None = timeouts.get("cancel")
@@ -78,7 +75,7 @@ class IntentsGuard(Guard):
             if not self.required_before_submit:
                 return (ACCEPT, self.name, None, "submit without intent allowed by policy")
             book.alert(
-                "submit_without_intent", SUBMIT_WITHOUT_INTENT_SEVERITY, self.name, event["order_id"],
+                "submit_without_intent", self.severity["submit_without_intent"], self.name, event["order_id"],
                 book.group_of(event), "submit for an order with no recorded intent was blocked",
             )
             return (BLOCK, self.name, "required_before_submit", "no intent recorded for this order: record the intent first")
@@ -142,7 +139,7 @@ class IntentsGuard(Guard):
         if order.ack_deadline == deadline and not order.acked:
             order.ack_deadline = None
             self.book.alert(
-                "ack_timeout", TIMEOUT_SEVERITY, self.name, order.order_id, order.group_id,
+                "ack_timeout", self.severity["ack_timeout"], self.name, order.order_id, order.group_id,
                 f"no broker acknowledgement within {self.ack_ns / 1e9:g}s of broker time",
             )
 
@@ -150,7 +147,7 @@ class IntentsGuard(Guard):
         if order.cancel_deadline == deadline and order.state not in self.terminal:
             order.cancel_deadline = None
             self.book.alert(
-                "cancel_timeout", TIMEOUT_SEVERITY, self.name, order.order_id, order.group_id,
+                "cancel_timeout", self.severity["cancel_timeout"], self.name, order.order_id, order.group_id,
                 f"cancel not confirmed within {self.cancel_ns / 1e9:g}s of broker time (order is {order.state})",
             )
 
@@ -158,7 +155,7 @@ class IntentsGuard(Guard):
         if order.fill_deadline == deadline and order.state not in self.terminal:
             order.fill_deadline = None
             self.book.alert(
-                "fill_timeout", TIMEOUT_SEVERITY, self.name, order.order_id, order.group_id,
+                "fill_timeout", self.severity["fill_timeout"], self.name, order.order_id, order.group_id,
                 f"order not done within {self.fill_ns / 1e9:g}s of broker time (order is {order.state})",
             )
 

@@ -38,10 +38,9 @@ class OrderingGuard(Guard):
         late = config.get("late_fills", {"after": [], "severity": "critical"})
         self.late_fill_after = frozenset(late["after"])
         self.late_fill_severity: str = late["severity"]
-        self.overfill_severity: str = config.get("overfill_severity", "critical")
-        gaps = config.get("sequence_gaps", {})
-        self.check_gaps = bool(gaps.get("check", False))
-        self.gap_severity: str = gaps.get("severity", "warning")
+        self.overfill_severity: str = self.severity["overfill"]
+        self.check_gaps = bool(config["check_sequence_gaps"])
+        self.gap_severity: str = self.severity["sequence_gap"]
         # States a `revert` event (cancel_rejected) can return from: the targets of the
         # `pending_*` event types other than the initial state. The compiled tables do not
         # name them (see the engine report); this is derived from the canonical event types.

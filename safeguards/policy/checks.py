@@ -238,7 +238,7 @@ def _clock_limits_agree(data: dict[str, Any], source: SourceMap) -> Iterator[Pro
 @_needs("escalation")
 def _escalation_rules_can_fire(data: dict[str, Any], source: SourceMap) -> Iterator[Problem]:
     intents = data.get("intents") if isinstance(data.get("intents"), dict) else {}
-    gaps = data.get("ordering", {}).get("sequence_gaps", {}) if isinstance(data.get("ordering"), dict) else {}
+    ordering = data.get("ordering") if isinstance(data.get("ordering"), dict) else {}
     for i, rule in enumerate(data["escalation"]):
         at = ("escalation", i)
         if rule.get("after_terminal") and "illegal_transition" not in rule["alerts"]:
@@ -247,8 +247,8 @@ def _escalation_rules_can_fire(data: dict[str, Any], source: SourceMap) -> Itera
             yield source.problem(f"escalation rule '{rule['id']}': a halt is cleared only by a person; clear_after goes with `to: reducing`", at + ("clear_after",))
         if "submit_without_intent" in rule["alerts"] and intents.get("required_before_submit") is False:
             yield source.problem(f"escalation rule '{rule['id']}' reacts to submit_without_intent, but intents.required_before_submit is false, so that alert never fires", at + ("alerts",))
-        if "sequence_gap" in rule["alerts"] and isinstance(gaps, dict) and not gaps.get("check", False):
-            yield source.problem(f"escalation rule '{rule['id']}' reacts to sequence_gap, but ordering.sequence_gaps.check is false, so that alert never fires", at + ("alerts",))
+        if "sequence_gap" in rule["alerts"] and "ordering" in data and not ordering.get("check_sequence_gaps", False):
+            yield source.problem(f"escalation rule '{rule['id']}' reacts to sequence_gap, but ordering.check_sequence_gaps is off, so that alert never fires", at + ("alerts",))
 
 
 # -- promotion -------------------------------------------------------------------------------

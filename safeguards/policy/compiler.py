@@ -15,7 +15,7 @@ from ..errors import PolicyError
 from .checks import as_list, semantic_problems
 from .compiled import CompiledPolicy
 from .durations import parse_duration
-from .schema import schema_problems
+from .schema import default_severities, schema_problems
 from .source import load_yaml
 
 DEFAULT_IGNORE_FIELDS = ["broker_seq", "poss_dup", "recv_ts", "seq"]
@@ -73,7 +73,6 @@ def compile_tables(data: dict[str, Any]) -> dict[str, Any]:
                 transitions.setdefault(source_state, {})[target] = rule["id"]
         rules.append({"id": rule["id"], "from": sources, "to": targets, "description": rule.get("description", "")})
     late = ordering.get("late_fills", {"after": [], "severity": "critical"})
-    gaps = ordering.get("sequence_gaps", {})
     idempotency = data["idempotency"]
     intents = data["intents"]
     hedging = data["hedging"]
@@ -95,19 +94,16 @@ def compile_tables(data: dict[str, Any]) -> dict[str, Any]:
             "rules": sorted(rules, key=lambda r: r["id"]),
             "on_violation": dict(ordering["on_violation"]),
             "late_fills": {"after": sorted(late["after"]), "severity": late["severity"]},
-            "overfill_severity": ordering.get("overfill_severity", "critical"),
-            "sequence_gaps": {"check": bool(gaps.get("check", False)), "severity": gaps.get("severity", "warning")},
+            "check_sequence_gaps": bool(ordering.get("check_sequence_gaps", False)),
         },
         "idempotency": {
             "key": sorted(idempotency["key"]),
             "window_ns": parse_duration(idempotency["window"]),
             "max_keys": int(idempotency["max_keys"]),
             "ignore_fields": sorted(idempotency.get("ignore_fields", DEFAULT_IGNORE_FIELDS)),
-            "conflict_severity": idempotency.get("conflict_severity", "critical"),
         },
         "intents": {
             "required_before_submit": bool(intents["required_before_submit"]),
-            "orphan_severity": intents.get("orphan_severity", "critical"),
             "recovery": dict(intents["recovery"]),
         },
         "hedging": {
@@ -123,6 +119,7 @@ def compile_tables(data: dict[str, Any]) -> dict[str, Any]:
             "future_tolerance_ns": parse_duration(clock["future_tolerance"]),
             "timeouts_ns": {name: _ns(clock["timeouts"].get(name)) for name in ("ack", "cancel", "fill")},
         },
+        "severities": {**default_severities(), **data.get("severities", {})},
         "escalation": sorted(
             (
                 {

@@ -50,12 +50,14 @@ def explain(policy: CompiledPolicy) -> str:
     lines += [f"Policy {meta['name']}, version {meta['version']}, owned by {meta['owner']}.", f"Identity: {policy.identity}"]
     if meta["description"]:
         lines.append(meta["description"])
-    lines += ["", *_ordering(t["ordering"]), "", *_idempotency(t["idempotency"]), "", *_intents(t["intents"], t["clock"]),
-              "", *_hedging(t["hedging"]), "", *_clock(t["clock"]), "", *_escalation(t["escalation"]), "", *_promotion(t["promotion"])]
+    sev = t["severities"]
+    lines += ["", *_ordering(t["ordering"], sev), "", *_idempotency(t["idempotency"], sev), "", *_intents(t["intents"], t["clock"], sev),
+              "", *_hedging(t["hedging"]), "", *_clock(t["clock"]), "", *_severities(sev), "", *_escalation(t["escalation"]),
+              "", *_promotion(t["promotion"])]
     return "\n".join(lines) + "\n"
 
 
-def _ordering(o: dict[str, Any]) -> list[str]:
+def _ordering(o: dict[str, Any], sev: dict[str, str]) -> list[str]:
     stages = sorted(set(o["stage"].values()))
     by_stage = [[s for s, i in sorted(o["stage"].items()) if i == stage] for stage in stages]
     v = o["on_violation"]
@@ -80,22 +82,23 @@ def _ordering(o: dict[str, Any]) -> list[str]:
             f"  A fill arriving after {_words(o['late_fills']['after'], 'or')} is real exposure: its quantity is kept "
             f"and a {o['late_fills']['severity']} alert is raised."
         )
-    lines.append(f"  Filled quantity never goes backwards; a fill beyond the order quantity raises a {o['overfill_severity']} overfill alert.")
-    gaps = o["sequence_gaps"]
-    lines.append(f"  Gaps in broker sequence numbers raise a {gaps['severity']} alert." if gaps["check"] else "  Gaps in broker sequence numbers are not checked.")
+    lines.append(f"  Filled quantity never goes backwards; a fill beyond the order quantity raises a {sev['overfill']} overfill alert.")
+    lines.append(
+        f"  Gaps in broker sequence numbers raise a {sev['sequence_gap']} alert." if o["check_sequence_gaps"] else "  Gaps in broker sequence numbers are not checked."
+    )
     return lines
 
 
-def _idempotency(i: dict[str, Any]) -> list[str]:
+def _idempotency(i: dict[str, Any], sev: dict[str, str]) -> list[str]:
     return [
         "DUPLICATE EVENTS (idempotency)",
         f"  Two events with the same {_words(i['key'])} within {_d(i['window_ns'])} of broker time are one event: the repeat is ignored as a duplicate.",
         f"  At most {i['max_keys']:,} keys are remembered; the oldest are forgotten first.",
-        f"  A repeat that differs in anything but {_words(i['ignore_fields'], 'or')} raises a {i['conflict_severity']} conflicting-duplicate alert.",
+        f"  A repeat that differs in anything but {_words(i['ignore_fields'], 'or')} raises a {sev['conflicting_duplicate']} conflicting-duplicate alert.",
     ]
 
 
-def _intents(i: dict[str, Any], clock: dict[str, Any]) -> list[str]:
+def _intents(i: dict[str, Any], clock: dict[str, Any], sev: dict[str, str]) -> list[str]:
     r = i["recovery"]
     unknown = {"alert": "are reported", "adopt": "are reported and adopted into our state", "cancel": "are reported and their cancel is requested"}
     unacked = {"mark_failed": "are marked failed (never resubmitted silently)", "alert": "are reported"}
@@ -104,7 +107,7 @@ def _intents(i: dict[str, Any], clock: dict[str, Any]) -> list[str]:
         "ORDER INTENTS (intents)",
         "  Every order must have its intent recorded before it is submitted; a submit without one is blocked."
         if i["required_before_submit"] else "  Submitting without a recorded intent is allowed (not recommended).",
-        f"  A broker event for an order we never recorded raises a {i['orphan_severity']} orphan-order alert.",
+        f"  A broker event for an order we never recorded raises a {sev['orphan_order']} orphan-order alert.",
         f"  An intent not acknowledged within {_d(clock['timeouts_ns']['ack'])} of broker time raises an ack-timeout alert.",
         f"  On start-up, orders the broker has that we never recorded {unknown[r['unknown_broker_orders']]}; "
         f"intents the broker never saw {unacked[r['unacknowledged_intents']]}; where quantities disagree, {mismatch[r['quantity_mismatch']]}.",
@@ -131,6 +134,15 @@ def _clock(c: dict[str, Any]) -> list[str]:
         f"  and a broker time more than {_d(c['future_tolerance_ns'])} ahead of now raises a clock-skew alert too.",
         f"  Timeouts (broker time): ack {_d(t['ack'])}, cancel {_d(t['cancel'])}, {fill}.",
     ]
+
+
+def _severities(sev: dict[str, str]) -> list[str]:
+    lines = ["ALERT SEVERITIES (severities)"]
+    for level in ("critical", "warning", "info"):
+        kinds = sorted(_ALERT_WORDS.get(kind, kind) for kind, s in sev.items() if s == level)
+        if kinds:
+            lines.append(f"  {level.capitalize()}: {_words(kinds)}.")
+    return lines
 
 
 def _escalation(rules: list[dict[str, Any]]) -> list[str]:

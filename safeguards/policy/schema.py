@@ -29,6 +29,12 @@ def policy_schema() -> dict[str, Any]:
     return json.loads(resources.files(__package__).joinpath(SCHEMA_FILE).read_text("utf-8"))
 
 
+def default_severities() -> dict[str, str]:
+    """Alert kind -> severity when a policy does not say; the schema's `default`s, so editors show them too."""
+    kinds = policy_schema()["properties"]["severities"]["properties"]
+    return {kind: spec["default"] for kind, spec in kinds.items()}
+
+
 def schema_text() -> str:
     return resources.files(__package__).joinpath(SCHEMA_FILE).read_text("utf-8")
 

@@ -31,8 +31,9 @@ def test_reference_policy_identity_and_tables():
     assert t["ordering"]["event_state"]["cancel_rejected"] == "revert"
     assert t["idempotency"] == {
         "key": ["account", "event_id"], "window_ns": 86_400 * 10**9, "max_keys": 1_000_000,
-        "ignore_fields": ["broker_seq", "poss_dup", "recv_ts", "seq"], "conflict_severity": "critical",
+        "ignore_fields": ["broker_seq", "poss_dup", "recv_ts", "seq"],
     }
+    assert t["severities"]["conflicting_duplicate"] == "critical" and t["severities"]["ack_timeout"] == "warning"
     assert t["hedging"]["max_depth"] == 2 and t["hedging"]["liquidity_fraction"] == 0.5
     assert t["hedging"]["quote_max_age_ns"] == 2 * 10**9
     assert t["clock"] == {"max_skew_ns": 500 * 10**6, "offset_window_ns": 60 * 10**9, "future_tolerance_ns": 100 * 10**6,
@@ -132,6 +133,19 @@ def test_every_change_of_value_changes_the_hash():
         assert policy.hash != original, f"changing {path} did not change the hash"
         changed += 1
     assert changed >= 30
+
+
+def test_omitted_severities_take_the_schema_defaults():
+    data = reference_data()
+    explicit = compile_text(dump(data)).tables["severities"]
+    del data["severities"]
+    assert compile_text(dump(data)).tables["severities"] == explicit
+
+
+def test_a_severity_can_be_raised():
+    data = reference_data()
+    data["severities"]["stale_quote"] = "critical"
+    assert compile_text(dump(data)).tables["severities"]["stale_quote"] == "critical"
 
 
 def test_dropping_an_escalation_rule_changes_the_hash():
