@@ -56,8 +56,12 @@ def guess_format(path: Path) -> str:
     )
 
 
-def stager(format: str, options: AdapterOptions) -> Stager:
-    """The staging function for ``format`` with the options bound."""
+def stager(format: str, options: AdapterOptions, progress: fix.Progress | None = None) -> Stager:
+    """The staging function for ``format`` with the options bound.
+
+    ``progress`` hears how far parsing has got where parsing is ours (FIX); DuckDB's
+    readers run as one statement each and report nothing until done.
+    """
     if format == jsonl.FORMAT:
         return jsonl.stage
     if format == alpaca.FORMAT:
@@ -67,5 +71,5 @@ def stager(format: str, options: AdapterOptions) -> Stager:
     if format == parquet.FORMAT:
         return functools.partial(parquet.stage, mapping=options.mapping)
     if format == fix.FORMAT:
-        return functools.partial(fix.stage, intents=options.fix_intents)
+        return functools.partial(fix.stage, intents=options.fix_intents, progress=progress)
     raise IngestError(f"unknown format {format!r} (known: {', '.join(FORMATS)})")

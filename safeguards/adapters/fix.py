@@ -70,6 +70,7 @@ Backtesting logs that hold no intents
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -104,6 +105,10 @@ SIDES = {"1": "buy", "2": "sell", "3": "buy", "4": "sell", "5": "sell", "6": "se
 #: canonical numeric field <- (tag, tag name)
 NUMBER_TAGS = {"qty": ("38", "OrderQty"), "limit_px": ("44", "Price"), "last_qty": ("32", "LastQty"),
                "last_px": ("31", "LastPx"), "cum_qty": ("14", "CumQty"), "leaves_qty": ("151", "LeavesQty")}
+
+#: Called with the fraction of a file read so far (for a progress bar).
+Progress = Callable[[float], None]
+_PROGRESS_EVERY = 20_000  # messages
 
 _MESSAGE_START = "8=FIX"
 _MESSAGE_STARTS = {d: re.compile(re.escape(d) + r"(?=8=FIX)") for d in ("\x01", "|")}
@@ -203,11 +208,16 @@ class FixReader:
 
     # --- splitting ---------------------------------------------------------------
 
-    def read_text(self, text: str) -> None:
-        """Read a whole log; each line picks its own delimiter (SOH if it has one, else ``|``)."""
+    def read_text(self, text: str, progress: Progress | None = None) -> None:
+        """Read a whole log; each line picks its own delimiter (SOH if it has one, else ``|``).
+
+        ``progress`` is called now and then with the fraction of the text read.
+        """
         ordinal = 0
         line_mode = text.count("\n") > 1
+        position = 0
         for line_number, line in enumerate(text.split("\n"), start=1):
+            line_start, position = position, position + len(line) + 1
             line = line.rstrip("\r")
             stripped = line.strip()
             if not stripped or stripped.startswith("#"):
@@ -230,8 +240,12 @@ class FixReader:
             body = _MESSAGE_START + body if sep else body
             delimiter = "\x01" if "\x01" in body else "|"
             pieces = _MESSAGE_STARTS[delimiter].split(body)
+            offset = line_start
             for index, message in enumerate(pieces):
                 ordinal += 1
+                offset += len(message) + 1
+                if progress is not None and ordinal % _PROGRESS_EVERY == 0:
+                    progress(offset / len(text))
                 if line_mode:
                     location = f"line {line_number}" if len(pieces) == 1 else f"line {line_number}, message {index + 1}"
                 else:
@@ -412,20 +426,25 @@ def _time_or_none(text: str | None) -> int | None:
         return None
 
 
-def read_fix(path: Path, intents: str = INTENTS_NONE) -> tuple[pl.DataFrame, int]:
+def read_fix(
+    path: Path, intents: str = INTENTS_NONE, progress: Progress | None = None
+) -> tuple[pl.DataFrame, int]:
     """Parse a FIX log into staged rows; return them and the number of session messages skipped."""
     try:
         text = path.read_bytes().decode("latin-1")
     except OSError as error:
         raise IngestError(f"{path}: cannot read ({error.strerror})") from None
     reader = FixReader(intents)
-    reader.read_text(text)
+    reader.read_text(text, progress)
     return reader.frame(), reader.skipped
 
 
-def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, intents: str = INTENTS_NONE) -> int:
+def stage(
+    con: duckdb.DuckDBPyConnection, path: Path, name: str, intents: str = INTENTS_NONE,
+    progress: Progress | None = None,
+) -> int:
     """Create the staged table ``name`` from a FIX log; ``extra`` is assembled here, in SQL."""
-    frame, skipped = read_fix(path, intents)
+    frame, skipped = read_fix(path, intents, progress)
     pairs = ", ".join(f"'{column}', {column}" for column in EXTRA_COLUMNS)
     con.register(f"{name}_frame", frame)
     try:

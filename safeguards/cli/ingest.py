@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -59,16 +60,20 @@ def _ingest_all(
     con: duckdb.DuckDBPyConnection, plan: list[tuple[Path, str]], options: AdapterOptions, err: TextIO
 ) -> list[LoadResult]:
     total = sum(path.stat().st_size for path, _ in plan) or 1
-    bar = err.isatty() and total >= PROGRESS_BYTES
+    bar = _wants_bar(err, total)
     done = 0
     results = []
     for number, (path, format) in enumerate(plan, start=1):
+        label = f"{path.name} ({format})"
+        size = path.stat().st_size
+        progress = None
         if bar:
-            _draw_bar(err, done / total, f"{path.name} ({format})")
+            _draw_bar(err, done / total, label)
+            progress = lambda fraction, base=done: _draw_bar(err, (base + fraction * size) / total, label)  # noqa: E731
         started = time.perf_counter()
-        result = ingest_file(con, path, format, stager(format, options), options.describe())
+        result = ingest_file(con, path, format, stager(format, options, progress), options.describe())
         seconds = time.perf_counter() - started
-        done += path.stat().st_size
+        done += size
         if bar:
             _draw_bar(err, done / total, f"{path.name} ({format})")
             err.write("\n")
@@ -81,6 +86,14 @@ def _ingest_all(
             )
         results.append(result)
     return results
+
+
+def _wants_bar(err: TextIO, total: int) -> bool:
+    """A bar for large inputs on a terminal (SAFEGUARDS_PROGRESS=1 forces it, =0 hides it)."""
+    forced = os.environ.get("SAFEGUARDS_PROGRESS")
+    if forced is not None:
+        return forced == "1"
+    return err.isatty() and total >= PROGRESS_BYTES
 
 
 def _draw_bar(err: TextIO, fraction: float, label: str, width: int = 30) -> None:

@@ -84,3 +84,15 @@ def test_a_database_from_a_newer_version_exits_2(tmp_path: Path, capsys: pytest.
     con.close()
     assert main(["ingest", str(lines), "--db", str(db)]) == 2
     assert "written by a newer safeguards (schema version 999" in capsys.readouterr().err
+
+
+def test_a_progress_bar_can_be_forced_on_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SAFEGUARDS_PROGRESS", "1")
+    lines = tmp_path / "a.jsonl"
+    lines.write_text(json.dumps(EVENT) + "\n")
+    assert main(["ingest", str(lines), "--db", str(tmp_path / "e.duckdb")]) == 0
+    err = capsys.readouterr().err
+    assert "\r[" + " " * 30 + "]   0.0% a.jsonl (jsonl)" in err
+    assert "\r[" + "#" * 30 + "] 100.0% a.jsonl (jsonl)" in err
