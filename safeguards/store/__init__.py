@@ -1,0 +1,19 @@
+"""The event store: canonical events in DuckDB, with where each came from and what was rejected.
+
+Tables (schema version in ``schema_version``; see :mod:`.schema`):
+
+- ``events``: one row per canonical event, typed columns in DESIGN section 4's order,
+  timestamps as ``TIMESTAMP_NS`` in UTC, unknown fields in the JSON column ``extra``,
+  plus ``ingest_id`` and ``row_number`` (where in which file);
+- ``ingests``: one row per file loaded: path, sha256, format, rows loaded, rejected and
+  skipped, start and end time, adapter options;
+- ``rejected_rows``: every row that is not a valid event, with its place and reason;
+- ``order_states`` (view): each order's last broker event type.
+"""
+
+from .database import LoadResult, file_digest, open_store
+from .ingest import ingest_file
+from .reader import read_events
+from .schema import SCHEMA_VERSION
+
+__all__ = ["LoadResult", "SCHEMA_VERSION", "file_digest", "ingest_file", "open_store", "read_events"]
