@@ -42,7 +42,7 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, mapping: Mappin
     )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {name}_csv_bad AS SELECT line, any_value(csv_line) AS raw, "
-        f"string_agg(DISTINCT error_message, '; ') AS message FROM {rejects} GROUP BY line"
+        f"arg_min(error_message, column_idx) AS message FROM {rejects} GROUP BY line"  # the first error of the line
     )
     con.execute(f"DROP TABLE IF EXISTS {rejects}")
     con.execute(f"DROP TABLE IF EXISTS {scans}")

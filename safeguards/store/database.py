@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import duckdb
 
 from ..errors import StoreError
 from ..events import FIELDS, STR
-from .checks import BOOKKEEPING, checked_select, ident
+from .checks import BOOKKEEPING, checked_select, ident, lit
 from .schema import migrate
 
 _CHUNK = 1 << 20
@@ -138,11 +138,8 @@ def _casts_text(columns: dict[str, str]) -> bool:
 def _raw_expression(columns: dict[str, str]) -> str:
     """The rejected row's text: the adapter's raw text, else the staged row as JSON."""
     data = [name for name in columns if name not in BOOKKEEPING]
-    as_json = "to_json({" + ", ".join(f"{_quote_key(n)}: s.{ident(n)}" for n in data) + "})::VARCHAR"
+    as_json = "to_json({" + ", ".join(f"{lit(n)}: s.{ident(n)}" for n in data) + "})::VARCHAR"
     if "raw" in columns:
         return f"coalesce(s.raw, {as_json})" if data else "s.raw"
     return as_json if data else "NULL"
 
-
-def _quote_key(name: str) -> str:
-    return "'" + name.replace("'", "''") + "'"

@@ -12,17 +12,20 @@ from .database import LoadResult, file_digest, find_ingest, load_staged, utc_now
 
 #: An adapter's staging step: create relation ``name`` from the file; return how many
 #: records it skipped on purpose (e.g. FIX heartbeats), which are counted, not stored.
+#: Helper relations it creates are named ``name`` + a suffix, and dropped with it.
 Stager = Callable[[duckdb.DuckDBPyConnection, Path, str], int]
 
 STAGED = "staged_rows"
 
 
-def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Drop a temporary view or table by name, whichever it is."""
-    if con.execute("SELECT 1 FROM duckdb_views() WHERE view_name = ? AND temporary", [name]).fetchone():
-        con.execute(f"DROP VIEW {name}")
-    elif con.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = ? AND temporary", [name]).fetchone():
-        con.execute(f"DROP TABLE {name}")
+def drop_staging(con: duckdb.DuckDBPyConnection, prefix: str = STAGED) -> None:
+    """Drop the temporary views and tables staging created (views first: they use the tables)."""
+    for kind, catalog, column in (("VIEW", "duckdb_views()", "view_name"), ("TABLE", "duckdb_tables()", "table_name")):
+        names = con.execute(
+            f"SELECT {column} FROM {catalog} WHERE temporary AND starts_with({column}, ?)", [prefix]
+        ).fetchall()
+        for (name,) in names:
+            con.execute(f'DROP {kind} IF EXISTS "{name}"')
 
 
 def ingest_file(
@@ -45,7 +48,7 @@ def ingest_file(
             con, STAGED, path=str(path), digest=digest, format=format, skipped=skipped,
             options=options, started_at=started,
         )
-        drop_relation(con, STAGED)
+        drop_staging(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
