@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 
 from ..store.checks import lit
-from .jsonl import lines_relation
+from .jsonl import create_lines
 
 FORMAT = "alpaca"
 
@@ -63,7 +63,8 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
     ending = ", ".join(lit(t) for t in ENDING_EVENTS)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {name} AS
 SELECT row_number, 'line ' || row_number AS location, line AS raw,
-       CASE WHEN j IS NULL THEN 'not valid JSON'
+       CASE WHEN encoding_error IS NOT NULL THEN encoding_error
+            WHEN j IS NULL THEN 'not valid JSON'
             WHEN json_type(d) IS DISTINCT FROM 'OBJECT' THEN 'a trade update must be a JSON object'
             WHEN event IS NULL THEN 'missing field ''event'' (the trade update''s kind)'
             WHEN mapped IS NULL THEN 'Alpaca event ''' || event || ''' has no canonical event type' END
@@ -94,8 +95,8 @@ FROM (
     FROM (
         SELECT *, CASE WHEN j->>'$.stream' = 'trade_updates' THEN j->'$.data' ELSE j END AS d
         FROM (
-            SELECT row_number, line, CASE WHEN json_valid(line) THEN line::JSON END AS j
-            FROM ({lines_relation(path)}) WHERE trim(line) <> ''
+            SELECT row_number, line, encoding_error, CASE WHEN json_valid(line) THEN line::JSON END AS j
+            FROM {create_lines(con, path, name)} WHERE trim(line) <> ''
         )
     )
 )""")

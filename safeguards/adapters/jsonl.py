@@ -8,10 +8,12 @@ Fields we do not know are kept in ``extra``.
 
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from ..events import BOOL, FIELDS, INT, NUM, STR, TS
 from ..store.checks import ident, lit
@@ -45,10 +47,50 @@ def looks_like(head: str) -> bool:
     return False
 
 
-def lines_relation(path: Path) -> str:
-    """SQL for (row_number, line) over a text file's non-blank lines, 1-based line numbers."""
-    return f"""SELECT unnest(range(1, len(lines) + 1)) AS row_number, rtrim(unnest(lines), chr(13)) AS line
-FROM (SELECT string_split(content, chr(10)) AS lines FROM read_text({lit(str(path))}))"""
+def is_utf8(path: Path) -> bool:
+    """Whether the whole file decodes as UTF-8 (read in chunks: constant memory)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def create_lines(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> str:
+    """Create table ``name``_lines (row_number, line, encoding_error) over every line; return its name.
+
+    DuckDB reads the file in one go. A file that is not valid UTF-8 throughout, which
+    DuckDB refuses, is split by Python instead, and each line that does not decode
+    carries the reason: one bad byte costs one rejected line, not the whole file.
+    """
+    lines = f"{name}_lines"
+    if is_utf8(path):
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {lines} AS "
+            f"SELECT unnest(range(1, len(parts) + 1)) AS row_number, rtrim(unnest(parts), chr(13)) AS line, "
+            f"NULL::VARCHAR AS encoding_error "
+            f"FROM (SELECT string_split(content, chr(10)) AS parts FROM read_text({lit(str(path))}))"
+        )
+    else:
+        rows = []
+        for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+            try:
+                rows.append((number, raw.decode("utf-8").rstrip("\r"), None))
+            except UnicodeDecodeError as bad:
+                reason = f"not valid UTF-8 (byte {raw[bad.start]:#04x} at column {bad.start + 1})"
+                rows.append((number, raw.decode("utf-8", errors="replace").rstrip("\r"), reason))
+        frame = pl.DataFrame(rows, schema={"row_number": pl.Int64, "line": pl.Utf8, "encoding_error": pl.Utf8},
+                             orient="row")
+        con.register(f"{lines}_frame", frame)
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {lines} AS SELECT * FROM {lines}_frame")
+        finally:
+            con.unregister(f"{lines}_frame")
+    return lines
 
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
@@ -73,7 +115,8 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
     removal = lit(json.dumps({n: None for n in names}))
     sql = f"""CREATE OR REPLACE TEMP TABLE {name} AS
 SELECT row_number, 'line ' || row_number AS location, line AS raw,
-       CASE WHEN j IS NULL THEN 'not valid JSON'
+       CASE WHEN encoding_error IS NOT NULL THEN encoding_error
+            WHEN j IS NULL THEN 'not valid JSON'
             WHEN json_type(j) <> 'OBJECT' THEN 'a line must be a JSON object, got ' || lower(json_type(j)) END
          AS pre_reason,
        CASE {' '.join(type_checks)} END AS type_error,
@@ -83,8 +126,8 @@ FROM (
     SELECT *, json_type(j, {paths}) AS types, json_extract_string(j, {paths}) AS texts,
            CASE WHEN json_type(j) = 'OBJECT' THEN json_merge_patch(j, {removal}) END AS rest
     FROM (
-        SELECT row_number, line, CASE WHEN json_valid(line) THEN line::JSON END AS j
-        FROM ({lines_relation(path)}) WHERE trim(line) <> ''
+        SELECT row_number, line, encoding_error, CASE WHEN json_valid(line) THEN line::JSON END AS j
+        FROM {create_lines(con, path, name)} WHERE trim(line) <> ''
     )
 )"""
     con.execute(sql)

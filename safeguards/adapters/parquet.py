@@ -31,7 +31,8 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, mapping: Mappin
     try:
         columns = [row[0] for row in con.execute(f"SELECT column_name FROM (DESCRIBE {source})").fetchall()]
     except duckdb.Error as error:
-        raise IngestError(f"{path}: cannot read as Parquet ({error})") from None
+        message = str(error).split("\n", 1)[0]
+        raise IngestError(f"{path}: cannot be read as parquet ({message})") from None
     columns.remove("row_number")
     good = mapped_select(source, ["row_number", *columns], mapping or {}, str(path), keep=("row_number",))
     con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM ({good})")

@@ -8,6 +8,7 @@ from typing import Any
 
 import duckdb
 
+from ..errors import IngestError
 from .database import LoadResult, file_digest, find_ingest, load_staged, utc_now
 
 #: An adapter's staging step: create relation ``name`` from the file; return how many
@@ -50,6 +51,10 @@ def ingest_file(
         )
         drop_staging(con)
         con.execute("COMMIT")
+    except duckdb.Error as error:
+        con.execute("ROLLBACK")
+        message = str(error).split("\n", 1)[0]
+        raise IngestError(f"{path}: cannot be read as {format} ({message})") from None
     except BaseException:
         con.execute("ROLLBACK")
         raise

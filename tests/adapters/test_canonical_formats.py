@@ -132,3 +132,29 @@ def test_a_file_of_unknown_format_asks_for_format(tmp_path: Path) -> None:
     path.write_text("hello\n")
     with pytest.raises(IngestError, match="pass --format"):
         guess_format(path)
+
+
+def test_a_line_that_is_not_utf8_is_rejected_alone(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    good = json.dumps(EVENTS[1]).encode()
+    bad = good.replace(b'"o1"', b'"o\xff1"')
+    path.write_bytes(good + b"\n" + bad + b"\n")
+    result = ingest(store, path, "jsonl")
+    assert (result.loaded, result.rejected) == (1, 1)
+    assert rejected(store) == [("line 2", f"not valid UTF-8 (byte 0xff at column {bad.index(0xFF) + 1})")]
+
+
+def test_a_csv_line_that_is_not_utf8_is_rejected_alone(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b"source,type,order_id,recv_ts\nlocal,submit,o\xff1,1\nlocal,submit,o2,1\n")
+    result = ingest(store, path, "csv")
+    assert (result.loaded, result.rejected) == (1, 1)
+    assert rejected(store)[0][0] == "line 2" and "not utf-8 encoded" in rejected(store)[0][1]
+
+
+def test_a_file_that_is_not_parquet_at_all_is_refused_with_its_name(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"PAR1 and then nothing")
+    with pytest.raises(IngestError, match=r"broken.parquet: cannot be read as parquet \(.*magic bytes"):
+        ingest(store, path, "parquet")
+    assert store.execute("SELECT count(*) FROM ingests").fetchone() == (0,)
