@@ -1,0 +1,103 @@
+"""Golden output: the engine's decisions, alerts and final state on a messy seeded stream are pinned.
+
+Recorded before the hot path was optimised; any change in behaviour (a verdict,
+a rule id, a reason's wording, an alert, the order of alerts, the final state)
+changes the digest. If a change is intended, re-record with
+``python -m tests.test_engine_golden`` and say why in the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from typing import Any
+
+import yaml
+
+from safeguards import Engine
+from tests.eventkit import REFERENCE, policy_with, reference_policy
+from tests.golden_stream import golden_items
+
+
+def _variant_policy():
+    """Violations applied, a fill timeout, and a clock-skew escalation that clears by itself."""
+    rules = yaml.safe_load(REFERENCE.read_text("utf-8"))["escalation"]
+    for rule in rules:
+        if rule["id"] == "reduce_on_clock_skew":
+            rule["clear_after"] = "20s"
+    return policy_with(
+        ordering={"on_violation": {"action": "apply"}},
+        clock={"timeouts": {"fill": "10s"}},
+        escalation=rules,
+    )
+
+
+def _run_one_by_one(engine: Engine, items) -> list[Any]:
+    out: list[Any] = []
+    for what, value in items:
+        if what == "advance":
+            out.append({"advanced": engine.advance(value)})
+        else:
+            out.append(engine.process(value))
+            out.append(engine.pop_alerts())
+    return out
+
+
+def _run_in_batches(engine: Engine, items, size: int = 37) -> list[Any]:
+    out: list[Any] = []
+    batch: list[Any] = []
+    for what, value in items:
+        if what == "event":
+            batch.append(value)
+            if len(batch) < size:
+                continue
+        if batch:
+            out.append(engine.process_batch(batch))
+            batch = []
+        if what == "advance":
+            out.append({"advanced": engine.advance(value)})
+    if batch:
+        out.append(engine.process_batch(batch))
+    return out
+
+
+def _digest(out: list[Any], engine: Engine) -> tuple[str, dict[str, int], dict[str, int]]:
+    text = json.dumps([out, engine.snapshot()], sort_keys=True, default=repr, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest(), dict(engine.counts), dict(sorted(engine.alert_counts.items()))
+
+
+def outcomes() -> dict[str, tuple[str, dict[str, int], dict[str, int]]]:
+    items = golden_items()
+    reference = Engine(reference_policy())
+    variant = Engine(_variant_policy())
+    return {
+        "reference": _digest(_run_one_by_one(reference, items), reference),
+        "variant": _digest(_run_in_batches(variant, items), variant),
+    }
+
+
+GOLDEN: dict[str, tuple[str, dict[str, int], dict[str, int]]] = {
+    'reference': ('2de931815237d89d3eeb0efb61ac64918d4e21c4e211e7ca627e68a96a13e71f', {'accept': 10231, 'duplicate': 147, 'stale': 59, 'reject': 33, 'block': 651, 'invalid': 78}, {'ack_timeout': 33, 'clock_skew': 1, 'conflicting_duplicate': 30, 'halted': 430, 'hedge_depth_exceeded': 30, 'illegal_transition': 90, 'insufficient_liquidity': 34, 'orphan_order': 247, 'overfill': 102, 'reducing': 1, 'sequence_gap': 439, 'stale_quote': 3, 'submit_without_intent': 328, 'unhedged_timeout': 190}),
+    'variant': ('f89f73edca65c1eac4103dab7332a3cf886a058f066d825edf839e7d82e32ee0', {'accept': 10267, 'duplicate': 147, 'stale': 60, 'reject': 30, 'block': 617, 'invalid': 78}, {'ack_timeout': 33, 'clock_skew': 1, 'conflicting_duplicate': 30, 'fill_timeout': 29, 'halted': 415, 'hedge_depth_exceeded': 30, 'illegal_transition': 90, 'insufficient_liquidity': 34, 'orphan_order': 230, 'overfill': 102, 'reducing': 1, 'resumed': 1, 'sequence_gap': 439, 'stale_quote': 3, 'submit_without_intent': 332, 'unhedged_timeout': 190}),
+}
+
+
+def test_decisions_alerts_and_state_match_the_recorded_golden_output():
+    got = outcomes()
+    for name, (digest, counts, alerts) in GOLDEN.items():
+        assert got[name][1] == counts, name
+        assert got[name][2] == alerts, name
+        assert got[name][0] == digest, name
+
+
+def test_the_golden_stream_exercises_every_verdict_and_most_alert_kinds():
+    _, counts, alerts = outcomes()["reference"]
+    assert all(counts[verdict] > 0 for verdict in counts), counts
+    assert len(alerts) >= 10, alerts
+
+
+if __name__ == "__main__":
+    for name, value in outcomes().items():
+        print(f"    {name!r}: {value!r},")
+    print(Counter(what for what, _ in golden_items()))
