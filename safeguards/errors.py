@@ -90,3 +90,19 @@ class StoreError(SafeguardsError):
 
 class EngineError(SafeguardsError):
     """The engine cannot be built or driven as asked (bad policy object, bad time value)."""
+
+
+class SimulatorError(SafeguardsError):
+    """The simulator was asked for something it cannot do (unknown fault kind, rate out of range, bad size)."""
+
+
+class EvidenceError(SafeguardsError):
+    """A run directory cannot serve as evidence (missing or malformed metrics, wrong policy)."""
+
+
+class RegistryError(SafeguardsError):
+    """The runtime registry or an artifact in it is missing, inconsistent or tampered with."""
+
+
+class PromotionRefused(SafeguardsError):
+    """Promotion was refused because the evidence does not pass the policy's gates (exit code 1)."""

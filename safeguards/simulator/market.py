@@ -1,0 +1,134 @@
+"""The market the simulated book trades in: a few underlyings, their option series, quotes.
+
+Prices come from a crude but monotone model (intrinsic value plus a time value
+that fades away from the money), rounded to the 0.05 tick. Symbols are *reserved*
+by the group that quotes and trades them until a little after the group ends,
+so one group's quotes never decide another group's hedge: what the hedging
+guard sees for a symbol is exactly what its group's script put there.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from random import Random
+
+TICK = 0.05
+STRIKES_EACH_SIDE = 30
+EXPIRIES = ("260320", "260417")
+#: Displayed sizes in clean quotes: at least twice the largest clean hedge (20 lots x ratio 2).
+MIN_SIZE, MAX_SIZE = 100, 600
+#: How long after its group ends a symbol stays reserved: longer than the quote staleness limit.
+RESERVE_AFTER_NS = 3_000_000_000
+
+
+@dataclass(frozen=True)
+class Underlying:
+    name: str
+    spot: float
+    step: float
+
+
+UNDERLYINGS = (
+    Underlying("SPX", 5000.0, 5.0),
+    Underlying("NDX", 18000.0, 25.0),
+    Underlying("RUT", 2000.0, 5.0),
+    Underlying("AAPL", 190.0, 2.5),
+    Underlying("TSLA", 200.0, 2.5),
+)
+
+
+@dataclass(frozen=True)
+class LegSpec:
+    """One leg of a strategy: which series, which side, how many per unit of the group."""
+
+    name: str
+    symbol: str
+    side: str
+    ratio: int
+    theo: float
+
+
+def _round_tick(price: float) -> float:
+    return round(max(TICK, round(price / TICK) * TICK), 2)
+
+
+class Market:
+    """Option series, their theoretical prices, and which group holds which symbol until when."""
+
+    def __init__(self) -> None:
+        self.busy_until: dict[str, int] = {}
+        self._theo: dict[str, float] = {}
+
+    def theo(self, symbol: str, underlying: Underlying, kind: str, strike: float, expiry: int) -> float:
+        price = self._theo.get(symbol)
+        if price is None:
+            intrinsic = max(0.0, underlying.spot - strike) if kind == "C" else max(0.0, strike - underlying.spot)
+            width = underlying.spot * 0.04 * (1 + expiry)
+            time_value = underlying.spot * 0.012 * (1 + 0.4 * expiry) * math.exp(-((strike - underlying.spot) / width) ** 2)
+            price = self._theo[symbol] = _round_tick(intrinsic + time_value)
+        return price
+
+    def _leg(self, name: str, und: Underlying, expiry: int, kind: str, index: int, side: str, ratio: int = 1) -> LegSpec:
+        atm = round(und.spot / und.step) * und.step
+        strike = atm + index * und.step
+        symbol = f"{und.name}-{EXPIRIES[expiry]}-{kind}{strike:g}"
+        return LegSpec(name, symbol, side, ratio, self.theo(symbol, und, kind, strike, expiry))
+
+    def strategy(self, rng: Random) -> tuple[str, list[LegSpec]]:
+        """A random vertical, strangle, butterfly (3 legs) or iron condor (4 legs)."""
+        und = UNDERLYINGS[rng.randrange(len(UNDERLYINGS))]
+        expiry = rng.randrange(len(EXPIRIES))
+        pick = rng.random()
+        buy, sell = ("buy", "sell") if rng.random() < 0.5 else ("sell", "buy")
+        if pick < 0.35:
+            kind = "C" if rng.random() < 0.5 else "P"
+            low = rng.randint(-12, 10)
+            width = rng.randint(1, 4)
+            return "vertical", [
+                self._leg("low", und, expiry, kind, low, buy),
+                self._leg("high", und, expiry, kind, low + width, sell),
+            ]
+        if pick < 0.6:
+            put, call = -rng.randint(1, 12), rng.randint(1, 12)
+            return "strangle", [
+                self._leg("put", und, expiry, "P", put, buy),
+                self._leg("call", und, expiry, "C", call, buy),
+            ]
+        if pick < 0.75:
+            kind = "C" if rng.random() < 0.5 else "P"
+            mid = rng.randint(-8, 8)
+            width = rng.randint(1, 3)
+            return "butterfly", [
+                self._leg("wing_low", und, expiry, kind, mid - width, buy),
+                self._leg("body", und, expiry, kind, mid, sell, ratio=2),
+                self._leg("wing_high", und, expiry, kind, mid + width, buy),
+            ]
+        inner = rng.randint(1, 8)
+        width = rng.randint(1, 4)
+        return "iron_condor", [
+            self._leg("long_put", und, expiry, "P", -inner - width, buy),
+            self._leg("short_put", und, expiry, "P", -inner, sell),
+            self._leg("short_call", und, expiry, "C", inner, sell),
+            self._leg("long_call", und, expiry, "C", inner + width, buy),
+        ]
+
+    def free_strategy(self, rng: Random, t0: int) -> tuple[str, list[LegSpec]]:
+        """A strategy none of whose symbols another group still holds at ``t0``."""
+        busy = self.busy_until
+        while True:
+            name, legs = self.strategy(rng)
+            if all(busy.get(leg.symbol, 0) <= t0 for leg in legs):
+                return name, legs
+
+    def reserve(self, symbols: list[str], until: int) -> None:
+        for symbol in symbols:
+            self.busy_until[symbol] = until + RESERVE_AFTER_NS
+
+    @staticmethod
+    def quote_prices(rng: Random, theo: float) -> tuple[float, float]:
+        """Bid and ask around the theoretical price, one to three ticks wide."""
+        mid = theo + TICK * rng.randint(-1, 1)
+        half = TICK * rng.randint(1, 3) / 2
+        bid = round(max(0.0, mid - half), 2)
+        return bid, round(max(bid + TICK, mid + half), 2)

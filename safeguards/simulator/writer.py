@@ -1,0 +1,114 @@
+"""Writers: canonical JSON lines (fields in DESIGN order, absent fields left out) or Parquet.
+
+JSON lines write timestamps as RFC 3339 UTC strings with nanoseconds; the
+``YYYY-MM-DDTHH:MM:SS`` part is cached per second, since consecutive events
+share it. Parquet has one typed column per canonical field (timestamps as
+``timestamp[ns, UTC]``), built with polars from column lists, chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import polars as pl
+
+from ..events import FIELDS, INT, NUM, STR, TS
+from .labels import COLUMNS, Label
+
+
+class EventWriter(Protocol):
+    def write(self, events: list[dict]) -> None: ...
+    def close(self) -> None: ...
+
+
+class TimestampText:
+    """Nanoseconds since the epoch -> ``2026-02-21T14:30:00.123456789Z``, fast for nearby times."""
+
+    def __init__(self) -> None:
+        self._prefix: dict[int, str] = {}
+
+    def __call__(self, nanos: int) -> str:
+        seconds, fraction = divmod(nanos, 1_000_000_000)
+        prefix = self._prefix.get(seconds)
+        if prefix is None:
+            if len(self._prefix) > 4096:
+                self._prefix.clear()
+            prefix = self._prefix[seconds] = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        return f"{prefix}.{fraction:09d}Z"
+
+
+class JsonLinesWriter:
+    """One canonical event per line; rewrites each event's timestamps to text as it goes."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = open(path, "w", encoding="ascii", newline="\n")
+        self.stamp = TimestampText()
+        self.encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+
+    def write(self, events: list[dict]) -> None:
+        stamp, encode = self.stamp, self.encode
+        lines = []
+        append = lines.append
+        for event in events:
+            broker_ts = event.get("broker_ts")
+            if broker_ts is not None:
+                event["broker_ts"] = stamp(broker_ts)
+            event["recv_ts"] = stamp(event["recv_ts"])
+            append(encode(event))
+        if lines:
+            lines.append("")
+            self.file.write("\n".join(lines))
+
+    def close(self) -> None:
+        self.file.close()
+
+
+_POLARS_TYPES = {STR: pl.Utf8, INT: pl.Int64, NUM: pl.Float64, TS: pl.Int64, "bool": pl.Boolean}
+
+
+class ParquetWriter:
+    """Columns per chunk in memory (compact), one Parquet file written on close."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.frames: list[pl.DataFrame] = []
+
+    def write(self, events: list[dict]) -> None:
+        if not events:
+            return
+        columns = {name: pl.Series(name, [e.get(name) for e in events], dtype=_POLARS_TYPES[kind])
+                   for name, kind in FIELDS.items()}
+        self.frames.append(pl.DataFrame(columns))
+
+    def close(self) -> None:
+        frame = pl.concat(self.frames) if self.frames else pl.DataFrame(
+            {name: pl.Series(name, [], dtype=_POLARS_TYPES[kind]) for name, kind in FIELDS.items()})
+        stamps = [pl.col(name).cast(pl.Datetime("ns", "UTC")) for name, kind in FIELDS.items() if kind == TS]
+        frame.with_columns(stamps).write_parquet(self.path)
+
+
+def open_writer(path: Path) -> EventWriter:
+    return ParquetWriter(path) if path.suffix == ".parquet" else JsonLinesWriter(path)
+
+
+def labels_path(path: Path) -> Path:
+    """Where the labels of ``path`` go: ``OUT.labels.jsonl`` or ``OUT.labels.parquet`` beside it."""
+    if path.suffix in (".parquet", ".jsonl", ".json", ".ndjson"):
+        stem, suffix = path.with_suffix(""), ".parquet" if path.suffix == ".parquet" else ".jsonl"
+        return stem.with_name(stem.name + ".labels" + suffix)
+    return path.with_name(path.name + ".labels.jsonl")
+
+
+def write_labels(path: Path, labels: list[Label]) -> list[dict[str, Any]]:
+    rows = sorted((label.row() for label in labels), key=lambda r: (r["seq"] is None, r["seq"] or 0, r["fault"]))
+    if path.suffix == ".parquet":
+        schema = {name: (pl.Int64 if name == "seq" else pl.Utf8) for name in COLUMNS}
+        pl.DataFrame(rows, schema=schema).write_parquet(path)
+    else:
+        with open(path, "w", encoding="ascii", newline="\n") as out:
+            for row in rows:
+                out.write(json.dumps(row, separators=(",", ":")) + "\n")
+    return rows
