@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..errors import PolicyError, SafeguardsError
+from ..errors import PolicyError, PromotionRefused, SafeguardsError
 
 EXIT_OK = 0
 EXIT_FOUND = 1
@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "policy_commands",
     "ingest",
     "run",
+    "promote",
+    "simulate",
 )
 
 
@@ -43,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
+    except PromotionRefused as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return EXIT_FOUND
     except PolicyError as error:
         print(error.render(snippet=True), file=sys.stderr)
         n = len(error.problems)

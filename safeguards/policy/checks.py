@@ -263,6 +263,11 @@ def _gates_are_satisfiable(data: dict[str, Any], source: SourceMap) -> Iterator[
             yield source.problem(f"gate '{gate['id']}' needs a bound: at_least or at_most", at)
         if low is not None and high is not None and low > high:
             yield source.problem(f"gate '{gate['id']}': at_least ({low}) is above at_most ({high}); no run could pass", at + ("at_least",))
+        if gate["metric"] in ("recall", "missed_faults") and gate.get("dataset", "any") != "labeled":
+            yield source.problem(
+                f"gate '{gate['id']}': {gate['metric']} is measured against injected faults, which only labeled data has; add `dataset: labeled`",
+                at + (("dataset",) if "dataset" in gate else ()),
+            )
         if gate.get("per_fault_kind") and gate["metric"] != "recall":
             yield source.problem(f"gate '{gate['id']}': per_fault_kind applies only to the recall metric", at + ("per_fault_kind",))
         for bound_name, bound in (("at_least", low), ("at_most", high)):

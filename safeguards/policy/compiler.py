@@ -49,7 +49,11 @@ def _read_text(path: str | Path) -> str:
 
 
 def load_policy(path: str | Path) -> CompiledPolicy:
-    """A YAML policy or a compiled JSON policy, interchangeably (DESIGN section 7)."""
+    """A YAML policy, a compiled JSON policy or a runtime folder (`runtime/<name>`), interchangeably."""
+    from ..registry import is_runtime_folder, load_runtime  # the registry builds on this module
+
+    if is_runtime_folder(Path(path)):
+        return load_runtime(path)
     text = _read_text(path)
     if text.lstrip().startswith("{") and '"compiled_format"' in text:
         return CompiledPolicy.from_json(text, str(path))

@@ -121,8 +121,9 @@ def test_duplicate_rule_ids_across_sections(policy_data):
 @pytest.mark.parametrize(
     ("gate", "expected"),
     [
-        ({"id": "g", "metric": "recall"}, "needs a bound"),
-        ({"id": "g", "metric": "recall", "at_least": 1.5}, "fraction from 0 to 1"),
+        ({"id": "g", "metric": "recall", "dataset": "labeled"}, "needs a bound"),
+        ({"id": "g", "metric": "recall", "dataset": "labeled", "at_least": 1.5}, "fraction from 0 to 1"),
+        ({"id": "g", "metric": "recall", "at_least": 0.9}, "add `dataset: labeled`"),
         ({"id": "g", "metric": "alerts", "at_most": 0.5}, "is a count"),
         ({"id": "g", "metric": "alerts", "at_least": 5, "at_most": 1}, "no run could pass"),
         ({"id": "g", "metric": "alerts", "at_most": 1, "per_fault_kind": True}, "only to the recall metric"),

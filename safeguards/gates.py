@@ -1,0 +1,81 @@
+"""Promotion gates: does a backtest's evidence show what the policy demands before production?
+
+A gate names a metric, a bound (`at_least`, `at_most`) and the kind of data it
+must be shown on (`labeled` simulated faults, a `clean` baseline, or `any`).
+Gates are recomputed from the metrics every time; a stored "passed" flag is
+never trusted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate checked against the evidence: passed or not, and what was seen."""
+
+    gate_id: str
+    passed: bool
+    detail: str
+
+    def render(self) -> str:
+        return f"{'PASS' if self.passed else 'FAIL'} {self.gate_id}: {self.detail}"
+
+
+def _bounds_text(gate: Mapping[str, Any]) -> str:
+    parts = []
+    if gate["at_least"] is not None:
+        parts.append(f">= {gate['at_least']:g}")
+    if gate["at_most"] is not None:
+        parts.append(f"<= {gate['at_most']:g}")
+    return " and ".join(parts)
+
+
+def _within(value: float, gate: Mapping[str, Any]) -> bool:
+    low, high = gate["at_least"], gate["at_most"]
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _observations(gate: Mapping[str, Any], metrics: Mapping[str, Any]) -> list[tuple[str, float | None]]:
+    """The values this gate reads from one run's metrics, labelled for the report."""
+    metric = gate["metric"]
+    if metric == "recall" and gate["per_fault_kind"]:
+        by_kind = metrics.get("recall_by_fault_kind") or {}
+        if not by_kind:
+            return [("recall per fault kind", None)]
+        return [(f"recall[{kind}]", value) for kind, value in sorted(by_kind.items())]
+    return [(metric, metrics.get(metric))]
+
+
+def evaluate_gates(gates: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str, Any]]) -> list[GateResult]:
+    """Check every gate against every run of the dataset kind it asks for.
+
+    `runs` are evidence documents (`metrics.json`): each has `dataset.kind` and
+    `metrics`. A gate with no run of its kind fails: absence of evidence is not a pass.
+    """
+    results = []
+    for gate in gates:
+        wanted = gate["dataset"]
+        relevant = [run for run in runs if wanted == "any" or run["dataset"]["kind"] == wanted]
+        bound = _bounds_text(gate)
+        if not relevant:
+            results.append(GateResult(gate["id"], False, f"needs evidence on {wanted} data; none was given"))
+            continue
+        failures, seen = [], []
+        for run in relevant:
+            source = run["dataset"].get("source") or run["dataset"]["kind"]
+            for label, value in _observations(gate, run["metrics"]):
+                if value is None:
+                    failures.append(f"{label} cannot be measured on {source}")
+                elif not _within(float(value), gate):
+                    failures.append(f"{label} = {value:g} on {source}, needs {bound}")
+                else:
+                    seen.append(f"{label} = {value:g}")
+        if failures:
+            results.append(GateResult(gate["id"], False, "; ".join(failures)))
+        else:
+            results.append(GateResult(gate["id"], True, f"{', '.join(seen)} ({bound})"))
+    return results

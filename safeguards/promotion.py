@@ -1,0 +1,115 @@
+"""Promotion: only a policy proved on history reaches `runtime/`, and exactly the one that was proved.
+
+Evidence is a run folder (from `safeguards notebook run` or `safeguards
+backtest`) holding `metrics.json`. Promotion refuses unless every evidence run
+was produced by this exact policy hash and every gate passes on it; then the
+compiled policy and a registry entry (who, when, why, evidence digest) are
+written under the runtime root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import EvidenceError, PromotionRefused, RegistryError
+from .gates import GateResult, evaluate_gates
+from .policy.compiled import CompiledPolicy
+from .registry import Registry
+
+METRICS_FILE = "metrics.json"
+EVIDENCE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One run folder: its metrics document and the digest of everything in it."""
+
+    folder: Path
+    document: dict[str, Any]
+    digest: str
+
+
+def evidence_digest(folder: Path) -> str:
+    """sha256 over every file's relative path and content, in path order: any change to the run changes it."""
+    outer = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        outer.update(path.relative_to(folder).as_posix().encode("utf-8") + b"\0")
+        outer.update(hashlib.sha256(path.read_bytes()).digest())
+    return outer.hexdigest()
+
+
+def read_evidence(folder: str | Path) -> Evidence:
+    folder = Path(folder)
+    metrics_path = folder / METRICS_FILE
+    if not metrics_path.is_file():
+        raise EvidenceError(f"{folder}: no {METRICS_FILE}; evidence is a run folder made by `safeguards notebook run` or `safeguards backtest`")
+    try:
+        document = json.loads(metrics_path.read_text("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise EvidenceError(f"{metrics_path}: not valid JSON ({error})") from None
+    problems = _shape_problems(document)
+    if problems:
+        raise EvidenceError(f"{metrics_path}: not an evidence document: {'; '.join(problems)}")
+    return Evidence(folder, document, evidence_digest(folder))
+
+
+def _shape_problems(document: Any) -> list[str]:
+    if not isinstance(document, dict):
+        return ["expected a JSON object"]
+    problems = []
+    if document.get("evidence_format") != EVIDENCE_FORMAT:
+        problems.append(f"evidence_format is {document.get('evidence_format')!r}, this release reads {EVIDENCE_FORMAT}")
+    if not isinstance(document.get("policy"), dict) or not isinstance(document["policy"].get("hash"), str):
+        problems.append("policy.hash missing")
+    if not isinstance(document.get("dataset"), dict) or document["dataset"].get("kind") not in ("labeled", "clean", "unlabeled"):
+        problems.append("dataset.kind must be labeled, clean or unlabeled")
+    if not isinstance(document.get("metrics"), dict):
+        problems.append("metrics missing")
+    return problems
+
+
+def check_evidence(policy: CompiledPolicy, evidence: Sequence[Evidence]) -> list[GateResult]:
+    """Refuse evidence from another policy; return every gate's result (passed or not)."""
+    if not evidence:
+        raise EvidenceError("no evidence given: pass --evidence RUN_DIR (a labeled run, and a clean baseline if a gate asks for one)")
+    for item in evidence:
+        made_by = item.document["policy"]["hash"]
+        if made_by != policy.hash:
+            identity = item.document["policy"].get("identity", made_by[:12])
+            raise EvidenceError(
+                f"{item.folder}: evidence was produced by {identity}, not by {policy.identity}; "
+                "re-run the backtest notebook with this exact policy"
+            )
+    return evaluate_gates(policy["promotion"]["gates"], [item.document for item in evidence])
+
+
+def promote(policy: CompiledPolicy, evidence: Sequence[Evidence], by: str, reason: str,
+            runtime_root: str | Path = "runtime") -> tuple[dict[str, Any], list[GateResult]]:
+    """Check the evidence and gates, then write the artifact and a registry entry."""
+    if not by.strip() or not reason.strip():
+        raise EvidenceError("promotion records who and why: give --by NAME and --reason TEXT")
+    results = check_evidence(policy, evidence)
+    failed = [result for result in results if not result.passed]
+    if failed:
+        raise PromotionRefused("gates failed:\n" + "\n".join(f"  {result.render()}" for result in results))
+    registry = Registry(Path(runtime_root), policy.name)
+    earlier = registry.promoted_hash(policy.version)
+    if earlier == policy.hash:
+        raise RegistryError(f"{policy.identity} is already promoted; to make it current again: safeguards rollback {policy.name} --to {policy.version}")
+    digest = hashlib.sha256("\n".join(sorted(item.digest for item in evidence)).encode()).hexdigest()
+    entry = registry.record("promote", policy.hash, policy.version, by, reason, evidence_digest=digest, artifact=policy)
+    return entry, results
+
+
+def rollback(name: str, version: int, by: str, reason: str, runtime_root: str | Path = "runtime") -> dict[str, Any]:
+    """Re-point production to an earlier promoted version (verified), recorded like a promotion."""
+    if not by.strip() or not reason.strip():
+        raise EvidenceError("a rollback records who and why: give --by NAME and --reason TEXT")
+    registry = Registry(Path(runtime_root), name)
+    policy = registry.load(version)  # refuses a version never promoted or a damaged artifact
+    return registry.record("rollback", policy.hash, version, by, reason)

@@ -1,0 +1,174 @@
+"""The runtime registry: what production loads, and the tamper-evident history of how it got there.
+
+Layout under the runtime root (``runtime/`` by default)::
+
+    <name>/<version>.json    the compiled policy exactly as promoted
+    <name>/registry.jsonl    one JSON line per promotion or rollback
+
+Each registry line carries the sha256 of the line before it (``previous``) and
+of itself (``entry_hash``), so editing or reordering history breaks the chain
+and is refused on load. Appends hold an exclusive lock and are fsynced. A name
+and version, once promoted, keeps its policy hash forever.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import CompiledPolicyError, RegistryError
+from .policy.compiled import CompiledPolicy, canonical_json
+
+REGISTRY_FILE = "registry.jsonl"
+ENTRY_FIELDS = ("seq", "action", "name", "version", "policy_hash", "evidence_digest", "by", "reason", "at", "previous")
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json({k: entry.get(k) for k in ENTRY_FIELDS}).encode("utf-8")).hexdigest()
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Registry:
+    """One policy name's folder in the runtime root."""
+
+    root: Path
+    name: str
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.root) / self.name
+
+    @property
+    def path(self) -> Path:
+        return self.folder / REGISTRY_FILE
+
+    def artifact_path(self, version: int) -> Path:
+        return self.folder / f"{version}.json"
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every entry, after checking each line's hash and its link to the line before."""
+        if not self.path.exists():
+            return []
+        entries: list[dict[str, Any]] = []
+        previous = None
+        for number, line in enumerate(self.path.read_text("utf-8").splitlines(), start=1):
+            where = f"{self.path}:{number}"
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise RegistryError(f"{where}: not valid JSON ({error.msg}); the registry was edited by hand or truncated") from None
+            if not isinstance(entry, dict) or entry.get("entry_hash") != entry_hash(entry):
+                raise RegistryError(f"{where}: entry does not match its hash; the registry was edited after it was written")
+            if entry.get("previous") != previous:
+                raise RegistryError(f"{where}: entry does not follow the one before it; registry lines were removed or reordered")
+            if entry.get("name") != self.name:
+                raise RegistryError(f"{where}: entry is for policy {entry.get('name')!r}, not {self.name!r}")
+            previous = entry["entry_hash"]
+            entries.append(entry)
+        self._check_hashes_never_change(entries)
+        return entries
+
+    def _check_hashes_never_change(self, entries: list[dict[str, Any]]) -> None:
+        promoted: dict[int, str] = {}
+        for entry in entries:
+            version, digest = entry["version"], entry["policy_hash"]
+            if entry["action"] == "promote":
+                if promoted.setdefault(version, digest) != digest:
+                    raise RegistryError(f"{self.path}: version {version} was promoted with two different hashes")
+            elif promoted.get(version) != digest:
+                raise RegistryError(f"{self.path}: rollback to version {version}, which was never promoted with hash {digest[:12]}")
+
+    def promoted_hash(self, version: int) -> str | None:
+        for entry in self.entries():
+            if entry["action"] == "promote" and entry["version"] == version:
+                return entry["policy_hash"]
+        return None
+
+    def current(self) -> dict[str, Any] | None:
+        """The entry production follows: the last promotion or rollback."""
+        entries = self.entries()
+        return entries[-1] if entries else None
+
+    def load(self, version: int | None = None) -> CompiledPolicy:
+        """A promoted policy (the current one by default), refusing any artifact that differs from what was promoted."""
+        if version is None:
+            head = self.current()
+            if head is None:
+                raise RegistryError(f"{self.folder}: nothing has been promoted under this name")
+            version = head["version"]
+        expected = self.promoted_hash(version)
+        if expected is None:
+            raise RegistryError(f"{self.folder}: version {version} was never promoted")
+        path = self.artifact_path(version)
+        try:
+            policy = CompiledPolicy.read(path)
+        except FileNotFoundError:
+            raise RegistryError(f"{path}: promoted artifact is missing") from None
+        except CompiledPolicyError as error:
+            raise RegistryError(f"{path}: promoted artifact is damaged: {error}") from None
+        if policy.hash != expected or policy.name != self.name or policy.version != version:
+            raise RegistryError(f"{path}: artifact is {policy.identity}, but the registry promoted {self.name}@{version}#{expected[:12]}")
+        return policy
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def record(self, action: str, policy_hash: str, version: int, by: str, reason: str,
+               evidence_digest: str | None = None, artifact: CompiledPolicy | None = None) -> dict[str, Any]:
+        """Append one entry (writing the artifact first, if given); the whole step holds the lock."""
+        with self._locked():
+            entries = self.entries()
+            earlier = next((e["policy_hash"] for e in entries if e["action"] == "promote" and e["version"] == version), None)
+            if action == "promote" and earlier not in (None, policy_hash):
+                raise RegistryError(f"{self.name}@{version} was already promoted as #{earlier[:12]}; a promoted version never changes: raise metadata.version")
+            if artifact is not None:
+                _write_atomically(self.artifact_path(version), artifact.to_json())
+            entry: dict[str, Any] = {
+                "seq": len(entries) + 1, "action": action, "name": self.name, "version": version,
+                "policy_hash": policy_hash, "evidence_digest": evidence_digest, "by": by, "reason": reason,
+                "at": utc_now(), "previous": entries[-1]["entry_hash"] if entries else None,
+            }
+            entry["entry_hash"] = entry_hash(entry)
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry, sort_keys=True) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            return entry
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def is_runtime_folder(path: Path) -> bool:
+    return path.is_dir() and (path / REGISTRY_FILE).exists()
+
+
+def load_runtime(path: str | Path) -> CompiledPolicy:
+    """`runtime/<name>` -> its current promoted policy, verified."""
+    folder = Path(path)
+    return Registry(folder.parent, folder.name).load()
