@@ -10,6 +10,7 @@ guard sees for a symbol is exactly what its group's script put there.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from random import Random
 
@@ -126,9 +127,9 @@ class Market:
             self.busy_until[symbol] = until + RESERVE_AFTER_NS
 
     @staticmethod
-    def quote_prices(rng: Random, theo: float) -> tuple[float, float]:
+    def quote_prices(random: Callable[[], float], theo: float) -> tuple[float, float]:
         """Bid and ask around the theoretical price, one to three ticks wide."""
-        mid = theo + TICK * rng.randint(-1, 1)
-        half = TICK * rng.randint(1, 3) / 2
+        mid = theo + TICK * (int(random() * 3) - 1)
+        half = TICK * (1 + int(random() * 3)) / 2
         bid = round(max(0.0, mid - half), 2)
         return bid, round(max(bid + TICK, mid + half), 2)
