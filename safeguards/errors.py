@@ -106,3 +106,11 @@ class RegistryError(SafeguardsError):
 
 class PromotionRefused(SafeguardsError):
     """Promotion was refused because the evidence does not pass the policy's gates (exit code 1)."""
+
+
+class JournalError(SafeguardsError):
+    """The engine's journal cannot be used: corrupt, from another policy, of an unknown format, or locked."""
+
+
+class JournalLocked(JournalError):
+    """Another live process holds the journal."""

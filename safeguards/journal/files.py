@@ -1,0 +1,158 @@
+"""The journal folder on disk: its lock, its segments, and reading them back safely.
+
+    PATH/LOCK                      held (flock) by the one live process using the journal
+    PATH/segment-000001.jsonl      header record, then sealed records, appended and fsynced
+    PATH/checkpoint-000002.json    state at the start of segment 2 (written atomically)
+
+Appends are group commits: one write and one fdatasync for all records the
+caller has, before any of their decisions is answered. After a crash the last
+line may be torn (written but never acknowledged); it is dropped and reported.
+Any other damage refuses recovery: nothing is half-applied, nothing starts
+fresh silently.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import JournalError, JournalLocked
+from .records import CONTROL, BadRecord, decode, encode
+
+JOURNAL_FORMAT = 1
+_SEGMENT = re.compile(r"^segment-(\d{6})\.jsonl$")
+
+
+def segment_name(number: int) -> str:
+    return f"segment-{number:06d}.jsonl"
+
+
+def segment_numbers(folder: Path) -> list[int]:
+    return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _SEGMENT.match(p.name)))
+
+
+class JournalLock:
+    """An exclusive, non-blocking lock on the journal folder, released when the process dies."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / "LOCK"
+        self.handle = open(self.path, "a+")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.seek(0)
+            holder = self.handle.read().strip() or "unknown"
+            self.handle.close()
+            raise JournalLocked(
+                f"{folder}: journal is in use by another live process (pid {holder}); "
+                "stop that process first, or give this one its own --journal"
+            ) from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(str(os.getpid()))
+        self.handle.flush()
+
+    def release(self) -> None:
+        if not self.handle.closed:
+            fcntl.flock(self.handle, fcntl.LOCK_UN)
+            self.handle.close()
+
+
+@dataclass
+class SegmentReading:
+    """What one segment held: its header, its records, and a torn final line if there was one."""
+
+    path: Path
+    header: dict[str, Any]
+    records: list[dict[str, Any]] = field(default_factory=list)
+    torn_tail: bool = False
+
+
+def read_segment(path: Path, *, last: bool) -> SegmentReading:
+    """Every record of a segment, refusing damage anywhere but a torn final line of the last segment."""
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    tail = lines.pop()  # after the final newline: empty, or a line torn mid-write
+    torn = bool(tail)
+    if torn and not last:
+        raise JournalError(f"{path}: an earlier segment ends in a torn line; the journal was damaged after it was written")
+    if not lines:
+        raise JournalError(f"{path}: segment has no complete header; the journal is truncated — restore it from backup")
+    records = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            records.append(decode(line))
+        except BadRecord as error:
+            raise JournalError(f"{path}:{number}: {error}; the journal is corrupt — restore it from backup") from None
+    header = records.pop(0)
+    if header.get("source") != CONTROL or header.get("type") != "journal_header":
+        raise JournalError(f"{path}:1: not a journal segment (no header)")
+    if header.get("journal_format") != JOURNAL_FORMAT:
+        raise JournalError(
+            f"{path}:1: journal format {header.get('journal_format')!r}; this release reads format {JOURNAL_FORMAT} — "
+            "recover it with the release that wrote it"
+        )
+    return SegmentReading(path, header, records, torn)
+
+
+class SegmentWriter:
+    """Appends sealed records to one segment; every `append` is durable when it returns."""
+
+    def __init__(self, path: Path, header: dict[str, Any] | None = None):
+        self.path = path
+        fresh = not path.exists()
+        if torn := (not fresh and _ends_torn(path)):
+            _cut_torn_tail(path)
+        self.torn_tail_dropped = torn
+        self.handle = open(path, "ab", buffering=0)
+        if fresh:
+            if header is None:
+                raise ValueError("a new segment needs a header")
+            self.append([header])
+            fsync_folder(path.parent)
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        if records:
+            self.handle.write(b"".join(encode(record) for record in records))
+            os.fdatasync(self.handle.fileno())
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+def _ends_torn(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell() == 0:
+            return False
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) != b"\n"
+
+
+def _cut_torn_tail(path: Path) -> None:
+    data = path.read_bytes()
+    keep = data.rfind(b"\n") + 1
+    with open(path, "r+b") as handle:
+        handle.truncate(keep)
+        os.fsync(handle.fileno())
+
+
+def fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def iter_journal_events(folder: Path) -> Iterator[dict[str, Any]]:
+    """The events (not control records) of every segment, in order: a journal read as a broker event log."""
+    numbers = segment_numbers(folder)
+    for number in numbers:
+        reading = read_segment(folder / segment_name(number), last=number == numbers[-1])
+        yield from (record for record in reading.records if record.get("source") != CONTROL)
