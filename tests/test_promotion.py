@@ -98,11 +98,9 @@ def test_same_version_twice_points_to_rollback(tmp_path, proved):
         promote(pol, runs, "alice", "again", tmp_path / "runtime")
 
 
-def test_rollback_repoints_and_is_recorded(tmp_path, proved):
-    first, runs = proved
-    promote(first, runs, "alice", "v1", tmp_path / "runtime")
-    second = policy(version=2)
-    promote(second, [evidence(tmp_path / "l2", second), evidence(tmp_path / "c2", second, kind="clean")], "alice", "v2", tmp_path / "runtime")
+def test_rollback_repoints_and_is_recorded(tmp_path, proved, runtime):
+    first, _ = proved
+    promote_version(tmp_path, 2)
     assert load_policy(tmp_path / "runtime/multileg_options").version == 2
     entry = rollback("multileg_options", 1, "bob", "v2 misbehaves", tmp_path / "runtime")
     assert entry["action"] == "rollback" and entry["seq"] == 3
@@ -111,38 +109,42 @@ def test_rollback_repoints_and_is_recorded(tmp_path, proved):
         rollback("multileg_options", 7, "bob", "typo", tmp_path / "runtime")
 
 
-def test_edited_registry_is_refused(tmp_path, proved):
-    pol, runs = proved
-    promote(pol, runs, "alice", "r", tmp_path / "runtime")
+@pytest.fixture
+def runtime(tmp_path, proved):
+    """A runtime root with version 1 promoted."""
+    promote(*proved, "alice", "v1", tmp_path / "runtime")
+    return tmp_path / "runtime"
+
+
+def promote_version(tmp_path, version):
+    pol = policy(version=version)
+    runs = [evidence(tmp_path / f"l{version}", pol), evidence(tmp_path / f"c{version}", pol, kind="clean")]
+    return promote(pol, runs, "alice", f"v{version}", tmp_path / "runtime")
+
+
+def test_edited_registry_is_refused(tmp_path, runtime):
     registry = tmp_path / "runtime/multileg_options/registry.jsonl"
     registry.write_text(registry.read_text().replace('"alice"', '"mallory"'))
     with pytest.raises(RegistryError, match="registry.jsonl:1: entry does not match its hash"):
         load_policy(tmp_path / "runtime/multileg_options")
 
 
-def test_removed_registry_line_is_refused(tmp_path, proved):
-    pol, runs = proved
-    promote(pol, runs, "alice", "v1", tmp_path / "runtime")
-    second = policy(version=2)
-    promote(second, [evidence(tmp_path / "l2", second), evidence(tmp_path / "c2", second, kind="clean")], "alice", "v2", tmp_path / "runtime")
+def test_removed_registry_line_is_refused(tmp_path, runtime):
+    promote_version(tmp_path, 2)
     registry = tmp_path / "runtime/multileg_options/registry.jsonl"
     registry.write_text(registry.read_text().splitlines(keepends=True)[1])
     with pytest.raises(RegistryError, match="removed or reordered"):
         Registry(tmp_path / "runtime", "multileg_options").entries()
 
 
-def test_tampered_artifact_is_refused(tmp_path, proved):
-    pol, runs = proved
-    promote(pol, runs, "alice", "r", tmp_path / "runtime")
+def test_tampered_artifact_is_refused(tmp_path, runtime):
     artifact = tmp_path / "runtime/multileg_options/1.json"
     artifact.write_text(artifact.read_text().replace('"max_depth": 2', '"max_depth": 5'))
     with pytest.raises(RegistryError, match="promoted artifact is damaged"):
         load_policy(tmp_path / "runtime/multileg_options")
 
 
-def test_swapped_artifact_is_refused(tmp_path, proved):
-    pol, runs = proved
-    promote(pol, runs, "alice", "r", tmp_path / "runtime")
+def test_swapped_artifact_is_refused(tmp_path, runtime):
     policy(max_depth=3).write(tmp_path / "runtime/multileg_options/1.json")  # valid on its own, not what was promoted
     with pytest.raises(RegistryError, match="but the registry promoted"):
         load_policy(tmp_path / "runtime/multileg_options")
