@@ -66,8 +66,8 @@ class GroupResult:
 class GroupBuilder:
     """Builds one group's events; one instance per group, with the group's own random stream."""
 
-    def __init__(self, index: int, rng: Random, market: Market, t0: int, plan: GroupPlan) -> None:
-        self.gid = f"G{index:07d}"
+    def __init__(self, index: int, rng: Random, market: Market, t0: int, plan: GroupPlan, run: str = "") -> None:
+        self.gid = f"{run}G{index:07d}"  # the run's tag keeps ids apart when logs share a database
         self.rng = rng
         self.market = market
         self.t0 = t0

@@ -76,6 +76,7 @@ def simulate(options: SimOptions, writer: EventWriter, progress: Callable[[int, 
     clock_faults: list[str] = []
     index = 0
     by_recv = itemgetter("recv_ts")
+    run_tag = f"S{options.seed}"
 
     def release(before: int | None) -> None:
         nonlocal pending
@@ -94,7 +95,7 @@ def simulate(options: SimOptions, writer: EventWriter, progress: Callable[[int, 
         for name in CLOCK:
             if rates[name] and master.random() < rates[name]:
                 clock_faults.append(name)
-        result = GroupBuilder(index, Random((options.seed << 32) | index), market, t0, plan).build()
+        result = GroupBuilder(index, Random((options.seed << 32) | index), market, t0, plan, run_tag).build()
         pending.extend(result.events)
         generated += len(result.events)
         for copy, original in result.resends:
