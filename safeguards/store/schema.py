@@ -72,6 +72,51 @@ WHERE source = 'broker'
 GROUP BY account, order_id""",
         ),
     ),
+    (
+        3,
+        "backtest_runs, decisions and alerts tables: what a backtest decided (issue 6)",
+        (
+            """CREATE TABLE backtest_runs (
+    run_id VARCHAR PRIMARY KEY,
+    policy VARCHAR NOT NULL,
+    policy_hash VARCHAR NOT NULL,
+    data_digest VARCHAR NOT NULL,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP NOT NULL,
+    events BIGINT NOT NULL,
+    alerts BIGINT NOT NULL,
+    out_dir VARCHAR
+)""",
+            """CREATE TABLE decisions (
+    run_id VARCHAR NOT NULL,
+    seq BIGINT,
+    event_id VARCHAR,
+    order_id VARCHAR,
+    group_id VARCHAR,
+    verdict VARCHAR NOT NULL,
+    guard VARCHAR,
+    rule VARCHAR,
+    reason VARCHAR,
+    policy VARCHAR NOT NULL,
+    type VARCHAR,
+    account VARCHAR,
+    recv_ts TIMESTAMP_NS,
+    broker_ts TIMESTAMP_NS
+)""",
+            """CREATE TABLE alerts (
+    run_id VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    severity VARCHAR NOT NULL,
+    guard VARCHAR,
+    seq BIGINT,
+    order_id VARCHAR,
+    group_id VARCHAR,
+    broker_ts TIMESTAMP_NS,
+    detail VARCHAR,
+    policy VARCHAR NOT NULL
+)""",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
