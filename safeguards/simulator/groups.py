@@ -20,6 +20,7 @@ last local action, so the labels of a group never contradict each other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import itemgetter
 from random import Random
 
 from .labels import Label
@@ -38,6 +39,8 @@ LOST_ACK_DELAY_NS = (5_600 * MS, 7_000 * MS)
 STALE_AFTER_NS = (2_200 * MS, 2_800 * MS)
 SIZE_STEPS = (MAX_SIZE - MIN_SIZE) // 10 + 1
 MAX_CLEAN_UNEVEN_LEGS = 2  # 2 legs x 2 hedge levels + 1 retry stays within 5 attempts per group
+
+_RECV = itemgetter("recv_ts")
 
 FULL, PARTIAL_CANCEL, PARTIAL_EXPIRE, REJECT = "full", "partial_cancel", "partial_expire", "reject"
 UNEVEN = (PARTIAL_CANCEL, PARTIAL_EXPIRE)
@@ -142,7 +145,7 @@ class GroupBuilder:
 
     def broker(self, type_: str, order_id: str, cum: int, leaves: int, broker_ts: int,
                last_qty: int | None = None, last_px: float | None = None) -> dict:
-        recv = self._recv(broker_ts)
+        recv = broker_ts + LATENCY_NS + int(self.random() * JITTER_NS)
         previous = self.last_recv.get(order_id)
         if previous is not None and recv <= previous:
             recv = previous + 10_000
@@ -265,7 +268,7 @@ class GroupBuilder:
             if filled < qty and order_id != f"{gid}-L{special_leg + 1}":
                 t = self.hedge_chain(spec, order_id, qty - filled, t) + self.between(10 * MS, 100 * MS)
 
-        end = max(e["recv_ts"] for e in self.events)
+        end = max(map(_RECV, self.events))
         if "conflicting_duplicate" in plan.added and self.fills:
             original = self.fills[rng.randrange(len(self.fills))]
             copy = dict(original, last_px=round(original["last_px"] + 0.05, 2), poss_dup=True)
@@ -278,7 +281,7 @@ class GroupBuilder:
             late = self.broker("fill", order_id, qty, 0, end + self.between(5 * MS, 50 * MS), qty - filled, spec.theo)
             self.labels.append(Label("fill_after_cancel", late, order_id, gid))
         self._duplicates()
-        end = max(e["recv_ts"] for e in self.events)
+        end = max(map(_RECV, self.events))
         self.market.reserve([spec.symbol for spec in specs], end)
         return GroupResult(self.events, self.labels, self.resends, end, strategy)
 

@@ -60,6 +60,7 @@ class Market:
     def __init__(self) -> None:
         self.busy_until: dict[str, int] = {}
         self._theo: dict[str, float] = {}
+        self._series: dict[tuple[str, int, str, int], tuple[str, float]] = {}
 
     def theo(self, symbol: str, underlying: Underlying, kind: str, strike: float, expiry: int) -> float:
         price = self._theo.get(symbol)
@@ -71,10 +72,13 @@ class Market:
         return price
 
     def _leg(self, name: str, und: Underlying, expiry: int, kind: str, index: int, side: str, ratio: int = 1) -> LegSpec:
-        atm = round(und.spot / und.step) * und.step
-        strike = atm + index * und.step
-        symbol = f"{und.name}-{EXPIRIES[expiry]}-{kind}{strike:g}"
-        return LegSpec(name, symbol, side, ratio, self.theo(symbol, und, kind, strike, expiry))
+        series = self._series.get((und.name, expiry, kind, index))
+        if series is None:
+            atm = round(und.spot / und.step) * und.step
+            strike = atm + index * und.step
+            symbol = f"{und.name}-{EXPIRIES[expiry]}-{kind}{strike:g}"
+            series = self._series[und.name, expiry, kind, index] = (symbol, self.theo(symbol, und, kind, strike, expiry))
+        return LegSpec(name, series[0], side, ratio, series[1])
 
     def strategy(self, rng: Random) -> tuple[str, list[LegSpec]]:
         """A random vertical, strangle, butterfly (3 legs) or iron condor (4 legs)."""

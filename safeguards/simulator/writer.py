@@ -24,20 +24,14 @@ class EventWriter(Protocol):
     def close(self) -> None: ...
 
 
-class TimestampText:
-    """Nanoseconds since the epoch -> ``2026-02-21T14:30:00.123456789Z``, fast for nearby times."""
+class SecondText(dict):
+    """Seconds since the epoch -> ``2026-02-21T14:30:00``; filled on first use, so a lookup is one C call."""
 
-    def __init__(self) -> None:
-        self._prefix: dict[int, str] = {}
-
-    def __call__(self, nanos: int) -> str:
-        seconds, fraction = divmod(nanos, 1_000_000_000)
-        prefix = self._prefix.get(seconds)
-        if prefix is None:
-            if len(self._prefix) > 4096:
-                self._prefix.clear()
-            prefix = self._prefix[seconds] = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{prefix}.{fraction:09d}Z"
+    def __missing__(self, seconds: int) -> str:
+        if len(self) > 4096:
+            self.clear()
+        text = self[seconds] = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        return text
 
 
 def _formatter(keys: tuple[str, ...]):
@@ -56,8 +50,8 @@ def _formatter(keys: tuple[str, ...]):
             parts.append(f'"{key}":true')
             continue
         lines.append(f"    v{number} = e[{key!r}]")
-        if kind == TS:
-            parts.append(f'"{key}":"{{stamp(v{number})}}"')
+        if kind == TS:  # RFC 3339 with nanoseconds: the cached second, then the fraction
+            parts.append(f'"{key}":"{{stamp[v{number} // 1_000_000_000]}}.{{v{number} % 1_000_000_000:09d}}Z"')
         elif kind == STR:
             parts.append(f'"{key}":"{{v{number}}}"')
         else:
@@ -73,7 +67,7 @@ class JsonLinesWriter:
 
     def __init__(self, path: Path) -> None:
         self.file = open(path, "w", encoding="ascii", newline="\n")
-        self.stamp = TimestampText()
+        self.stamp = SecondText()
         self.formatters: dict[tuple[str, ...], Any] = {}
 
     def write(self, events: list[dict]) -> None:
