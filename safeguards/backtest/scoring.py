@@ -1,0 +1,110 @@
+"""Scoring a backtest against the simulator's labels, and the evidence metrics promotion reads.
+
+The matching rules live in :mod:`safeguards.simulator.scoring` (one scorer for
+the whole package); this module feeds it without holding every decision: only
+the decisions of labelled events are kept, and alerts (rare next to events).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..errors import UsageError
+from ..simulator.labels import COLUMNS
+from ..simulator.scoring import Score, score
+from ..simulator.writer import labels_path
+
+LABELED, CLEAN, UNLABELED = "labeled", "clean", "unlabeled"
+
+
+def find_labels(events: Path) -> Path | None:
+    """The labels the simulator writes beside ``events`` (``OUT.labels.jsonl``/``.parquet``), if present."""
+    candidate = labels_path(events)
+    return candidate if candidate.is_file() else None
+
+
+def read_labels(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"--labels {path}: no such file")
+    try:
+        if path.suffix == ".parquet":
+            rows = pl.read_parquet(path).to_dicts()
+        else:
+            with open(path, encoding="utf-8") as lines:
+                rows = [json.loads(line) for line in lines if line.strip()]
+    except Exception as error:  # noqa: BLE001 - any unreadable file is the same advice
+        raise UsageError(f"--labels {path}: cannot be read as labels ({error}); give the file `safeguards simulate` wrote") from None
+    for number, row in enumerate(rows, start=1):
+        missing = [c for c in COLUMNS if c not in row]
+        if missing:
+            raise UsageError(f"--labels {path}: label {number} lacks {', '.join(missing)}; not a simulator labels file")
+    return rows
+
+
+class LabelTracker:
+    """Keeps what scoring needs while the replay streams past: labelled decisions and all alerts."""
+
+    def __init__(self, labels: list[dict[str, Any]]) -> None:
+        self.labels = labels
+        self.wanted = {label["seq"] for label in labels if label["seq"] is not None}
+        self.decisions: dict[int, dict[str, Any]] = {}
+        self.alerts: list[dict[str, Any]] = []
+
+    def observe(self, decisions: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> None:
+        wanted = self.wanted
+        for decision in decisions:
+            if decision["seq"] in wanted:
+                self.decisions[decision["seq"]] = decision
+        self.alerts.extend(alerts)
+
+    def score(self) -> Score:
+        """Score the labels whose event was replayed (a time or account filter leaves others out)."""
+        replayed = [label for label in self.labels if label["seq"] in self.decisions]
+        return score(replayed, self.decisions, self.alerts)
+
+
+def dataset_kind(result: Score | None) -> str:
+    if result is None:
+        return UNLABELED
+    return LABELED if sum(result.labelled.values()) else CLEAN
+
+
+def metrics(events: int, alerts: int, critical: int, invalid: int, result: Score | None) -> dict[str, Any]:
+    """The ``metrics`` object of the evidence contract (promotion reads it; gates recompute from it)."""
+    body: dict[str, Any] = {
+        "events": events, "alerts": alerts, "critical_alerts": critical, "invalid_events": invalid,
+        "injected_faults": None, "detected_faults": None, "missed_faults": None,
+        "false_alerts": None, "false_alert_rate": None, "recall": None, "recall_by_fault_kind": {},
+    }
+    if result is None:
+        return body
+    injected, detected = sum(result.labelled.values()), sum(result.detected.values())
+    false_alerts = len(result.unexplained)
+    body.update(
+        injected_faults=injected, detected_faults=detected, missed_faults=injected - detected,
+        false_alerts=false_alerts, false_alert_rate=false_alerts / events if events else None,
+        recall=detected / injected if injected else None,
+        recall_by_fault_kind={kind: result.detected[kind] / n for kind, n in sorted(result.labelled.items())},
+    )
+    return body
+
+
+def scoring_document(result: Score) -> dict[str, Any]:
+    """Per fault kind injected / detected / missed, and the missed labels and false alerts listed."""
+    kinds = sorted(result.labelled)
+    return {
+        "by_fault_kind": {
+            kind: {"injected": result.labelled[kind], "detected": result.detected[kind],
+                   "missed": result.labelled[kind] - result.detected[kind]}
+            for kind in kinds
+        },
+        "false_alerts_by_kind": dict(sorted(Counter(a["kind"] for a in result.unexplained).items())),
+        "missed": [label for kind in kinds for label in result.missed.get(kind, [])],
+        "false_alerts": result.unexplained,
+    }

@@ -1,0 +1,144 @@
+"""Where a backtest's events come from: an event store (``--db``) or a log file (``--events``).
+
+A log file is ingested into a DuckDB database inside the run folder rather than
+read directly: one replay path for every format the store reads (JSON lines,
+CSV, Parquet, FIX), the same validation and quarantine of malformed rows as
+production ingest, and a database the notebooks can query afterwards (events
+next to the decisions and alerts). Events come back through
+:func:`safeguards.store.read_events`, in arrival order, in batches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from ..adapters import AdapterOptions, guess_format, stager
+from ..errors import UsageError
+from ..events import parse_timestamp
+from ..store import open_store, read_events
+
+BATCH = 65_536
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which events to replay: by arrival time (``recv_ts``, always present) and account."""
+
+    start_ns: int | None = None
+    end_ns: int | None = None
+    account: str | None = None
+
+    @classmethod
+    def parse(cls, start: str | int | None, end: str | int | None, account: str | None) -> "Window":
+        def stamp(value: str | int | None, flag: str) -> int | None:
+            if value is None:
+                return None
+            try:
+                return parse_timestamp(value)
+            except Exception as error:  # noqa: BLE001 - reported as a usage error with the flag
+                raise UsageError(f"{flag} {value!r}: not a timestamp ({error}); use RFC 3339, e.g. 2026-02-21T14:30:00Z") from None
+
+        window = cls(stamp(start, "--from"), stamp(end, "--to"), account)
+        if window.start_ns is not None and window.end_ns is not None and window.start_ns > window.end_ns:
+            raise UsageError(f"--from {start} is after --to {end}")
+        return window
+
+    @property
+    def filtering(self) -> bool:
+        return self.start_ns is not None or self.end_ns is not None or self.account is not None
+
+    def describe(self) -> dict[str, Any]:
+        return {"from_ns": self.start_ns, "to_ns": self.end_ns, "account": self.account}
+
+    def keeps(self, event: dict[str, Any]) -> bool:
+        recv = event.get("recv_ts")
+        if self.start_ns is not None and (recv is None or recv < self.start_ns):
+            return False
+        if self.end_ns is not None and (recv is None or recv > self.end_ns):
+            return False
+        return self.account is None or event.get("account", "default") == self.account
+
+
+@dataclass
+class EventSource:
+    """An open event store, the digest naming its data, and what was rejected on ingest."""
+
+    con: duckdb.DuckDBPyConnection
+    db_path: Path
+    description: str
+    file_digests: list[str]
+    window: Window = field(default_factory=Window)
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the data: the file's own sha256 for one unfiltered file, else of the files and filters."""
+        if len(self.file_digests) == 1 and not self.window.filtering:
+            return self.file_digests[0]
+        content = json.dumps({"files": self.file_digests, "window": self.window.describe()}, sort_keys=True)
+        return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+    def stored_events(self) -> int:
+        return self.con.execute("SELECT count(*) FROM events").fetchone()[0]
+
+    def rejected_rows(self) -> int:
+        return self.con.execute("SELECT count(*) FROM rejected_rows").fetchone()[0]
+
+    def batches(self, size: int = BATCH) -> Iterator[list[dict[str, Any]]]:
+        """Events in arrival order, ``size`` at a time, filtered by the window; memory stays flat."""
+        keeps = self.window.keeps if self.window.filtering else None
+        batch: list[dict[str, Any]] = []
+        append = batch.append
+        for event in read_events(self.con.cursor()):
+            if keeps is not None and not keeps(event):
+                continue
+            append(event)
+            if len(batch) >= size:
+                yield batch
+                batch = []
+                append = batch.append
+        if batch:
+            yield batch
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def from_database(path: str | Path, window: Window = Window()) -> EventSource:
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"--db {path}: no such database; load logs first with `safeguards ingest LOG --db {path}`")
+    con = open_store(path)
+    digests = [row[0] for row in con.execute("SELECT sha256 FROM ingests ORDER BY ingest_id").fetchall()]
+    if not digests:
+        con.close()
+        raise UsageError(f"--db {path}: holds no ingested logs; run `safeguards ingest LOG --db {path}`")
+    return EventSource(con, path, str(path), digests, window)
+
+
+def from_log(log: str | Path, db_path: str | Path, window: Window = Window()) -> EventSource:
+    """Ingest ``log`` into a fresh database at ``db_path`` (replaced if present) and open it."""
+    from ..store import ingest_file
+
+    log, db_path = Path(log), Path(db_path)
+    if not log.is_file():
+        raise UsageError(f"--events {log}: no such file")
+    for stale in (db_path, db_path.with_name(db_path.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    con = open_store(db_path)
+    try:
+        format = guess_format(log)
+        options = AdapterOptions()
+        result = ingest_file(con, log, format, stager(format, options, None), options.describe())
+    except BaseException:
+        con.close()
+        raise
+    digests = [row[0] for row in con.execute("SELECT sha256 FROM ingests ORDER BY ingest_id").fetchall()]
+    del result
+    return EventSource(con, db_path, str(log), digests, window)

@@ -1,0 +1,108 @@
+"""`safeguards backtest --policy P (--events LOG | --db DB) --out DIR`: replay history through the engine."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from ..backtest import BacktestResult, render_comparison, run_backtest
+from ..gates import GateResult
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "backtest",
+        help="replay stored broker events through a policy; write decisions, alerts, summary and evidence",
+        description="Replay events in arrival order through the production engine. DIR gets decisions.parquet, "
+                    "alerts.parquet, summary.json, metrics.json (evidence for `safeguards promote`) and, with labels, "
+                    "scoring.json listing every missed fault and false alert. With --db the decisions and alerts "
+                    "are also stored in the database; with --events the log is ingested into DIR/events.duckdb. "
+                    "Exit 1 when a promotion gate that applies to this kind of data fails.",
+    )
+    parser.add_argument("--policy", required=True, type=Path, metavar="P", help="YAML or compiled policy, or runtime/<name>")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--events", type=Path, metavar="LOG", help="a log file (JSON lines, Parquet, CSV, FIX)")
+    source.add_argument("--db", type=Path, metavar="DB", help="an event store made by `safeguards ingest`")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="run folder to write")
+    parser.add_argument("--labels", type=Path, metavar="LABELS",
+                        help="simulator labels to score against (default: the labels file beside --events, if any)")
+    parser.add_argument("--from", dest="start", metavar="T", help="only events received at or after T (RFC 3339)")
+    parser.add_argument("--to", dest="end", metavar="T", help="only events received at or before T (RFC 3339)")
+    parser.add_argument("--account", metavar="A", help="only this account's events")
+    parser.add_argument("--compare", type=Path, metavar="OTHER_POLICY",
+                        help="also replay through OTHER_POLICY; report verdicts that change and alerts that appear or vanish")
+    parser.set_defaults(run=run)
+
+
+def _wants_progress(stream: TextIO) -> bool:
+    forced = os.environ.get("SAFEGUARDS_PROGRESS")
+    return forced == "1" if forced in ("0", "1") else stream.isatty()
+
+
+class ProgressLine:
+    """One line on stderr, redrawn at most twice a second: events done, share, rate."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream, self.started, self.drawn = stream, time.perf_counter(), 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - self.drawn < 0.5 and done < total:
+            return
+        self.drawn = now
+        rate = done / max(now - self.started, 1e-9)
+        share = f" ({done / total:.0%})" if total else ""
+        self.stream.write(f"\rbacktest: {done:,}/{total:,} events{share}, {rate:,.0f} events/s ")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    progress = ProgressLine(sys.stderr) if _wants_progress(sys.stderr) else None
+    result = run_backtest(
+        args.policy, args.out, events=args.events, db=args.db, labels=args.labels, start=args.start,
+        end=args.end, account=args.account, compare=args.compare, progress=progress,
+    )
+    print_result(result, sys.stdout)
+    if result.comparison is not None:
+        print(render_comparison(result.comparison))
+        print(f"differences: {result.out_dir / 'comparison.json'}, verdict_changes.parquet, alert_changes.parquet; "
+              f"B's own run: {result.other.out_dir if result.other else '-'}")
+    return 1 if failed_here(result) else 0
+
+
+def failed_here(result: BacktestResult) -> list[GateResult]:
+    """Gates that ask for this run's kind of data (or any) and fail on it."""
+    kind = result.evidence["dataset"]["kind"]
+    wanted = {gate["id"]: gate["dataset"] for gate in result.gate_specs}
+    return [g for g in result.gates if not g.passed and wanted.get(g.gate_id) in ("any", kind)]
+
+
+def print_result(result: BacktestResult, out: TextIO) -> None:
+    summary, metrics = result.summary, result.evidence["metrics"]
+    dataset = result.evidence["dataset"]
+    out.write(f"backtest {summary['policy']['identity']} on {dataset['source']} ({dataset['kind']}): "
+              f"{metrics['events']:,} events, {metrics['alerts']:,} alerts ({metrics['critical_alerts']:,} critical) "
+              f"in {result.seconds:.2f}s\n")
+    out.write("verdicts: " + ", ".join(f"{k} {v:,}" for k, v in summary["verdicts"].items()) + "\n")
+    if summary["alert_kinds"]:
+        out.write("alerts: " + ", ".join(f"{k} {v:,}" for k, v in summary["alert_kinds"].items()) + "\n")
+    if result.scoring is not None:
+        out.write(f"faults: {metrics['injected_faults']:,} injected, {metrics['detected_faults']:,} detected, "
+                  f"{metrics['missed_faults']:,} missed; {metrics['false_alerts']:,} false alerts\n")
+        for kind, row in result.scoring["by_fault_kind"].items():
+            out.write(f"  {kind:<24} {row['detected']:>6,}/{row['injected']:<6,} missed {row['missed']:,}\n")
+    kind = dataset["kind"]
+    wanted = {gate["id"]: gate["dataset"] for gate in result.gate_specs}
+    for gate in result.gates:
+        if wanted.get(gate.gate_id) in ("any", kind):
+            out.write(f"gate {gate.render()}\n")
+        else:
+            out.write(f"gate n/a {gate.gate_id}: needs a run on {wanted.get(gate.gate_id)} data\n")
+    out.write(f"wrote {result.out_dir}/: decisions.parquet, alerts.parquet, summary.json, metrics.json"
+              + (", scoring.json" if result.scoring is not None else "") + "\n")
