@@ -20,7 +20,8 @@ from typing import Any
 from .book import Book
 from .errors import EngineError, EventError
 from .escalation import Escalation
-from .events import TYPES_BY_SOURCE, parse_timestamp, validate_event
+from .events import TYPES_BY_SOURCE, parse_timestamp
+from .screening import check_event
 from .guards import GUARD_CLASSES
 from .guards.base import ACCEPT, INVALID, VERDICTS, Guard
 from .policy import CompiledPolicy, load_policy
@@ -68,8 +69,8 @@ class Engine:
     def process(self, event: Any) -> Decision:
         """Decide one canonical event (a plain dict); never raises for bad input."""
         try:
-            reason = validate_event(event)
-        except Exception as error:  # the validator promises not to raise; be safe anyway
+            reason, broker_ts, recv_ts = check_event(event)  # validated, each timestamp parsed once
+        except Exception as error:  # the check promises not to raise; be safe anyway
             reason = f"could not validate: {error!r}"
         if reason is not None:
             return self.invalid(event, reason)
@@ -79,12 +80,10 @@ class Engine:
         if seq is None:
             seq = self.arrivals
         book.seq = seq
+        book.bts = broker_ts
+        book.rts = recv_ts
         decision = _NO_OBJECTION
         try:
-            stamp = event.get("broker_ts")
-            book.bts = stamp if stamp is None or type(stamp) is int else parse_timestamp(stamp)
-            stamp = event["recv_ts"]
-            book.rts = stamp if type(stamp) is int else parse_timestamp(stamp)
             for step in self._pipelines[event["type"]]:
                 result = step(event)
                 if result is not None:
@@ -94,7 +93,8 @@ class Engine:
         except Exception as error:  # bad input must never crash the engine
             decision = (INVALID, "engine", None, f"could not process this event: {error!r}")
         book.bts = None
-        self.counts[decision[0]] += 1
+        verdict = decision[0]
+        self.counts[verdict] += 1
         order_id = event.get("order_id")
         group_id = event.get("group_id")
         if group_id is None and order_id is not None:
@@ -106,7 +106,7 @@ class Engine:
             "event_id": event.get("event_id"),
             "order_id": order_id,
             "group_id": group_id,
-            "verdict": decision[0],
+            "verdict": verdict,
             "guard": decision[1],
             "rule": decision[2],
             "reason": decision[3],

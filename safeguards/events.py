@@ -117,6 +117,13 @@ _TIMESTAMP_RE: Final = re.compile(TIMESTAMP_PATTERN)
 _EPOCH: Final = datetime(1970, 1, 1)
 
 
+#: Seconds since the epoch at midnight of each day seen (``YYYY-MM-DD`` -> seconds).
+_DAY_SECONDS: dict[str, int] = {}
+_DAY_CACHE_LIMIT: Final = 4096
+#: 10 ** (9 - digits): scales a fraction of 1 to 9 digits to nanoseconds.
+_FRACTION_SCALE: Final = tuple(10 ** (9 - digits) for digits in range(10))
+
+
 def parse_timestamp(value: Any) -> int:
     """Read an RFC 3339 string or integer nanoseconds; return nanoseconds since the epoch (UTC).
 
@@ -133,16 +140,24 @@ def parse_timestamp(value: Any) -> int:
             f"not an RFC 3339 UTC timestamp (e.g. 2026-02-21T14:30:00.123456Z): {value!r}"
         )
     day, clock, fraction, offset = match.groups()
-    try:
-        naive = datetime.fromisoformat(f"{day}T{clock}")
-    except ValueError as error:
-        raise EventError(f"not a valid date and time: {value!r} ({error})") from None
-    delta = naive - _EPOCH
-    seconds = delta.days * 86400 + delta.seconds
+    midnight = _DAY_SECONDS.get(day)
+    # Fast path: a day already seen and an ASCII clock in range; anything else takes
+    # the datetime route below, which also words the errors.
+    if midnight is not None and clock.isascii() and clock < "24" and clock[3] < "6" and clock[6] < "6":
+        seconds = midnight + int(clock[:2]) * 3600 + int(clock[3:5]) * 60 + int(clock[6:])
+    else:
+        try:
+            naive = datetime.fromisoformat(f"{day}T{clock}")
+        except ValueError as error:
+            raise EventError(f"not a valid date and time: {value!r} ({error})") from None
+        delta = naive - _EPOCH
+        seconds = delta.days * 86400 + delta.seconds
+        if len(_DAY_SECONDS) < _DAY_CACHE_LIMIT:
+            _DAY_SECONDS[day] = delta.days * 86400
     if offset not in ("Z", "z"):
         sign = 1 if offset[0] == "+" else -1
         seconds -= sign * (int(offset[1:3]) * 3600 + int(offset[4:6]) * 60)
-    nanos = int(fraction.ljust(9, "0")) if fraction else 0
+    nanos = int(fraction) * _FRACTION_SCALE[len(fraction)] if fraction else 0
     return seconds * 1_000_000_000 + nanos
 
 
@@ -155,6 +170,8 @@ def format_timestamp(nanos: int) -> str:
 
 # --- validation ---------------------------------------------------------------------
 
+_INT64_MIN: Final = -(1 << 63)
+_INT64_MAX: Final = (1 << 63) - 1  # integers and nanosecond timestamps are stored as BIGINT
 _KIND_WORDS: Final = {
     STR: "a string",
     INT: "an integer",
@@ -212,6 +229,8 @@ def validate_event(event: Any) -> str | None:
                 continue
         elif kind is TS:
             if cls is int:
+                if not _INT64_MIN <= value <= _INT64_MAX:
+                    return f"field {name!r}: {value} is outside the 64-bit integer range"
                 continue
             if cls is str:
                 try:
@@ -221,6 +240,8 @@ def validate_event(event: Any) -> str | None:
                 continue
         elif kind is INT:
             if cls is int:
+                if not _INT64_MIN <= value <= _INT64_MAX:
+                    return f"field {name!r}: {value} is outside the 64-bit integer range"
                 continue
         elif cls is bool:
             continue
