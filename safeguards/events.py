@@ -234,9 +234,11 @@ def validate_event(event: Any) -> str | None:
                 continue
             if cls is str:
                 try:
-                    parse_timestamp(value)
+                    nanos = parse_timestamp(value)
                 except EventError as error:
                     return f"field {name!r}: {error}"
+                if not _INT64_MIN <= nanos <= _INT64_MAX:
+                    return f"field {name!r}: outside the range of nanosecond timestamps (years 1677 to 2262): {value!r}"
                 continue
         elif kind is INT:
             if cls is int:

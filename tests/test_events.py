@@ -166,3 +166,10 @@ def test_valid_events_pass(event: dict[str, object]) -> None:
 def test_every_source_has_types() -> None:
     assert set(TYPES_BY_SOURCE) == {"local", "broker", "market"}
     assert all(TYPES_BY_SOURCE.values())
+
+
+def test_values_the_store_cannot_hold_are_invalid() -> None:
+    assert validate_event(fill(recv_ts="9999-12-31T23:59:59Z")).startswith(
+        "field 'recv_ts': outside the range of nanosecond timestamps")
+    assert validate_event(fill(recv_ts=1 << 63)) == f"field 'recv_ts': {1 << 63} is outside the 64-bit integer range"
+    assert validate_event(fill(broker_seq=-(1 << 64))).startswith("field 'broker_seq':")

@@ -107,6 +107,12 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
             continue
         accepted = ", ".join(lit(t) for t in _ACCEPTED_JSON_TYPES[kind])
         columns.append(f"CASE WHEN {json_type} IN ({accepted}) THEN {text} END AS {ident(field)}")
+        if kind == TS:  # integer nanoseconds are a JSON number, never a string of digits
+            type_checks.append(
+                f"WHEN {json_type} = 'VARCHAR' AND regexp_full_match({text}, '\\s*-?[0-9]+\\s*') THEN "
+                f"{lit(f'field {field!r}: not an RFC 3339 UTC timestamp (e.g. 2026-02-21T14:30:00.123456Z): ')} "
+                f"|| chr(39) || {text} || chr(39)"
+            )
         words = _JSON_TYPE_WORDS.format(t=json_type)
         type_checks.append(
             f"WHEN {json_type} NOT IN ({accepted}, 'NULL') THEN "

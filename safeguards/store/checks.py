@@ -71,8 +71,8 @@ def _cast(name: str, kind: str, sql_type: str) -> tuple[str, str | None]:
         return "NULL::DOUBLE", f"{col} IS NOT NULL"
     if kind == INT:
         if sql_type == "VARCHAR":
-            return (f"CASE WHEN regexp_full_match(trim({col}), '[+-]?[0-9]{{1,18}}') "
-                    f"THEN CAST(trim({col}) AS BIGINT) END"), None
+            return (f"CASE WHEN regexp_full_match(trim({col}), '[+-]?[0-9]+') "
+                    f"THEN TRY_CAST(trim({col}) AS BIGINT) END"), None
         if sql_type in _INTEGER_TYPES:
             return f"TRY_CAST({col} AS BIGINT)", None
         if sql_type in _FLOAT_TYPES:
