@@ -114,3 +114,7 @@ class JournalError(SafeguardsError):
 
 class JournalLocked(JournalError):
     """Another live process holds the journal."""
+
+
+class NotebookError(SafeguardsError):
+    """A validation notebook cannot be found or run, or one of its cells failed (names the cell and error)."""

@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "run",
     "promote",
     "simulate",
+    "backtest",
+    "notebook",
 )
 
 

@@ -1,0 +1,52 @@
+"""`safeguards notebook run NAME -p KEY VALUE ...`: a validation notebook, executed into a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..notebook import parse_value, run_notebook
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "notebook",
+        help="run a parameterized validation notebook (papermill) into runs/<policy>/<version>/<run-id>/",
+        description="Validation notebooks live in notebooks/. The run folder gets the executed notebook, an HTML "
+                    "rendering and the metrics (evidence for `safeguards promote`).",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    run_parser = actions.add_parser(
+        "run", help="execute notebooks/NAME.ipynb with parameters",
+        description="Exit 0 when the notebook ran and every gate that applies to its data passed; 1 when a gate "
+                    "failed; 2 when a cell failed (named, with its error) or the input is wrong.",
+    )
+    run_parser.add_argument("name", metavar="NAME", help="notebook name, e.g. backtest or compare")
+    run_parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                            help="set a parameter of the notebook's parameters cell (repeatable)")
+    run_parser.add_argument("--runs", type=Path, default=Path("runs"), metavar="DIR", help="runs root (default: runs)")
+    run_parser.add_argument("--notebooks", type=Path, metavar="DIR", help="where NAME.ipynb is (default: notebooks/)")
+    run_parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    parameters = {key: parse_value(value) for key, value in args.parameter}
+    print(f"running {args.name} notebook ...", file=sys.stderr, flush=True)
+    result = run_notebook(args.name, parameters, runs_root=args.runs, notebooks_dir=args.notebooks)
+    out = sys.stdout
+    out.write(f"notebook {args.name} ran for {result.policy.identity}\n")
+    for folder, document in result.evidence:
+        metrics, dataset = document["metrics"], document["dataset"]
+        out.write(f"  evidence {folder}: {dataset['kind']} data {dataset['source']}, {metrics['events']:,} events, "
+                  f"{metrics['alerts']:,} alerts, recall {metrics['recall']}, false alerts {metrics['false_alerts']}\n")
+    for gate in result.gates:
+        out.write(f"  gate {gate.render()}\n" if gate.gate_id in result.applicable
+                  else f"  gate n/a {gate.gate_id}: no run on the data it asks for\n")
+    out.write(f"report: {result.html}\nexecuted notebook: {result.notebook}\nrun folder: {result.folder}\n")
+    evidence = " ".join(f"--evidence {folder}" for folder, _ in result.evidence)
+    if result.failed_gates:
+        out.write(f"{len(result.failed_gates)} gate(s) failed: not promotable as is\n")
+        return 1
+    out.write(f"to promote: safeguards promote {result.policy_source} {evidence} --by NAME --reason TEXT\n")
+    return 0

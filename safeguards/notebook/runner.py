@@ -1,0 +1,145 @@
+"""Running a validation notebook: parameters in, an executed notebook, its HTML and metrics out.
+
+The run folder is ``runs/<policy>/<version>/<run-id>/``: the notebook writes its
+backtest outputs and ``metrics.json`` there (it receives the folder as the
+``out_dir`` parameter), and the runner adds ``<NAME>.ipynb`` (executed) and
+``<NAME>.html``. The folder is evidence for ``safeguards promote``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+from papermill.exceptions import PapermillExecutionError
+
+from ..errors import NotebookError
+from ..gates import GateResult, evaluate_gates
+from ..policy import CompiledPolicy, load_policy
+from ..promotion import METRICS_FILE
+from .html import render_html
+from .kernel import KERNEL_NAME, CurrentPythonKernelManager
+
+#: Where the bundled notebooks live when the command is not run from the repository root.
+PACKAGED_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+
+
+@dataclass
+class NotebookRun:
+    """A finished run: its folder, files, the evidence documents found in it and the gate results."""
+
+    folder: Path
+    notebook: Path
+    html: Path
+    policy: CompiledPolicy
+    policy_source: str
+    evidence: list[tuple[Path, dict[str, Any]]]
+    gates: list[GateResult]
+    applicable: list[str]
+
+    @property
+    def failed_gates(self) -> list[GateResult]:
+        return [g for g in self.gates if not g.passed and g.gate_id in self.applicable]
+
+
+def find_notebook(name: str, notebooks_dir: str | Path | None = None) -> Path:
+    candidates = [Path(notebooks_dir)] if notebooks_dir else [Path("notebooks"), PACKAGED_NOTEBOOKS]
+    file_name = name if name.endswith(".ipynb") else f"{name}.ipynb"
+    for folder in candidates:
+        if (folder / file_name).is_file():
+            return folder / file_name
+    known = sorted({p.stem for folder in candidates if folder.is_dir() for p in folder.glob("*.ipynb")})
+    raise NotebookError(f"no notebook {file_name} in {', '.join(map(str, candidates))}; known: {', '.join(known) or 'none'}")
+
+
+def parse_value(text: str) -> Any:
+    """``-p KEY VALUE``: numbers, true/false and none become Python values; anything else stays text."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def notebook_defaults(path: Path) -> dict[str, Any]:
+    """The ``parameters`` cell's defaults, as values (papermill reports them as source text)."""
+    defaults = {}
+    for name, spec in papermill.inspect_notebook(str(path)).items():
+        try:
+            defaults[name] = ast.literal_eval(spec["default"])
+        except (ValueError, SyntaxError):
+            defaults[name] = spec["default"]
+    return defaults
+
+
+def _run_folder(runs_root: Path, policy: CompiledPolicy, name: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = runs_root / policy.name / str(policy.version) / f"{stamp}-{name}-{secrets.token_hex(3)}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _evidence_in(folder: Path, policy: CompiledPolicy) -> list[tuple[Path, dict[str, Any]]]:
+    """Every metrics.json in the run folder made by this policy (a compare run also holds the other's)."""
+    found = []
+    for path in sorted(folder.rglob(METRICS_FILE)):
+        document = json.loads(path.read_text("utf-8"))
+        if (isinstance(document, dict) and "dataset" in document and "metrics" in document
+                and document.get("policy", {}).get("hash") == policy.hash):
+            found.append((path.parent, document))
+    return found
+
+
+def run_notebook(name: str, parameters: dict[str, Any] | None = None, runs_root: str | Path = "runs",
+                 notebooks_dir: str | Path | None = None, cwd: str | Path | None = None) -> NotebookRun:
+    """Execute notebook ``name`` with ``parameters`` in a kernel of this Python; raise NotebookError on a failing cell."""
+    source = find_notebook(name, notebooks_dir)
+    defaults = notebook_defaults(source)
+    if "out_dir" not in defaults:
+        raise NotebookError(f"{source}: its parameters cell has no out_dir; the runner passes the run folder there")
+    unknown = sorted(set(parameters or {}) - set(defaults))
+    if unknown:
+        raise NotebookError(f"{source}: no parameter {', '.join(unknown)}; it takes {', '.join(sorted(defaults))}")
+    values = {**defaults, **(parameters or {})}
+    policy = load_policy(values["policy"])
+    folder = _run_folder(Path(runs_root), policy, source.stem).resolve()
+    executed, page = folder / source.name, folder / f"{source.stem}.html"
+    try:
+        papermill.execute_notebook(
+            str(source), str(executed), parameters={**(parameters or {}), "out_dir": str(folder)},
+            kernel_name=KERNEL_NAME, kernel_manager_class=CurrentPythonKernelManager,
+            cwd=str(cwd) if cwd is not None else None, progress_bar=False, log_output=False,
+        )
+    except PapermillExecutionError as error:
+        _write_html(executed, page, f"{source.stem} (FAILED): {policy.identity}")
+        raise NotebookError(
+            f"{source}: cell {error.cell_index} (execution {error.exec_count}) failed: {error.ename}: {error.evalue}\n"
+            f"executed notebook with the traceback: {executed}\nreport: {page}") from None
+    _write_html(executed, page, f"{source.stem}: {policy.identity}")
+    evidence = _evidence_in(folder, policy)
+    if not evidence:
+        raise NotebookError(f"{source} ran but wrote no {METRICS_FILE} by {policy.identity} in {folder}; "
+                            "it must backtest the `policy` parameter into out_dir")
+    specs = policy["promotion"]["gates"]
+    kinds = {document["dataset"]["kind"] for _, document in evidence}
+    applicable = [gate["id"] for gate in specs if gate["dataset"] == "any" or gate["dataset"] in kinds]
+    gates = evaluate_gates(specs, [document for _, document in evidence])
+    return NotebookRun(folder, executed, page, policy, str(values["policy"]), evidence, gates, applicable)
+
+
+def _write_html(executed: Path, page: Path, title: str) -> None:
+    if executed.is_file():
+        page.write_text(render_html(nbformat.read(str(executed), as_version=4), title), "utf-8")
