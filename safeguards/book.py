@@ -65,6 +65,8 @@ class Book:
         self.seq: int | None = None
         self.bts: int | None = None
         self.rts: int | None = None
+        #: Its canonical fields present and not None, in canonical order, if the engine knows them.
+        self.fields: tuple[str, ...] | None = None
         self.alerts: list[dict[str, Any]] = []
         self._timers: list[tuple[int, int, Callable[[Any, int], None], Any]] = []
         self._timer_count = 0

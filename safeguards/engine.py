@@ -69,7 +69,7 @@ class Engine:
     def process(self, event: Any) -> Decision:
         """Decide one canonical event (a plain dict); never raises for bad input."""
         try:
-            reason, broker_ts, recv_ts = check_event(event)  # validated, each timestamp parsed once
+            reason, broker_ts, recv_ts, fields = check_event(event)  # validated, each timestamp parsed once
         except Exception as error:  # the check promises not to raise; be safe anyway
             reason = f"could not validate: {error!r}"
         if reason is not None:
@@ -82,6 +82,7 @@ class Engine:
         book.seq = seq
         book.bts = broker_ts
         book.rts = recv_ts
+        book.fields = fields
         decision = _NO_OBJECTION
         try:
             for step in self._pipelines[event["type"]]:
@@ -92,7 +93,7 @@ class Engine:
                         break
         except Exception as error:  # bad input must never crash the engine
             decision = (INVALID, "engine", None, f"could not process this event: {error!r}")
-        book.bts = None
+        book.bts = book.fields = None
         verdict = decision[0]
         self.counts[verdict] += 1
         order_id = event.get("order_id")

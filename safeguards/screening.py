@@ -17,12 +17,16 @@ from typing import Any, Final, NamedTuple
 
 from .events import BOOL, CHOICES, FIELDS, INT, NUM, QUANTITY_FIELDS, REQUIRED, STR, TS, parse_timestamp, validate_event
 
-#: (reason, broker_ts ns or None, recv_ts ns or None): the reason is None for a valid event.
-Checked = tuple["str | None", "int | None", "int | None"]
+#: (reason, broker_ts ns or None, recv_ts ns or None, fields or None): the reason is None
+#: for a valid event; ``fields`` names its canonical fields that are present and not None,
+#: in canonical order, when its shape is known (None otherwise).
+Checked = tuple["str | None", "int | None", "int | None", "tuple[str, ...] | None"]
 
 ABSENT, INTEGER, TEXT = 0, 1, 2  # how a timestamp field is present in a shape
 _PLAN_LIMIT: Final = 4096  # shapes cached at most: odd inputs must not grow memory without bound
 _NONE_TYPE: Final = type(None)
+INT64_MIN: Final = -(1 << 63)  # integers and timestamps must fit 64 bits (the store's BIGINT), as validate_event says
+INT64_MAX: Final = (1 << 63) - 1
 
 
 class _Plan(NamedTuple):
@@ -32,9 +36,11 @@ class _Plan(NamedTuple):
     numbers: Callable[[dict], tuple] | None  # every number field, to check they are all finite
     has_float: bool  # ints are always finite
     quantities: Callable[[dict], tuple] | None  # quantity fields, to check none is negative
+    integers: Callable[[dict], tuple] | None  # integer and integer-timestamp fields: must fit 64 bits
     broker_ts: int  # ABSENT, INTEGER or TEXT
     recv_ts: int
     hedge_needs_parent: bool  # an intent with no parent_id: valid unless its role is hedge
+    fields: tuple[str, ...]  # canonical fields present and not None, in canonical order
 
 
 def _tuple_getter(names: list[str]) -> Callable[[dict], tuple] | None:
@@ -54,7 +60,7 @@ def _plan_for(source: Any, type_: Any, names: tuple, kinds: tuple) -> _Plan | No
     present = {name for name, cls in zip(names, kinds) if cls is not _NONE_TYPE}
     if not present.issuperset(required):
         return None
-    choices, numbers, quantities = [], [], []
+    choices, numbers, quantities, integers = [], [], [], []
     has_float = False
     stamps = {"broker_ts": ABSENT, "recv_ts": ABSENT}
     for name, cls in zip(names, kinds):
@@ -71,11 +77,16 @@ def _plan_for(source: Any, type_: Any, names: tuple, kinds: tuple) -> _Plan | No
                 quantities.append(name)
         elif kind is TS and (cls is int or cls is str):
             stamps[name] = INTEGER if cls is int else TEXT
-        elif not ((kind is INT and cls is int) or (kind is BOOL and cls is bool)):
+            if cls is int:
+                integers.append(name)
+        elif kind is INT and cls is int:
+            integers.append(name)
+        elif not (kind is BOOL and cls is bool):
             return None
     return _Plan(
-        tuple(choices), _tuple_getter(numbers), has_float, _tuple_getter(quantities),
+        tuple(choices), _tuple_getter(numbers), has_float, _tuple_getter(quantities), _tuple_getter(integers),
         stamps["broker_ts"], stamps["recv_ts"], type_ == "intent" and "parent_id" not in present,
+        tuple(name for name in FIELDS if name in present),
     )
 
 
@@ -96,44 +107,51 @@ def _learn(event: dict) -> _Plan | None:
 
 
 def check_event(event: Any) -> Checked:
-    """``(validate_event(event), broker_ts, recv_ts)`` with the timestamps in ns; never raises."""
+    """``(validate_event(event), broker_ts, recv_ts, fields)`` with the timestamps in ns; never raises."""
     if type(event) is dict:
         try:
             plan = _PLANS[(event["source"], event["type"], tuple(event), tuple(map(type, event.values())))]
         except (KeyError, TypeError):
             plan = _learn(event)
         if plan is not None:
-            try:
-                return _check_values(event, plan)
-            except Exception:  # a value the fast check cannot vouch for (NaN, overflow, bad stamp): ask below
+            choices, numbers, has_float, quantities, integers, broker_kind, recv_kind, hedge_needs_parent, fields = plan
+            try:  # any doubt (a NaN, a negative quantity, a bad stamp...) raises: the full check below decides
+                for name, allowed in choices:
+                    if event[name] not in allowed:
+                        raise _NotSure
+                if has_float:
+                    total = sum(numbers(event))  # type: ignore[misc]
+                    if total - total != 0.0:  # a NaN or an infinity somewhere (or an overflow)
+                        raise _NotSure
+                if quantities is not None and min(quantities(event)) < 0:
+                    raise _NotSure
+                if integers is not None:
+                    values = integers(event)
+                    if min(values) < INT64_MIN or max(values) > INT64_MAX:
+                        raise _NotSure
+                if hedge_needs_parent and event.get("role") == "hedge":
+                    raise _NotSure
+                stamp = event["recv_ts"]
+                recv_ts = stamp if recv_kind == INTEGER else _parse_in_range(stamp)
+                if broker_kind == ABSENT:
+                    return None, None, recv_ts, fields
+                stamp = event["broker_ts"]
+                return None, stamp if broker_kind == INTEGER else _parse_in_range(stamp), recv_ts, fields
+            except Exception:
                 pass
     reason = validate_event(event)
     if reason is not None:
-        return reason, None, None
+        return reason, None, None, None
     broker_ts = event.get("broker_ts")
-    return None, None if broker_ts is None else parse_timestamp(broker_ts), parse_timestamp(event["recv_ts"])
+    return None, None if broker_ts is None else parse_timestamp(broker_ts), parse_timestamp(event["recv_ts"]), None
 
 
 class _NotSure(Exception):
     """The fast check cannot vouch for this event; the full validation decides."""
 
 
-def _check_values(event: dict, plan: _Plan) -> Checked:
-    choices, numbers, has_float, quantities, broker_kind, recv_kind, hedge_needs_parent = plan
-    for name, allowed in choices:
-        if event[name] not in allowed:
-            raise _NotSure
-    if has_float:
-        total = sum(numbers(event))  # type: ignore[misc]
-        if total - total != 0.0:  # a NaN or an infinity somewhere (or an overflow: the full check tells)
-            raise _NotSure
-    if quantities is not None and min(quantities(event)) < 0:
+def _parse_in_range(stamp: str) -> int:
+    nanos = parse_timestamp(stamp)
+    if not INT64_MIN <= nanos <= INT64_MAX:
         raise _NotSure
-    if hedge_needs_parent and event.get("role") == "hedge":
-        raise _NotSure
-    stamp = event["recv_ts"]
-    recv_ts = stamp if recv_kind == INTEGER else parse_timestamp(stamp)
-    if broker_kind == ABSENT:
-        return None, None, recv_ts
-    stamp = event["broker_ts"]
-    return None, stamp if broker_kind == INTEGER else parse_timestamp(stamp), recv_ts
+    return nanos

@@ -13,6 +13,7 @@ rehash them on start-up.
 from __future__ import annotations
 
 from array import array
+from operator import itemgetter
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,6 +21,7 @@ from ..events import FIELDS
 from .base import AT_DEDUP, BROKER_TYPES, DUPLICATE, LOCAL_TYPES, REJECT, Guard, StepSpec
 
 _FINGERPRINT_MASK = (1 << 30) - 1  # small enough to be a compact int object
+_READER_LIMIT = 1024  # field sets remembered at most (a live stream has a handful)
 
 
 class IdempotencyGuard(Guard):
@@ -37,6 +39,10 @@ class IdempotencyGuard(Guard):
         #: The fields whose values make up an event's content (canonical fields only:
         #: extra fields a broker adds may legitimately differ on a re-send).
         self.content_fields: tuple[str, ...] = tuple(f for f in FIELDS if f not in ignored)
+        self._content_set = frozenset(self.content_fields)
+        #: Present fields -> (salt, getter of the content values): built once per field set.
+        self._readers: dict[tuple[str, ...], tuple[int, Any]] = {}
+        self._default_key = self.key_fields == ("account", "event_id")
         self.seen: dict[int, int] = {}
         self._ring_keys = array("q")
         self._ring_times = array("q")
@@ -72,20 +78,44 @@ class IdempotencyGuard(Guard):
         return (StepSpec(BROKER_TYPES + LOCAL_TYPES, AT_DEDUP, self.check),)
 
     def fingerprint(self, event: dict) -> int:
-        values = tuple(map(event.get, self.content_fields))
+        """A 30-bit digest of the event's content: its non-None content fields and their values."""
+        fields = self.book.fields  # known from the event's shape; else worked out here
+        if fields is None:
+            fields = tuple(name for name in FIELDS if event.get(name) is not None)
+        reader = self._readers.get(fields)
+        if reader is None:
+            reader = self._reader_for(fields)
+        salt, values_of = reader
         try:
-            return hash(values) & _FINGERPRINT_MASK
+            return hash((salt, values_of(event))) & _FINGERPRINT_MASK
         except TypeError:  # an unhashable value in a canonical field cannot pass validation, but be safe
-            return hash(repr(values)) & _FINGERPRINT_MASK
+            return hash(repr(values_of(event))) & _FINGERPRINT_MASK
+
+    def _reader_for(self, fields: tuple[str, ...]) -> tuple[int, Any]:
+        """For events with these fields: (a salt naming the content fields, a getter of their values)."""
+        content = [name for name in fields if name in self._content_set]
+        if len(self._readers) >= _READER_LIMIT:
+            self._readers.clear()
+        reader = self._readers[fields] = (hash(tuple(content)), lambda event: tuple(map(event.get, content)))
+        if len(content) >= 2:
+            reader = self._readers[fields] = (reader[0], itemgetter(*content))  # a tuple, at C speed
+        return reader
 
     def check(self, event: dict):
-        key = self._key(event)
-        if key is None:
-            return None
+        if self._default_key:  # (account, event_id), the usual key: inlined
+            event_id = event.get("event_id")
+            if event_id is None:
+                return None
+            account = event.get("account")
+            key = hash(event_id) if account is None or account == "default" else hash((account, event_id))
+        else:
+            key = self._key(event)
+            if key is None:
+                return None
         book = self.book
         seen = self.seen
-        head = self._head
-        if head < len(self._ring_times) and self._ring_times[head] < book.now - self.window_ns:
+        times = self._ring_times
+        if self._head < len(times) and times[self._head] < book.now - self.window_ns:
             self._forget_old(book.now)
         known = seen.get(key)
         if known is not None:
@@ -104,7 +134,6 @@ class IdempotencyGuard(Guard):
             stamp = max(book.now, book.rts - (book.offset or 0))
         seen[key] = self.fingerprint(event)
         self._ring_keys.append(key)
-        times = self._ring_times
         times.append(stamp)
         if len(seen) > self.max_keys or times[self._head] < stamp - self.window_ns:
             self._forget_old(stamp)
