@@ -107,7 +107,7 @@ class GroupBuilder:
 
     def quote(self, symbol: str, theo: float, broker_ts: int, thin_side: str | None = None, thin_qty: int = 0) -> dict:
         random = self.random
-        bid, ask = Market.quote_prices(random, theo)
+        bid, ask = Market.quote_choices(theo)[int(random() * 9)]
         bid_qty = MIN_SIZE + 10 * int(random() * SIZE_STEPS)
         ask_qty = MIN_SIZE + 10 * int(random() * SIZE_STEPS)
         if thin_side == "bid":

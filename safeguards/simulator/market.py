@@ -10,7 +10,7 @@ guard sees for a symbol is exactly what its group's script put there.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from functools import lru_cache
 from dataclasses import dataclass
 from random import Random
 
@@ -131,9 +131,14 @@ class Market:
             self.busy_until[symbol] = until + RESERVE_AFTER_NS
 
     @staticmethod
-    def quote_prices(random: Callable[[], float], theo: float) -> tuple[float, float]:
-        """Bid and ask around the theoretical price, one to three ticks wide."""
-        mid = theo + TICK * (int(random() * 3) - 1)
-        half = TICK * (1 + int(random() * 3)) / 2
-        bid = round(max(0.0, mid - half), 2)
-        return bid, round(max(bid + TICK, mid + half), 2)
+    @lru_cache(maxsize=4096)
+    def quote_choices(theo: float) -> tuple[tuple[float, float], ...]:
+        """The nine (bid, ask) pairs around ``theo``: mid off by -1..+1 tick, one to three ticks wide."""
+        pairs = []
+        for offset in (-1, 0, 1):
+            mid = theo + TICK * offset
+            for width in (1, 2, 3):
+                half = TICK * width / 2
+                bid = round(max(0.0, mid - half), 2)
+                pairs.append((bid, round(max(bid + TICK, mid + half), 2)))
+        return tuple(pairs)
