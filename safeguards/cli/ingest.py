@@ -20,6 +20,8 @@ from ..store.ingest import ingest_file
 
 #: Inputs at least this large (in total) get a progress bar when stderr is a terminal.
 PROGRESS_BYTES = 32 << 20
+#: The summary lists this many rejection reasons, most frequent first; the table has all.
+SUMMARY_REASONS = 12
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -116,8 +118,12 @@ def _print_summary(con: duckdb.DuckDBPyConnection, results: list[LoadResult], ou
     for result in fresh:
         for reason, count in result.reasons.items():
             reasons[reason] = reasons.get(reason, 0) + count
-    for reason, count in sorted(reasons.items(), key=lambda item: (-item[1], item[0])):
+    ranked = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+    for reason, count in ranked[:SUMMARY_REASONS]:
         out.write(f"  {count:>9,}  {reason}\n")
+    if len(ranked) > SUMMARY_REASONS:
+        rest = sum(count for _, count in ranked[SUMMARY_REASONS:])
+        out.write(f"  {rest:>9,}  ({len(ranked) - SUMMARY_REASONS:,} other reasons: see the rejected_rows table)\n")
     if skipped:
         out.write(f"skipped (FIX session messages): {skipped:,}\n")
     if not fresh:

@@ -96,3 +96,14 @@ def test_a_progress_bar_can_be_forced_on_stderr(
     err = capsys.readouterr().err
     assert "\r[" + " " * 30 + "]   0.0% a.jsonl (jsonl)" in err
     assert "\r[" + "#" * 30 + "] 100.0% a.jsonl (jsonl)" in err
+
+
+def test_the_summary_lists_the_commonest_reasons_and_counts_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = tmp_path / "many.jsonl"
+    lines.write_text("".join(json.dumps({**EVENT, "recv_ts": f"t{i}"}) + "\n" for i in range(20)))
+    assert main(["ingest", str(lines), "--db", str(tmp_path / "e.duckdb")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("field 'recv_ts'") == 12
+    assert "          8  (8 other reasons: see the rejected_rows table)\n" in out
