@@ -77,7 +77,7 @@ def _ingest_all(
         seconds = time.perf_counter() - started
         done += size
         if bar:
-            _draw_bar(err, done / total, f"{path.name} ({format})")
+            _draw_bar(err, done / total, label)
             err.write("\n")
         if result.already_ingested:
             err.write(f"[{number}/{len(plan)}] {path}: already ingested (ingest {result.ingest_id}); skipped\n")
