@@ -143,19 +143,20 @@ class HedgingGuard(Guard):
 
     def after_fill(self, event: dict):
         order = self.book.orders[event["order_id"]]
-        group = self.groups.get(order.group_id) if order.group_id is not None else None
+        group_id = order.group_id
+        group = self.groups.get(group_id) if group_id is not None else None
         if group is None:
             return None
-        if order.role == "hedge":
+        role = order.role
+        if role == "hedge":
             group.unhedged_since = None
-        elif order.role == "leg":
-            self._update_balance(group, order.group_id)  # type: ignore[arg-type]
+        elif role == "leg":
+            self._update_balance(group, group_id)  # type: ignore[arg-type]
         return None
 
     def _update_balance(self, group: _Group, group_id: str) -> None:
-        ratios = [leg.cum_qty / leg.qty for leg in group.legs if leg.qty]
-        balanced = not ratios or max(ratios) == min(ratios)
-        if balanced:
+        # Balanced: every leg filled to the same fraction (at most one distinct ratio; ratios are finite).
+        if len({leg.cum_qty / leg.qty for leg in group.legs if leg.qty}) < 2:
             group.unhedged_since = None
         elif group.unhedged_since is None:
             book = self.book

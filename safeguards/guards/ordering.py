@@ -62,8 +62,14 @@ class OrderingGuard(Guard):
     def apply(self, event: dict):
         book = self.book
         order = book.orders[event["order_id"]]  # the intents guard adopts unknown orders first
-        if self.check_gaps and event.get("broker_seq") is not None:
-            self._check_sequence(event, order)
+        if self.check_gaps:
+            broker_seq = event.get("broker_seq")
+            if broker_seq is not None:
+                account = event.get("account") or "default"
+                if broker_seq == self.last_broker_seq.get(account, -2) + 1:  # the usual case: the next message
+                    self.last_broker_seq[account] = broker_seq
+                else:
+                    self._check_sequence(event, order)
         type_ = event["type"]
         target = self.event_state.get(type_)
         current = order.state
