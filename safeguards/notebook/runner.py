@@ -125,8 +125,10 @@ def run_notebook(name: str, parameters: dict[str, Any] | None = None, runs_root:
         )
     except PapermillExecutionError as error:
         _write_html(executed, page, f"{source.stem} (FAILED): {policy.identity}")
+        index, first_line = _failing_cell(executed)
         raise NotebookError(
-            f"{source}: cell {error.cell_index} (execution {error.exec_count}) failed: {error.ename}: {error.evalue}\n"
+            f"{source}: cell {index} (counting from 0), `{first_line}`, "
+            f"failed: {error.ename}: {error.evalue}\n"
             f"executed notebook with the traceback: {executed}\nreport: {page}") from None
     _write_html(executed, page, f"{source.stem}: {policy.identity}")
     evidence = _evidence_in(folder, policy)
@@ -138,6 +140,30 @@ def run_notebook(name: str, parameters: dict[str, Any] | None = None, runs_root:
     applicable = [gate["id"] for gate in specs if gate["dataset"] == "any" or gate["dataset"] in kinds]
     gates = evaluate_gates(specs, [document for _, document in evidence])
     return NotebookRun(folder, executed, page, policy, str(values["policy"]), evidence, gates, applicable)
+
+
+_INSERTED_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
+
+
+def _failing_cell(executed: Path) -> tuple[int | str, str]:
+    """(index in the notebook as written, first line) of the cell holding the error output.
+
+    Papermill inserts cells (the injected parameters, an error banner), so its own
+    index does not match the notebook a person opens; count without those.
+    """
+    try:
+        cells = nbformat.read(str(executed), as_version=4).cells
+    except (OSError, ValueError):
+        return "?", "?"
+    index = 0
+    for cell in cells:
+        if _INSERTED_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+            continue
+        if any(output.get("output_type") == "error" for output in cell.get("outputs", [])):
+            lines = cell.source.strip().splitlines()
+            return index, lines[0][:80] if lines else ""
+        index += 1
+    return "?", "?"
 
 
 def _write_html(executed: Path, page: Path, title: str) -> None:
