@@ -121,6 +121,10 @@ class SegmentWriter:
             self.handle.write(b"".join(encode(record) for record in records))
             os.fdatasync(self.handle.fileno())
 
+    def append_unsynced(self, records: list[dict[str, Any]]) -> None:
+        """Written now, durable at the next `append`: for markers whose loss is harmless."""
+        self.handle.write(b"".join(encode(record) for record in records))
+
     def close(self) -> None:
         self.handle.close()
 
