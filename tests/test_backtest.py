@@ -1,0 +1,155 @@
+"""Backtest: exact counts on the bundled sample data, scoring, compare, store outputs, evidence for promotion."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import polars as pl
+import pytest
+
+from safeguards import load_policy
+from safeguards.backtest import run_backtest
+from safeguards.errors import UsageError
+from safeguards.promotion import promote, read_evidence
+from safeguards.store import open_store
+from safeguards.store.ingest import ingest_file
+from safeguards.adapters import AdapterOptions, stager
+
+from .backtesting import CANDIDATE, CLEAN, REFERENCE, SAMPLE, simulated
+
+SAMPLE_VERDICTS = {"accept": 19_180, "block": 64, "duplicate": 87, "reject": 12, "stale": 757}
+SAMPLE_ALERTS = {
+    "ack_timeout": 16, "clock_skew": 17, "conflicting_duplicate": 12, "halted": 88, "hedge_depth_exceeded": 15,
+    "illegal_transition": 21, "insufficient_liquidity": 17, "orphan_order": 19, "overfill": 21, "reducing": 1,
+    "sequence_gap": 15, "stale_quote": 18, "submit_without_intent": 14,
+}
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    """The reference policy on data/sample.jsonl, compared with the bundled candidate (max_depth 3, 1s skew)."""
+    out = tmp_path_factory.mktemp("sample")
+    return run_backtest(REFERENCE, out, events=SAMPLE, compare=CANDIDATE)
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory):
+    return run_backtest(REFERENCE, tmp_path_factory.mktemp("clean"), events=CLEAN)
+
+
+def test_sample_data_exact_counts(sample_run):
+    summary = sample_run.summary
+    assert summary["events"] == 20_100 and summary["alerts"] == 274
+    assert summary["verdicts"] == SAMPLE_VERDICTS
+    assert summary["alert_kinds"] == SAMPLE_ALERTS
+    assert summary["alert_severities"] == {"critical": 190, "warning": 84}
+    assert summary["per_day"] == [{"day": "2026-02-21", "events": 20_100, "alerts": 274, "critical_alerts": 190}]
+    assert summary["time_span"]["first_broker_ts"].startswith("2026-02-21T14:30:00")
+    assert summary["policy"]["identity"] == load_policy(REFERENCE).identity
+
+
+def test_sample_data_scoring_and_evidence(sample_run):
+    document = sample_run.evidence
+    assert document["evidence_format"] == 1
+    assert document["dataset"]["kind"] == "labeled" and document["dataset"]["events"] == 20_100
+    assert len(document["dataset"]["digest"]) == 64
+    metrics = document["metrics"]
+    assert (metrics["injected_faults"], metrics["detected_faults"], metrics["missed_faults"]) == (324, 324, 0)
+    assert (metrics["false_alerts"], metrics["false_alert_rate"], metrics["recall"]) == (0, 0.0, 1.0)
+    assert metrics["critical_alerts"] == 190 and metrics["invalid_events"] == 0
+    assert len(metrics["recall_by_fault_kind"]) == 14 and set(metrics["recall_by_fault_kind"].values()) == {1.0}
+    scoring = json.loads((sample_run.out_dir / "scoring.json").read_text())
+    assert scoring["by_fault_kind"]["duplicate"] == {"injected": 87, "detected": 87, "missed": 0}
+    assert scoring["missed"] == [] and scoring["false_alerts"] == []
+
+
+def test_missed_faults_and_false_alerts_are_listed(sample_run):
+    """The candidate allows a third hedge level: every hedge_depth fault is missed, and listed with its seq."""
+    other = sample_run.other
+    scoring = json.loads((other.out_dir / "scoring.json").read_text())
+    assert scoring["by_fault_kind"]["hedge_depth"] == {"injected": 15, "detected": 0, "missed": 15}
+    missed = [label for label in scoring["missed"] if label["fault"] == "hedge_depth"]
+    assert len(missed) == 15 and all(isinstance(label["seq"], int) for label in missed)
+    assert other.evidence["metrics"]["false_alerts"] == len(scoring["false_alerts"]) == 15
+    assert {alert["kind"] for alert in scoring["false_alerts"]} <= set(SAMPLE_ALERTS)
+    assert other.evidence["metrics"]["recall_by_fault_kind"]["hedge_depth"] == 0.0
+
+
+def test_compare_reports_changed_verdicts_and_alerts(sample_run):
+    comparison = sample_run.comparison
+    assert comparison["a"].startswith("multileg_options@1#") and comparison["b"].startswith("multileg_options@2#")
+    changes = pl.read_parquet(sample_run.out_dir / "verdict_changes.parquet")
+    assert changes.height == comparison["verdict_changes"] > 0
+    assert set(zip(changes["verdict_a"], changes["verdict_b"])) == {("block", "accept")}
+    assert comparison["verdict_changes"] == 15
+    assert comparison["alerts_vanished"] == {"halted": 15, "hedge_depth_exceeded": 15}
+    assert comparison["alerts_appeared"] == {"ack_timeout": 15}
+    alert_changes = pl.read_parquet(sample_run.out_dir / "alert_changes.parquet")
+    assert alert_changes.filter(pl.col("change") == "vanished").height == sum(comparison["alerts_vanished"].values())
+    assert sample_run.other.summary["verdicts"] != sample_run.summary["verdicts"]
+
+
+def test_outputs_are_parquet_and_stored_in_the_run_database(sample_run):
+    decisions = pl.read_parquet(sample_run.out_dir / "decisions.parquet")
+    alerts = pl.read_parquet(sample_run.out_dir / "alerts.parquet")
+    assert decisions.height == 20_100 and alerts.height == 274
+    assert decisions["seq"].is_sorted() and decisions["recv_ts"].null_count() == 0
+    assert not (sample_run.out_dir / ".parts").exists()
+    con = duckdb.connect(str(sample_run.out_dir / "events.duckdb"), read_only=True)
+    try:
+        runs = dict(con.execute("SELECT run_id, events FROM backtest_runs").fetchall())
+        assert runs == {sample_run.run_id: 20_100, sample_run.other.run_id: 20_100}
+        assert con.execute("SELECT count(*) FROM decisions WHERE run_id = ?", [sample_run.run_id]).fetchone()[0] == 20_100
+        assert con.execute("SELECT count(*) FROM alerts WHERE run_id = ?", [sample_run.run_id]).fetchone()[0] == 274
+    finally:
+        con.close()
+
+
+def test_clean_baseline(clean_run):
+    assert clean_run.evidence["dataset"]["kind"] == "clean"
+    assert clean_run.summary["verdicts"] == {"accept": 9_604, "stale": 396}
+    metrics = clean_run.evidence["metrics"]
+    assert (metrics["alerts"], metrics["critical_alerts"], metrics["false_alerts"], metrics["recall"]) == (0, 0, 0, None)
+
+
+def test_run_folders_are_promotable_evidence(sample_run, clean_run, tmp_path):
+    labeled, clean = read_evidence(sample_run.out_dir), read_evidence(clean_run.out_dir)
+    entry, results = promote(load_policy(REFERENCE), [labeled, clean], by="tester", reason="backtested",
+                             runtime_root=tmp_path / "runtime")
+    assert all(result.passed for result in results) and entry["action"] == "promote"
+    assert (tmp_path / "runtime" / "multileg_options" / "1.json").is_file()
+
+
+def test_database_source_with_account_and_time_window(tmp_path):
+    log = simulated(tmp_path, "small", seed=3, groups=40)
+    db = tmp_path / "events.duckdb"
+    con = open_store(db)
+    ingest_file(con, log, "jsonl", stager("jsonl", AdapterOptions()), AdapterOptions().describe())
+    con.close()
+    everything = run_backtest(REFERENCE, tmp_path / "all", db=db)
+    assert everything.evidence["dataset"]["kind"] == "unlabeled"
+    assert everything.evidence["metrics"]["recall"] is None and everything.evidence["metrics"]["false_alert_rate"] is None
+    total = everything.summary["events"]
+    start = everything.summary["time_span"]["first_recv_ts"][:19] + "Z"
+    later = run_backtest(REFERENCE, tmp_path / "later", db=db, start=start.replace(":00Z", ":05Z"),
+                         labels=log.with_name("small.labels.jsonl"))
+    assert 0 < later.summary["events"] < total
+    assert later.evidence["dataset"]["digest"] != everything.evidence["dataset"]["digest"]
+    assert later.summary["time_span"]["first_recv_ts"] >= "2026-02-21T14:30:05"
+    assert run_backtest(REFERENCE, tmp_path / "nobody", db=db, account="nobody").summary["events"] == 0
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM backtest_runs").fetchone()[0] == 3
+    con.close()
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({}, "exactly one of --events LOG or --db DB"),
+    ({"events": "missing.jsonl"}, "no such file"),
+    ({"db": "missing.duckdb"}, "no such database"),
+    ({"events": str(SAMPLE), "start": "yesterday"}, "--from 'yesterday': not a timestamp"),
+    ({"events": str(SAMPLE), "labels": "nope.jsonl"}, "--labels nope.jsonl: no such file"),
+])
+def test_bad_input_is_a_usage_error(tmp_path, arguments, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+        run_backtest(REFERENCE, tmp_path / "out", **arguments)
