@@ -61,18 +61,13 @@ class RunWriter:
         self.alert_parts: list[Path] = []
 
     def write(self, events: list[dict[str, Any]], decisions: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> None:
-        columns: dict[str, list[Any]] = {key: [d.get(key) for d in decisions] for key in _DECISION_KEYS}
-        columns["policy"] = [self.policy] * len(decisions)
-        for key in _EVENT_KEYS:
-            columns[key] = [e.get(key) for e in events]
-        columns["account"] = [a if a is not None else "default" for a in columns["account"]]
-        # a malformed event may carry anything in these fields; store what can be stored
-        for key in ("type", "event_id", "order_id", "group_id"):
-            columns[key] = [_text(v) for v in columns[key]]
-        for key in ("recv_ts", "broker_ts"):
-            columns[key] = [v if type(v) is int else None for v in columns[key]]
         path = self.parts / f"decisions-{len(self.decision_parts):06d}.parquet"
-        pl.DataFrame(columns, schema=DECISION_COLUMNS).write_parquet(path, compression="lz4")
+        try:
+            frame = pl.DataFrame(self._columns(events, decisions, clean=False), schema=DECISION_COLUMNS)
+        except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
+            # a malformed event may carry anything in these fields; store what can be stored
+            frame = pl.DataFrame(self._columns(events, decisions, clean=True), schema=DECISION_COLUMNS)
+        frame.write_parquet(path, compression="lz4")
         self.decision_parts.append(path)
         if alerts:
             rows = {key: [_text(a.get(key)) if key != "seq" else a.get(key) for a in alerts] for key in _ALERT_KEYS}
@@ -80,6 +75,20 @@ class RunWriter:
             path = self.parts / f"alerts-{len(self.alert_parts):06d}.parquet"
             pl.DataFrame(rows, schema=ALERT_COLUMNS).write_parquet(path)
             self.alert_parts.append(path)
+
+    def _columns(self, events: list[dict[str, Any]], decisions: list[dict[str, Any]], clean: bool) -> dict[str, list[Any]]:
+        """Column lists; ``clean`` coerces odd values (texts to str, timestamps to int or null) first."""
+        columns: dict[str, list[Any]] = {key: [d[key] for d in decisions] for key in _DECISION_KEYS}
+        columns["policy"] = [self.policy] * len(decisions)
+        for key in _EVENT_KEYS:
+            columns[key] = [e.get(key) for e in events]
+        columns["account"] = [a if a is not None else "default" for a in columns["account"]]
+        if clean:
+            for key in ("type", "account", "event_id", "order_id", "group_id"):
+                columns[key] = [_text(v) for v in columns[key]]
+            for key in ("recv_ts", "broker_ts"):
+                columns[key] = [v if type(v) is int else None for v in columns[key]]
+        return columns
 
     def _empty_part(self, name: str, schema: dict[str, pl.DataType]) -> Path:
         path = self.parts / f"{name}-empty.parquet"

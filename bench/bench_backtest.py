@@ -1,0 +1,121 @@
+"""End-to-end backtest throughput and peak memory, read from DuckDB (issue 6).
+
+A figure, not a test. Run from the repository root:
+
+    .venv/bin/python bench/bench_backtest.py [--sizes 1000000,3000000] [--workdir bench/out]
+
+For each size a simulated log (``safeguards simulate --seed 1 --events N``, Parquet)
+is ingested into its own DuckDB store (both kept in the workdir and reused; not
+timed). Each backtest then runs in a fresh child process, so its peak RSS is its
+own: read from DuckDB, replay through the production engine, write
+decisions/alerts Parquet and store tables, summary and metrics. Flat memory means
+peak RSS barely moves as N triples. Stage figures beside it (same child-process
+method) say where the time goes: reading events out of DuckDB as dicts, the
+engine alone on events already in memory, writing decisions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from safeguards.adapters import AdapterOptions, stager
+from safeguards.simulator import SimOptions, simulate_to
+from safeguards.store import ingest_file, open_store
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICY = ROOT / "rules" / "multileg_options.yaml"
+
+BACKTEST = """
+import json, resource, sys, time
+from safeguards.backtest import run_backtest
+started = time.perf_counter()
+result = run_backtest(sys.argv[1], sys.argv[2], db=sys.argv[3])
+print(json.dumps({"events": result.summary["events"], "alerts": result.summary["alerts"],
+                  "seconds": time.perf_counter() - started,
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+STAGES = """
+import json, sys, time
+from pathlib import Path
+from safeguards.backtest.sink import RunWriter
+from safeguards.backtest.source import from_database
+from safeguards.engine import Engine
+source = from_database(sys.argv[3])
+kept, started, n = [], time.perf_counter(), 0
+for batch in source.batches():
+    n += len(batch)
+    if len(kept) < 4:
+        kept.append(batch)
+read = time.perf_counter() - started
+source.close()
+events = [event for batch in kept for event in batch]
+engine = Engine(sys.argv[1])
+started = time.perf_counter()
+decisions = [engine.process(event) for event in events]
+engine_seconds = time.perf_counter() - started
+writer = RunWriter(Path(sys.argv[2]), engine.identity)
+started = time.perf_counter()
+for i in range(0, len(events), 65536):
+    writer.write(events[i:i + 65536], decisions[i:i + 65536], [])
+write = time.perf_counter() - started
+writer.discard()
+print(json.dumps({"read_per_s": n / read, "engine_per_s": len(events) / engine_seconds,
+                  "write_per_s": len(events) / write, "sample": len(events)}))
+"""
+
+
+def prepare(workdir: Path, size: int) -> Path:
+    """The simulated log of ``size`` events ingested into its own store (made once, reused)."""
+    db = workdir / f"sim{size}.duckdb"
+    if db.exists():
+        return db
+    log = workdir / f"sim{size}.parquet"
+    if not log.exists():
+        started = time.perf_counter()
+        simulate_to(log, SimOptions(seed=1, events=size))
+        print(f"  simulated {log.name} in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    con = open_store(db)
+    started = time.perf_counter()
+    ingest_file(con, log, "parquet", stager("parquet", AdapterOptions()), AdapterOptions().describe())
+    con.close()
+    print(f"  ingested into {db.name} in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    return db
+
+
+def child(script: str, *args: str) -> dict:
+    """Run ``script`` in a fresh interpreter (so its peak memory is its own); its JSON answer."""
+    done = subprocess.run([sys.executable, "-c", script, *args], check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000000,3000000", help="comma-separated event counts, increasing")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--no-stages", action="store_true", help="skip the per-stage figures")
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    print(f"{'events':>12} {'seconds':>8} {'events/s':>10} {'peak RSS MiB':>13} {'alerts':>8}")
+    for size in sizes:
+        db = prepare(args.workdir, size)
+        out = args.workdir / f"run{size}"
+        answer = child(BACKTEST, str(POLICY), str(out), str(db))
+        peak = answer["peak_rss_mib"]
+        print(f"{answer['events']:>12,} {answer['seconds']:>8.1f} {answer['events'] / answer['seconds']:>10,.0f} "
+              f"{peak:>13,.0f} {answer['alerts']:>8,}", flush=True)
+    if not args.no_stages:
+        stages = child(STAGES, str(POLICY), str(args.workdir / "stages"), str(prepare(args.workdir, sizes[0])))
+        print(f"stages (events/s): read from DuckDB as dicts {stages['read_per_s']:,.0f}; "
+              f"engine alone {stages['engine_per_s']:,.0f} (on {stages['sample']:,} events in memory); "
+              f"writing decisions {stages['write_per_s']:,.0f}")
+
+
+if __name__ == "__main__":
+    main()
