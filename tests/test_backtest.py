@@ -153,3 +153,14 @@ def test_database_source_with_account_and_time_window(tmp_path):
 def test_bad_input_is_a_usage_error(tmp_path, arguments, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(")):
         run_backtest(REFERENCE, tmp_path / "out", **arguments)
+
+
+def test_simulator_parquet_log_with_its_parquet_labels(tmp_path):
+    log = tmp_path / "small.parquet"
+    from safeguards.simulator import SimOptions, simulate_to
+
+    summary, _ = simulate_to(log, SimOptions(seed=4, groups=50))
+    result = run_backtest(REFERENCE, tmp_path / "out", events=log)
+    assert result.summary["events"] == summary.events
+    assert result.evidence["dataset"]["kind"] == "labeled"
+    assert result.evidence["metrics"]["injected_faults"] == sum(summary.faults.values())

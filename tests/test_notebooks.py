@@ -13,7 +13,6 @@ import pytest
 
 from safeguards import load_policy
 from safeguards.cli import main
-from safeguards.errors import NotebookError
 from safeguards.notebook import find_notebook, parse_value, run_notebook
 from safeguards.notebook.runner import notebook_defaults
 from safeguards.promotion import promote, read_evidence

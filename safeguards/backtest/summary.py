@@ -8,6 +8,7 @@ from typing import Any
 import duckdb
 
 from .sink import sql_text
+from .source import MEMORY_LIMIT
 
 
 def _counts(con: duckdb.DuckDBPyConnection, query: str) -> dict[str, int]:
@@ -23,6 +24,7 @@ def summarize(decisions: Path, alerts: Path) -> dict[str, Any]:
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         con.execute(f"CREATE VIEW d AS SELECT * FROM read_parquet({sql_text(decisions)})")
         con.execute(f"CREATE VIEW a AS SELECT * FROM read_parquet({sql_text(alerts)})")
         first, last, first_broker, last_broker = con.execute(

@@ -19,7 +19,8 @@ KERNEL_NAME = "python3"
 
 def current_python_spec() -> KernelSpec:
     return KernelSpec(
-        argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        # the kernel's own log goes to our stderr; warnings about its transport are noise there
+        argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}", "--IPKernelApp.log_level=ERROR"],
         display_name=f"Python ({sys.executable})",
         language="python",
         metadata={"debugger": False},
