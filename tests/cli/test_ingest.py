@@ -107,3 +107,18 @@ def test_the_summary_lists_the_commonest_reasons_and_counts_the_rest(
     out = capsys.readouterr().out
     assert out.count("field 'recv_ts'") == 12
     assert "          8  (8 other reasons: see the rejected_rows table)\n" in out
+
+
+def test_fix_intents_from_submits_leaves_orders_we_never_sent_without_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ccg = real_file("nyse_ccg_examples/ccg_examples.pipe.log")
+    ice = real_file("ice_fix42/FIX.4.2-ICE-12000.body")
+    assert main(["ingest", str(ccg), "--db", str(tmp_path / "plain.duckdb")]) == 0
+    assert "orders with broker events but no intent: 10\n" in capsys.readouterr().out
+    # Every CCG order has its NewOrderSingle in the log, so each gets an intent...
+    assert main(["ingest", str(ccg), "--db", str(tmp_path / "ccg.duckdb"), "--fix-intents", "from-submits"]) == 0
+    assert "no intent" not in capsys.readouterr().out
+    # ...while ICE's store holds only ICE's side: its 637 orders stay orphans, intents or not.
+    assert main(["ingest", str(ice), "--db", str(tmp_path / "ice.duckdb"), "--fix-intents", "from-submits"]) == 0
+    assert "orders with broker events but no intent: 637\n" in capsys.readouterr().out
