@@ -84,3 +84,18 @@ def test_unknown_notebook_or_parameter_is_bad_input(tmp_path, capsys):
 
 def test_parameter_values_are_typed():
     assert [parse_value(v) for v in ("3", "0.5", "true", "none", "data/x.jsonl")] == [3, 0.5, True, None, "data/x.jsonl"]
+
+
+def test_the_kernel_is_this_python_whatever_kernelspecs_say(tmp_path, monkeypatch):
+    """A user-level `python3` kernelspec pointing elsewhere must not decide which Python runs the notebook."""
+    import sys
+
+    from safeguards.notebook.kernel import KERNEL_NAME, CurrentPythonKernelManager
+
+    bogus = tmp_path / "kernels" / "python3"
+    bogus.mkdir(parents=True)
+    (bogus / "kernel.json").write_text(json.dumps({"argv": ["/nonexistent/python", "-m", "ipykernel_launcher"],
+                                                   "display_name": "elsewhere", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    spec = CurrentPythonKernelManager(kernel_name=KERNEL_NAME).kernel_spec
+    assert spec.argv[:3] == [sys.executable, "-m", "ipykernel_launcher"]
