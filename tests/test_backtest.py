@@ -164,3 +164,15 @@ def test_simulator_parquet_log_with_its_parquet_labels(tmp_path):
     assert result.summary["events"] == summary.events
     assert result.evidence["dataset"]["kind"] == "labeled"
     assert result.evidence["metrics"]["injected_faults"] == sum(summary.faults.values())
+
+
+def test_a_rerun_into_the_same_folder_leaves_nothing_stale(tmp_path):
+    log = simulated(tmp_path, "small", seed=3, groups=30)
+    out = tmp_path / "out"
+    run_backtest(REFERENCE, out, events=log, compare=CANDIDATE)
+    assert (out / "scoring.json").is_file() and (out / "comparison.json").is_file()
+    log.with_name("small.labels.jsonl").unlink()
+    again = run_backtest(REFERENCE, out, events=log)
+    assert again.evidence["dataset"]["kind"] == "unlabeled"
+    assert not (out / "scoring.json").exists() and not (out / "comparison.json").exists()
+    assert not (out / "other" / "metrics.json").exists()

@@ -77,6 +77,18 @@ class _Lane:
             self.tracker.observe(self.decisions, self.alerts)
 
 
+#: Everything a backtest writes in its folder; cleared first so a re-run leaves nothing stale behind.
+OUTPUTS = ("decisions.parquet", "alerts.parquet", "summary.json", "scoring.json", METRICS_FILE, "comparison.json",
+           "verdict_changes.parquet", "alert_changes.parquet", EVENTS_DB, EVENTS_DB + ".wal")
+
+
+def clear_outputs(folder: Path) -> None:
+    for name in OUTPUTS:
+        (folder / name).unlink(missing_ok=True)
+    if (folder / OTHER_DIR).is_dir():
+        clear_outputs(folder / OTHER_DIR)
+
+
 def _policy(policy: CompiledPolicy | str | Path) -> CompiledPolicy:
     return policy if isinstance(policy, CompiledPolicy) else load_policy(policy)
 
@@ -124,6 +136,7 @@ def run_backtest(
     other_policy = _policy(compare) if compare is not None else None
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    clear_outputs(out_dir)
     if labels is None and events is not None:
         labels = find_labels(Path(events))
     label_rows = read_labels(labels) if labels is not None else None
