@@ -49,11 +49,21 @@ def verdict_mix(run: str | Path) -> pl.DataFrame:
     return frame.with_columns((pl.col("events") / pl.col("events").sum()).round(5).alias("share"))
 
 
-def alerts_over_time(run: str | Path, every: str = "1s") -> pl.DataFrame:
-    """Alerts per time bucket (broker time) and kind, one column per kind."""
+_BUCKETS = (("1s", 1), ("10s", 10), ("1m", 60), ("10m", 600), ("1h", 3600), ("1d", 86400))
+
+
+def alerts_over_time(run: str | Path, every: str | None = None) -> pl.DataFrame:
+    """Alerts per time bucket (broker time) and kind, one column per kind.
+
+    ``every`` (a polars duration such as ``"10s"``) defaults to the smallest of
+    1s, 10s, 1m, 10m, 1h, 1d that gives at most 60 buckets over the run.
+    """
     frame = alerts(run).drop_nulls("broker_ts")
     if frame.is_empty():
         return pl.DataFrame({"bucket": []})
+    if every is None:
+        span = (frame["broker_ts"].max() - frame["broker_ts"].min()).total_seconds()
+        every = next((name for name, seconds in _BUCKETS if span / seconds <= 60), "1d")
     counts = (frame.with_columns(pl.col("broker_ts").dt.truncate(every).alias("bucket"))
               .group_by("bucket", "kind").len("alerts"))
     return counts.pivot(on="kind", index="bucket", values="alerts").fill_null(0).sort("bucket")
