@@ -11,7 +11,9 @@ own: read from DuckDB, replay through the production engine, write
 decisions/alerts Parquet and store tables, summary and metrics. Flat memory means
 peak RSS barely moves as N triples. Stage figures beside it (same child-process
 method) say where the time goes: reading events out of DuckDB as dicts, the
-engine alone on events already in memory, writing decisions.
+engine alone on events already in memory, writing decisions. A second run per
+size swaps the engine for a stateless stub: the backtest's own pipeline, whose
+memory must not grow with N (the engine's order book does, by design of book.py).
 """
 
 from __future__ import annotations
@@ -37,6 +39,28 @@ started = time.perf_counter()
 result = run_backtest(sys.argv[1], sys.argv[2], db=sys.argv[3])
 print(json.dumps({"events": result.summary["events"], "alerts": result.summary["alerts"],
                   "seconds": time.perf_counter() - started,
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+# The same run with the engine replaced by one that accepts everything and keeps no state:
+# isolates the backtest's own pipeline (read, write, store, summarize) to show its memory is flat.
+PIPELINE = """
+import json, resource, sys, time
+import safeguards.backtest.replay as replay
+
+class AcceptAll:
+    def __init__(self, policy):
+        self.identity, self.counts, self.alert_counts = policy.identity, {"accept": 0}, {}
+    def process_batch(self, events):
+        self.counts["accept"] += len(events)
+        return [{"seq": e["seq"], "event_id": e.get("event_id"), "order_id": e.get("order_id"),
+                 "group_id": e.get("group_id"), "verdict": "accept", "guard": "engine", "rule": None,
+                 "reason": "stub", "policy": self.identity} for e in events], []
+
+replay.Engine = AcceptAll
+started = time.perf_counter()
+result = replay.run_backtest(sys.argv[1], sys.argv[2], db=sys.argv[3])
+print(json.dumps({"events": result.summary["events"], "alerts": 0, "seconds": time.perf_counter() - started,
                   "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -99,17 +123,19 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000000,3000000", help="comma-separated event counts, increasing")
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--no-stages", action="store_true", help="skip the per-stage figures")
+    parser.add_argument("--no-pipeline", action="store_true", help="skip the stub-engine pipeline runs")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    print(f"{'events':>12} {'seconds':>8} {'events/s':>10} {'peak RSS MiB':>13} {'alerts':>8}")
+    print(f"{'run':<24} {'events':>12} {'seconds':>8} {'events/s':>10} {'peak RSS MiB':>13} {'alerts':>8}")
     for size in sizes:
         db = prepare(args.workdir, size)
-        out = args.workdir / f"run{size}"
-        answer = child(BACKTEST, str(POLICY), str(out), str(db))
-        peak = answer["peak_rss_mib"]
-        print(f"{answer['events']:>12,} {answer['seconds']:>8.1f} {answer['events'] / answer['seconds']:>10,.0f} "
-              f"{peak:>13,.0f} {answer['alerts']:>8,}", flush=True)
+        runs = [("backtest", BACKTEST)] + ([] if args.no_pipeline else [("pipeline, stub engine", PIPELINE)])
+        for label, script in runs:
+            answer = child(script, str(POLICY), str(args.workdir / f"run{size}"), str(db))
+            print(f"{label:<24} {answer['events']:>12,} {answer['seconds']:>8.1f} "
+                  f"{answer['events'] / answer['seconds']:>10,.0f} {answer['peak_rss_mib']:>13,.0f} "
+                  f"{answer['alerts']:>8,}", flush=True)
     if not args.no_stages:
         stages = child(STAGES, str(POLICY), str(args.workdir / "stages"), str(prepare(args.workdir, sizes[0])))
         print(f"stages (events/s): read from DuckDB as dicts {stages['read_per_s']:,.0f}; "

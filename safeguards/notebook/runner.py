@@ -108,8 +108,10 @@ def run_notebook(name: str, parameters: dict[str, Any] | None = None, runs_root:
     """Execute notebook ``name`` with ``parameters`` in a kernel of this Python; raise NotebookError on a failing cell."""
     source = find_notebook(name, notebooks_dir)
     defaults = notebook_defaults(source)
-    if "out_dir" not in defaults:
-        raise NotebookError(f"{source}: its parameters cell has no out_dir; the runner passes the run folder there")
+    for needed, why in (("out_dir", "the runner passes the run folder there"),
+                        ("policy", "the run folder is named after the policy it validates")):
+        if needed not in defaults:
+            raise NotebookError(f"{source}: its parameters cell has no {needed}; {why}")
     unknown = sorted(set(parameters or {}) - set(defaults))
     if unknown:
         raise NotebookError(f"{source}: no parameter {', '.join(unknown)}; it takes {', '.join(sorted(defaults))}")
