@@ -1,19 +1,22 @@
 """The engine's event check: :func:`~.events.validate_event` at a fraction of the cost, plus parsed timestamps.
 
-A live stream repeats a handful of *shapes*: the same source and type, the same
-field names, the same value types. What a shape allows is worked out once and
-cached as a :class:`_Plan`; an event of a known good shape then only needs the
-checks that depend on its values (choices, finite and non-negative numbers,
-the hedge's parent, timestamp strings). Whenever the fast check is not sure, it
-asks :func:`~.events.validate_event`, so reasons are worded exactly as there.
-Each timestamp is parsed once, here, and handed to the engine.
+A live stream repeats a handful of *shapes* (the same field names in the same
+order). For each shape seen, a small straight-line checker is generated once:
+one type test per canonical field present, plus the value tests that field
+needs (choice, finite, non-negative, 64-bit range, timestamp parse). CPython
+runs such code far faster than a loop that looks each field's kind up. A
+checker only vouches for an event it is sure of (a ``None`` value, a NaN, a
+bad timestamp... it leaves to :func:`~.events.validate_event`), so every
+reason is worded exactly as there. Each timestamp is parsed once, here.
+
+Only canonical field names (the keys of :data:`~.events.FIELDS`) ever appear in
+generated code; unknown fields are skipped, as the validator skips them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from operator import itemgetter
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from .events import BOOL, CHOICES, FIELDS, INT, NUM, QUANTITY_FIELDS, REQUIRED, STR, TS, parse_timestamp, validate_event
 
@@ -21,137 +24,89 @@ from .events import BOOL, CHOICES, FIELDS, INT, NUM, QUANTITY_FIELDS, REQUIRED, 
 #: for a valid event; ``fields`` names its canonical fields that are present and not None,
 #: in canonical order, when its shape is known (None otherwise).
 Checked = tuple["str | None", "int | None", "int | None", "tuple[str, ...] | None"]
+Checker = Callable[[dict], "Checked | None"]
 
-ABSENT, INTEGER, TEXT = 0, 1, 2  # how a timestamp field is present in a shape
-_PLAN_LIMIT: Final = 4096  # shapes cached at most: odd inputs must not grow memory without bound
-_NONE_TYPE: Final = type(None)
 INT64_MIN: Final = -(1 << 63)  # integers and timestamps must fit 64 bits (the store's BIGINT), as validate_event says
 INT64_MAX: Final = (1 << 63) - 1
+_CHECKER_LIMIT: Final = 4096  # shapes cached at most: odd inputs must not grow memory without bound
+_STAMP_VARIABLES: Final = {"broker_ts": "broker_ts", "recv_ts": "recv_ts"}
 
 
-class _Plan(NamedTuple):
-    """What remains to check for an event of one known shape (built once per shape)."""
-
-    choices: tuple[tuple[str, tuple[str, ...]], ...]
-    numbers: Callable[[dict], tuple] | None  # every number field, to check they are all finite
-    has_float: bool  # ints are always finite
-    quantities: Callable[[dict], tuple] | None  # quantity fields, to check none is negative
-    integers: Callable[[dict], tuple] | None  # integer and integer-timestamp fields: must fit 64 bits
-    broker_ts: int  # ABSENT, INTEGER or TEXT
-    recv_ts: int
-    hedge_needs_parent: bool  # an intent with no parent_id: valid unless its role is hedge
-    fields: tuple[str, ...]  # canonical fields present and not None, in canonical order
-
-
-def _tuple_getter(names: list[str]) -> Callable[[dict], tuple] | None:
-    if not names:
-        return None
-    if len(names) == 1:
-        name = names[0]
-        return lambda event: (event[name],)
-    return itemgetter(*names)  # returns a tuple for two names or more
-
-
-def _plan_for(source: Any, type_: Any, names: tuple, kinds: tuple) -> _Plan | None:
-    """The plan for a shape, or None if the shape alone does not show the event is valid."""
-    required = REQUIRED.get((source, type_))
-    if required is None:
-        return None
-    present = {name for name, cls in zip(names, kinds) if cls is not _NONE_TYPE}
-    if not present.issuperset(required):
-        return None
-    choices, numbers, quantities, integers = [], [], [], []
-    has_float = False
-    stamps = {"broker_ts": ABSENT, "recv_ts": ABSENT}
-    for name, cls in zip(names, kinds):
-        kind = FIELDS.get(name)
-        if kind is None or cls is _NONE_TYPE:
-            continue
-        if kind is STR and cls is str:
-            if name in CHOICES:
-                choices.append((name, CHOICES[name]))
-        elif kind is NUM and (cls is int or cls is float):
-            numbers.append(name)
-            has_float = has_float or cls is float
-            if name in QUANTITY_FIELDS:
-                quantities.append(name)
-        elif kind is TS and (cls is int or cls is str):
-            stamps[name] = INTEGER if cls is int else TEXT
-            if cls is int:
-                integers.append(name)
-        elif kind is INT and cls is int:
-            integers.append(name)
-        elif not (kind is BOOL and cls is bool):
-            return None
-    return _Plan(
-        tuple(choices), _tuple_getter(numbers), has_float, _tuple_getter(quantities), _tuple_getter(integers),
-        stamps["broker_ts"], stamps["recv_ts"], type_ == "intent" and "parent_id" not in present,
-        tuple(name for name in FIELDS if name in present),
-    )
+def _field_lines(name: str) -> list[str]:
+    """The checks of one canonical field, as lines of Python; ``return None`` means "not sure"."""
+    kind, lines = FIELDS[name], [f"    v = event[{name!r}]"]
+    if kind is STR:
+        lines.append("    if type(v) is not str: return None")
+        if name in CHOICES:
+            lines.append(f"    if v not in {CHOICES[name]!r}: return None")
+    elif kind is NUM:
+        lines += [
+            "    if type(v) is float:",
+            "        if v - v != 0.0: return None",  # NaN or infinite
+            "    elif type(v) is not int: return None",
+        ]
+        if name in QUANTITY_FIELDS:
+            lines.append("    if v < 0: return None")
+    elif kind is INT:
+        lines.append("    if type(v) is not int or not INT64_MIN <= v <= INT64_MAX: return None")
+    elif kind is TS:
+        lines += [
+            "    if type(v) is str: v = parse_timestamp(v)",  # raises if malformed: the caller then asks validate_event
+            "    elif type(v) is not int: return None",
+            "    if not INT64_MIN <= v <= INT64_MAX: return None",
+            f"    {_STAMP_VARIABLES[name]} = v",
+        ]
+    elif kind is BOOL:
+        lines.append("    if type(v) is not bool: return None")
+    else:  # a kind added to FIELDS that this module does not know: never vouch
+        lines.append("    return None")
+    return lines
 
 
-_PLANS: dict[tuple, _Plan | None] = {}
+def _make_checker(keys: tuple) -> Checker:
+    """Generate the checker of events with exactly these keys, in this order."""
+    present = [key for key in keys if key in FIELDS]
+    lines = ["def check(event):", "    broker_ts = None"]
+    if any(type(key) is not str for key in present):  # a str subclass posing as a field name: never vouch
+        present, lines = [], ["def check(event):", "    return None"]
+    for name in present:
+        lines += _field_lines(name)
+    # (source, type) pairs whose required fields all appear in this shape (None values were refused above).
+    pairs = frozenset(pair for pair, required in REQUIRED.items() if set(required) <= set(present))
+    lines.append("    if (event.get('source'), event.get('type')) not in PAIRS: return None")
+    if "parent_id" not in present:
+        lines.append("    if event.get('type') == 'intent' and event.get('role') == 'hedge': return None")
+    lines.append("    return None, broker_ts, recv_ts, FIELDS_PRESENT")
+    if "recv_ts" not in present:  # required for every event: such a shape is never valid
+        lines = ["def check(event):", "    return None"]
+    namespace: dict[str, Any] = {
+        "INT64_MIN": INT64_MIN, "INT64_MAX": INT64_MAX, "parse_timestamp": parse_timestamp, "PAIRS": pairs,
+        "FIELDS_PRESENT": tuple(name for name in FIELDS if name in present),
+    }
+    exec(compile("\n".join(lines), f"<event check for {len(present)} fields>", "exec"), namespace)  # noqa: S102
+    return namespace["check"]
 
 
-def _learn(event: dict) -> _Plan | None:
-    try:
-        key = (event.get("source"), event.get("type"), tuple(event), tuple(map(type, event.values())))
-        plan = _PLANS.get(key, False)
-    except TypeError:  # an unhashable source or type: certainly invalid
-        return None
-    if plan is False:
-        plan = _plan_for(*key)
-        if len(_PLANS) < _PLAN_LIMIT:
-            _PLANS[key] = plan
-    return plan  # type: ignore[return-value]
+_CHECKERS: dict[tuple, Checker] = {}
 
 
 def check_event(event: Any) -> Checked:
     """``(validate_event(event), broker_ts, recv_ts, fields)`` with the timestamps in ns; never raises."""
     if type(event) is dict:
+        keys = tuple(event)
+        checker = _CHECKERS.get(keys)
+        if checker is None:
+            checker = _make_checker(keys)
+            if len(_CHECKERS) < _CHECKER_LIMIT:
+                _CHECKERS[keys] = checker
         try:
-            plan = _PLANS[(event["source"], event["type"], tuple(event), tuple(map(type, event.values())))]
-        except (KeyError, TypeError):
-            plan = _learn(event)
-        if plan is not None:
-            choices, numbers, has_float, quantities, integers, broker_kind, recv_kind, hedge_needs_parent, fields = plan
-            try:  # any doubt (a NaN, a negative quantity, a bad stamp...) raises: the full check below decides
-                for name, allowed in choices:
-                    if event[name] not in allowed:
-                        raise _NotSure
-                if has_float:
-                    total = sum(numbers(event))  # type: ignore[misc]
-                    if total - total != 0.0:  # a NaN or an infinity somewhere (or an overflow)
-                        raise _NotSure
-                if quantities is not None and min(quantities(event)) < 0:
-                    raise _NotSure
-                if integers is not None:
-                    values = integers(event)
-                    if min(values) < INT64_MIN or max(values) > INT64_MAX:
-                        raise _NotSure
-                if hedge_needs_parent and event.get("role") == "hedge":
-                    raise _NotSure
-                stamp = event["recv_ts"]
-                recv_ts = stamp if recv_kind == INTEGER else _parse_in_range(stamp)
-                if broker_kind == ABSENT:
-                    return None, None, recv_ts, fields
-                stamp = event["broker_ts"]
-                return None, stamp if broker_kind == INTEGER else _parse_in_range(stamp), recv_ts, fields
-            except Exception:
-                pass
+            checked = checker(event)
+        except Exception:  # e.g. a malformed timestamp or an overflow: the full check words it
+            checked = None
+        if checked is not None:
+            return checked
     reason = validate_event(event)
     if reason is not None:
         return reason, None, None, None
     broker_ts = event.get("broker_ts")
     return None, None if broker_ts is None else parse_timestamp(broker_ts), parse_timestamp(event["recv_ts"]), None
-
-
-class _NotSure(Exception):
-    """The fast check cannot vouch for this event; the full validation decides."""
-
-
-def _parse_in_range(stamp: str) -> int:
-    nanos = parse_timestamp(stamp)
-    if not INT64_MIN <= nanos <= INT64_MAX:
-        raise _NotSure
-    return nanos

@@ -102,3 +102,16 @@ def test_fast_timestamps_match_the_reference(value: str) -> None:
         except EventError:
             got = None
         assert got == expected, value
+
+
+class _Name(str):
+    """A str subclass posing as a field name."""
+
+
+def test_odd_keys_and_values_are_left_to_the_full_check() -> None:
+    base = {"source": "local", "type": "submit", "order_id": "o1", "recv_ts": 1}
+    _agrees(base)
+    _agrees({**base, _Name("qty"): "ten"})
+    _agrees({**base, "qty": _Name("ten")})
+    _agrees({**base, 1: 2, (1, 2): None, "seq": None})
+    _agrees({k: v for k, v in base.items() if k != "recv_ts"})
