@@ -155,8 +155,19 @@ class HedgingGuard(Guard):
         return None
 
     def _update_balance(self, group: _Group, group_id: str) -> None:
-        # Balanced: every leg filled to the same fraction (at most one distinct ratio; ratios are finite).
-        if len({leg.cum_qty / leg.qty for leg in group.legs if leg.qty}) < 2:
+        # Balanced: every leg (with a quantity) filled to the same fraction. A plain loop: on
+        # CPython 3.11 a comprehension is a function call of its own.
+        balanced, first = True, None
+        for leg in group.legs:
+            qty = leg.qty
+            if qty:
+                ratio = leg.cum_qty / qty
+                if first is None:
+                    first = ratio
+                elif ratio != first:
+                    balanced = False
+                    break
+        if balanced:
             group.unhedged_since = None
         elif group.unhedged_since is None:
             book = self.book
