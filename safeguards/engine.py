@@ -2,8 +2,9 @@
 
 Built once from a compiled policy: each guard contributes steps, and the engine
 sorts them into one pipeline (a tuple of plain functions) per event type, so
-the hot path is a validation, a dict lookup and a few function calls, with one
-small dict built per decision. Alerts raised along the way (by guards, by
+the hot path is a check (:func:`~.screening.check_event`: one generated checker
+per event shape, which also parses each timestamp once), a dict lookup and a
+few function calls, with one small dict built per decision. Alerts raised along the way (by guards, by
 escalation, by timers firing as broker time passes) are buffered and taken
 with :meth:`Engine.pop_alerts`.
 
