@@ -30,21 +30,23 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or (``only``) one command's: `run` restarting after a crash should not import papermill."""
     parser = argparse.ArgumentParser(
         prog="safeguards",
         description="Safeguard policies for a live options-trading system.",
     )
     parser.add_argument("--version", action="version", version=f"safeguards {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in (only,) if only is not None else COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser("run" if arguments[:1] == ["run"] else None)
+    args = parser.parse_args(arguments)
     try:
         return int(args.run(args) or 0)
     except PromotionRefused as error:

@@ -5,6 +5,8 @@ parent process can talk to it: one ``{"type": "decision", ...}`` per input line,
 followed by the ``{"type": "alert", ...}`` lines it raised. A malformed line
 gets an ``invalid`` decision naming its line number, and the stream goes on.
 End of input or SIGTERM ends the run cleanly with a summary on stderr.
+With ``--journal PATH`` the loop is :mod:`safeguards.journal.sidecar` (group
+commit, crash recovery, start-up reconciliation).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import sys
 from typing import IO, Any
 
 from ..engine import Engine
+from ..errors import UsageError
+from ..journal.sidecar import serve_journaled
 
 
 class _Stop(Exception):
@@ -27,16 +31,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run", help="sidecar: canonical events as JSON lines on stdin, decisions and alerts as JSON lines on stdout"
     )
     parser.add_argument("--policy", required=True, metavar="P", help="a YAML policy or a compiled JSON policy")
-    # --journal PATH (durable intents and dedup keys across restarts) is issue 4.
+    parser.add_argument("--journal", metavar="PATH",
+                        help="journal folder: every input is durable before it is answered; a restart resumes from it")
+    parser.add_argument("--broker-open-orders", metavar="FILE",
+                        help="with --journal: the broker's open orders (JSON lines) to reconcile against on start-up")
+    parser.add_argument("--checkpoint-every", type=int, default=100_000, metavar="N",
+                        help="with --journal: write a checkpoint and start a new segment every N records (default 100000)")
     parser.set_defaults(run=run_sidecar)
 
 
 def run_sidecar(args: argparse.Namespace, stdin: IO[bytes] | None = None, stdout: IO[str] | None = None,
                 stderr: IO[str] | None = None) -> int:
-    engine = Engine(args.policy)
     source = stdin if stdin is not None else sys.stdin.buffer
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
+    journal = getattr(args, "journal", None)
+    if journal is not None:
+        return serve_journaled(args.policy, journal, source, out, err, broker_open_orders=args.broker_open_orders,
+                               checkpoint_every=args.checkpoint_every)
+    if getattr(args, "broker_open_orders", None) is not None:
+        raise UsageError("--broker-open-orders needs --journal: reconciliation acts on the recovered state")
+    engine = Engine(args.policy)
     state = {"reading": False, "stop": False}
 
     def on_sigterm(signum: int, frame: Any) -> None:

@@ -125,6 +125,10 @@ class SegmentWriter:
         """Written now, durable at the next `append`: for markers whose loss is harmless."""
         self.handle.write(b"".join(encode(record) for record in records))
 
+    def sync(self) -> None:
+        """Make everything written so far durable (markers written by `append_unsynced`)."""
+        os.fdatasync(self.handle.fileno())
+
     def close(self) -> None:
         self.handle.close()
 

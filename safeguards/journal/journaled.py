@@ -55,7 +55,8 @@ class Recovery:
 class JournaledEngine:
     """An :class:`Engine` behind a journal folder; one live process per folder."""
 
-    def __init__(self, policy: CompiledPolicy | str | Path, folder: str | Path):
+    def __init__(self, policy: CompiledPolicy | str | Path, folder: str | Path, *, checkpoint_every: int | None = None):
+        self.checkpoint_every = checkpoint_every
         self.policy = policy if isinstance(policy, CompiledPolicy) else load_policy(policy)
         self.engine = Engine(self.policy)
         self.folder = Path(folder)
@@ -151,6 +152,10 @@ class JournaledEngine:
         stamp = now if type(now) is int else _broker_time(now)
         self._writer.append([{"source": CONTROL, "type": "advance", "now": stamp}])
         return self.engine.advance(stamp)
+
+    def shutdown(self) -> None:
+        """Clean end of a run: make the last `answered` marker durable."""
+        self._writer.sync()
 
     def close(self) -> None:
         self._writer.close()

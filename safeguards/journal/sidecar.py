@@ -1,0 +1,188 @@
+"""`safeguards run --journal PATH`: the sidecar loop with group commit and crash recovery.
+
+Start-up: recover the journal (refusing a foreign, corrupt or locked one), write
+the last run's unanswered decisions and alerts again (flagged ``replayed``),
+reconcile against the broker's open orders if given, then serve.
+
+Serving is group commit: every complete input line already waiting on stdin is
+read in one go, journaled in ONE :meth:`JournaledEngine.submit` (one
+fdatasync), decided, written and flushed, and only then marked answered. So a
+caller that has read an ``accept`` knows the intent is on disk, and anything it
+sent but never saw answered is either re-sent by it (a ``duplicate`` if it was
+journaled) or re-sent by us on restart (``replayed``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import UsageError
+from .journaled import Answer, JournaledEngine
+
+_READ_SIZE = 1 << 16
+
+
+class _Stop(Exception):
+    """SIGTERM arrived while waiting for input."""
+
+
+class LineReader:
+    """Complete lines as they arrive: all those already waiting, or block for the first one."""
+
+    def __init__(self, source: IO[bytes]):
+        try:
+            self._fd: int | None = source.fileno()
+        except (AttributeError, OSError, ValueError):
+            self._fd = None
+        self._source = source
+        self._rest = b""
+        self.ended = False
+
+    def _read(self) -> bytes:
+        if self._fd is not None:
+            return os.read(self._fd, _READ_SIZE)  # a pipe gives whatever is there, blocking only when empty
+        read = getattr(self._source, "read1", None) or self._source.read
+        return read(_READ_SIZE)
+
+    def next_lines(self) -> list[bytes]:
+        """The next batch of complete lines (at least one unless input ended)."""
+        while True:
+            chunk = self._read()
+            if not chunk:
+                self.ended = True
+                rest, self._rest = self._rest, b""
+                return [rest] if rest else []
+            data = self._rest + chunk
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                self._rest = data
+                continue
+            self._rest = data[cut + 1:]
+            return data[:cut].split(b"\n")
+
+
+def parse_line(raw: bytes) -> dict[str, Any] | tuple[str, str]:
+    """An event dict, or ``("unreadable", reason)`` for what cannot be journaled as an event."""
+    try:
+        event = json.loads(raw, parse_constant=_refuse_constant)
+    except ValueError as error:  # includes bad UTF-8 and NaN/Infinity
+        return ("unreadable", f"not valid JSON: {error}")
+    if type(event) is not dict or not event:
+        return ("unreadable", f"a canonical event is a JSON object, got {type(event).__name__}")
+    return event
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number an event may carry")
+
+
+def write_answers(answers: list[Answer], out: IO[str], *, replayed: bool = False,
+                  line_numbers: list[int] | None = None) -> None:
+    """Each decision line then its alerts, as one write (the caller flushes)."""
+    lines: list[str] = []
+    extra = {"replayed": True} if replayed else {}
+    for index, (decision, alerts) in enumerate(answers):
+        if decision:
+            if decision["verdict"] == "invalid" and line_numbers is not None:
+                number = line_numbers[index]
+                decision["line"] = number
+                decision["reason"] = f"line {number}: {decision['reason']}"
+            lines.append(json.dumps({"type": "decision", **decision, **extra}, default=str))
+        for alert in alerts:
+            lines.append(json.dumps({"type": "alert", **alert, **extra}, default=str))
+    if lines:
+        out.write("\n".join(lines) + "\n")
+
+
+def serve_journaled(policy: str, journal: str | Path, source: IO[bytes], out: IO[str], err: IO[str], *,
+                    broker_open_orders: str | Path | None = None, checkpoint_every: int | None = None) -> int:
+    """Recover, replay unanswered output, reconcile, then serve stdin until EOF or SIGTERM."""
+    journaled = JournaledEngine(policy, journal, checkpoint_every=checkpoint_every)
+    try:
+        print(f"safeguards run: journal {journal}: {journaled.recovery.describe()}", file=err, flush=True)
+        write_answers(journaled.recovery.unanswered, out, replayed=True)
+        out.flush()
+        if journaled.recovery.unanswered:
+            journaled.answered()
+        if broker_open_orders is not None:
+            alerts = journaled.reconcile(load_open_orders(broker_open_orders))
+            write_answers([({}, alerts)], out)
+            out.flush()
+            journaled.answered()
+            print(f"safeguards run: reconciled with {broker_open_orders}: {len(alerts)} finding(s)", file=err, flush=True)
+        print(f"safeguards run: {journaled.engine.identity} ready", file=err, flush=True)
+        ended_by = _serve(journaled, LineReader(source), out)
+        journaled.shutdown()
+        engine = journaled.engine
+        summary = {
+            "type": "summary", "ended_by": ended_by, "policy": engine.identity, "events": engine.arrivals,
+            "verdicts": engine.counts, "alerts": engine.alert_counts, "trading": engine.escalation.snapshot(),
+        }
+        print(json.dumps(summary), file=err, flush=True)
+        return 0
+    finally:
+        journaled.close()
+
+
+def _serve(journaled: JournaledEngine, reader: LineReader, out: IO[str]) -> str:
+    state = {"reading": False, "stop": False}
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        state["stop"] = True
+        if state["reading"]:
+            raise _Stop
+
+    previous: Callable[..., Any] | int | None = signal.signal(signal.SIGTERM, on_sigterm)
+    line_number = 0
+    try:
+        while not state["stop"]:
+            state["reading"] = True
+            try:
+                raw_lines = reader.next_lines()
+            finally:
+                state["reading"] = False
+            inputs, numbers = [], []
+            for raw in raw_lines:
+                line_number += 1
+                if raw.strip():
+                    inputs.append(parse_line(raw))
+                    numbers.append(line_number)
+            if inputs:
+                write_answers(journaled.submit(inputs), out, line_numbers=numbers)
+                out.flush()
+                journaled.answered()
+            if reader.ended:
+                return "end of input"
+        return "SIGTERM"
+    except _Stop:
+        return "SIGTERM"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def load_open_orders(path: str | Path) -> list[dict[str, Any]]:
+    """The broker's open orders: JSON lines of order_id, broker_order_id, status, cum_qty."""
+    orders = []
+    try:
+        text = Path(path).read_text("utf-8")
+    except OSError as error:
+        raise UsageError(f"{path}: cannot read the broker's open orders: {error.strerror}") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            order = json.loads(line)
+        except ValueError as error:
+            raise UsageError(f"{path}:{number}: not valid JSON: {error}; fix the broker's open-order list") from None
+        if type(order) is not dict or not isinstance(order.get("order_id"), str):
+            raise UsageError(f"{path}:{number}: each line needs a string order_id; fix the broker's open-order list")
+        cum = order.get("cum_qty", 0)
+        if type(cum) not in (int, float) or cum < 0:
+            raise UsageError(f"{path}:{number}: cum_qty must be a non-negative number; fix the broker's open-order list")
+        orders.append(order)
+    return orders

@@ -1,0 +1,86 @@
+"""`safeguards run --journal`: group commit through a pipe, replay of unanswered output, refusals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from safeguards.journal.journaled import JournaledEngine
+from tests.eventkit import REFERENCE
+from tests.journal.test_journaled import copies, life_cycle
+
+COMMAND = [sys.executable, "-m", "safeguards", "run", "--policy", str(REFERENCE)]
+
+
+def run(journal: Path, lines: list[str], *extra: str) -> subprocess.CompletedProcess:
+    text = "".join(line + "\n" for line in lines)
+    return subprocess.run([*COMMAND, "--journal", str(journal), *extra], input=text, capture_output=True, text=True,
+                          timeout=60)
+
+
+def outputs(done: subprocess.CompletedProcess) -> list[dict]:
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_seq_continues_and_resends_are_duplicates(tmp_path):
+    events = [json.dumps(e) for e in life_cycle()]
+    first = run(tmp_path / "j", events[:3] + ["{broken"])
+    assert first.returncode == 0, first.stderr
+    assert [(o["seq"], o["verdict"]) for o in outputs(first)] == [(1, "accept"), (2, "accept"), (3, "accept"), (4, "invalid")]
+    assert outputs(first)[3]["line"] == 4
+    second = run(tmp_path / "j", events[2:])
+    assert "recovered" in second.stderr
+    assert [(o["seq"], o["verdict"]) for o in outputs(second)] == [(5, "duplicate"), (6, "accept"), (7, "accept")]
+
+
+def test_unanswered_decisions_are_replayed_first(tmp_path):
+    folder = tmp_path / "j"
+    with JournaledEngine(REFERENCE, folder) as journaled:
+        journaled.submit(copies(life_cycle()[:2]))  # journaled and decided, never answered
+    done = run(folder, [])
+    replayed = outputs(done)
+    assert [(o["seq"], o["verdict"], o["replayed"]) for o in replayed] == [(1, "accept", True), (2, "accept", True)]
+    assert run(folder, []).stdout == ""  # answered now
+
+
+def test_locked_journal_is_refused_with_exit_2(tmp_path):
+    folder = tmp_path / "j"
+    live = subprocess.Popen([*COMMAND, "--journal", str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not ((folder / "LOCK").exists() and (folder / "LOCK").read_text().strip()):
+            assert time.monotonic() < deadline, "the first sidecar never took the lock"
+            time.sleep(0.05)
+        second = run(folder, [])
+        assert second.returncode == 2
+        assert "in use by another live process" in second.stderr
+    finally:
+        live.stdin.close()
+        live.wait(timeout=30)
+    assert live.returncode == 0
+
+
+def test_foreign_corrupt_and_truncated_journals_exit_2(tmp_path):
+    events = [json.dumps(e) for e in life_cycle()]
+    folder = tmp_path / "j"
+    assert run(folder, events).returncode == 0
+    other = tmp_path / "other.yaml"
+    other.write_text(REFERENCE.read_text("utf-8").replace("version: 1", "version: 2", 1), "utf-8")
+    foreign = subprocess.run([sys.executable, "-m", "safeguards", "run", "--policy", str(other), "--journal", str(folder)],
+                             input="", capture_output=True, text=True, timeout=60)
+    assert foreign.returncode == 2 and "journal belongs to" in foreign.stderr
+    segment = folder / "segment-000001.jsonl"
+    lines = segment.read_bytes().split(b"\n")
+    assert b'"qty":10' in lines[1]
+    lines[1] = lines[1].replace(b'"qty":10', b'"qty":11')
+    segment.write_bytes(b"\n".join(lines))
+    corrupt = run(folder, [])
+    assert corrupt.returncode == 2 and "segment-000001.jsonl:2: checksum does not match" in corrupt.stderr
+    segment.write_bytes(b'{"source":"control","type":"journal_hea')
+    truncated = run(folder, [])
+    assert truncated.returncode == 2 and "truncated" in truncated.stderr
+    assert len(truncated.stderr.strip().splitlines()) == 1
