@@ -155,6 +155,20 @@ class Engine:
             counts[alert["kind"]] = counts.get(alert["kind"], 0) + 1
         return alerts
 
+    # --- start-up ---------------------------------------------------------------------
+
+    def reconcile(self, open_orders: list[dict[str, Any]]) -> list[Alert]:
+        """Compare the broker's open orders (order_id, broker_order_id, status, cum_qty) with ours; the findings.
+
+        Deterministic, so a journal replays it: see ``intents.recovery`` and
+        :meth:`~.guards.intents.IntentsGuard.reconcile`.
+        """
+        intents = next(guard for guard in self.guards if guard.name == "intents")
+        self.book.seq = self.arrivals
+        self.book.bts = None
+        intents.reconcile(open_orders)  # type: ignore[attr-defined]
+        return self.pop_alerts()
+
     # --- time ------------------------------------------------------------------------
 
     def advance(self, now: int | str) -> list[Alert]:

@@ -4,8 +4,8 @@ A ``submit`` with no intent is blocked; a broker event for an order we never
 recorded is an ``orphan_order`` and the order is adopted (its exposure is real,
 so it must be tracked). Timeouts are in broker time: ``ack`` from the intent
 (restarted at submit), ``fill`` from the submit, ``cancel`` from the cancel
-request. Journal durability and start-up reconciliation (``intents.recovery``)
-are issue 4.
+request. Start-up reconciliation against the broker's open orders follows
+``intents.recovery`` (:meth:`IntentsGuard.reconcile`).
 """
 
 from __future__ import annotations
@@ -32,10 +32,14 @@ class IntentsGuard(Guard):
         self.fill_ns: int | None = timeouts.get("fill")
         self.initial: str = tables["ordering"]["initial"]
         self.terminal = frozenset(tables["ordering"]["terminal"])
+        self._states = frozenset(tables["ordering"]["stage"])
         self._recorded = (ACCEPT, self.name, "intent_recorded", "intent recorded: submission may proceed")
         self._submitted = (ACCEPT, self.name, "intent_before_submit", "submit matches a recorded intent")
         self._cancel_ok = (ACCEPT, self.name, "cancel_allowed", "cancel request recorded")
         self.orphans = 0
+        self.recovery: dict[str, str] = dict(self.config.get("recovery", {}))
+        #: The state an intent the broker never saw is marked with: failed, never resubmitted.
+        self.failed_state = "rejected" if "rejected" in self.terminal else min(self.terminal)
 
     def steps(self) -> Iterable[StepSpec]:
         return (
@@ -81,6 +85,9 @@ class IntentsGuard(Guard):
             return (BLOCK, self.name, "required_before_submit", "no intent recorded for this order: record the intent first")
         if order.submitted:
             return (BLOCK, self.name, "submit_once", "order already submitted")
+        if order.state == self.failed_state and not order.acked:
+            return (BLOCK, self.name, "lost_intent_failed",
+                    "start-up reconciliation marked this intent failed: record a new intent with a new order id")
         order.submitted = True
         if self.ack_ns is not None and not order.acked:
             order.ack_deadline = book.now + self.ack_ns
@@ -132,6 +139,71 @@ class IntentsGuard(Guard):
             f"broker event {event['type']} for an order with no recorded intent; order adopted",
         )
         return order
+
+    # --- start-up reconciliation -----------------------------------------------------
+
+    def reconcile(self, open_orders: list[dict[str, Any]]) -> None:
+        """Compare the broker's open orders with ours and act as ``intents.recovery`` says.
+
+        Each finding is an alert: ``orphan_order`` (the broker has it, we never
+        recorded it: alert, adopt, or adopt and ask for its cancel),
+        ``lost_intent`` (our open intent the broker never acknowledged and does
+        not list: marked failed so it is never resubmitted silently, or alert
+        only), ``state_mismatch`` (cum_qty disagrees: adopt the broker's, or
+        alert only; or we hold an acknowledged order open that the broker no
+        longer lists: alert, its final events are still to come).
+        """
+        book = self.book
+        listed: dict[str, dict[str, Any]] = {}
+        for entry in open_orders:
+            listed[entry["order_id"]] = entry
+        for order_id, entry in listed.items():
+            order = book.orders.get(order_id)
+            if order is None:
+                self._reconcile_unknown(entry)
+                continue
+            broker_cum = entry.get("cum_qty") or 0
+            if broker_cum != order.cum_qty:
+                adopt = self.recovery.get("quantity_mismatch") == "adopt_broker"
+                detail = f"broker cum_qty {broker_cum:g}, ours {order.cum_qty:g}"
+                if adopt:
+                    order.cum_qty = broker_cum
+                    if order.qty is not None:
+                        order.leaves_qty = max(order.qty - broker_cum, 0)
+                book.alert("state_mismatch", self.severity["state_mismatch"], self.name, order_id, order.group_id,
+                           detail + ("; adopted the broker's figure" if adopt else "; not changed (policy: alert)"))
+        for order in list(book.orders.values()):
+            if order.order_id in listed or order.state in self.terminal:
+                continue
+            if not order.acked and order.has_intent:
+                mark = self.recovery.get("unacknowledged_intents") == "mark_failed"
+                if mark:
+                    order.state = self.failed_state
+                    order.ack_deadline = order.fill_deadline = order.cancel_deadline = None
+                book.alert(
+                    "lost_intent", self.severity["lost_intent"], self.name, order.order_id, order.group_id,
+                    f"intent {'submitted' if order.submitted else 'recorded'} but never acknowledged and not open at "
+                    f"the broker; " + (f"marked failed ({self.failed_state}): never resubmitted" if mark
+                                       else "left as is (policy: alert)"),
+                )
+            elif order.acked:
+                book.alert(
+                    "state_mismatch", self.severity["state_mismatch"], self.name, order.order_id, order.group_id,
+                    f"we hold the order {order.state}; the broker no longer lists it open (its final events are due)",
+                )
+
+    def _reconcile_unknown(self, entry: dict[str, Any]) -> None:
+        book = self.book
+        action = self.recovery.get("unknown_broker_orders", "alert")
+        detail = f"broker lists open order {entry['order_id']!r} (broker id {entry.get('broker_order_id')}) we never recorded"
+        if action in ("adopt", "cancel"):
+            order = Order(entry["order_id"], entry.get("status") if entry.get("status") in self._states else "new")
+            order.adopted = order.submitted = order.acked = True
+            order.cum_qty = entry.get("cum_qty") or 0
+            book.orders[order.order_id] = order
+            self.orphans += 1
+            detail += "; adopted" + ("; cancel it (policy: cancel)" if action == "cancel" else "")
+        book.alert("orphan_order", self.orphan_severity, self.name, entry["order_id"], None, detail)
 
     # --- timers -------------------------------------------------------------------
 

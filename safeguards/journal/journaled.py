@@ -102,6 +102,8 @@ class JournaledEngine:
                         pending.clear()
                     elif kind == "advance":
                         pending.append(({}, self.engine.advance(record["now"])))
+                    elif kind == "reconcile":
+                        pending.append(({}, self.engine.reconcile(record["orders"])))
                     elif kind == "unreadable":
                         pending.append((self._invalid(record), []))
                     continue
@@ -142,6 +144,11 @@ class JournaledEngine:
             else:
                 answers.append((self.engine.process(record), self.engine.pop_alerts()))
         return answers
+
+    def reconcile(self, open_orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Start-up reconciliation with the broker's open orders: journaled (so replay repeats it), then applied."""
+        self._writer.append([{"source": CONTROL, "type": "reconcile", "orders": open_orders}])
+        return self.engine.reconcile(open_orders)
 
     def answered(self) -> None:
         """The caller has written the answers out; note it (made durable by the next commit)."""
