@@ -50,6 +50,17 @@ class Order:
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__ if not name.endswith("_deadline")}
 
+    def row(self) -> list[Any]:
+        """Every slot, deadlines included, in slot order: a checkpoint's row."""
+        return [getattr(self, name) for name in self.__slots__]
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> Order:
+        order = cls.__new__(cls)
+        for name, value in zip(cls.__slots__, row, strict=True):
+            setattr(order, name, value)
+        return order
+
 
 class Book:
     """Orders, broker time, timers and the alert buffer shared by the guards of one engine."""
@@ -136,6 +147,25 @@ class Book:
                 self.bts = deadline
                 callback(order, deadline)
             self.bts = saved_bts
+
+    def state(self, encode_timer: Callable[[Callable[[Any, int], None], Any], list[Any]]) -> dict[str, Any]:
+        """Orders, time and timers, JSON-ready; `encode_timer(callback, target)` names a timer's work."""
+        if self.alerts:
+            raise RuntimeError("take the alerts (pop_alerts) before saving the book's state")
+        return {
+            "now": self.now, "offset": self.offset, "timer_count": self._timer_count,
+            "orders": [order.row() for order in self.orders.values()],
+            "timers": [[deadline, count, *encode_timer(callback, target)]
+                       for deadline, count, callback, target in self._timers],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Orders and time back; timers are restored by the engine, which knows the callbacks."""
+        self.now, self.offset, self._timer_count = state["now"], state["offset"], state["timer_count"]
+        self.orders = {}
+        for row in state["orders"]:
+            order = Order.from_row(row)
+            self.orders[order.order_id] = order
 
     def next_deadline(self) -> int | None:
         return self._timers[0][0] if self._timers else None

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .book import Book
+from .book import Book, Order
 from .errors import EngineError, EventError
 from .escalation import Escalation
 from .events import TYPES_BY_SOURCE, parse_timestamp
@@ -193,6 +193,57 @@ class Engine:
     def now(self) -> int:
         """Broker time in ns since the epoch, as the engine knows it."""
         return self.book.now
+
+    # --- checkpoints ----------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Everything the engine holds, JSON-ready: :meth:`from_state` continues exactly as this engine would."""
+        return {
+            "policy_hash": self.policy.hash, "arrivals": self.arrivals, "counts": dict(self.counts),
+            "alert_counts": dict(self.alert_counts), "book": self.book.state(self._encode_timer),
+            "guards": {guard.name: guard.state() for guard in (*self.guards, self.escalation)},
+        }
+
+    @classmethod
+    def from_state(cls, policy: CompiledPolicy | str | Path, state: Mapping[str, Any]) -> Engine:
+        """An engine in exactly the state :meth:`state` described (for the same policy)."""
+        engine = cls(policy)
+        if state.get("policy_hash") != engine.policy.hash:
+            raise EngineError(f"state was saved under policy hash {str(state.get('policy_hash'))[:12]}, "
+                              f"not {engine.identity}; load it with that policy")
+        engine.arrivals = state["arrivals"]
+        engine.counts.update(state["counts"])
+        engine.alert_counts = dict(state["alert_counts"])
+        engine.book.restore(state["book"])
+        for guard in (*engine.guards, engine.escalation):
+            guard.restore(state["guards"][guard.name])
+        timers = [engine._decode_timer(row) for row in state["book"]["timers"]]
+        engine.book._timers = [timer for timer in timers if timer is not None]  # already a heap: saved in heap order
+        return engine
+
+    def _encode_timer(self, callback: Any, target: Any) -> list[Any]:
+        owner = callback.__self__
+        if isinstance(target, Order):
+            return [owner.name, callback.__name__, "order", target.order_id]
+        if owner is self.escalation:
+            state, group_id, rule_id, since = target
+            return [owner.name, callback.__name__, "episode", [group_id, rule_id, since]]
+        return [owner.name, callback.__name__, "value", list(target)]
+
+    def _decode_timer(self, row: list[Any]) -> tuple | None:
+        deadline, count, owner_name, method, kind, payload = row
+        owner = next(g for g in (*self.guards, self.escalation) if g.name == owner_name)
+        if kind == "order":
+            target: Any = self.book.orders.get(payload)
+            if target is None:  # evicted since: its timers were moot
+                return None
+        elif kind == "episode":
+            group_id, rule_id, since = payload
+            scope = self.escalation.global_state if group_id is None else self.escalation.groups[group_id]
+            target = (scope, group_id, rule_id, since)
+        else:
+            target = tuple(payload)
+        return (deadline, count, getattr(owner, method), target)
 
     # --- reading state ---------------------------------------------------------------
 

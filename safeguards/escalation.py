@@ -123,6 +123,15 @@ class Escalation(Guard):
         scope = "all trading" if group_id is None else f"group {group_id!r}"
         self.book.alert("resumed", "info", self.name, None, group_id, f"{scope} back to active: rule {rule_id} cleared")
 
+    def state(self) -> dict[str, Any]:
+        return {"groups": {key: list(s) for key, s in self.groups.items()}, "all": list(self.global_state),
+                "escalated": self.escalated}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.groups = {key: list(s) for key, s in state["groups"].items()}
+        self.global_state[:] = state["all"]
+        self.escalated = state["escalated"]
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "all": STATES[self.global_state[0]],

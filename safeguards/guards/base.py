@@ -85,3 +85,10 @@ class Guard:
     def snapshot(self) -> dict[str, Any]:
         """A JSON-ready picture of what the guard holds (for operators and tests)."""
         return {}
+
+    def state(self) -> dict[str, Any]:
+        """Everything the guard holds, JSON-ready, for a checkpoint: :meth:`restore` continues exactly."""
+        return {}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back what :meth:`state` gave (the book's orders are already restored)."""

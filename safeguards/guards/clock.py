@@ -86,3 +86,11 @@ class ClockGuard(Guard):
 
     def snapshot(self) -> dict[str, Any]:
         return {"offset_ns": self.book.offset, "samples": len(self._offsets), "skew_alerts": self.skew_alerts}
+
+    def state(self) -> dict[str, Any]:
+        return {"times": list(self._times), "offsets": list(self._offsets), "in_episode": self.in_episode,
+                "skew_alerts": self.skew_alerts}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._times, self._offsets = deque(state["times"]), deque(state["offsets"])
+        self.in_episode, self.skew_alerts = state["in_episode"], state["skew_alerts"]

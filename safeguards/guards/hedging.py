@@ -183,6 +183,28 @@ class HedgingGuard(Guard):
                 f"legs out of balance and no hedge filled for {self.max_unhedged_ns / 1e9:g}s of broker time",
             )
 
+    def state(self) -> dict[str, Any]:
+        return {
+            "quotes": {symbol: [getattr(q, name) for name in _Quote.__slots__] for symbol, q in self.quotes.items()},
+            "groups": {gid: [g.attempts, [leg.order_id for leg in g.legs], g.unhedged_since]
+                       for gid, g in self.groups.items()},
+            "pending_depth": self._pending_depth,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        orders = self.book.orders
+        self.quotes = {}
+        for symbol, values in state["quotes"].items():
+            quote = self.quotes[symbol] = _Quote()
+            for name, value in zip(_Quote.__slots__, values, strict=True):
+                setattr(quote, name, value)
+        self.groups = {}
+        for gid, (attempts, legs, since) in state["groups"].items():
+            group = self.groups[gid] = _Group()
+            group.attempts, group.unhedged_since = attempts, since
+            group.legs = [orders[order_id] for order_id in legs if order_id in orders]
+        self._pending_depth = state["pending_depth"]
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "quotes": len(self.quotes),

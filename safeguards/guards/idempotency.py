@@ -6,8 +6,10 @@ fingerprint, and its broker time and hash in two flat ``array('q')`` rings in
 arrival order, which is also (near enough) broker-time order: expiry and the
 ``max_keys`` bound both pop from the oldest end. A 64-bit key hash collides
 with odds of about 1 in 10^13 for a million keys. Python's ``hash`` of strings
-is salted per process, so a journal (issue 4) must store the raw keys and
-rehash them on start-up.
+is salted per process: a journal replay rehashes the raw events, and a
+checkpoint of these hashes (:meth:`IdempotencyGuard.state`) is only taken back
+by a process with the same salt (same ``PYTHONHASHSEED``); otherwise recovery
+replays the journal.
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ from operator import itemgetter
 from collections.abc import Iterable
 from typing import Any
 
+from ..errors import EngineError
 from ..events import FIELDS
 from .base import AT_DEDUP, BROKER_TYPES, DUPLICATE, LOCAL_TYPES, REJECT, Guard, StepSpec
 
 _FINGERPRINT_MASK = (1 << 30) - 1  # small enough to be a compact int object
 _READER_LIMIT = 1024  # field sets remembered at most (a live stream has a handful)
+
+
+def hash_probe() -> int:
+    """This process's hash of a fixed string: equal in two processes iff their str hashes agree."""
+    return hash("safeguards idempotency hash probe")
 
 
 class IdempotencyGuard(Guard):
@@ -158,6 +166,26 @@ class IdempotencyGuard(Guard):
             del times[:head]
             head = 0
         self._head = head
+
+    def state(self) -> dict[str, Any]:
+        """Keys and fingerprints are this process's str hashes: the probe says which hash function made them."""
+        head = self._head
+        return {
+            "hash_probe": hash_probe(), "seen": list(self.seen.items()),
+            "ring_keys": self._ring_keys[head:].tolist(), "ring_times": self._ring_times[head:].tolist(),
+            "evicted": self.evicted, "expired": self.expired,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if state["hash_probe"] != hash_probe():
+            raise EngineError(
+                "idempotency keys in this state were made under another str hash seed; replay the journal instead "
+                "(or run with the same PYTHONHASHSEED)"
+            )
+        self.seen = {key: value for key, value in state["seen"]}
+        self._ring_keys, self._ring_times = array("q", state["ring_keys"]), array("q", state["ring_times"])
+        self._head = 0
+        self.evicted, self.expired = state["evicted"], state["expired"]
 
     def snapshot(self) -> dict[str, Any]:
         return {"keys": len(self.seen), "expired": self.expired, "evicted": self.evicted}

@@ -233,3 +233,9 @@ class IntentsGuard(Guard):
 
     def snapshot(self) -> dict[str, Any]:
         return {"orphans": self.orphans}
+
+    def state(self) -> dict[str, Any]:
+        return {"orphans": self.orphans}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.orphans = state["orphans"]

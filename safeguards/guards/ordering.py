@@ -163,3 +163,9 @@ class OrderingGuard(Guard):
 
     def snapshot(self) -> dict[str, Any]:
         return {"last_broker_seq": dict(self.last_broker_seq)}
+
+    def state(self) -> dict[str, Any]:
+        return {"last_broker_seq": dict(self.last_broker_seq)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.last_broker_seq = dict(state["last_broker_seq"])
