@@ -32,21 +32,30 @@ from safeguards.store import ingest_file, open_store
 ROOT = Path(__file__).resolve().parents[1]
 POLICY = ROOT / "rules" / "multileg_options.yaml"
 
+# Peak RSS of this process's own memory: VmHWM is reset by exec, unlike getrusage's
+# ru_maxrss, which a child inherits from the parent's high-water mark (the parent may have
+# just simulated the log).
+HWM = """
+def peak_mib():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+"""
+
 BACKTEST = """
-import json, resource, sys, time
-from safeguards.backtest import run_backtest
+import json, sys, time
+{HWM}from safeguards.backtest import run_backtest
 started = time.perf_counter()
 result = run_backtest(sys.argv[1], sys.argv[2], db=sys.argv[3])
 print(json.dumps({"events": result.summary["events"], "alerts": result.summary["alerts"],
                   "seconds": time.perf_counter() - started,
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
+                  "peak_rss_mib": peak_mib()}))
+""".replace("{HWM}", HWM)
 
 # The same run with the engine replaced by one that accepts everything and keeps no state:
 # isolates the backtest's own pipeline (read, write, store, summarize) to show its memory is flat.
 PIPELINE = """
-import json, resource, sys, time
-import safeguards.backtest.replay as replay
+import json, sys, time
+{HWM}import safeguards.backtest.replay as replay
 
 class AcceptAll:
     def __init__(self, policy):
@@ -61,8 +70,8 @@ replay.Engine = AcceptAll
 started = time.perf_counter()
 result = replay.run_backtest(sys.argv[1], sys.argv[2], db=sys.argv[3])
 print(json.dumps({"events": result.summary["events"], "alerts": 0, "seconds": time.perf_counter() - started,
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
+                  "peak_rss_mib": peak_mib()}))
+""".replace("{HWM}", HWM)
 
 STAGES = """
 import json, sys, time
