@@ -14,6 +14,8 @@ fresh silently.
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -26,6 +28,8 @@ from .records import CONTROL, BadRecord, decode, encode
 
 JOURNAL_FORMAT = 1
 _SEGMENT = re.compile(r"^segment-(\d{6})\.jsonl$")
+_CHECKPOINT = re.compile(r"^checkpoint-(\d{6})\.json$")
+HISTORY = "history"  # finished segments: a day's broker log for ingest and backtest
 
 
 def segment_name(number: int) -> str:
@@ -33,7 +37,46 @@ def segment_name(number: int) -> str:
 
 
 def segment_numbers(folder: Path) -> list[int]:
+    if not folder.is_dir():
+        return []
     return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _SEGMENT.match(p.name)))
+
+
+def checkpoint_name(number: int) -> str:
+    return f"checkpoint-{number:06d}.json"
+
+
+def checkpoint_numbers(folder: Path) -> list[int]:
+    return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _CHECKPOINT.match(p.name)))
+
+
+def write_checkpoint(path: Path, content: dict[str, Any]) -> None:
+    """Atomically: a temporary file, fsynced, renamed over the name, the folder fsynced. Sealed by a sha256."""
+    body = json.dumps(content, separators=(",", ":"), sort_keys=True, allow_nan=False)
+    sealed = json.dumps({"sha256": hashlib.sha256(body.encode()).hexdigest()})[:-1] + ',"content":' + body + "}"
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(sealed.encode())
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    fsync_folder(path.parent)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint's content, or JournalError if it is damaged or of another format."""
+    try:
+        sealed = json.loads(path.read_bytes())
+        body = json.dumps(sealed["content"], separators=(",", ":"), sort_keys=True, allow_nan=False)
+    except (ValueError, KeyError, TypeError) as error:
+        raise JournalError(f"{path}: not a readable checkpoint ({error})") from None
+    if hashlib.sha256(body.encode()).hexdigest() != sealed.get("sha256"):
+        raise JournalError(f"{path}: checkpoint checksum does not match its content")
+    content = sealed["content"]
+    if content.get("journal_format") != JOURNAL_FORMAT:
+        raise JournalError(f"{path}: checkpoint of journal format {content.get('journal_format')!r}; "
+                           f"this release reads format {JOURNAL_FORMAT}")
+    return content
 
 
 class JournalLock:

@@ -16,6 +16,7 @@ decisions and alerts of events after the last marker are handed back, flagged
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,7 +28,10 @@ from ..engine import Engine
 from ..errors import EngineError, EventError, JournalError
 from ..events import parse_timestamp
 from ..policy import CompiledPolicy, load_policy
-from .files import JOURNAL_FORMAT, JournalLock, SegmentWriter, read_segment, segment_name, segment_numbers
+from .files import (
+    HISTORY, JOURNAL_FORMAT, JournalLock, SegmentWriter, checkpoint_name, checkpoint_numbers, fsync_folder,
+    read_checkpoint, read_segment, segment_name, segment_numbers, write_checkpoint,
+)
 from .records import CONTROL
 
 Answer = tuple[dict[str, Any], list[dict[str, Any]]]
@@ -43,12 +47,14 @@ class Recovery:
     torn_tail_dropped: bool = False
     seconds: float = 0.0
     unanswered: list[Answer] = field(default_factory=list)
+    checkpoint_note: str = ""
 
     def describe(self) -> str:
         if self.fresh:
             return "new journal"
         torn = "; dropped a torn final record (written, never answered)" if self.torn_tail_dropped else ""
-        return (f"recovered {self.records:,} records from {self.segments} segment(s) in {self.seconds:.2f}s; "
+        start = f" {self.checkpoint_note}," if self.checkpoint_note else ""
+        return (f"recovered{start} {self.records:,} records from {self.segments} segment(s) in {self.seconds:.2f}s; "
                 f"{len(self.unanswered)} decision(s) re-sent{torn}")
 
 
@@ -57,6 +63,7 @@ class JournaledEngine:
 
     def __init__(self, policy: CompiledPolicy | str | Path, folder: str | Path, *, checkpoint_every: int | None = None):
         self.checkpoint_every = checkpoint_every
+        self.since_checkpoint = 0
         self.policy = policy if isinstance(policy, CompiledPolicy) else load_policy(policy)
         self.engine = Engine(self.policy)
         self.folder = Path(folder)
@@ -78,40 +85,115 @@ class JournaledEngine:
         }
 
     def _recover(self) -> Recovery:
+        """Newest usable checkpoint + the segments after it; else every segment (history included)."""
         numbers = segment_numbers(self.folder)
-        if not numbers:
+        checkpoints = checkpoint_numbers(self.folder)
+        if not numbers and not checkpoints:
             self._writer = SegmentWriter(self.folder / segment_name(1), self._header())
             return Recovery(fresh=True)
         started = time.perf_counter()
-        report = Recovery(fresh=False, segments=len(numbers))
+        report = Recovery(fresh=False)
+        first = self._load_checkpoint(checkpoints[-1], report) if checkpoints else None
+        if first is None:  # no usable checkpoint: replay everything, finished segments first
+            history = self.folder / HISTORY
+            paths = [history / segment_name(n) for n in segment_numbers(history) if not numbers or n < numbers[0]]
+            paths += [self.folder / segment_name(n) for n in numbers]
+            if paths and _number_of(paths[0]) != 1:
+                raise JournalError(f"{self.folder}: segments before {paths[0].name} are missing and no checkpoint is "
+                                   "usable; restore them from backup into history/")
+        else:
+            paths = [self.folder / segment_name(n) for n in numbers if n >= first]
         pending: list[Answer] = []
-        for number in numbers:
-            reading = read_segment(self.folder / segment_name(number), last=number == numbers[-1])
-            made_by = reading.header.get("policy_hash")
-            if made_by != self.policy.hash:
-                raise JournalError(
-                    f"{reading.path}: journal belongs to {reading.header.get('policy', str(made_by)[:12])}, "
-                    f"not {self.policy.identity}; run with that policy, or start a new journal for this one"
-                )
+        for path in paths:
+            reading = read_segment(path, last=path == paths[-1] and path.parent == self.folder)
+            self._check_owner(reading.path, reading.header)
+            report.segments += 1
             report.torn_tail_dropped = reading.torn_tail
             for record in reading.records:
                 report.records += 1
-                if record.get("source") == CONTROL:
-                    kind = record.get("type")
-                    if kind == "answered":
-                        pending.clear()
-                    elif kind == "advance":
-                        pending.append(({}, self.engine.advance(record["now"])))
-                    elif kind == "reconcile":
-                        pending.append(({}, self.engine.reconcile(record["orders"])))
-                    elif kind == "unreadable":
-                        pending.append((self._invalid(record), []))
-                    continue
-                pending.append((self.engine.process(record), self.engine.pop_alerts()))
-        self._writer = SegmentWriter(self.folder / segment_name(numbers[-1]))
+                self._replay(record, pending)
+        current = max([*numbers, first or 0])
+        self._writer = SegmentWriter(self.folder / segment_name(current), self._header())
+        self._archive_before(current)
         report.unanswered = [(decision, alerts) for decision, alerts in pending if decision or alerts]
         report.seconds = time.perf_counter() - started
         return report
+
+    def _check_owner(self, path: Path, header: dict[str, Any]) -> None:
+        made_by = header.get("policy_hash")
+        if made_by != self.policy.hash:
+            raise JournalError(
+                f"{path}: journal belongs to {header.get('policy', str(made_by)[:12])}, "
+                f"not {self.policy.identity}; run with that policy, or start a new journal for this one"
+            )
+
+    def _load_checkpoint(self, number: int, report: Recovery) -> int | None:
+        """The segment number a usable checkpoint starts at, with the engine restored; None to replay instead."""
+        path = self.folder / checkpoint_name(number)
+        content = read_checkpoint(path)
+        self._check_owner(path, content)
+        try:
+            self.engine = Engine.from_state(self.policy, content["state"])
+        except EngineError as error:  # e.g. another str hash seed: replaying is slower but exact
+            report.checkpoint_note = f"checkpoint {path.name} not used ({error}); replayed the journal"
+            self.engine = Engine(self.policy)
+            return None
+        report.checkpoint_note = f"from {path.name}"
+        return number
+
+    def _replay(self, record: dict[str, Any], pending: list[Answer]) -> None:
+        if record.get("source") != CONTROL:
+            pending.append((self.engine.process(record), self.engine.pop_alerts()))
+            return
+        kind = record.get("type")
+        if kind == "answered":
+            pending.clear()
+        elif kind == "advance":
+            pending.append(({}, self.engine.advance(record["now"])))
+        elif kind == "reconcile":
+            pending.append(({}, self.engine.reconcile(record["orders"])))
+        elif kind == "unreadable":
+            pending.append((self._invalid(record), []))
+
+    # --- checkpoints ----------------------------------------------------------------
+
+    def checkpoint(self) -> Path:
+        """Save the engine's state, start a new segment, move finished segments to history/.
+
+        Call only when every answer has been written (after :meth:`answered`):
+        recovery from a checkpoint owes no answers from before it.
+        """
+        self._writer.sync()
+        number = _number_of(self._writer.path) + 1
+        content = {"journal_format": JOURNAL_FORMAT, "policy": self.policy.identity, "policy_hash": self.policy.hash,
+                   "segment": number, "state": self.engine.state()}
+        path = self.folder / checkpoint_name(number)
+        write_checkpoint(path, content)
+        self._writer.close()
+        self._writer = SegmentWriter(self.folder / segment_name(number), self._header())
+        self._archive_before(number)
+        self.since_checkpoint = 0
+        return path
+
+    def _archive_before(self, number: int) -> None:
+        """Segments before `number` to history/ (kept as the day's broker log); older checkpoints deleted."""
+        older = [n for n in segment_numbers(self.folder) if n < number]
+        if older:
+            history = self.folder / HISTORY
+            history.mkdir(exist_ok=True)
+            for n in older:
+                os.replace(self.folder / segment_name(n), history / segment_name(n))
+            fsync_folder(history)
+        for n in checkpoint_numbers(self.folder):
+            if n < number:
+                (self.folder / checkpoint_name(n)).unlink()
+        fsync_folder(self.folder)
+
+    def maybe_checkpoint(self) -> Path | None:
+        """A checkpoint if `checkpoint_every` records were journaled since the last one."""
+        if self.checkpoint_every and self.since_checkpoint >= self.checkpoint_every:
+            return self.checkpoint()
+        return None
 
     # --- the hot path ---------------------------------------------------------------
 
@@ -137,6 +219,7 @@ class JournaledEngine:
                     item["seq"] = arrival
                 records.append(item)
         self._writer.append(records)
+        self.since_checkpoint += len(records)
         answers: list[Answer] = []
         for record in records:
             if record.get("source") == CONTROL:
@@ -161,8 +244,10 @@ class JournaledEngine:
         return self.engine.advance(stamp)
 
     def shutdown(self) -> None:
-        """Clean end of a run: make the last `answered` marker durable."""
+        """Clean end of a run (every answer written): a checkpoint if anything was journaled since the last."""
         self._writer.sync()
+        if self.since_checkpoint:
+            self.checkpoint()
 
     def close(self) -> None:
         self._writer.close()
@@ -173,6 +258,10 @@ class JournaledEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _number_of(path: Path) -> int:
+    return int(path.name.split("-")[1].split(".")[0])
 
 
 def _broker_time(text: str) -> int:

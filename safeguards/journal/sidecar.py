@@ -156,6 +156,7 @@ def _serve(journaled: JournaledEngine, reader: LineReader, out: IO[str]) -> str:
                 write_answers(journaled.submit(inputs), out, line_numbers=numbers)
                 out.flush()
                 journaled.answered()
+                journaled.maybe_checkpoint()
             if reader.ended:
                 return "end of input"
         return "SIGTERM"

@@ -110,7 +110,8 @@ def test_run_reports_findings_on_stdout_and_in_the_journal(tmp_path):
     assert done.returncode == 0, done.stderr
     kinds = sorted(a["kind"] for a in findings([json.loads(line) for line in done.stdout.splitlines()]))
     assert kinds == ["lost_intent", "orphan_order"]
-    assert '"type":"reconcile"' in (folder / "segment-000001.jsonl").read_text()
+    journal_text = "".join(path.read_text() for path in sorted(folder.rglob("segment-*.jsonl")))
+    assert '"type":"reconcile"' in journal_text
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{nope\n")
     refused = subprocess.run([*command, "--broker-open-orders", str(bad)], input="", capture_output=True, text=True,

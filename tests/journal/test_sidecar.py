@@ -73,6 +73,14 @@ def test_foreign_corrupt_and_truncated_journals_exit_2(tmp_path):
     foreign = subprocess.run([sys.executable, "-m", "safeguards", "run", "--policy", str(other), "--journal", str(folder)],
                              input="", capture_output=True, text=True, timeout=60)
     assert foreign.returncode == 2 and "journal belongs to" in foreign.stderr
+    checkpoint = folder / "checkpoint-000002.json"  # a clean shutdown checkpoints; segment 1 went to history/
+    assert checkpoint.exists() and (folder / "history" / "segment-000001.jsonl").exists()
+    checkpoint.write_bytes(checkpoint.read_bytes().replace(b'"arrivals":5', b'"arrivals":6'))
+    damaged = run(folder, [])
+    assert damaged.returncode == 2 and "checkpoint checksum does not match" in damaged.stderr
+    folder = tmp_path / "unclean"
+    with JournaledEngine(REFERENCE, folder) as journaled:  # closed without a shutdown checkpoint
+        journaled.submit(copies(life_cycle()))
     segment = folder / "segment-000001.jsonl"
     lines = segment.read_bytes().split(b"\n")
     assert b'"qty":10' in lines[1]
