@@ -17,14 +17,18 @@ def test_reference_policy_is_clean(policy_data):
     compile_text(dump(policy_data), "p.yaml")
 
 
+def rule(policy_data, rule_id):
+    return next(r for r in policy_data["ordering"]["transitions"] if r["id"] == rule_id)
+
+
 def test_transition_to_undeclared_state(policy_data):
-    policy_data["ordering"]["transitions"][0]["to"] = ["new", "rejected", "nwe"]
+    rule(policy_data, "ack")["to"] = ["new", "rejected", "nwe"]
     [message] = messages(policy_data)
     assert message.startswith("transition 'ack' to 'nwe' is not a declared state; did you mean 'new'?")
 
 
 def test_transition_from_undeclared_state(policy_data):
-    policy_data["ordering"]["transitions"][0]["from"] = "pending"
+    rule(policy_data, "ack")["from"] = "pending"
     assert any("transition 'ack' from 'pending' is not a declared state" in m for m in messages(policy_data))
 
 
