@@ -149,15 +149,14 @@ class SegmentWriter:
     def __init__(self, path: Path, header: dict[str, Any] | None = None):
         self.path = path
         fresh = not path.exists()
+        if fresh:
+            if header is None:
+                raise ValueError("a new segment needs a header")
+            _create_with_header(path, header)
         if torn := (not fresh and _ends_torn(path)):
             _cut_torn_tail(path)
         self.torn_tail_dropped = torn
         self.handle = open(path, "ab", buffering=0)
-        if fresh:
-            if header is None:
-                raise ValueError("a new segment needs a header")
-            self.append([header])
-            fsync_folder(path.parent)
 
     def append(self, records: list[dict[str, Any]]) -> None:
         if records:
@@ -174,6 +173,17 @@ class SegmentWriter:
 
     def close(self) -> None:
         self.handle.close()
+
+
+def _create_with_header(path: Path, header: dict[str, Any]) -> None:
+    """A segment appears whole or not at all: a kill while creating it leaves no headless segment behind."""
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "wb") as handle:
+        handle.write(encode(header))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    fsync_folder(path.parent)
 
 
 def _ends_torn(path: Path) -> bool:
