@@ -23,13 +23,12 @@ Each line is either a trade update ``{"event": "fill", "execution_id": ..., "tim
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import duckdb
 
 from ..store.checks import lit
-from .jsonl import create_lines
+from .jsonl import create_lines, first_json_line
 
 FORMAT = "alpaca"
 
@@ -44,17 +43,11 @@ ENDING_EVENTS = ("fill", "canceled", "expired", "rejected", "replaced")
 
 def looks_like(head: str) -> bool:
     """A first non-blank line that is a trade update (``event`` and ``order``) or its envelope."""
-    for line in head.splitlines():
-        if line.strip():
-            try:
-                first = json.loads(line)
-            except ValueError:
-                return False
-            if not isinstance(first, dict):
-                return False
-            update = first.get("data") if first.get("stream") == "trade_updates" else first
-            return isinstance(update, dict) and "event" in update and "order" in update
-    return False
+    first = first_json_line(head)
+    if not isinstance(first, dict):
+        return False
+    update = first.get("data") if first.get("stream") == "trade_updates" else first
+    return isinstance(update, dict) and "event" in update and "order" in update
 
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:

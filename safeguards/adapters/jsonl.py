@@ -35,16 +35,24 @@ _JSON_TYPE_WORDS = "CASE {t} WHEN 'VARCHAR' THEN 'str' WHEN 'BOOLEAN' THEN 'bool
                    "WHEN 'ARRAY' THEN 'array' ELSE lower({t}) END"
 
 
-def looks_like(head: str) -> bool:
-    """A first non-blank line that is a JSON object with a ``source`` or ``type`` key."""
+_NOT_JSON = object()
+
+
+def first_json_line(head: str) -> object:
+    """The first non-blank line of ``head`` parsed as JSON (a sentinel when it is not JSON or there is none)."""
     for line in head.splitlines():
         if line.strip():
             try:
-                first = json.loads(line)
+                return json.loads(line)
             except ValueError:
-                return False
-            return isinstance(first, dict) and ("source" in first or "type" in first)
-    return False
+                return _NOT_JSON
+    return _NOT_JSON
+
+
+def looks_like(head: str) -> bool:
+    """A first non-blank line that is a JSON object with a ``source`` or ``type`` key."""
+    first = first_json_line(head)
+    return isinstance(first, dict) and ("source" in first or "type" in first)
 
 
 def is_utf8(path: Path) -> bool:
