@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import PolicyError
+from ..errors import Location, PolicyError, Problem
 from .checks import as_list, semantic_problems
 from .compiled import CompiledPolicy
 from .durations import parse_duration
@@ -36,8 +36,6 @@ def compile_file(path: str | Path) -> CompiledPolicy:
 
 
 def _read_text(path: str | Path) -> str:
-    from ..errors import Location, Problem
-
     try:
         return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
