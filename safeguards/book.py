@@ -8,6 +8,7 @@ forward; timers fire when it passes their deadline, whichever event moved it
 from __future__ import annotations
 
 import heapq
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,7 @@ class Order:
     __slots__ = (
         "order_id", "group_id", "role", "parent_id", "symbol", "side", "qty", "state",
         "before_pending", "cum_qty", "leaves_qty", "has_intent", "submitted", "acked",
-        "ack_deadline", "cancel_deadline", "fill_deadline", "hedge_depth", "late_qty", "adopted",
+        "ack_deadline", "cancel_deadline", "fill_deadline", "hedge_depth", "late_qty", "adopted", "done_at",
     )
 
     def __init__(self, order_id: str, state: str, group_id: str | None = None) -> None:
@@ -46,9 +47,11 @@ class Order:
         self.hedge_depth = 0
         self.late_qty: float = 0
         self.adopted = False
+        #: Broker time of its last event while terminal (None while live): eviction's clock.
+        self.done_at: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__ if not name.endswith("_deadline")}
+        return {name: getattr(self, name) for name in self.__slots__ if not name.endswith(("_deadline", "done_at"))}
 
     def row(self) -> list[Any]:
         """Every slot, deadlines included, in slot order: a checkpoint's row."""
@@ -57,13 +60,25 @@ class Order:
     @classmethod
     def from_row(cls, row: list[Any]) -> Order:
         order = cls.__new__(cls)
+        if len(row) == len(cls.__slots__) - 1:  # a checkpoint from before eviction: not finished yet
+            row = [*row, None]
         for name, value in zip(cls.__slots__, row, strict=True):
             setattr(order, name, value)
         return order
 
 
 class Book:
-    """Orders, broker time, timers and the alert buffer shared by the guards of one engine."""
+    """Orders, broker time, timers and the alert buffer shared by the guards of one engine.
+
+    Eviction keeps the book bounded: an order in a terminal state whose last event
+    is more than ``retain_ns`` of broker time old is dropped (the engine sets
+    ``retain_ns`` to the idempotency window, at least the longest timeout, so no
+    timer outlives its order). :meth:`finish` queues (time, order id) as a
+    terminal order sees an event; :meth:`advance` pops the queue's old end, so
+    the cost is amortised O(1). Evicted ids are remembered, the newest
+    ``max_evicted`` of them (like the dedup keys), so a late broker event for one
+    is ``stale``, not an orphan (:class:`~.guards.intents.IntentsGuard`).
+    """
 
     def __init__(self, policy_identity: str) -> None:
         self.policy = policy_identity
@@ -83,6 +98,16 @@ class Book:
         self._timer_count = 0
         #: Called with (alert, after_terminal) for every alert; set by the engine (escalation).
         self.on_alert: Callable[[dict[str, Any], bool], None] | None = None
+        #: Keep finished orders this long (broker ns); None: never evict.
+        self.retain_ns: int | None = None
+        #: How many evicted order ids to remember (oldest forgotten first).
+        self.max_evicted = 1_000_000
+        #: Evicted order ids, oldest first (values unused).
+        self.evicted: OrderedDict[str, None] = OrderedDict()
+        self.evictions = 0
+        #: Called with each evicted order, so guards drop what served only it.
+        self.on_evict: list[Callable[[Order], None]] = []
+        self._finished: deque[tuple[int, str]] = deque()
 
     # --- groups -------------------------------------------------------------------
 
@@ -135,7 +160,7 @@ class Book:
         heapq.heappush(self._timers, (deadline, self._timer_count, callback, order))
 
     def advance(self, now: int) -> None:
-        """Move broker time forward to ``now`` and fire every timer it passes."""
+        """Move broker time forward to ``now``, fire every timer it passes, then evict long-finished orders."""
         if now <= self.now:
             return
         self.now = now
@@ -147,6 +172,32 @@ class Book:
                 self.bts = deadline
                 callback(order, deadline)
             self.bts = saved_bts
+        finished = self._finished
+        if finished and finished[0][0] < now - self.retain_ns:  # type: ignore[operator]
+            self._evict(now - self.retain_ns)  # type: ignore[operator]
+
+    # --- eviction -----------------------------------------------------------------
+
+    def finish(self, order: Order) -> None:
+        """A terminal order just saw an event: it may be evicted ``retain_ns`` after now."""
+        order.done_at = now = self.now
+        if self.retain_ns is not None:
+            self._finished.append((now, order.order_id))
+
+    def _evict(self, horizon: int) -> None:
+        finished, orders, evicted = self._finished, self.orders, self.evicted
+        while finished and finished[0][0] < horizon:
+            done_at, order_id = finished.popleft()
+            order = orders.get(order_id)
+            if order is None or order.done_at != done_at:  # gone, live again, or seen since: a newer entry rules
+                continue
+            del orders[order_id]
+            evicted[order_id] = None
+            if len(evicted) > self.max_evicted:
+                evicted.popitem(last=False)
+            self.evictions += 1
+            for callback in self.on_evict:
+                callback(order)
 
     def state(self, encode_timer: Callable[[Callable[[Any, int], None], Any], list[Any]]) -> dict[str, Any]:
         """Orders, time and timers, JSON-ready; `encode_timer(callback, target)` names a timer's work."""
@@ -155,6 +206,8 @@ class Book:
         return {
             "now": self.now, "offset": self.offset, "timer_count": self._timer_count,
             "orders": [order.row() for order in self.orders.values()],
+            "finished": [list(entry) for entry in self._finished], "evicted": list(self.evicted),
+            "evictions": self.evictions,
             "timers": [[deadline, count, *encode_timer(callback, target)]
                        for deadline, count, callback, target in self._timers],
         }
@@ -166,6 +219,9 @@ class Book:
         for row in state["orders"]:
             order = Order.from_row(row)
             self.orders[order.order_id] = order
+        self._finished = deque((done_at, order_id) for done_at, order_id in state.get("finished", ()))
+        self.evicted = OrderedDict.fromkeys(state.get("evicted", ()))
+        self.evictions = state.get("evictions", 0)
 
     def next_deadline(self) -> int | None:
         return self._timers[0][0] if self._timers else None

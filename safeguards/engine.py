@@ -49,6 +49,7 @@ class Engine:
         self.identity: str = policy.identity
         tables = policy.tables
         self.book = Book(self.identity)
+        self.book.retain_ns, self.book.max_evicted = retention(tables)
         self.guards: list[Guard] = [cls(tables, self.book) for cls in guards]
         self.escalation = Escalation(tables, self.book)
         self._pipelines = self._build_pipelines([*self.guards, self.escalation])
@@ -239,7 +240,8 @@ class Engine:
                 return None
         elif kind == "episode":
             group_id, rule_id, since = payload
-            scope = self.escalation.global_state if group_id is None else self.escalation.groups[group_id]
+            # a group back to active may have been dropped with its evicted orders: its episode is moot
+            scope = self.escalation.global_state if group_id is None else self.escalation.groups.get(group_id, [0, None, None])
             target = (scope, group_id, rule_id, since)
         else:
             target = tuple(payload)
@@ -274,6 +276,18 @@ class Engine:
             "orders": {order_id: order.to_dict() for order_id, order in self.book.orders.items()},
             "guards": {guard.name: guard.snapshot() for guard in self.guards},
         }
+
+
+def retention(tables: Mapping[str, Any]) -> tuple[int, int]:
+    """How long finished orders stay in the book, and how many evicted ids are remembered.
+
+    The idempotency window (a re-sent event inside it is a duplicate anyway), but
+    never less than the longest timeout, so no timer outlives its order; the dedup
+    key bound also bounds the evicted ids.
+    """
+    config = tables["idempotency"]
+    timeouts = tables.get("clock", {}).get("timeouts_ns", {})
+    return max([int(config["window_ns"]), *(int(v) for v in timeouts.values() if v is not None)]), int(config["max_keys"])
 
 
 def build_engine(policy: CompiledPolicy | str | Path | Mapping[str, Any]) -> Engine:

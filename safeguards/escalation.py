@@ -7,6 +7,10 @@ time. States only rise until cleared. The gate step blocks local actions the
 state forbids: ``reducing`` lets only hedge intents (and their submits) and
 cancels through, ``halted`` only cancels. Broker events are facts and are never
 blocked. An order with no group is its own group (keyed by its order id).
+
+When an order is evicted, its group's entry is dropped only if it is back to
+``active`` (absent means active); a ``reducing`` or ``halted`` group keeps its
+state whatever is evicted: a halt is cleared by a person, or by its rule.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class Escalation(Guard):
         self.global_state: list[Any] = [0, None, None]
         self.escalated = False  # fast path for the gate: nothing escalated yet
         book.on_alert = self.on_alert
+        book.on_evict.append(self.evicted)
 
     def steps(self) -> Iterable[StepSpec]:
         return (StepSpec(("intent", "submit"), AT_GATE, self.gate),)
@@ -122,6 +127,13 @@ class Escalation(Guard):
         state[0], state[1], state[2] = 0, None, None
         scope = "all trading" if group_id is None else f"group {group_id!r}"
         self.book.alert("resumed", "info", self.name, None, group_id, f"{scope} back to active: rule {rule_id} cleared")
+
+    def evicted(self, order: Any) -> None:
+        """An evicted order's group forgets an ``active`` entry; never a raised one."""
+        key = order.group_id if order.group_id is not None else order.order_id
+        state = self.groups.get(key)
+        if state is not None and state[0] == 0:
+            del self.groups[key]
 
     def state(self) -> dict[str, Any]:
         return {"groups": {key: list(s) for key, s in self.groups.items()}, "all": list(self.global_state),

@@ -9,6 +9,10 @@ side it takes: the ask for a buy, the bid for a sell (else
 ``insufficient_liquidity``). At most ``max_attempts_per_group`` hedges per group.
 A group whose leg fills are out of balance with no hedge filled since is
 *unhedged*; past ``max_unhedged`` of broker time it raises ``unhedged_timeout``.
+
+An evicted order leaves its group's legs; a group whose intents are all evicted
+is dropped (its attempt count with it: a window later the group starts afresh).
+A hedge whose parent chain reaches an evicted order counts depth up to there.
 """
 
 from __future__ import annotations
@@ -28,12 +32,14 @@ class _Quote:
 class _Group:
     """Hedging's view of one group: hedge attempts and unbalanced-legs bookkeeping."""
 
-    __slots__ = ("attempts", "legs", "unhedged_since")
+    __slots__ = ("attempts", "legs", "unhedged_since", "members")
 
     def __init__(self) -> None:
         self.attempts = 0
         self.legs: list[Order] = []
         self.unhedged_since: int | None = None
+        #: Orders with an intent in this group still in the book: at 0 the group is dropped.
+        self.members = 0
 
 
 class HedgingGuard(Guard):
@@ -52,6 +58,7 @@ class HedgingGuard(Guard):
         self.groups: dict[str, _Group] = {}
         self._pending_depth = 0
         self._quote_seen = (ACCEPT, self.name, "quote", "quote recorded")
+        book.on_evict.append(self.evicted)
 
     def steps(self) -> Iterable[StepSpec]:
         return (
@@ -132,6 +139,7 @@ class HedgingGuard(Guard):
         group = self.groups.get(order.group_id)  # type: ignore[arg-type]
         if group is None:
             group = self.groups[order.group_id] = _Group()  # type: ignore[index]
+        group.members += 1
         if order.role == "hedge":
             order.hedge_depth = self._pending_depth
             group.attempts += 1
@@ -183,10 +191,24 @@ class HedgingGuard(Guard):
                 f"legs out of balance and no hedge filled for {self.max_unhedged_ns / 1e9:g}s of broker time",
             )
 
+    # --- eviction ------------------------------------------------------------------------
+
+    def evicted(self, order: Order) -> None:
+        """Forget a long-finished order: out of its group's legs; the group too once it has no orders left."""
+        group_id = order.group_id
+        group = self.groups.get(group_id) if order.has_intent and group_id is not None else None
+        if group is None:
+            return
+        if order.role == "leg" and order in group.legs:
+            group.legs.remove(order)
+        group.members -= 1
+        if group.members <= 0:
+            del self.groups[group_id]  # type: ignore[arg-type]
+
     def state(self) -> dict[str, Any]:
         return {
             "quotes": {symbol: [getattr(q, name) for name in _Quote.__slots__] for symbol, q in self.quotes.items()},
-            "groups": {gid: [g.attempts, [leg.order_id for leg in g.legs], g.unhedged_since]
+            "groups": {gid: [g.attempts, [leg.order_id for leg in g.legs], g.unhedged_since, g.members]
                        for gid, g in self.groups.items()},
             "pending_depth": self._pending_depth,
         }
@@ -199,10 +221,19 @@ class HedgingGuard(Guard):
             for name, value in zip(_Quote.__slots__, values, strict=True):
                 setattr(quote, name, value)
         self.groups = {}
-        for gid, (attempts, legs, since) in state["groups"].items():
+        members: dict[str, int] = {}
+        for gid, (attempts, legs, since, *rest) in state["groups"].items():
             group = self.groups[gid] = _Group()
             group.attempts, group.unhedged_since = attempts, since
             group.legs = [orders[order_id] for order_id in legs if order_id in orders]
+            if rest:
+                group.members = rest[0]
+            else:  # a checkpoint from before eviction: count the group's intents
+                if not members:
+                    for order in orders.values():
+                        if order.has_intent and order.group_id is not None:
+                            members[order.group_id] = members.get(order.group_id, 0) + 1
+                group.members = members.get(gid, 0)
         self._pending_depth = state["pending_depth"]
 
     def snapshot(self) -> dict[str, Any]:

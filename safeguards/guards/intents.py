@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..book import Order
-from .base import ACCEPT, AT_PRECHECK, AT_RECORD, BLOCK, BROKER_TYPES, Guard, StepSpec
+from .base import ACCEPT, AT_PRECHECK, AT_RECORD, BLOCK, BROKER_TYPES, STALE, Guard, StepSpec
 
 
 
@@ -55,6 +55,9 @@ class IntentsGuard(Guard):
     def check_intent(self, event: dict):
         if event["order_id"] in self.book.orders:
             return (BLOCK, self.name, "one_intent_per_order", f"order {event['order_id']!r} already has an intent or broker events")
+        if event["order_id"] in self.book.evicted:
+            return (BLOCK, self.name, "one_intent_per_order",
+                    f"order {event['order_id']!r} finished long ago (evicted): use a new order id")
         return None
 
     def record_intent(self, event: dict):
@@ -75,6 +78,8 @@ class IntentsGuard(Guard):
     def submit(self, event: dict):
         book = self.book
         order = book.orders.get(event["order_id"])
+        if order is None and event["order_id"] in book.evicted:
+            return (BLOCK, self.name, "submit_once", "order finished long ago (evicted): use a new order id")
         if order is None or not order.has_intent:
             if not self.required_before_submit:
                 return (ACCEPT, self.name, None, "submit without intent allowed by policy")
@@ -101,6 +106,8 @@ class IntentsGuard(Guard):
         book = self.book
         order = book.orders.get(event["order_id"])
         if order is None:
+            if event["order_id"] in book.evicted:
+                return (ACCEPT, self.name, "cancel_allowed", "order finished long ago (evicted): nothing to cancel")
             return (BLOCK, self.name, "cancel_known_order", "no such order to cancel")
         if order.state in self.terminal:
             return (ACCEPT, self.name, "cancel_allowed", f"order already {order.state}: nothing to cancel")
@@ -115,6 +122,9 @@ class IntentsGuard(Guard):
         orders = self.book.orders
         order = orders.get(event["order_id"])
         if order is None:
+            if event["order_id"] in self.book.evicted:
+                return (STALE, self.name, "evicted_order",
+                        f"{event['type']} for an order finished and evicted more than the retention ago: not applied")
             order = self._adopt(event)
         if not order.acked:
             order.acked = True
@@ -180,6 +190,7 @@ class IntentsGuard(Guard):
                 if mark:
                     order.state = self.failed_state
                     order.ack_deadline = order.fill_deadline = order.cancel_deadline = None
+                    book.finish(order)
                 book.alert(
                     "lost_intent", self.severity["lost_intent"], self.name, order.order_id, order.group_id,
                     f"intent {'submitted' if order.submitted else 'recorded'} but never acknowledged and not open at "
@@ -201,6 +212,8 @@ class IntentsGuard(Guard):
             order.adopted = order.submitted = order.acked = True
             order.cum_qty = entry.get("cum_qty") or 0
             book.orders[order.order_id] = order
+            if order.state in self.terminal:
+                book.finish(order)
             self.orphans += 1
             detail += "; adopted" + ("; cancel it (policy: cancel)" if action == "cancel" else "")
         book.alert("orphan_order", self.orphan_severity, self.name, entry["order_id"], None, detail)

@@ -60,8 +60,17 @@ class OrderingGuard(Guard):
         return (StepSpec(BROKER_TYPES, AT_STATE, self.apply),)
 
     def apply(self, event: dict):
+        """Decide the event; a terminal order is then (re)queued for eviction, its last event being now."""
+        order = self.book.orders[event["order_id"]]  # the intents guard adopts unknown orders first
+        decision = self._apply(order, event)
+        if order.state in self.terminal:
+            self.book.finish(order)
+        elif order.done_at is not None:  # out of a terminal state again (a violation applied)
+            order.done_at = None
+        return decision
+
+    def _apply(self, order, event: dict):
         book = self.book
-        order = book.orders[event["order_id"]]  # the intents guard adopts unknown orders first
         if self.check_gaps:
             broker_seq = event.get("broker_seq")
             if broker_seq is not None:
