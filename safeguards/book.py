@@ -77,7 +77,9 @@ class Book:
     terminal order sees an event; :meth:`advance` pops the queue's old end, so
     the cost is amortised O(1). Evicted ids are remembered, the newest
     ``max_evicted`` of them (like the dedup keys), so a late broker event for one
-    is ``stale``, not an orphan (:class:`~.guards.intents.IntentsGuard`).
+    is ``stale``, not an orphan, except a fill: real exposure that can no longer be
+    applied, so ``reject`` plus a critical ``illegal_transition``
+    (:class:`~.guards.intents.IntentsGuard`).
     """
 
     def __init__(self, policy_identity: str) -> None:

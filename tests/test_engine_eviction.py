@@ -57,7 +57,7 @@ def test_an_event_for_a_finished_order_restarts_its_retention():
     assert eng.order("o1") is None
 
 
-def test_late_broker_event_for_an_evicted_order_is_stale_not_an_orphan():
+def test_late_fill_for_an_evicted_order_is_real_exposure_not_an_orphan():
     eng = Engine(short_window())
     s = Stream(step=S)
     run(eng, filled_order(s, "o1", "g1"))
@@ -66,6 +66,22 @@ def test_late_broker_event_for_an_evicted_order_is_stale_not_an_orphan():
     assert eng.order("o1") is None and "o1" in eng.book.evicted
     s.t += WINDOW + 2 * S
     decision = eng.process(s.broker("fill", "o1", 10, 0))
+    assert (decision["verdict"], decision["guard"], decision["rule"]) == ("reject", "intents", "evicted_order")
+    assert "check the position" in decision["reason"]
+    alerts = eng.pop_alerts()
+    assert [(a["kind"], a["severity"]) for a in alerts][:1] == [("illegal_transition", "critical")]
+    assert "orphan_order" not in {a["kind"] for a in alerts}
+    assert eng.order("o1") is None  # not adopted back
+
+
+def test_late_broker_event_for_an_evicted_order_is_stale_not_an_orphan():
+    eng = Engine(short_window())
+    s = Stream(step=S)
+    run(eng, filled_order(s, "o1", "g1"))
+    eng.pop_alerts()
+    eng.advance(s.t + WINDOW + S)
+    s.t += WINDOW + 2 * S
+    decision = eng.process(s.broker("canceled", "o1", 10, 0))
     assert (decision["verdict"], decision["guard"], decision["rule"]) == ("stale", "intents", "evicted_order")
     assert "evicted" in decision["reason"]
     assert eng.pop_alerts() == [] and eng.trading_state("g1") == "active"

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..book import Order
-from .base import ACCEPT, AT_PRECHECK, AT_RECORD, BLOCK, BROKER_TYPES, STALE, Guard, StepSpec
+from .base import ACCEPT, AT_PRECHECK, AT_RECORD, BLOCK, BROKER_TYPES, FILL_TYPES, REJECT, STALE, Guard, StepSpec
 
 
 
@@ -26,6 +26,7 @@ class IntentsGuard(Guard):
         super().__init__(tables, book)
         self.required_before_submit = bool(self.config.get("required_before_submit", True))
         self.orphan_severity: str = self.severity["orphan_order"]
+        self.late_fill_severity: str = tables["ordering"]["late_fills"]["severity"]
         timeouts = tables.get("clock", {}).get("timeouts_ns", {})
         self.ack_ns: int | None = timeouts.get("ack")
         self.cancel_ns: int | None = timeouts.get("cancel")
@@ -123,13 +124,23 @@ class IntentsGuard(Guard):
         order = orders.get(event["order_id"])
         if order is None:
             if event["order_id"] in self.book.evicted:
-                return (STALE, self.name, "evicted_order",
-                        f"{event['type']} for an order finished and evicted more than the retention ago: not applied")
+                return self._evicted_order_event(event)
             order = self._adopt(event)
         if not order.acked:
             order.acked = True
             order.ack_deadline = None
         return None
+
+    def _evicted_order_event(self, event: dict):
+        """A late event for an order finished and forgotten: harmless, except a fill, which is real exposure."""
+        if event["type"] not in FILL_TYPES:
+            return (STALE, self.name, "evicted_order",
+                    f"{event['type']} for an order finished and evicted more than the retention ago: not applied")
+        detail = (f"{event['type']} for order {event['order_id']!r}, which finished and was evicted more than the "
+                  "retention ago: its quantity cannot be applied; check the position with the broker")
+        self.book.alert("illegal_transition", self.late_fill_severity, self.name, event["order_id"],
+                        event.get("group_id"), detail, after_terminal=True)
+        return (REJECT, self.name, "evicted_order", detail)
 
     def _adopt(self, event: dict) -> Order:
         book = self.book
