@@ -3,7 +3,8 @@
     .venv/bin/python bench/bench_journal.py [--events 1000000] [--folder DIR]
 
 * commit latency: one intent per `JournaledEngine.submit` (append + fdatasync + decide), p50/p99;
-* events/s through the engine with the journal off and on, same events, group commits of 256;
+* events/s through the engine with the journal off and on, same events, group commits of 256: event dicts
+  (the Python API, re-encoded for the journal), and input lines as `safeguards run` reads them (journaled as received);
 * recovery: start-up time of a JournaledEngine over a journal of N events, by full replay and from a checkpoint;
 * size on disk per million events (segments as written).
 Figures depend on the disk: this machine has 2 shared cores and a virtual disk.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import shutil
 import statistics
 import tempfile
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from safeguards import Engine
 from safeguards.journal.journaled import JournaledEngine
+from safeguards.journal.sidecar import parse_line
 from safeguards.policy import load_policy
 
 POLICY = Path(__file__).resolve().parents[1] / "rules" / "multileg_options.yaml"
@@ -84,6 +87,25 @@ def throughput(policy, folder: Path, events: list[dict], batch: int = 256) -> tu
     return off, on
 
 
+def line_throughput(policy, folder: Path, events: list[dict], batch: int = 256) -> tuple[float, float]:
+    """As `safeguards run` does: input lines parsed then decided; with the journal, journaled as received."""
+    lines = [json.dumps(event, separators=(",", ":")).encode() for event in events]
+    plain = Engine(policy)
+    started = time.perf_counter()
+    for i in range(0, len(lines), batch):
+        for raw in lines[i:i + batch]:
+            plain.process(json.loads(raw))
+        plain.pop_alerts()
+    off = len(lines) / (time.perf_counter() - started)
+    with JournaledEngine(policy, folder / "lines", checkpoint_every=None) as journaled:
+        started = time.perf_counter()
+        for i in range(0, len(lines), batch):
+            journaled.submit([parse_line(raw) for raw in lines[i:i + batch]])
+            journaled.answered()
+        on = len(lines) / (time.perf_counter() - started)
+    return off, on
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -97,6 +119,9 @@ def main() -> None:
         print(f"durable intent commit (submit of one intent: append + fdatasync + decide): p50 {p50:.0f} us, p99 {p99:.0f} us")
         off, on = throughput(policy, folder, stream(args.throughput_events))
         print(f"events/s, group commits of 256, {args.throughput_events:,} events: journal off {off:,.0f}, "
+              f"on {on:,.0f} ({on / off:.0%} of off)")
+        off, on = line_throughput(policy, folder, stream(args.throughput_events))
+        print(f"input lines/s as `safeguards run` (parse + decide), group commits of 256: journal off {off:,.0f}, "
               f"on {on:,.0f} ({on / off:.0%} of off)")
         big = folder / "recovery"
         events = stream(args.events)

@@ -159,9 +159,17 @@ class SegmentWriter:
         self.handle = open(path, "ab", buffering=0)
 
     def append(self, records: list[dict[str, Any]]) -> None:
-        if records:
-            self.handle.write(b"".join(encode(record) for record in records))
+        self.append_lines([encode(record) for record in records])
+
+    def append_lines(self, lines: list[bytes]) -> None:
+        """Sealed lines (from `encode` or `encode_raw`), durable when this returns."""
+        if lines:
+            self.handle.write(b"".join(lines))
             os.fdatasync(self.handle.fileno())
+
+    def write_lines(self, lines: list[bytes]) -> None:
+        """Sealed lines written now, durable once `sync` returns."""
+        self.handle.write(b"".join(lines))
 
     def append_unsynced(self, records: list[dict[str, Any]]) -> None:
         """Written now, durable at the next `append`: for markers whose loss is harmless."""

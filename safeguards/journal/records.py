@@ -15,6 +15,7 @@ from typing import Any
 CRC_FIELD = "journal_crc"
 _SUFFIX_LENGTH = len(f',"{CRC_FIELD}":"00000000"}}')
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode  # built once: hot path
+_CRC_NAME = CRC_FIELD.encode()
 CONTROL = "control"  # `source` of records that are not events: header, time advances, reconciliations
 
 
@@ -22,13 +23,39 @@ class BadRecord(ValueError):
     """A line that is not a sealed journal record; the message says why."""
 
 
+def _seal(prefix: bytes) -> bytes:
+    """A JSON object's text without its closing brace, sealed: the line, newline included."""
+    return prefix + b',"%s":"%08x"}\n' % (_CRC_NAME, zlib.crc32(prefix))
+
+
 def encode(record: dict[str, Any]) -> bytes:
     """The sealed line, newline included."""
     body = _ENCODE(record)
     if not body.endswith("}") or body == "{}":
         raise ValueError("a journal record is a non-empty JSON object")
-    prefix = body[:-1].encode("utf-8")
-    return prefix + f',"{CRC_FIELD}":"{zlib.crc32(prefix):08x}"}}\n'.encode()
+    return _seal(body[:-1].encode("utf-8"))
+
+
+def encode_raw(raw: bytes, seq: int | None) -> bytes | None:
+    """The sealed line of an input line kept as received, `seq` added if given; None if it must be re-encoded.
+
+    `raw` must be the text of a non-empty JSON object (the caller parsed it), so
+    dropping its closing brace and appending fields stays valid JSON, and replay
+    parses the very same text: no re-serialisation on the hot path. Lines with
+    outer whitespace, a CR (a line break to text-mode readers) or bytes that are
+    not strict UTF-8 take the re-encoding path instead.
+    """
+    if raw[:1] != b"{" or raw[-1:] != b"}" or b"\r" in raw or not (raw.isascii() or _is_utf8(raw)):
+        return None
+    return _seal(raw[:-1] if seq is None else raw[:-1] + b',"seq":%d' % seq)
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")  # strict: json.loads(bytes) would let lone surrogates through
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def decode(line: bytes) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import UsageError
-from .journaled import Answer, JournaledEngine
+from .journaled import Answer, JournaledEngine, Line
 
 _READ_SIZE = 1 << 16
 
@@ -66,19 +66,22 @@ class LineReader:
             return data[:cut].split(b"\n")
 
 
-def parse_line(raw: bytes) -> dict[str, Any] | tuple[str, str]:
-    """An event dict, or ``("unreadable", reason)`` for what cannot be journaled as an event."""
+def parse_line(raw: bytes) -> Line | tuple[str, str]:
+    """The event with its bytes (journaled as received), or ``("unreadable", reason)`` for what cannot be an event."""
     try:
-        event = json.loads(raw, parse_constant=_refuse_constant)
+        event = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))  # what json.loads(raw) does
     except ValueError as error:  # includes bad UTF-8 and NaN/Infinity
         return ("unreadable", f"not valid JSON: {error}")
     if type(event) is not dict or not event:
         return ("unreadable", f"a canonical event is a JSON object, got {type(event).__name__}")
-    return event
+    return Line(event, raw)
 
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number an event may carry")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)  # built once: json.loads with an option builds one per call
 
 
 def write_answers(answers: list[Answer], out: IO[str], *, replayed: bool = False,

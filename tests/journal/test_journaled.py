@@ -1,11 +1,13 @@
 """Journaled engine: restart continues exactly where the last answer left off."""
 
+import json
+
 import pytest
 
 from safeguards import Engine
 from safeguards.errors import JournalError, JournalLocked
 from safeguards.journal.files import segment_name
-from safeguards.journal.journaled import JournaledEngine
+from safeguards.journal.journaled import JournaledEngine, Line
 from tests.eventkit import REFERENCE
 
 T0 = 1_771_684_200_000_000_000
@@ -118,3 +120,32 @@ def test_corrupt_journal_is_refused_not_restarted(tmp_path):
     with pytest.raises(JournalError, match="checksum does not match"):
         JournaledEngine(REFERENCE, tmp_path / "j")
     assert path.exists()
+
+
+def test_lines_are_journaled_as_received_and_replay_like_dicts(tmp_path):
+    events = life_cycle()
+    raws = [json.dumps(e).encode() for e in events]
+    raws[1] = raws[1][:-1] + b', "seq": null}'  # a seq to fill in: re-encoded, not duplicated
+    with JournaledEngine(REFERENCE, tmp_path / "j") as journaled:
+        lines = [Line(json.loads(raw), raw) for raw in raws]
+        live = journaled.submit(lines)
+        journaled.answered()
+        state = journaled.engine.state()
+    segment = (tmp_path / "j" / segment_name(1)).read_bytes().split(b"\n")
+    assert segment[1].startswith(raws[0][:-1]) and segment[2].count(b'"seq"') == 1
+    with JournaledEngine(REFERENCE, tmp_path / "j") as journaled:
+        assert journaled.engine.state() == state
+    plain = Engine(REFERENCE)
+    assert [decision for decision, _ in live] == [plain.process(dict(e, seq=n)) for n, e in enumerate(events, start=1)]
+
+
+def test_a_failed_commit_refuses_further_work(tmp_path, monkeypatch):
+    with JournaledEngine(REFERENCE, tmp_path / "j") as journaled:
+        def broken() -> None:
+            raise OSError(5, "Input/output error")
+        monkeypatch.setattr(journaled._writer, "sync", broken)
+        batch = [dict(e, event_id=f"{e['event_id']}-{n}", order_id=f"O{n}") for n in range(8) for e in life_cycle()]
+        with pytest.raises(OSError):
+            journaled.submit(batch)
+        with pytest.raises(JournalError, match="restart to recover"):
+            journaled.submit(copies(life_cycle("O99")))

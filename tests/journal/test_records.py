@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safeguards.journal.records import BadRecord, decode, encode
+from safeguards.journal.records import BadRecord, decode, encode, encode_raw
 
 EVENT = {"source": "broker", "type": "fill", "event_id": "E1", "order_id": "O1", "cum_qty": 5, "last_px": 1.25, "note": "é"}
 
@@ -33,3 +33,16 @@ def test_torn_line_is_caught():
                                                                  st.floats(allow_nan=False, allow_infinity=False)), min_size=1))
 def test_any_record_round_trips(record):
     assert decode(encode(record)[:-1]) == record
+
+
+def test_raw_line_is_journaled_as_received_with_seq_added():
+    raw = b'{"source": "broker", "type": "fill", "last_px": 1.250, "note": "\xc3\xa9"}'
+    line = encode_raw(raw, 7)
+    assert line.startswith(raw[:-1]) and line.endswith(b"\n")
+    assert decode(line[:-1]) == {**json.loads(raw), "seq": 7}
+    assert decode(encode_raw(raw, None)[:-1]) == json.loads(raw)
+
+
+@pytest.mark.parametrize("raw", [b' {"a":1}', b'{"a":1} ', b'{"a":1}\r', b'{"a":\r1}', b'{"a":"\xed\xa0\x80"}'])
+def test_raw_lines_a_text_reader_could_misread_are_left_to_re_encoding(raw):
+    assert encode_raw(raw, 1) is None
