@@ -167,10 +167,6 @@ class SegmentWriter:
             self.handle.write(b"".join(lines))
             os.fdatasync(self.handle.fileno())
 
-    def write_lines(self, lines: list[bytes]) -> None:
-        """Sealed lines written now, durable once `sync` returns."""
-        self.handle.write(b"".join(lines))
-
     def append_unsynced(self, records: list[dict[str, Any]]) -> None:
         """Written now, durable at the next `append`: for markers whose loss is harmless."""
         self.handle.write(b"".join(encode(record) for record in records))

@@ -8,11 +8,7 @@ trading states, the clock estimate. An event re-delivered after a restart is
 therefore a `duplicate`, and an intent acknowledged before the crash is there.
 
 Order of work for a batch: append every record and fdatasync (group commit),
-then decide, then answer. For a large batch the fdatasync runs in a helper
-thread while the engine decides (it releases the GIL): the answers are still
-handed out only once it has returned, and a failed fdatasync leaves the engine
-refusing all further work (its state may be ahead of the disk), so a restart
-recovers from what is durable. After answering, an `answered` marker is appended
+then decide, then answer. After answering, an `answered` marker is appended
 without its own fsync (the next commit makes it durable): on recovery, the
 decisions and alerts of events after the last marker are handed back, flagged
 `replayed`, because the caller may never have seen them.
@@ -22,7 +18,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,7 +35,6 @@ from .files import (
 from .records import CONTROL, encode, encode_raw
 
 Answer = tuple[dict[str, Any], list[dict[str, Any]]]
-_OVERLAP_FROM = 32  # batches at least this long fdatasync in a helper thread while the engine decides
 
 
 class Line(NamedTuple):
@@ -82,12 +76,9 @@ class JournaledEngine:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = JournalLock(self.folder)
-        self._syncer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-sync")
-        self._failed: str | None = None
         try:
             self.recovery = self._recover()
         except BaseException:
-            self._syncer.shutdown()
             self._lock.release()
             raise
 
@@ -179,7 +170,6 @@ class JournaledEngine:
         Call only when every answer has been written (after :meth:`answered`):
         recovery from a checkpoint owes no answers from before it.
         """
-        self._usable()
         self._writer.sync()
         number = _number_of(self._writer.path) + 1
         content = {"journal_format": JOURNAL_FORMAT, "policy": self.policy.identity, "policy_hash": self.policy.hash,
@@ -227,7 +217,6 @@ class JournaledEngine:
         reason)`` for a line that could not be parsed: it is quarantined in the
         journal and answered `invalid`.
         """
-        self._usable()
         lines: list[bytes] = []
         records: list[dict[str, Any]] = []
         arrival = self.engine.arrivals
@@ -257,23 +246,8 @@ class JournaledEngine:
                     item["seq"] = arrival  # type: ignore[index]
                 lines.append(encode(item))  # type: ignore[arg-type]
                 records.append(item)  # type: ignore[arg-type]
+        self._writer.append_lines(lines)
         self.since_checkpoint += len(records)
-        if len(lines) < _OVERLAP_FROM:  # a thread hand-off costs more than it hides for a few records
-            self._writer.append_lines(lines)
-            return self._decide(records)
-        self._writer.write_lines(lines)
-        durable = self._syncer.submit(self._writer.sync)
-        try:
-            answers = self._decide(records)
-        finally:
-            try:
-                durable.result()  # nothing is answered before the batch is on disk
-            except BaseException as error:
-                self._failed = f"{type(error).__name__}: {error}"
-                raise
-        return answers
-
-    def _decide(self, records: list[dict[str, Any]]) -> list[Answer]:
         answers: list[Answer] = []
         process, pop_alerts = self.engine.process, self.engine.pop_alerts
         for record in records:
@@ -283,14 +257,8 @@ class JournaledEngine:
                 answers.append((process(record), pop_alerts()))
         return answers
 
-    def _usable(self) -> None:
-        if self._failed is not None:
-            raise JournalError(f"{self.folder}: a journal commit failed ({self._failed}); the engine may be ahead of "
-                               "the disk — restart to recover from the journal")
-
     def reconcile(self, open_orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Start-up reconciliation with the broker's open orders: journaled (so replay repeats it), then applied."""
-        self._usable()
         self._writer.append([{"source": CONTROL, "type": "reconcile", "orders": open_orders}])
         return self.engine.reconcile(open_orders)
 
@@ -301,7 +269,6 @@ class JournaledEngine:
     def advance(self, now: int | str) -> list[dict[str, Any]]:
         """Broker time is now `now`: journaled, then timeouts fire."""
         stamp = now if type(now) is int else _broker_time(now)
-        self._usable()
         self._writer.append([{"source": CONTROL, "type": "advance", "now": stamp}])
         return self.engine.advance(stamp)
 
@@ -312,7 +279,6 @@ class JournaledEngine:
             self.checkpoint()
 
     def close(self) -> None:
-        self._syncer.shutdown()
         self._writer.close()
         self._lock.release()
 

@@ -138,14 +138,3 @@ def test_lines_are_journaled_as_received_and_replay_like_dicts(tmp_path):
     plain = Engine(REFERENCE)
     assert [decision for decision, _ in live] == [plain.process(dict(e, seq=n)) for n, e in enumerate(events, start=1)]
 
-
-def test_a_failed_commit_refuses_further_work(tmp_path, monkeypatch):
-    with JournaledEngine(REFERENCE, tmp_path / "j") as journaled:
-        def broken() -> None:
-            raise OSError(5, "Input/output error")
-        monkeypatch.setattr(journaled._writer, "sync", broken)
-        batch = [dict(e, event_id=f"{e['event_id']}-{n}", order_id=f"O{n}") for n in range(8) for e in life_cycle()]
-        with pytest.raises(OSError):
-            journaled.submit(batch)
-        with pytest.raises(JournalError, match="restart to recover"):
-            journaled.submit(copies(life_cycle("O99")))
