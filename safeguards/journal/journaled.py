@@ -16,6 +16,8 @@ decisions and alerts of events after the last marker are handed back, flagged
 
 from __future__ import annotations
 
+import json
+
 import os
 import time
 from collections.abc import Iterable
@@ -223,6 +225,10 @@ class JournaledEngine:
         for item in inputs:
             arrival += 1
             kind = type(item)
+            if kind is not tuple and _not_an_event(item):
+                # Kept whole but quarantined: a "control" source would be mistaken for the journal's own records.
+                item = ("unreadable", _quarantine_reason(item), _text(item))
+                kind = tuple
             if kind is Line:
                 event, raw = item  # type: ignore[misc]
                 sealed = None
@@ -239,6 +245,8 @@ class JournaledEngine:
                 records.append(event)
             elif kind is tuple:
                 record = {"source": CONTROL, "type": "unreadable", "seq": arrival, "reason": item[1]}  # type: ignore[index]
+                if len(item) > 2:  # type: ignore[arg-type]
+                    record["raw"] = item[2]  # type: ignore[index, misc]
                 lines.append(encode(record))
                 records.append(record)
             else:
@@ -298,3 +306,27 @@ def _broker_time(text: str) -> int:
         return parse_timestamp(text)
     except EventError as error:
         raise EngineError(f"advance: {error}") from None
+
+
+def _event_of(item: Any) -> Any:
+    return item[0] if type(item) is Line else item
+
+
+def _not_an_event(item: Any) -> bool:
+    """Inputs the journal must not store as events: non-objects, and objects claiming the journal's own source."""
+    event = _event_of(item)
+    return type(event) is not dict or event.get("source") == CONTROL
+
+
+def _quarantine_reason(item: Any) -> str:
+    event = _event_of(item)
+    if type(event) is not dict:
+        return f"an event is a JSON object, not {type(event).__name__}"
+    return f"field 'source': {CONTROL!r} is reserved for the journal's own records"
+
+
+def _text(item: Any) -> str:
+    try:
+        return json.dumps(_event_of(item), default=repr)
+    except (TypeError, ValueError):
+        return repr(_event_of(item))

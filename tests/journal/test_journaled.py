@@ -138,3 +138,15 @@ def test_lines_are_journaled_as_received_and_replay_like_dicts(tmp_path):
     plain = Engine(REFERENCE)
     assert [decision for decision, _ in live] == [plain.process(dict(e, seq=n)) for n, e in enumerate(events, start=1)]
 
+
+
+def test_inputs_claiming_the_journals_own_source_are_quarantined_not_obeyed(tmp_path):
+    sneaky = {"source": "control", "type": "advance", "now": T0 + 10**15}
+    with JournaledEngine(REFERENCE, tmp_path / "j") as journaled:
+        answers = journaled.submit([dict(sneaky), ["not", "an", "object"]])
+        assert [d["verdict"] for d, _ in answers] == ["invalid", "invalid"]
+        assert "reserved for the journal" in answers[0][0]["reason"]
+        now = journaled.engine.now
+    with JournaledEngine(REFERENCE, tmp_path / "j") as journaled:  # replay does not advance time either
+        assert journaled.engine.now == now and journaled.engine.counts["invalid"] == 2
+    assert '\\"advance\\"' in (tmp_path / "j" / segment_name(1)).read_text()  # kept whole, quarantined
