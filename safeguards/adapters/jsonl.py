@@ -101,8 +101,16 @@ def create_lines(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> str:
     return lines
 
 
+#: A sealed control record of the engine's journal (header, markers): skipped and counted, so a
+#: journal segment ingests as the broker event log it is.
+_JOURNAL_CONTROL = ("CASE WHEN json_valid(line) THEN coalesce(json_extract_string(line, '$.source') = 'control' "
+                    "AND json_extract_string(line, '$.journal_crc') IS NOT NULL, false) ELSE false END")
+
+
 def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
-    """Stage the file's lines as the temporary table ``name`` (parsed once, read twice)."""
+    """Stage the file's lines as the temporary table ``name`` (parsed once, read twice); return the lines skipped."""
+    lines = create_lines(con, path, name)
+    skipped = con.execute(f"SELECT count(*) FROM {lines} WHERE {_JOURNAL_CONTROL}").fetchone()[0]
     names = list(FIELDS)
     paths = "[" + ", ".join(lit(f"$.{n}") for n in names) + "]"
     columns = []
@@ -141,8 +149,8 @@ FROM (
            CASE WHEN json_type(j) = 'OBJECT' THEN json_merge_patch(j, {removal}) END AS rest
     FROM (
         SELECT row_number, line, encoding_error, CASE WHEN json_valid(line) THEN line::JSON END AS j
-        FROM {create_lines(con, path, name)} WHERE trim(line) <> ''
+        FROM {lines} WHERE trim(line) <> '' AND NOT {_JOURNAL_CONTROL}
     )
 )"""
     con.execute(sql)
-    return 0
+    return skipped

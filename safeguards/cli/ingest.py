@@ -125,7 +125,7 @@ def _print_summary(con: duckdb.DuckDBPyConnection, results: list[LoadResult], ou
         rest = sum(count for _, count in ranked[SUMMARY_REASONS:])
         out.write(f"  {rest:>9,}  ({len(ranked) - SUMMARY_REASONS:,} other reasons: see the rejected_rows table)\n")
     if skipped:
-        out.write(f"skipped (FIX session messages): {skipped:,}\n")
+        out.write(f"skipped (FIX session messages, journal control records): {skipped:,}\n")
     if not fresh:
         return
     ids = ", ".join(str(r.ingest_id) for r in fresh)

@@ -46,7 +46,7 @@ def test_ingest_of_the_real_ice_log(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "orders:        637\n" in out
     assert "final broker state per order: canceled 595, fill 34, new 8\n" in out
     assert "orders with broker events but no intent: 637\n" in out
-    assert "skipped (FIX session messages): 91\n" in out
+    assert "skipped (FIX session messages, journal control records): 91\n" in out
 
 
 def test_column_mapping_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

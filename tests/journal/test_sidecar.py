@@ -92,3 +92,21 @@ def test_foreign_corrupt_and_truncated_journals_exit_2(tmp_path):
     truncated = run(folder, [])
     assert truncated.returncode == 2 and "truncated" in truncated.stderr
     assert len(truncated.stderr.strip().splitlines()) == 1
+
+
+def test_a_journal_segment_ingests_as_a_broker_event_log(tmp_path, capsys):
+    """A live day's journal is tomorrow's history: events load, the journal's own records are skipped, not rejected."""
+    from safeguards.cli import main
+    from safeguards.journal.journaled import JournaledEngine
+    from tests.eventkit import REFERENCE
+    from tests.journal.test_journaled import life_cycle
+
+    with JournaledEngine(REFERENCE, tmp_path / "j") as journaled:
+        journaled.submit(life_cycle())
+        journaled.answered()
+        journaled.submit(life_cycle("O2", "G2"))
+    [segment] = sorted((tmp_path / "j").rglob("segment-*.jsonl"))
+    assert main(["ingest", str(segment), "--db", str(tmp_path / "history.duckdb")]) == 0
+    out = capsys.readouterr().out
+    assert "rows loaded:   10\nrows rejected: 0\n" in out
+    assert "journal control records): 2\n" in out  # the header and the answered marker
