@@ -57,7 +57,8 @@ def test_an_event_for_a_finished_order_restarts_its_retention():
     assert eng.order("o1") is None
 
 
-def test_late_fill_for_an_evicted_order_is_real_exposure_not_an_orphan():
+def evicted_o1() -> tuple[Engine, Stream]:
+    """An engine that filled order o1 (group g1) and has since evicted it; the stream is past the window."""
     eng = Engine(short_window())
     s = Stream(step=S)
     run(eng, filled_order(s, "o1", "g1"))
@@ -65,6 +66,11 @@ def test_late_fill_for_an_evicted_order_is_real_exposure_not_an_orphan():
     eng.advance(s.t + WINDOW + S)
     assert eng.order("o1") is None and "o1" in eng.book.evicted
     s.t += WINDOW + 2 * S
+    return eng, s
+
+
+def test_late_fill_for_an_evicted_order_is_real_exposure_not_an_orphan():
+    eng, s = evicted_o1()
     decision = eng.process(s.broker("fill", "o1", 10, 0))
     assert (decision["verdict"], decision["guard"], decision["rule"]) == ("reject", "intents", "evicted_order")
     assert "check the position" in decision["reason"]
@@ -75,12 +81,7 @@ def test_late_fill_for_an_evicted_order_is_real_exposure_not_an_orphan():
 
 
 def test_late_broker_event_for_an_evicted_order_is_stale_not_an_orphan():
-    eng = Engine(short_window())
-    s = Stream(step=S)
-    run(eng, filled_order(s, "o1", "g1"))
-    eng.pop_alerts()
-    eng.advance(s.t + WINDOW + S)
-    s.t += WINDOW + 2 * S
+    eng, s = evicted_o1()
     decision = eng.process(s.broker("canceled", "o1", 10, 0))
     assert (decision["verdict"], decision["guard"], decision["rule"]) == ("stale", "intents", "evicted_order")
     assert "evicted" in decision["reason"]
