@@ -221,49 +221,61 @@ class JournaledEngine:
         """
         lines: list[bytes] = []
         records: list[dict[str, Any]] = []
+        quarantined = False
         arrival = self.engine.arrivals
         for item in inputs:
             arrival += 1
-            kind = type(item)
-            if kind is not tuple and _not_an_event(item):
-                # Kept whole but quarantined: a "control" source would be mistaken for the journal's own records.
-                item = ("unreadable", _quarantine_reason(item), _text(item))
-                kind = tuple
-            if kind is Line:
-                event, raw = item  # type: ignore[misc]
-                sealed = None
-                if "seq" not in event:
-                    event["seq"] = arrival
-                    sealed = encode_raw(raw, arrival)
-                elif event["seq"] is not None:
-                    sealed = encode_raw(raw, None)
-                if sealed is None:  # unusual bytes or a "seq": null to fill in: re-encode the dict
-                    if event["seq"] is None:
-                        event["seq"] = arrival
-                    sealed = encode(event)
-                lines.append(sealed)
-                records.append(event)
-            elif kind is tuple:
-                record = {"source": CONTROL, "type": "unreadable", "seq": arrival, "reason": item[1]}  # type: ignore[index]
-                if len(item) > 2:  # type: ignore[arg-type]
-                    record["raw"] = item[2]  # type: ignore[index, misc]
-                lines.append(encode(record))
-                records.append(record)
-            else:
-                if kind is dict and item.get("seq") is None:  # type: ignore[union-attr]
-                    item["seq"] = arrival  # type: ignore[index]
-                lines.append(encode(item))  # type: ignore[arg-type]
-                records.append(item)  # type: ignore[arg-type]
+            if type(item) is dict and item.get("source") != CONTROL:  # the dict API's events: the hot path
+                if item.get("seq") is None:
+                    item["seq"] = arrival
+                try:
+                    lines.append(encode(item))
+                    records.append(item)
+                    continue
+                except (TypeError, ValueError) as error:  # NaN, a lone surrogate, a value JSON has no form for
+                    item = ("unreadable", f"cannot be journaled as JSON: {error}", _text(item))
+            record, line = self._journal_form(item, arrival)
+            quarantined = quarantined or record.get("source") == CONTROL
+            lines.append(line)
+            records.append(record)
         self._writer.append_lines(lines)
         self.since_checkpoint += len(records)
-        answers: list[Answer] = []
         process, pop_alerts = self.engine.process, self.engine.pop_alerts
-        for record in records:
-            if record.get("source") == CONTROL:
-                answers.append((self._invalid(record), []))
-            else:
-                answers.append((process(record), pop_alerts()))
-        return answers
+        if not quarantined:
+            return [(process(record), pop_alerts()) for record in records]
+        return [(self._invalid(record), []) if record.get("source") == CONTROL else (process(record), pop_alerts())
+                for record in records]
+
+    def _journal_form(self, item: Any, arrival: int) -> tuple[dict[str, Any], bytes]:
+        """The record to decide and its sealed line, for inputs off the dict hot path."""
+        kind = type(item)
+        if kind is not tuple and _not_an_event(item):
+            # Kept whole but quarantined: a "control" source would be mistaken for the journal's own records.
+            item = ("unreadable", _quarantine_reason(item), _text(item))
+            kind = tuple
+        if kind is Line:
+            event, raw = item
+            sealed = None
+            if "seq" not in event:
+                event["seq"] = arrival
+                sealed = encode_raw(raw, arrival)
+            elif event["seq"] is not None:
+                sealed = encode_raw(raw, None)
+            if sealed is None:  # unusual bytes or a "seq": null to fill in: re-encode the dict
+                if event["seq"] is None:
+                    event["seq"] = arrival
+                try:
+                    sealed = encode(event)
+                except (TypeError, ValueError) as error:
+                    item, kind = ("unreadable", f"cannot be journaled as JSON: {error}", _text(event)), tuple
+            if kind is Line:
+                return event, sealed
+        if kind is tuple:
+            record = {"source": CONTROL, "type": "unreadable", "seq": arrival, "reason": item[1]}
+            if len(item) > 2:
+                record["raw"] = item[2]
+            return record, encode(record)
+        return item, encode(item)  # a dict subclass
 
     def reconcile(self, open_orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Start-up reconciliation with the broker's open orders: journaled (so replay repeats it), then applied."""

@@ -12,6 +12,8 @@ import json
 import zlib
 from typing import Any
 
+from .encoding import prefix
+
 CRC_FIELD = "journal_crc"
 _SUFFIX_LENGTH = len(f',"{CRC_FIELD}":"00000000"}}')
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode  # built once: hot path
@@ -30,6 +32,8 @@ def _seal(prefix: bytes) -> bytes:
 
 def encode(record: dict[str, Any]) -> bytes:
     """The sealed line, newline included."""
+    if type(record) is dict:
+        return _seal(prefix(record).encode("utf-8"))  # a generated encoder per event shape: the hot path
     body = _ENCODE(record)
     if not body.endswith("}") or body == "{}":
         raise ValueError("a journal record is a non-empty JSON object")

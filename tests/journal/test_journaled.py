@@ -150,3 +150,16 @@ def test_inputs_claiming_the_journals_own_source_are_quarantined_not_obeyed(tmp_
     with JournaledEngine(REFERENCE, tmp_path / "j") as journaled:  # replay does not advance time either
         assert journaled.engine.now == now and journaled.engine.counts["invalid"] == 2
     assert '\\"advance\\"' in (tmp_path / "j" / segment_name(1)).read_text()  # kept whole, quarantined
+
+
+def test_an_event_json_cannot_hold_is_quarantined_and_answered_invalid(tmp_path):
+    nan_price = {**life_cycle()[3], "last_px": float("nan")}
+    lone_surrogate = {**life_cycle()[2], "event_id": "\ud800"}
+    with JournaledEngine(REFERENCE, tmp_path / "j") as journaled:
+        answers = journaled.submit([nan_price, lone_surrogate, *copies(life_cycle()[:1])])
+        journaled.answered()
+        assert [d["verdict"] for d, _ in answers] == ["invalid", "invalid", "accept"]
+        assert "cannot be journaled as JSON" in answers[0][0]["reason"]
+    with JournaledEngine(REFERENCE, tmp_path / "j") as journaled:
+        assert journaled.recovery.records >= 3 and journaled.engine.order("O1") is not None
+        assert journaled.engine.counts["invalid"] == 2
