@@ -10,8 +10,11 @@ timed). Each backtest then runs in a fresh child process, so its peak RSS is its
 own: read from DuckDB, replay through the production engine, write
 decisions/alerts Parquet and store tables, summary and metrics. Flat memory means
 peak RSS barely moves as N triples. Stage figures beside it (same child-process
-method) say where the time goes: reading events out of DuckDB as dicts, the
-engine alone on events already in memory, writing decisions. A second run per
+method) say where the time goes: DuckDB to Arrow, Arrow to the engine's dicts,
+the engine alone on events already in memory (with CPython's default garbage
+collection and with the backtest's rarer one, under which the other stages
+run too), decisions to Arrow, Arrow to
+Parquet; by wall clock and by CPU time, as the machine is shared. A second run per
 size swaps the engine for a stateless stub: the backtest's own pipeline, whose
 memory must not grow with N (the engine's order book does, by design of book.py).
 """
@@ -76,30 +79,54 @@ print(json.dumps({"events": result.summary["events"], "alerts": 0, "seconds": ti
 STAGES = """
 import json, sys, time
 from pathlib import Path
-from safeguards.backtest.sink import RunWriter
-from safeguards.backtest.source import from_database
+import pyarrow.parquet as pq
+from safeguards.backtest.replay import rare_collections
+from safeguards.backtest.sink import DECISIONS_SCHEMA, decisions_batch
+from safeguards.backtest.source import BATCH, from_database
 from safeguards.engine import Engine
+from safeguards.store.reader import EventBatch, arrow_batches, to_events
+
+def clock():
+    return time.perf_counter(), time.process_time()
+
+def rate(n, since):
+    wall, cpu = clock()
+    return {"wall": n / (wall - since[0]), "cpu": n / (cpu - since[1])}
+
 source = from_database(sys.argv[3])
-kept, started, n = [], time.perf_counter(), 0
-for batch in source.batches():
-    n += len(batch)
-    if len(kept) < 4:
-        kept.append(batch)
-read = time.perf_counter() - started
+figures, n, kept = {}, 0, []
+with rare_collections():  # as the backtest runs
+    started = clock()
+    for batch in arrow_batches(source.con.cursor(), size=BATCH):
+        n += batch.num_rows
+    figures["DuckDB -> Arrow"] = rate(n, started)
+    started = clock()
+    for batch in arrow_batches(source.con.cursor(), size=BATCH):
+        events = to_events(batch)
+        if len(kept) < 16:
+            kept.append(EventBatch(batch, events))
+    figures["DuckDB -> Arrow -> dicts"] = rate(n, started)
 source.close()
-events = [event for batch in kept for event in batch]
+sample = sum(len(batch) for batch in kept)
 engine = Engine(sys.argv[1])
-started = time.perf_counter()
-decisions = [engine.process(event) for event in events]
-engine_seconds = time.perf_counter() - started
-writer = RunWriter(Path(sys.argv[2]), engine.identity)
-started = time.perf_counter()
-for i in range(0, len(events), 65536):
-    writer.write(events[i:i + 65536], decisions[i:i + 65536], [])
-write = time.perf_counter() - started
-writer.discard()
-print(json.dumps({"read_per_s": n / read, "engine_per_s": len(events) / engine_seconds,
-                  "write_per_s": len(events) / write, "sample": len(events)}))
+started = clock()
+decided = [engine.process_batch(batch.events)[0] for batch in kept]
+figures["engine alone, default GC"] = rate(sample, started)
+with rare_collections():
+    engine = Engine(sys.argv[1])
+    started = clock()
+    decided = [engine.process_batch(batch.events)[0] for batch in kept]
+    figures["engine alone"] = rate(sample, started)
+    started = clock()
+    tables = [decisions_batch(batch, decisions, engine.identity) for batch, decisions in zip(kept, decided)]
+    figures["decisions -> Arrow"] = rate(sample, started)
+Path(sys.argv[2]).mkdir(parents=True, exist_ok=True)
+started = clock()
+with pq.ParquetWriter(Path(sys.argv[2]) / "decisions.parquet", DECISIONS_SCHEMA, compression="zstd") as writer:
+    for table in tables:
+        writer.write_batch(table)
+figures["Arrow -> Parquet"] = rate(sample, started)
+print(json.dumps({"events": n, "sample": sample, "figures": figures}))
 """
 
 
@@ -147,9 +174,10 @@ def main() -> None:
                   f"{answer['alerts']:>8,}", flush=True)
     if not args.no_stages:
         stages = child(STAGES, str(POLICY), str(args.workdir / "stages"), str(prepare(args.workdir, sizes[0])))
-        print(f"stages (events/s): read from DuckDB as dicts {stages['read_per_s']:,.0f}; "
-              f"engine alone {stages['engine_per_s']:,.0f} (on {stages['sample']:,} events in memory); "
-              f"writing decisions {stages['write_per_s']:,.0f}")
+        print(f"stages, events/s by wall clock and by CPU time (all threads); reads over all "
+              f"{stages['events']:,} events, the rest over the first {stages['sample']:,} in memory:")
+        for label, figure in stages["figures"].items():
+            print(f"  {label:<26} {figure['wall']:>12,.0f} wall {figure['cpu']:>12,.0f} cpu")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ A log file is ingested into a DuckDB database inside the run folder rather than
 read directly: one replay path for every format the store reads (JSON lines,
 CSV, Parquet, FIX), the same validation and quarantine of malformed rows as
 production ingest, and a database the notebooks can query afterwards (events
-next to the decisions and alerts). Events come back through
-:func:`safeguards.store.read_events`, in arrival order, in batches.
+next to the decisions and alerts). Events come back in arrival order, in
+batches, as Arrow columns and canonical dicts (:mod:`safeguards.store.reader`);
+the time and account window is applied by DuckDB, and the next batch is fetched
+on a second thread while the engine decides this one.
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ import duckdb
 from ..adapters import AdapterOptions, guess_format, stager
 from ..errors import UsageError
 from ..events import parse_timestamp
-from ..store import open_store, read_events
+from ..store import open_store
+from ..store.reader import EventBatch, arrow_batches, to_events
+from .overlap import prefetched
 
-BATCH = 65_536
+#: Events per batch. A batch's dicts are the backtest's largest live object (about 1.5 KB
+#: an event): 16k keeps peak memory about 250 MB lower than 64k at the same speed.
+BATCH = 16_384
 
 #: DuckDB's memory cap while a backtest reads: the store's reader sorts all events by
 #: arrival, and without a cap DuckDB would hold the whole sort in RAM (about 360 MB
@@ -71,14 +77,6 @@ class Window:
     def describe(self) -> dict[str, Any]:
         return {"from_ns": self.start_ns, "to_ns": self.end_ns, "account": self.account}
 
-    def keeps(self, event: dict[str, Any]) -> bool:
-        recv = event.get("recv_ts")
-        if self.start_ns is not None and (recv is None or recv < self.start_ns):
-            return False
-        if self.end_ns is not None and (recv is None or recv > self.end_ns):
-            return False
-        return self.account is None or event.get("account", "default") == self.account
-
 
 @dataclass
 class EventSource:
@@ -104,21 +102,14 @@ class EventSource:
     def rejected_rows(self) -> int:
         return self.con.execute("SELECT count(*) FROM rejected_rows").fetchone()[0]
 
-    def batches(self, size: int = BATCH) -> Iterator[list[dict[str, Any]]]:
+    def batches(self, size: int = BATCH) -> Iterator[EventBatch]:
         """Events in arrival order, ``size`` at a time, filtered by the window; memory stays flat."""
-        keeps = self.window.keeps if self.window.filtering else None
-        batch: list[dict[str, Any]] = []
-        append = batch.append
-        for event in read_events(self.con.cursor()):
-            if keeps is not None and not keeps(event):
-                continue
-            append(event)
-            if len(batch) >= size:
-                yield batch
-                batch = []
-                append = batch.append
-        if batch:
-            yield batch
+        window = self.window
+        columns = arrow_batches(self.con.cursor(), since_ns=window.start_ns, until_ns=window.end_ns,
+                                account=window.account, size=size)
+        for batch in prefetched(columns):
+            if batch.num_rows:
+                yield EventBatch(batch, to_events(batch))
 
     def close(self) -> None:
         self.con.close()

@@ -3,43 +3,165 @@
 The backtest replays these dicts through the same engine production runs, so they
 come back exactly as DESIGN section 4 writes them: timestamps as integer
 nanoseconds, absent fields absent (not None), and ``extra`` fields merged back in.
+
+Rows leave DuckDB as Arrow record batches and become dicts column-wise: a batch
+is split by *shape* (which fields are present), each shape's columns are turned
+into Python lists once, and each row's dict is built by a small function
+generated per shape (a dict display with constant keys, the cheapest dict
+CPython makes). Keys keep the canonical order, so the engine's own per-shape
+checks see a handful of shapes, as from a live stream.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 
 from ..events import FIELDS, TS
 from .checks import ident
 
 _BATCH = 65_536
+_NAMES = tuple(FIELDS)
+_MAKER_LIMIT = 4096  # shapes cached at most; a stranger shape takes dict(zip())
+
+_makers: dict[tuple[str, ...], Callable[..., dict[str, Any]]] = {}
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    """Stored events in log order: as Arrow columns (``columns``) and as canonical dicts (``events``).
+
+    ``columns`` has one column per canonical field (timestamps as int64 ns) plus
+    ``extra`` (JSON text): writers take per-event columns from it without
+    touching the dicts.
+    """
+
+    columns: pa.RecordBatch
+    events: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+
+def _maker(keys: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
+    """``make(v0, v1, ...) -> {keys[0]: v0, ...}``, generated once per shape; keys are canonical names only."""
+    make = _makers.get(keys)
+    if make is None:
+        args = ", ".join(f"v{i}" for i in range(len(keys)))
+        body = ", ".join(f"{key!r}: v{i}" for i, key in enumerate(keys))
+        namespace: dict[str, Any] = {}
+        exec(f"def make({args}):\n    return {{{body}}}", namespace)  # noqa: S102 - keys come from FIELDS
+        make = namespace["make"]
+        if len(_makers) < _MAKER_LIMIT:
+            _makers[keys] = make
+    return make
+
+
+def _shapes(batch: pa.RecordBatch) -> np.ndarray:
+    """Per row, a bit mask of the canonical fields that are not null (bit i: field i)."""
+    codes = np.zeros(batch.num_rows, dtype=np.int64)
+    for bit, column in enumerate(batch.columns[: len(_NAMES)]):
+        if column.null_count == 0:
+            codes |= 1 << bit
+        elif column.null_count < batch.num_rows:
+            codes |= column.is_valid().to_numpy(zero_copy_only=False).astype(np.int64) << bit
+    return codes
+
+
+def to_events(batch: pa.RecordBatch) -> list[dict[str, Any]]:
+    """Canonical dicts of a batch laid out as :func:`read_event_batches` selects it, in row order."""
+    rows = batch.num_rows
+    if rows == 0:
+        return []
+    codes = _shapes(batch)
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    cuts = (np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist()
+    grouped = batch if not cuts else batch.take(pa.array(order))
+    events: list[dict[str, Any]] = []
+    for start, stop in zip([0, *cuts], [*cuts, rows]):
+        shape = int(ordered[start])
+        present = [i for i in range(len(_NAMES)) if shape >> i & 1]
+        part = grouped.slice(start, stop - start)
+        events.extend(map(_maker(tuple(_NAMES[i] for i in present)), *(part.column(i).to_pylist() for i in present)))
+    if cuts:  # back to row order: events[k] is row order[k]
+        back = np.empty(rows, dtype=np.int64)
+        back[order] = np.arange(rows)
+        events = list(itemgetter(*back.tolist())(events))
+    _merge_extra(batch.column(len(_NAMES)), events)
+    return events
+
+
+def _merge_extra(extra: pa.Array, events: list[dict[str, Any]]) -> None:
+    """Unknown fields kept on ingest (JSON in ``extra``) go back into their events; canonical ones win."""
+    if extra.null_count == len(extra):
+        return
+    for event, text in zip(events, extra.to_pylist()):
+        if text is not None:
+            for key, value in json.loads(text).items():
+                event.setdefault(key, value)
+
+
+def _query(ingest_ids: Sequence[int] | None, since_ns: int | None, until_ns: int | None,
+           account: str | None) -> tuple[str, list[Any]]:
+    columns = ", ".join(
+        f"epoch_ns({ident(name)}) AS {ident(name)}" if kind == TS else ident(name) for name, kind in FIELDS.items()
+    )
+    conditions: list[str] = []
+    params: list[Any] = []
+    if ingest_ids is not None:
+        conditions.append(f"ingest_id IN ({', '.join('?' for _ in ingest_ids)})" if ingest_ids else "false")
+        params += list(ingest_ids)
+    if since_ns is not None:
+        conditions.append("epoch_ns(recv_ts) >= ?")
+        params.append(since_ns)
+    if until_ns is not None:
+        conditions.append("epoch_ns(recv_ts) <= ?")
+        params.append(until_ns)
+    if account is not None:
+        conditions.append("coalesce(account, 'default') = ?")
+        params.append(account)
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    return (f"SELECT {columns}, CAST(extra AS VARCHAR) AS extra FROM events {where} "
+            f"ORDER BY ingest_id, seq, row_number"), params
+
+
+def arrow_batches(
+    con: duckdb.DuckDBPyConnection,
+    ingest_ids: Sequence[int] | None = None,
+    *,
+    since_ns: int | None = None,
+    until_ns: int | None = None,
+    account: str | None = None,
+    size: int = _BATCH,
+) -> Iterator[pa.RecordBatch]:
+    """Stored events in log order (by ingest, then seq) as Arrow batches of up to ``size`` rows.
+
+    ``since_ns``/``until_ns`` bound the arrival time (``recv_ts``, inclusive) and
+    ``account`` keeps one account's events (absent means ``default``).
+    """
+    query, params = _query(ingest_ids, since_ns, until_ns, account)
+    yield from con.sql(query, params=params).to_arrow_reader(size)
+
+
+def read_event_batches(con: duckdb.DuckDBPyConnection, ingest_ids: Sequence[int] | None = None,
+                       **options: Any) -> Iterator[EventBatch]:
+    """:func:`arrow_batches`, each with its canonical dicts."""
+    for batch in arrow_batches(con, ingest_ids, **options):
+        if batch.num_rows:
+            yield EventBatch(batch, to_events(batch))
 
 
 def read_events(
     con: duckdb.DuckDBPyConnection, ingest_ids: Sequence[int] | None = None
 ) -> Iterator[dict[str, Any]]:
     """Yield stored events in log order (by ingest, then seq), as canonical dicts."""
-    columns = ", ".join(
-        f"epoch_ns({ident(name)}) AS {ident(name)}" if kind == TS else ident(name) for name, kind in FIELDS.items()
-    )
-    where = ""
-    params: list[Any] = []
-    if ingest_ids is not None:
-        where = f"WHERE ingest_id IN ({', '.join('?' for _ in ingest_ids)})"
-        params = list(ingest_ids)
-    result = con.execute(
-        f"SELECT {columns}, CAST(extra AS VARCHAR) FROM events {where} ORDER BY ingest_id, seq, row_number", params
-    )
-    names = list(FIELDS)
-    while batch := result.fetchmany(_BATCH):
-        for row in batch:
-            event = {name: value for name, value in zip(names, row) if value is not None}
-            extra = row[-1]
-            if extra is not None:
-                for key, value in json.loads(extra).items():
-                    event.setdefault(key, value)
-            yield event
+    for batch in read_event_batches(con, ingest_ids):
+        yield from batch.events
