@@ -176,3 +176,92 @@ def test_a_rerun_into_the_same_folder_leaves_nothing_stale(tmp_path):
     assert again.evidence["dataset"]["kind"] == "unlabeled"
     assert not (out / "scoring.json").exists() and not (out / "comparison.json").exists()
     assert not (out / "other" / "metrics.json").exists()
+
+
+def test_events_read_in_batches_keep_log_order_and_canonical_key_order(tmp_path):
+    """Rows of different shapes are grouped to build their dicts; they come back in log order, keys canonical."""
+    from safeguards.events import FIELDS
+    from safeguards.store.reader import read_event_batches
+
+    lines = SAMPLE.read_text().splitlines()[:3000]
+    log = tmp_path / "head.jsonl"
+    log.write_text("\n".join(lines[:1000] + [lines[1000][:-1] + ', "venue": "CBOE"}'] + lines[1001:]) + "\n")
+    con = open_store(tmp_path / "events.duckdb")
+    ingest_file(con, log, "jsonl", stager("jsonl", AdapterOptions()), AdapterOptions().describe())
+    batches = list(read_event_batches(con, size=700))
+    con.close()
+    events = [event for batch in batches for event in batch.events]
+    originals = [json.loads(line) for line in lines]
+    assert [e["seq"] for e in events] == [o.get("seq", i + 1) for i, o in enumerate(originals)]
+    assert len({tuple(e) for e in events}) > 3 and all(len(b) == b.columns.num_rows for b in batches)
+    for event in events:
+        canonical = [key for key in event if key in FIELDS]
+        assert canonical == [key for key in FIELDS if key in event] and None not in event.values()
+    assert events[1000]["venue"] == "CBOE" and list(events[1000])[-1] == "venue"
+
+
+def test_prefetched_hands_over_the_producers_error_and_stops_it_when_abandoned():
+    import threading
+
+    from safeguards.backtest.overlap import prefetched
+
+    def failing():
+        yield 1
+        raise ValueError("disk gone")
+
+    with pytest.raises(ValueError, match="disk gone"):
+        list(prefetched(failing()))
+    produced = []
+
+    def endless():
+        while True:
+            produced.append(len(produced))
+            yield produced[-1]
+
+    items = prefetched(endless(), depth=2)
+    assert [next(items) for _ in range(3)] == [0, 1, 2]
+    items.close()
+    assert not any(t.name == "backtest-read" for t in threading.enumerate())
+    assert len(produced) <= 6
+
+
+def test_worker_raises_a_jobs_error_and_skips_the_rest():
+    from safeguards.backtest.overlap import Worker
+
+    done = []
+    worker = Worker()
+    worker.submit(lambda: done.append(1))
+    worker.submit(lambda: 1 / 0)
+    worker.submit(lambda: done.append(3))
+    with pytest.raises(ZeroDivisionError):
+        worker.drain()
+    worker.submit(lambda: done.append(4))
+    worker.drain()
+    worker.close()
+    assert done == [1, 4]
+
+
+def test_a_failed_run_leaves_no_outputs_and_stores_nothing(tmp_path, monkeypatch):
+    import safeguards.backtest.replay as replay
+
+    log = simulated(tmp_path, "small", seed=3, groups=30)
+    calls = []
+    real = replay.Engine.process_batch
+
+    def fail_on_third(self, events):
+        calls.append(len(events))
+        if len(calls) == 3:
+            raise RuntimeError("engine died")
+        return real(self, events)
+
+    monkeypatch.setattr(replay.Engine, "process_batch", fail_on_third)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="engine died"):
+        run_backtest(REFERENCE, out, events=log, batch_size=100)
+    assert not (out / "decisions.parquet").exists() and not (out / ".parts").exists()
+    con = duckdb.connect(str(out / "events.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM decisions").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM backtest_runs").fetchone()[0] == 0
+    finally:
+        con.close()
