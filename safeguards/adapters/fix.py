@@ -11,13 +11,28 @@ Mapping (one canonical event per business message)
       6 pending_cancel, 4 canceled, E pending_replace, 5 replaced, 8 rejected,
       C expired; trades are 1/2 in the 4.2 style and F in the 4.4 style (F is ``fill``
       when OrdStatus 39=2, else ``partial_fill``). Without 150 (FIX 4.0/4.1), or for a
-      trade ExecType with no LastQty (32) above zero, OrdStatus decides. 4.2 trade busts and corrections (ExecTransType 20=1/2), status reports
-      (20=3, 150=I), done-for-day, stopped, suspended, restated and calculated reports
-      have no canonical type: they are rejected rows with that reason, never dropped.
+      trade ExecType with no LastQty (32) above zero, OrdStatus decides (5 replaced,
+      E pending_replace, and so on). Status reports (20=3, 150=I), done-for-day,
+      stopped, suspended, restated and calculated reports have no canonical type: they
+      are rejected rows with that reason, never dropped.
+    * Trade busts and corrections (4.2: ExecTransType 20=1/2; 4.4: ExecType 150=H/G)
+      are rejected rows too, with a reason that says what is then wrong. There is no
+      canonical type for them, and none of the broker types is faithful: a bust takes
+      quantity back (``cum_qty`` would go down, which the engine reads as a stale
+      report), a correction rewrites an earlier fill's quantity or price. Mapped as
+      fills they would be silently misread; as rejected rows (reason, whole message,
+      ExecRefID 19 inside) a person sees that the fill they amend is still counted.
     * NewOrderSingle (35=D, ours) -> local ``submit``; OrderCancelRequest (35=F) ->
-      local ``cancel_request``; OrderCancelReject (35=9) -> broker ``cancel_rejected``.
-    * OrderCancelReplaceRequest (35=G) has no canonical local type: it is a rejected
-      row, but its new ClOrdID is still linked to the order it replaces.
+      local ``cancel_request``; OrderCancelReject (35=9) -> broker ``cancel_rejected``
+      (also for a refused replace, 434=2: the engine reverts the pending request).
+    * OrderCancelReplaceRequest (35=G, ours) is linked exactly like 35=F: its new
+      ClOrdID joins the chain of OrigClOrdID (41), so the broker's ``pending_replace``
+      (150=E) and ``replaced`` (150=5) reports, and every later fill under the new
+      ClOrdID, reach the original order. The request itself is a rejected row: the
+      canonical local types are ``intent``, ``submit`` and ``cancel_request``, and a
+      replace is none of them (as a ``cancel_request`` it would start a cancel timeout
+      that a ``replaced`` order never meets, a false ``cancel_timeout``). A local
+      ``replace_request`` type would need DESIGN section 4 and the engine to know it.
     * A session Reject (35=3) whose RefSeqNum (45) is one of our NewOrderSingles is a
       broker ``rejected`` for that order (the order never reached the book); other
       session messages (0, 1, 2, 3, 4, 5, A) are skipped and counted. Any other
@@ -38,11 +53,22 @@ Identity
 Times and sequence numbers
     ``broker_ts`` is TransactTime (60), else SendingTime (52). ``recv_ts`` is the log
     line's own time when the log has one, else SendingTime (``extra.recv_ts_from``
-    says which). MsgSeqNum (34) is ``broker_seq`` on the broker's messages, PossDupFlag
-    (43) is ``poss_dup``. Because session messages are skipped, ``broker_seq`` has
-    holes that are not gaps: ``extra.fix_prev_seq`` is the MsgSeqNum of the previous
-    message (of any type) the broker sent in the session, so a gap check compares
-    against that.
+    says which). PossDupFlag (43) is ``poss_dup``.
+
+    ``broker_seq`` is what a sequence-gap check needs, not MsgSeqNum (34) itself: the
+    broker's events numbered in log order, starting at the first one's MsgSeqNum,
+    each one more than the last, plus the number of messages missing before it. So a
+    log with nothing missing has no holes, even though session messages (heartbeats,
+    gap fills...) and messages rejected on ingest are not events, and even with several
+    sessions in one log (all in account ``default``); a real loss still leaves a hole
+    of its size. Missing means: a session's MsgSeqNum above the one expected after its
+    previous message of any type; a re-send (43=Y) never moves that expectation back,
+    a SequenceReset (35=4) moves it to NewSeqNo (36), and a lower number without 43=Y
+    (a Logon that resets the session) restarts it. The raw numbers stay in ``extra``:
+    ``fix_seq`` is the message's MsgSeqNum (either direction) and ``fix_prev_seq`` the
+    number the broker's session had reached before it (its previous message, moved by
+    gap fills and re-sends as above), so ``fix_seq - fix_prev_seq - 1`` messages are
+    missing just before a broker event.
 
 Quirks handled
     * A trade report with CumQty 0 but LastQty > 0 (NYSE CCG examples) does not say
@@ -53,7 +79,7 @@ Quirks handled
     * Nothing is lost: every event keeps its whole message, ``|``-delimited, in
       ``extra.fix_message`` (query a tag with e.g. ``regexp_extract(extra->>'fix_message',
       '[|]58=([^|]*)', 1)``), plus ``fix_session``, ``fix_msg_type``, ``fix_clordid``,
-      ``fix_seq`` (our MsgSeqNum) and ``fix_prev_seq``.
+      ``fix_seq`` and ``fix_prev_seq``.
 
 Backtesting logs that hold no intents
     FIX logs record what went over the wire, not our intents. By default
@@ -95,11 +121,11 @@ MESSAGE_NAMES = {"8": "ExecutionReport", "9": "OrderCancelReject", "D": "NewOrde
 EXEC_TYPES = {"0": "new", "A": "pending_new", "6": "pending_cancel", "4": "canceled", "E": "pending_replace",
               "5": "replaced", "8": "rejected", "C": "expired", "1": "partial_fill", "2": "fill"}
 UNMAPPED_EXEC_TYPES = {"3": "done for day", "7": "stopped", "9": "suspended", "B": "calculated",
-                       "D": "restated", "G": "trade correction", "H": "trade cancel", "I": "order status"}
+                       "D": "restated", "I": "order status"}  # trade busts and corrections: _trade_amendment_reason
 ORD_STATUS_TYPES = {"0": "new", "1": "partial_fill", "2": "fill", "4": "canceled", "5": "replaced",
                     "6": "pending_cancel", "8": "rejected", "A": "pending_new", "C": "expired",
                     "E": "pending_replace"}
-EXEC_TRANS_TYPES = {"1": "trade cancel (bust)", "2": "trade correction", "3": "status"}
+EXEC_TRANS_TYPES = {"3": "status"}  # 1 and 2, bust and correction: _trade_amendment_reason
 SIDES = {"1": "buy", "2": "sell", "3": "buy", "4": "sell", "5": "sell", "6": "sell"}
 
 #: canonical numeric field <- (tag, tag name)
@@ -171,14 +197,15 @@ def parse_fix_time(value: str) -> int:
 
 
 class _Session:
-    """Per-session state: the ClOrdID chains, our outbound NewOrderSingles, the broker's last seq."""
+    """Per-session state: the ClOrdID chains, our outbound NewOrderSingles, the broker's sequence numbers."""
 
-    __slots__ = ("roots", "outbound_orders", "last_inbound_seq")
+    __slots__ = ("roots", "outbound_orders", "last_inbound_seq", "missing")
 
     def __init__(self) -> None:
         self.roots: dict[str, str] = {}
         self.outbound_orders: dict[str, str] = {}
         self.last_inbound_seq: int | None = None
+        self.missing = 0  # broker messages missing from the log, not yet charged to an event
 
     def root(self, clordid: str) -> str:
         return self.roots.get(clordid, clordid)
@@ -194,6 +221,29 @@ class _Session:
             return self.root(clordid)
         return None
 
+    def observe_inbound(self, seq: int | None, msg_type: str, tags: dict[str, str]) -> int | None:
+        """Note one message the broker sent (any type); return the number the session had reached before it.
+
+        A MsgSeqNum above the expected next one means messages are missing from the log:
+        they are counted in ``missing``. Re-sends (PossDupFlag 43=Y) never move the
+        expectation back, a SequenceReset (35=4) moves it to NewSeqNo (36), and any other
+        lower number (a Logon resetting the session) restarts it.
+        """
+        last = self.last_inbound_seq
+        if seq is None:
+            return last
+        if last is not None and seq > last + 1:
+            self.missing += seq - last - 1
+        new_seq = _int_or_none(tags.get("36")) if msg_type == "4" else None
+        if new_seq is not None:
+            gap_fill = tags.get("123") == "Y"
+            self.last_inbound_seq = max(last, new_seq - 1) if gap_fill and last is not None else new_seq - 1
+        elif last is not None and seq <= last and tags.get("43") == "Y":
+            pass  # a re-send of a message already counted
+        else:
+            self.last_inbound_seq = seq
+        return last
+
 
 class FixReader:
     """Turns FIX messages into staged rows, keeping session state across messages."""
@@ -205,6 +255,7 @@ class FixReader:
         self.sessions: dict[str, _Session] = {}
         self.rows: list[tuple[Any, ...]] = []
         self.skipped = 0
+        self.last_broker_seq: int | None = None
 
     # --- splitting ---------------------------------------------------------------
 
@@ -272,9 +323,7 @@ class FixReader:
         session_id = f"{client}@{broker}"
         session = self.sessions.setdefault(session_id, _Session())
         seq = _int_or_none(tags.get("34"))
-        prev_seq = None
-        if not outbound:
-            prev_seq, session.last_inbound_seq = session.last_inbound_seq, seq
+        prev_seq = None if outbound else session.observe_inbound(seq, msg_type, tags)
         name = MESSAGE_NAMES.get(msg_type, f"type {msg_type}")
 
         if msg_type == "3" and tags.get("45") in session.outbound_orders:
@@ -286,16 +335,16 @@ class FixReader:
             event_type, why = _execution_type(tags)
             if event_type is None:
                 session.link(tags.get("11"), tags.get("41"))
-                self._reject(location, raw, f"ExecutionReport with {why} has no canonical event type")
+                self._reject(location, raw, why)
                 return
         elif msg_type == "9":
             event_type = "cancel_rejected"
         elif msg_type in ("D", "F"):
             event_type = "submit" if msg_type == "D" else "cancel_request"
         elif msg_type == "G":
-            root = session.link(tags.get("11"), tags.get("41"))
-            self._reject(location, raw, f"OrderCancelReplaceRequest (35=G) has no canonical local event type "
-                                        f"(its ClOrdID {tags.get('11')!r} is linked to order {root!r})")
+            session.link(tags.get("11"), tags.get("41"))
+            self._reject(location, raw, "OrderCancelReplaceRequest (35=G) has no canonical local event type "
+                                        "(its new ClOrdID is linked to the order it replaces)")
             return
         else:
             self._reject(location, raw, f"FIX message {name} (35={msg_type}) has no canonical event type")
@@ -348,8 +397,8 @@ class FixReader:
             numbers["last_px"], numbers["cum_qty"], numbers["leaves_qty"],
             None if outbound else (transact if transact is not None else sending),
             log_time if log_time is not None else sending,
-            None if outbound else seq, _POSS_DUP.get(tags.get("43", "")),
-            session_id, msg_type, clordid, seq if outbound else None, prev_seq,
+            None if outbound else self._broker_seq(session, seq), _POSS_DUP.get(tags.get("43", "")),
+            session_id, msg_type, clordid, seq, prev_seq,
             "SendingTime" if log_time is None else "log", derived, reported, reject_text,
         )
         rows = self.rows
@@ -357,6 +406,21 @@ class FixReader:
             rows.append((len(rows) + 1, *head, "intent", f"{session_id}/intent:{clordid}", order_id, None,
                          order_id, "leg", *tail, "NewOrderSingle"))
         rows.append((len(rows) + 1, *head, event_type, event_id, *middle, None, None, *tail, None))
+
+    def _broker_seq(self, session: _Session, seq: int | None) -> int | None:
+        """The next number of the log's broker-event sequence: +1, plus the messages missing before it.
+
+        Session messages and messages that are not events leave no hole, so a gap check on
+        ``broker_seq`` fires only where the log really lacks messages. The sequence starts
+        at the first broker event's MsgSeqNum and runs across sessions in log order.
+        """
+        if seq is None:
+            return None
+        last = self.last_broker_seq
+        value = seq if last is None else last + 1 + session.missing
+        session.missing = 0
+        self.last_broker_seq = value
+        return value
 
     # --- output ---------------------------------------------------------------------
 
@@ -387,12 +451,14 @@ def _tags(message: str, delimiter: str) -> dict[str, str] | str:
 
 
 def _execution_type(tags: dict[str, str]) -> tuple[str | None, str]:
-    """The canonical broker type of an ExecutionReport, or None and why not."""
+    """The canonical broker type of an ExecutionReport, or None and the reason to reject it."""
     trans = tags.get("20")
-    if trans in EXEC_TRANS_TYPES:
-        return None, f"ExecTransType 20={trans} ({EXEC_TRANS_TYPES[trans]})"
     exec_type = tags.get("150")
     status = tags.get("39")
+    if trans in ("1", "2") or exec_type in ("H", "G"):
+        return None, _trade_amendment_reason(trans, exec_type)
+    if trans in EXEC_TRANS_TYPES:
+        return None, f"ExecutionReport with ExecTransType 20={trans} ({EXEC_TRANS_TYPES[trans]}) has no canonical event type"
     if exec_type in ("1", "2", "F") and _float_or_zero(tags.get("32")) <= 0 and status in ORD_STATUS_TYPES:
         return ORD_STATUS_TYPES[status], ""  # a "trade" that traded nothing: OrdStatus says what it is
     if exec_type == "F":
@@ -400,10 +466,21 @@ def _execution_type(tags: dict[str, str]) -> tuple[str | None, str]:
     if exec_type in EXEC_TYPES:
         return EXEC_TYPES[exec_type], ""
     if exec_type in UNMAPPED_EXEC_TYPES:
-        return None, f"ExecType 150={exec_type} ({UNMAPPED_EXEC_TYPES[exec_type]})"
+        return None, (f"ExecutionReport with ExecType 150={exec_type} ({UNMAPPED_EXEC_TYPES[exec_type]}) "
+                      f"has no canonical event type")
     if exec_type is None and status in ORD_STATUS_TYPES:
         return ORD_STATUS_TYPES[status], ""
-    return None, f"ExecType 150={exec_type} and OrdStatus 39={status}"
+    return None, f"ExecutionReport with ExecType 150={exec_type} and OrdStatus 39={status} has no canonical event type"
+
+
+def _trade_amendment_reason(trans: str | None, exec_type: str | None) -> str:
+    """Why a trade bust or correction is rejected, and what that leaves wrong in the events."""
+    tag = f"ExecTransType 20={trans}" if trans in ("1", "2") else f"ExecType 150={exec_type}"
+    if trans == "1" or (trans != "2" and exec_type == "H"):
+        return (f"trade bust ({tag}) has no canonical event type: the fill it cancels (ExecRefID 19) "
+                f"still counts in the order's cum_qty")
+    return (f"trade correction ({tag}) has no canonical event type: the fill it corrects (ExecRefID 19) "
+            f"keeps its first quantity and price")
 
 
 def _float_or_zero(text: str | None) -> float:

@@ -64,9 +64,9 @@ def test_a_44_message_log_with_times_maps_trades_by_exec_type_f(store: duckdb.Du
     assert got[0]["recv_ts"] == 1_771_684_200_000_100_000  # the log line's time, not SendingTime
     assert got[1]["broker_ts"] == 1_771_684_200_001_000_000  # TransactTime
     assert got[3]["broker_ts"] == 1_771_684_202_000_000_000  # no TransactTime: SendingTime
-    assert [e["broker_seq"] for e in got] == [None, 3, 5, 6]  # MsgSeqNum only on the broker's messages
+    assert [e["broker_seq"] for e in got] == [None, 3, 5, 6]  # only on the broker's messages; 34=4 is missing
     assert got[3]["poss_dup"] is True
-    assert '"fix_prev_seq":3' in got[2]["extra"]  # holes left by skipped session messages can be told apart
+    assert '"fix_seq":5,"fix_prev_seq":3' in got[2]["extra"]  # the raw MsgSeqNums stay in extra
 
 
 def test_a_42_body_store_back_to_back_with_exec_type_1_and_2(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
@@ -103,7 +103,8 @@ def test_cancel_and_replace_chains_reach_the_original_order(store: duckdb.DuckDB
         msg("8", "11=D", "41=B", "17=E4", "150=4", "39=4", "14=0", "151=0", seq=5, delimiter="|"),
     )
     result = ingest(store, path, "fix")
-    assert result.rejected == 1 and "OrderCancelReplaceRequest (35=G)" in rejected(store)[0][1]
+    assert rejected(store) == [("line 3", "OrderCancelReplaceRequest (35=G) has no canonical local event type "
+                                          "(its new ClOrdID is linked to the order it replaces)")]
     got = events(store)
     assert [e["type"] for e in got] == [
         "submit", "new", "replaced", "cancel_request", "cancel_rejected", "cancel_request", "pending_cancel", "canceled"]
@@ -146,7 +147,8 @@ def test_what_has_no_canonical_type_is_rejected_with_the_reason(store: duckdb.Du
     )
     ingest(store, path, "fix")
     assert rejected(store) == [
-        ("line 2", "ExecutionReport with ExecTransType 20=1 (trade cancel (bust)) has no canonical event type"),
+        ("line 2", "trade bust (ExecTransType 20=1) has no canonical event type: the fill it cancels (ExecRefID 19) "
+                   "still counts in the order's cum_qty"),
         ("line 3", "ExecutionReport with ExecType 150=3 (done for day) has no canonical event type"),
         ("line 4", "FIX message BusinessMessageReject (35=j) has no canonical event type"),
         ("line 5", "malformed FIX field 'garbage' (expected tag=value)"),
@@ -176,4 +178,78 @@ def test_intents_from_submits_never_hide_an_order_we_did_not_send(store: duckdb.
         {"type": "submit", "order_id": "US@BRK/A", "group_id": None, "role": None, "qty": 2.0},
         {"type": "new", "order_id": "US@BRK/A", "group_id": None, "role": None, "qty": None},
         {"type": "new", "order_id": "US@BRK/Z", "group_id": None, "role": None, "qty": None},
+    ]
+
+
+def test_broker_seq_has_holes_only_where_messages_are_missing(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    er = lambda exec_id, seq, *more, **kw: msg(  # noqa: E731
+        "8", "11=A", f"17={exec_id}", "150=0", "39=0", "14=0", "151=1", *more, seq=seq, **kw)
+    path = write(
+        tmp_path / "seq.log",
+        msg("A", seq=1),
+        er("E1", 2),
+        msg("0", seq=3),                                   # heartbeat: skipped, no hole
+        er("E2", 4),
+        er("E3", 5, target="DESK2"),                       # another session, its own numbering
+        msg("4", "123=Y", "36=9", seq=5),                  # gap fill: 5 to 8 were session messages
+        er("E4", 9),
+        er("E5", 12),                                      # 10 and 11 are lost: a hole of 2
+        msg("4", "123=Y", "36=12", "43=Y", seq=10),        # their re-send (a gap fill) does not move back
+        er("E6", 13),
+        msg("j", "45=1", seq=14),                          # rejected on ingest: no hole either
+        er("E7", 15),
+        msg("A", "141=Y", seq=1),                          # the session restarts its numbering
+        er("E8", 2),
+    )
+    result = ingest(store, path, "fix")
+    assert (result.loaded, result.rejected) == (8, 1)
+    got = rows(store, "SELECT event_id, broker_seq, (extra->>'fix_seq')::INT AS raw, "
+                      "(extra->>'fix_prev_seq')::INT AS prev FROM events ORDER BY row_number")
+    assert [(e["event_id"].split("/")[1], e["broker_seq"]) for e in got] == [
+        ("E1", 2), ("E2", 3), ("E3", 4), ("E4", 5), ("E5", 8), ("E6", 9), ("E7", 10), ("E8", 11)]
+    # extra keeps the raw numbers: MsgSeqNum, and the one the session had reached before it
+    assert [(e["raw"], e["prev"]) for e in got][3:6] == [(9, 8), (12, 9), (13, 12)]
+
+
+def test_a_replace_reaches_the_original_order_through_its_reports(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "replace.log",
+        msg("D", "11=A", "55=SPY", "54=1", "38=10", "44=1.5", seq=1, version="FIX.4.2"),
+        msg("8", "11=A", "17=E1", "20=0", "150=0", "39=0", "38=10", "14=0", "151=10", seq=1, version="FIX.4.2"),
+        msg("G", "11=B", "41=A", "38=8", "44=1.4", seq=2, version="FIX.4.2"),
+        msg("8", "11=B", "41=A", "17=E2", "20=0", "150=E", "39=E", "38=10", "14=0", "151=10", seq=2,
+            version="FIX.4.2"),
+        msg("8", "11=B", "41=A", "17=E3", "20=0", "150=5", "39=5", "38=8", "44=1.4", "14=0", "151=8", seq=3,
+            version="FIX.4.2"),
+        msg("8", "11=B", "17=E4", "20=0", "150=2", "39=2", "38=8", "32=8", "31=1.4", "14=8", "151=0", seq=4,
+            version="FIX.4.2"),  # the fill names only the new ClOrdID
+        msg("G", "11=C", "41=B", "38=6", seq=3, version="FIX.4.2"),
+        msg("9", "11=C", "41=B", "39=2", "434=2", "58=too late to replace", seq=5, version="FIX.4.2"),
+    )
+    result = ingest(store, path, "fix")
+    assert result.reasons == {"OrderCancelReplaceRequest (35=G) has no canonical local event type "
+                              "(its new ClOrdID is linked to the order it replaces)": 2}
+    got = rows(store, "SELECT type, order_id, qty, extra->>'fix_clordid' AS sent FROM events ORDER BY row_number")
+    assert [(e["type"], e["sent"]) for e in got] == [
+        ("submit", "A"), ("new", "A"), ("pending_replace", "B"), ("replaced", "B"), ("fill", "B"),
+        ("cancel_rejected", "C")]
+    assert {e["order_id"] for e in got} == {"US@BRK/A"}
+    assert got[3]["qty"] == 8  # the replaced report carries the new OrderQty
+
+
+def test_44_trade_busts_and_corrections_are_rejected_with_what_they_leave_wrong(
+    store: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path / "amend.log",
+        msg("8", "11=A", "17=E1", "150=F", "39=2", "32=1", "31=2", "14=1", "151=0"),
+        msg("8", "11=A", "17=E2", "19=E1", "150=H", "39=0", "32=0", "14=0", "151=1"),
+        msg("8", "11=A", "17=E3", "19=E1", "150=G", "39=2", "32=1", "31=1.9", "14=1", "151=0"),
+    )
+    ingest(store, path, "fix")
+    assert rejected(store) == [
+        ("line 2", "trade bust (ExecType 150=H) has no canonical event type: the fill it cancels (ExecRefID 19) "
+                   "still counts in the order's cum_qty"),
+        ("line 3", "trade correction (ExecType 150=G) has no canonical event type: the fill it corrects "
+                   "(ExecRefID 19) keeps its first quantity and price"),
     ]

@@ -69,10 +69,12 @@ def test_ccg_trade_corrections_busts_and_cumqty_zero(store: duckdb.DuckDBPyConne
     result = ingest(store, real_file(CCG_TESTS), "fix")
     assert (result.loaded, result.rejected) == (14, 3)
     assert sorted(result.reasons) == [
-        "ExecutionReport with ExecTransType 20=1 (trade cancel (bust)) has no canonical event type",
-        "ExecutionReport with ExecTransType 20=2 (trade correction) has no canonical event type",
-        "OrderCancelReplaceRequest (35=G) has no canonical local event type (its ClOrdID 'NF 0578/03252009' "
-        "is linked to order 'NF 0576/03252009')",
+        "OrderCancelReplaceRequest (35=G) has no canonical local event type (its new ClOrdID is linked to the "
+        "order it replaces)",
+        "trade bust (ExecTransType 20=1) has no canonical event type: the fill it cancels (ExecRefID 19) still "
+        "counts in the order's cum_qty",
+        "trade correction (ExecTransType 20=2) has no canonical event type: the fill it corrects (ExecRefID 19) "
+        "keeps its first quantity and price",
     ]
     fills = rows(store, "SELECT type, last_qty, cum_qty, leaves_qty, extra->>'cum_qty_derived' AS derived "
                         "FROM events WHERE type IN ('fill', 'partial_fill') ORDER BY row_number")
