@@ -3,11 +3,13 @@
 ``simulate_to(path, SimOptions(seed=1, groups=500))`` writes canonical events
 (JSON lines, or Parquet when the path ends in ``.parquet``) and the labels of
 every injected fault beside them (see :mod:`.labels` for their schema). Same
-options, same bytes.
+options, same bytes, whatever the number of worker processes.
 
 Modules: :mod:`.market` (series, prices, quotes), :mod:`.groups` (one group's
-life), :mod:`.faults` (fault kinds and expectations), :mod:`.delivery` (seq and
-broker_seq numbering), :mod:`.simulation` (merging groups into one log),
+life), :mod:`.faults` (fault kinds and expectations), :mod:`.schedule` (the run's
+master stream), :mod:`.window` and :mod:`.planning` (windows of groups built on
+their own), :mod:`.workers` (where windows are built), :mod:`.delivery` (seq and
+broker_seq numbering), :mod:`.simulation` (merging windows into one log),
 :mod:`.writer` (JSON lines, Parquet, labels).
 """
 
@@ -18,19 +20,25 @@ from pathlib import Path
 
 from .faults import KINDS, NAMES, FaultKind, default_rates, no_faults
 from .options import SimOptions, parse_rates
-from .simulation import Summary, simulate
-from .writer import labels_path, open_writer, write_labels
+from .simulation import Summary, default_workers, simulate
+from .writer import format_of, labels_path, open_sink, write_labels
 
 
-def simulate_to(path: str | Path, options: SimOptions,
-                progress: Callable[[int, int], None] | None = None) -> tuple[Summary, Path]:
-    """Write the log to ``path`` and its labels beside it; return the summary and the labels' path."""
+def simulate_to(path: str | Path, options: SimOptions, progress: Callable[[int, int], None] | None = None,
+                workers: int | None = None) -> tuple[Summary, Path]:
+    """Write the log to ``path`` and its labels beside it; return the summary and the labels' path.
+
+    ``workers``: processes building windows of groups (0: all in this process; None:
+    one per CPU for runs of more than one window). The bytes do not depend on it.
+    """
     path = Path(path)
-    writer = open_writer(path)
+    if workers is None:
+        workers = default_workers(options)
+    sink = open_sink(path)
     try:
-        summary = simulate(options, writer, progress)
+        summary = simulate(options, sink, format_of(path), progress, workers)
     finally:
-        writer.close()
+        sink.close()
     where = labels_path(path)
     write_labels(where, summary.labels)
     return summary, where
@@ -38,5 +46,5 @@ def simulate_to(path: str | Path, options: SimOptions,
 
 __all__ = [
     "KINDS", "NAMES", "FaultKind", "SimOptions", "Summary", "default_rates", "labels_path", "no_faults",
-    "open_writer", "parse_rates", "simulate", "simulate_to", "write_labels",
+    "open_sink", "parse_rates", "simulate", "simulate_to", "write_labels",
 ]

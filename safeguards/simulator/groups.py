@@ -64,6 +64,8 @@ class GroupResult:
     resends: list[tuple[dict, dict]] = field(default_factory=list)
     end_ns: int = 0
     strategy: str = ""
+    #: the symbols of every strategy drawn, the last one taken (see :meth:`.market.Market.free_strategy`)
+    tried: list[tuple[str, ...]] = field(default_factory=list)
 
 
 class GroupBuilder:
@@ -214,7 +216,7 @@ class GroupBuilder:
 
     def build(self) -> GroupResult:
         rng, plan, gid = self.rng, self.plan, self.gid
-        strategy, specs = self.market.free_strategy(rng, self.t0)
+        strategy, specs, tried = self.market.free_strategy(rng, self.t0)
         shape = plan.shape
         forced = shape is not None
         base = self.between(6, 20) if forced else self.between(1, 10)
@@ -282,8 +284,8 @@ class GroupBuilder:
             self.labels.append(Label("fill_after_cancel", late, order_id, gid))
         self._duplicates()
         end = max(map(_RECV, self.events))
-        self.market.reserve([spec.symbol for spec in specs], end)
-        return GroupResult(self.events, self.labels, self.resends, end, strategy)
+        self.market.reserve(tried[-1], end)
+        return GroupResult(self.events, self.labels, self.resends, end, strategy, tried)
 
     def _periodic_quotes(self, specs: list[LegSpec], until: int) -> None:
         for spec in specs:

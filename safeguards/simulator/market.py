@@ -118,15 +118,34 @@ class Market:
             self._leg("long_call", und, expiry, "C", inner + width, buy),
         ]
 
-    def free_strategy(self, rng: Random, t0: int) -> tuple[str, list[LegSpec]]:
-        """A strategy none of whose symbols another group still holds at ``t0``."""
-        busy = self.busy_until
+    def free_strategy(self, rng: Random, t0: int) -> tuple[str, list[LegSpec], list[tuple[str, ...]]]:
+        """A strategy none of whose symbols another group still holds at ``t0``, and every one drawn.
+
+        Besides the group's own seed, plan and start, the strategies drawn are all a
+        group's build depends on: :meth:`would_choose` checks a group built against
+        another market (a window built ahead of time) without building it again.
+        """
+        tried = []
         while True:
             name, legs = self.strategy(rng)
-            if all(busy.get(leg.symbol, 0) <= t0 for leg in legs):
-                return name, legs
+            symbols = tuple(leg.symbol for leg in legs)
+            tried.append(symbols)
+            if self.is_free(symbols, t0):
+                return name, legs, tried
 
-    def reserve(self, symbols: list[str], until: int) -> None:
+    def is_free(self, symbols: tuple[str, ...], t0: int) -> bool:
+        busy = self.busy_until
+        return all(busy.get(symbol, 0) <= t0 for symbol in symbols)
+
+    def would_choose(self, tried: list[tuple[str, ...]], t0: int) -> bool:
+        """Would :meth:`free_strategy` here, at ``t0``, draw exactly these strategies and take the last?"""
+        return self.is_free(tried[-1], t0) and not any(self.is_free(symbols, t0) for symbols in tried[:-1])
+
+    def holding_at(self, t: int) -> dict[str, int]:
+        """The reservations that can still matter to a group starting at ``t`` or later."""
+        return {symbol: until for symbol, until in self.busy_until.items() if until > t}
+
+    def reserve(self, symbols: list[str] | tuple[str, ...], until: int) -> None:
         for symbol in symbols:
             self.busy_until[symbol] = until + RESERVE_AFTER_NS
 

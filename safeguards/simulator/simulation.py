@@ -2,10 +2,14 @@
 
 Groups start at exponential intervals (mean 150 ms). Each is built whole by
 :class:`.groups.GroupBuilder` with its own random stream (seeded from the run's
-seed and the group's number), so a run is a pure function of its options.
-Events are kept in a buffer and released in ``recv_ts`` order once no later
-group can still add an earlier one (every event of a group arrives after the
-group's start).
+seed and the group's number), so a run is a pure function of its options. The
+log is the events of all groups, stably sorted by ``recv_ts`` (every event of a
+group arrives after the group's start), numbered by :class:`.delivery.Delivery`.
+
+The run is cut into windows of groups (:mod:`.window`) built by workers, in
+parallel when there are several; here they are settled, numbered and written in
+log order, so the bytes depend neither on how many workers there are nor on how
+big the windows are.
 
 Clock faults move *all* trading to ``reducing`` (reference policy), which
 blocks every later leg intent. A trading system stops opening groups then, so
@@ -15,26 +19,33 @@ the labels stay true and no group is cut short.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from operator import itemgetter
 from random import Random
+from typing import Any
 
-from .delivery import Delivery
-from .faults import ADDED, CLOCK, NAMES, SHAPING
-from .groups import LATENCY_NS, MS, GroupBuilder, GroupPlan
+import numpy as np
+
+from .delivery import Delivery, stamp
+from .faults import NAMES
+from .groups import LATENCY_NS, MS
 from .labels import Label
-from .market import Market
 from .options import SimOptions
-from .writer import EventWriter
+from .schedule import Planner, Schedule
+from .window import Cut, Spill, WindowPlan, WindowReport
+from .workers import Workers, open_workers
+from .writer import Sink, format_named
 
-MEAN_GAP_NS = 150 * MS
-FLUSH_EVERY_GROUPS = 256
+#: Groups a window owns: about 50,000 events. Smaller windows stay in the CPU caches better; each
+#: costs a few groups built twice (those started before the guessed market is right).
+WINDOW_GROUPS = 2048
 SKEW_NS = 1_200 * MS
 FUTURE_NS = 1_500 * MS
 TAIL_STEP_NS = 100 * MS
 TAIL_SYMBOL = "SPX-260320-C5000"
+PROGRESS_EVERY = 1_000_000
 
 
 @dataclass
@@ -46,100 +57,162 @@ class Summary:
     strategies: Counter = field(default_factory=Counter)
     faults: Counter = field(default_factory=Counter)
     labels: list[Label] = field(default_factory=list)
+    windows: int = 0
+    #: groups built again because their window's guess of the market was wrong (costs time, not bytes)
+    rebuilt: int = 0
 
 
-def plan_group(rng: Random, rates: dict[str, float]) -> GroupPlan:
-    """Draw a group's faults: the first shaping kind that fires, and any added kinds."""
-    shape = None
-    for name in SHAPING:
-        rate = rates[name]
-        if rate and rng.random() < rate:
-            shape = name
-            break
-    added = frozenset(name for name in ADDED if rates[name] and rng.random() < rates[name])
-    return GroupPlan(shape, added, rates["reorder"], rates["duplicate"])
+def default_workers(options: SimOptions, window_groups: int = WINDOW_GROUPS) -> int:
+    """Worker processes for a run: none for a run of one window (not worth starting them), else one per CPU."""
+    groups = options.target_groups
+    if groups is not None and groups <= window_groups:
+        return 0
+    if groups is None and options.events is not None and options.events <= window_groups * 10:
+        return 0
+    return min(os.cpu_count() or 1, 8)
 
 
-def simulate(options: SimOptions, writer: EventWriter, progress: Callable[[int, int], None] | None = None) -> Summary:
-    """Generate the log into ``writer``; return the summary and the labels (numbered)."""
-    rates = options.rates
-    master = Random(options.seed)
-    market = Market()
-    delivery = Delivery(options.seed, rates["sequence_gap"])
-    summary = Summary(first_ns=options.start_ns)
-    target_groups, target_events = options.target_groups, options.events
-    pending: list[dict] = []
-    generated = 0
-    next_progress = 1_000_000
-    t0 = options.start_ns
-    last_end = t0
-    clock_faults: list[str] = []
-    index = 0
-    by_recv = itemgetter("recv_ts")
-    run_tag = f"S{options.seed}"
+def simulate(options: SimOptions, sink: Sink, format_name: str, progress: Callable[[int, int], None] | None = None,
+             workers: int = 0, window_groups: int = WINDOW_GROUPS) -> Summary:
+    """Generate the log into ``sink`` (chunks rendered in ``format_name``); return the summary and the labels."""
+    pool = open_workers(workers, format_name, f"S{options.seed}")
+    try:
+        run = _Run(options, sink, pool, progress, window_groups)
+        run.run()
+    finally:
+        pool.close()
+    return run.finish(format_name)
 
-    def release(before: int | None) -> None:
-        nonlocal pending
-        pending.sort(key=by_recv)
-        if before is None:
-            ready, pending = pending, []
+
+class _Run:
+    """Hands windows to workers and takes them back in log order: settle, number, write.
+
+    A worker is sent a message only when it has answered the last one, so it never
+    waits on a full pipe while the run waits on it.
+    """
+
+    def __init__(self, options: SimOptions, sink: Sink, pool: Workers, progress: Callable[[int, int], None] | None,
+                 window_groups: int) -> None:
+        self.options, self.sink, self.pool, self.progress = options, sink, pool, progress
+        self.schedule = Schedule(options.seed, options.rates, options.start_ns)
+        self.planner = Planner(self.schedule, options.seed, options.target_groups, window_groups)
+        self.delivery = Delivery(options.seed, options.rates["sequence_gap"])
+        self.summary = Summary(first_ns=options.start_ns)
+        self.last_end = options.start_ns
+        self.clock_faults: list[str] = []
+        self.generated = 0
+        self.next_progress = PROGRESS_EVERY
+        self.plans: dict[int, WindowPlan] = {}
+        self.worker_of: dict[int, int] = {}
+        self.built: set[int] = set()
+        self.chunks: dict[int, tuple] = {}
+        self.outbox: dict[int, list[tuple]] = {worker: [] for worker in range(pool.count)}
+        self.waiting: set[int] = set(range(pool.count))  # workers that answered everything sent
+        self.free: list[int] = list(range(pool.count))  # workers holding no window
+        self.handover: tuple[dict[str, int], Spill] = ({}, Spill())  # market and spill for the next settle
+        self.next_settle = self.next_write = 0
+        self.final: tuple[int, int] | None = None  # (window, last group) once known
+        self.planning = True
+
+    def send(self, worker: int, message: tuple) -> None:
+        self.outbox[worker].append(message)
+        self._flush(worker)
+
+    def _flush(self, worker: int) -> None:
+        if worker in self.waiting and self.outbox[worker]:
+            self.waiting.discard(worker)
+            self.pool.send(worker, self.outbox[worker].pop(0))
+
+    def run(self) -> None:
+        while self.final is None or self.next_write <= self.final[0]:
+            while self.free and self.planning and self.final is None:
+                plan = self.planner.next()
+                if plan is None:
+                    self.planning = False
+                    break
+                self.plans[plan.number] = plan
+                self.worker_of[plan.number] = worker = self.free.pop(0)
+                self.send(worker, ("build", plan))
+            worker, reply = self.pool.receive()
+            self.waiting.add(worker)
+            if reply[0] == "built":
+                self.built.add(reply[1])
+            elif reply[0] == "report":
+                self._settled(reply[1])
+            else:
+                self.chunks[reply[1]] = reply[2:]
+                self.free.append(worker)
+            if self.final is None and self.next_settle in self.built:
+                self.built.discard(self.next_settle)
+                self.send(self.worker_of[self.next_settle], ("settle", self.next_settle, *self.handover))
+            self._flush(worker)
+            while self.next_write in self.chunks:
+                self._write(*self.chunks.pop(self.next_write))
+                self.next_write += 1
+
+    def _settled(self, report: WindowReport) -> None:
+        """Number a settled window and send it to be rendered; find the run's end."""
+        number, options = report.number, self.options
+        plan = self.plans.pop(number)
+        owned = len(report.counts)
+        if options.events is not None:
+            reached = int(np.searchsorted(np.cumsum(report.counts) + self.generated, options.events, side="left"))
+            if reached < owned:
+                owned = reached + 1
+                self.final = (number, plan.start + reached)
+        elif plan.end == options.target_groups:
+            self.final = (number, plan.end - 1)
+        self.summary.rebuilt += report.rebuilt
+        self.generated += sum(report.counts[:owned])
+        self.last_end = max(self.last_end, *report.ends[:owned])
+        self.summary.strategies.update(report.strategies[:owned])
+        if self.final is None:
+            count = int(np.searchsorted(report.recv, plan.t_hi, side="left"))
+            selected: slice | np.ndarray = slice(0, count)
+            cut = Cut(0, count, None, [], [])
         else:
-            cut = _first_at_or_after(pending, before)
-            ready, pending = pending[:cut], pending[cut:]
-        delivery.number(ready)
-        writer.write(ready)
-        summary.events += len(ready)
+            selected = report.groups <= self.final[1]
+            cut = Cut(0, None, self.final[1], [], [])
+            self.planner.rewind_to(number, self.final[1])
+        self.clock_faults.extend(self.planner.settled(number, owned))
+        first_seq, broker_seqs, gaps = self.delivery.number(report.codes[selected], report.links[selected])
+        cut = Cut(first_seq, cut.count, cut.last, broker_seqs, gaps)
+        self.send(self.worker_of[number], ("render", number, cut))
+        self.handover = (report.market, report.spill)
+        self.next_settle = number + 1
+        if self.progress is not None and self.generated >= self.next_progress:
+            self.progress(self.generated, plan.start + owned)
+            self.next_progress = (self.generated // PROGRESS_EVERY + 1) * PROGRESS_EVERY
 
-    while (generated < target_events) if target_groups is None else (index < target_groups):
-        plan = plan_group(master, rates)
-        for name in CLOCK:
-            if rates[name] and master.random() < rates[name]:
-                clock_faults.append(name)
-        result = GroupBuilder(index, Random((options.seed << 32) | index), market, t0, plan, run_tag).build()
-        pending.extend(result.events)
-        generated += len(result.events)
-        for copy, original in result.resends:
-            delivery.resend_of[id(copy)] = original
-        for label in result.labels:
-            if label.anchor == "first_broker_event":
-                delivery.first_event_of[label.order_id] = label
-        summary.labels.extend(result.labels)
-        summary.strategies[result.strategy] += 1
-        last_end = max(last_end, result.end_ns)
-        index += 1
-        t0 += int(master.expovariate(1.0) * MEAN_GAP_NS) + 1
-        if index % FLUSH_EVERY_GROUPS == 0:
-            release(t0)
-            if progress is not None and generated >= next_progress:
-                progress(generated, index)
-                next_progress += 1_000_000
-    release(None)
-    summary.groups = index
-    tail = _clock_tail(clock_faults, last_end + 1_000 * MS, master)
-    if tail:
-        events, labels = tail
-        last_end = max(e["recv_ts"] for e in events)
-        summary.labels.extend(labels)
-        delivery.number(events)
-        writer.write(events)
-        summary.events += len(events)
-    summary.labels.extend(delivery.labels)
-    summary.last_ns = last_end
-    summary.faults = Counter(label.fault for label in summary.labels)
-    for name in NAMES:
-        summary.faults.setdefault(name, 0)
-    return summary
+    def _write(self, chunk: Any, labels: list[Label], count: int) -> None:
+        if chunk is not None:
+            self.sink.write(chunk)
+        self.summary.labels.extend(labels)
+        self.summary.events += count
 
-
-def _first_at_or_after(events: list[dict], t: int) -> int:
-    low, high = 0, len(events)
-    while low < high:
-        mid = (low + high) // 2
-        if events[mid]["recv_ts"] < t:
-            low = mid + 1
-        else:
-            high = mid
-    return low
+    def finish(self, format_name: str) -> Summary:
+        """The clock tail after the last group, and the summary."""
+        assert self.final is not None
+        summary = self.summary
+        number, last = self.final
+        summary.groups = last + 1
+        summary.windows = number + 1
+        last_end = self.last_end
+        tail = _clock_tail(self.clock_faults, last_end + 1_000 * MS, self.schedule.master)
+        if tail:
+            events, labels = tail
+            last_end = max(e["recv_ts"] for e in events)
+            summary.labels.extend(labels)
+            first_seq, _, _ = self.delivery.number(np.zeros(len(events), dtype=np.int8),
+                                                   np.zeros(len(events), dtype=np.int64))
+            stamp(events, first_seq, [])
+            self.sink.write(format_named(format_name).render(events))
+            summary.events += len(events)
+        summary.last_ns = last_end
+        summary.faults = Counter(label.fault for label in summary.labels)
+        for name in NAMES:
+            summary.faults.setdefault(name, 0)
+        return summary
 
 
 def _clock_tail(faults: list[str], start: int, rng: Random) -> tuple[list[dict], list[Label]] | None:

@@ -3,7 +3,11 @@
 JSON lines write timestamps as RFC 3339 UTC strings with nanoseconds; the
 ``YYYY-MM-DDTHH:MM:SS`` part is cached per second, since consecutive events
 share it. Parquet has one typed column per canonical field (timestamps as
-``timestamp[ns, UTC]``), built with polars from column lists, chunk by chunk.
+``timestamp[ns, UTC]``), built with polars from column lists, chunk by chunk,
+each chunk streamed out as row groups (pyarrow's ParquetWriter).
+
+A *format* renders chunks of events (where the events are, in a worker); a
+*sink* writes the rendered chunks in log order (where the log is assembled).
 """
 
 from __future__ import annotations
@@ -14,14 +18,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import polars as pl
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from ..events import FIELDS, INT, NUM, STR, TS
 from .labels import COLUMNS, Label
-
-
-class EventWriter(Protocol):
-    def write(self, events: list[dict]) -> None: ...
-    def close(self) -> None: ...
 
 
 class SecondText(dict):
@@ -62,17 +63,18 @@ def _formatter(keys: tuple[str, ...]):
     return namespace["format_line"]
 
 
-class JsonLinesWriter:
+class JsonLines:
     """One canonical event per line, fields in DESIGN order, absent fields left out."""
 
-    def __init__(self, path: Path) -> None:
-        self.file = open(path, "w", encoding="ascii", newline="\n")
+    suffix = ".jsonl"
+
+    def __init__(self) -> None:
         self.stamp = SecondText()
         self.formatters: dict[tuple[str, ...], Any] = {}
 
-    def write(self, events: list[dict]) -> None:
+    def render(self, events: list[dict]) -> bytes:
         stamp, formatters = self.stamp, self.formatters
-        lines = []
+        lines: list[str] = []
         append = lines.append
         for event in events:
             keys = tuple(event)
@@ -80,38 +82,78 @@ class JsonLinesWriter:
             if format_line is None:
                 format_line = formatters[keys] = _formatter(keys)
             append(format_line(event, stamp))
-        self.file.write("".join(lines))
-
-    def close(self) -> None:
-        self.file.close()
+        return "".join(lines).encode("ascii")
 
 
 _POLARS_TYPES = {STR: pl.Utf8, INT: pl.Int64, NUM: pl.Float64, TS: pl.Int64, "bool": pl.Boolean}
 
 
-class ParquetWriter:
-    """Columns per chunk in memory (compact), one Parquet file written on close."""
+class Parquet:
+    """One typed column per canonical field, timestamps as ``timestamp[ns, UTC]``; a chunk becomes a row group."""
+
+    suffix = ".parquet"
+
+    def render(self, events: list[dict]) -> pa.Table:
+        columns = {name: pl.Series(name, [e.get(name) for e in events], dtype=_POLARS_TYPES[kind])
+                   for name, kind in FIELDS.items()}
+        stamps = [pl.col(name).cast(pl.Datetime("ns", "UTC")) for name, kind in FIELDS.items() if kind == TS]
+        return pl.DataFrame(columns).with_columns(stamps).to_arrow()
+
+
+class Format(Protocol):
+    """Turns a chunk of numbered events into what a :class:`Sink` writes; runs in the workers."""
+
+    def render(self, events: list[dict]) -> Any: ...
+
+
+def format_named(name: str) -> Format:
+    return Parquet() if name == "parquet" else JsonLines()
+
+
+def format_of(path: Path) -> str:
+    """The format a path asks for: Parquet when it ends in ``.parquet``, JSON lines otherwise."""
+    return "parquet" if path.suffix == ".parquet" else "jsonl"
+
+
+class JsonLinesSink:
+    def __init__(self, path: Path) -> None:
+        self.file = open(path, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self.file.write(chunk)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class ParquetSink:
+    """Streams row groups to the file as chunks come, so memory does not grow with the log."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.frames: list[pl.DataFrame] = []
+        self.writer: pq.ParquetWriter | None = None
 
-    def write(self, events: list[dict]) -> None:
-        if not events:
-            return
-        columns = {name: pl.Series(name, [e.get(name) for e in events], dtype=_POLARS_TYPES[kind])
-                   for name, kind in FIELDS.items()}
-        self.frames.append(pl.DataFrame(columns))
+    def write(self, chunk: pa.Table) -> None:
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, chunk.schema, compression="zstd")
+        self.writer.write_table(chunk)
 
     def close(self) -> None:
-        frame = pl.concat(self.frames) if self.frames else pl.DataFrame(
-            {name: pl.Series(name, [], dtype=_POLARS_TYPES[kind]) for name, kind in FIELDS.items()})
-        stamps = [pl.col(name).cast(pl.Datetime("ns", "UTC")) for name, kind in FIELDS.items() if kind == TS]
-        frame.with_columns(stamps).write_parquet(self.path)
+        if self.writer is None:  # no events: still a file with every column
+            self.write(Parquet().render([]))
+        assert self.writer is not None
+        self.writer.close()
 
 
-def open_writer(path: Path) -> EventWriter:
-    return ParquetWriter(path) if path.suffix == ".parquet" else JsonLinesWriter(path)
+class Sink(Protocol):
+    """Where rendered chunks go, in log order."""
+
+    def write(self, chunk: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+def open_sink(path: Path) -> Sink:
+    return ParquetSink(path) if format_of(path) == "parquet" else JsonLinesSink(path)
 
 
 def labels_path(path: Path) -> Path:
