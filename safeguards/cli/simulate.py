@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--faults", choices=("default", "none"), default="default",
                         help="base rates before --rate: the defaults, or none (a clean log)")
     parser.add_argument("-o", "--out", required=True, type=Path, metavar="OUT", help="output log (.jsonl or .parquet)")
+    parser.add_argument("--workers", type=int, metavar="N", default=None,
+                        help="worker processes building the log (default: one per CPU for runs over 2048 groups; "
+                             "0: none). The output does not depend on it")
     parser.add_argument("--quiet", action="store_true", help="no progress and no summary")
     parser.set_defaults(run=run)
 
@@ -41,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     rates = parse_rates(args.rate, args.faults)
     options = SimOptions(seed=args.seed, events=args.events, groups=args.groups, rates=rates)
+    if args.workers is not None and args.workers < 0:
+        raise SimulatorError(f"--workers must be 0 or more, got {args.workers}")
     if not args.out.parent.is_dir():
         raise SimulatorError(f"cannot write {args.out}: directory {args.out.parent} does not exist")
     err = sys.stderr
@@ -53,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             err.flush()
 
     try:
-        summary, labels = simulate_to(args.out, options, progress)
+        summary, labels = simulate_to(args.out, options, progress, args.workers)
     except OSError as error:
         raise SimulatorError(f"cannot write {args.out}: {error.strerror or error}") from None
     if not args.quiet:

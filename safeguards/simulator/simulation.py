@@ -46,6 +46,8 @@ FUTURE_NS = 1_500 * MS
 TAIL_STEP_NS = 100 * MS
 TAIL_SYMBOL = "SPX-260320-C5000"
 PROGRESS_EVERY = 1_000_000
+SMALL_RUN_WINDOWS = 4
+EVENTS_PER_GROUP = 25  # about, with the default rates
 
 
 @dataclass
@@ -63,13 +65,14 @@ class Summary:
 
 
 def default_workers(options: SimOptions, window_groups: int = WINDOW_GROUPS) -> int:
-    """Worker processes for a run: none for a run of one window (not worth starting them), else one per CPU."""
-    groups = options.target_groups
-    if groups is not None and groups <= window_groups:
-        return 0
-    if groups is None and options.events is not None and options.events <= window_groups * 10:
-        return 0
-    return min(os.cpu_count() or 1, 8)
+    """One worker process per CPU, or none for a run of a few windows (starting them costs about a second)."""
+    cpus = os.cpu_count() or 1
+    small = window_groups * SMALL_RUN_WINDOWS
+    if options.events is not None:
+        small_run = options.events <= small * EVENTS_PER_GROUP
+    else:
+        small_run = (options.target_groups or 0) <= small
+    return 0 if cpus == 1 or small_run else min(cpus, 8)
 
 
 def simulate(options: SimOptions, sink: Sink, format_name: str, progress: Callable[[int, int], None] | None = None,

@@ -31,10 +31,19 @@ def test_faults_none_writes_no_labels(tmp_path, capsys):
     (["--rate", "duplicate"], "KIND=R"),
     (["--groups", "0"], "positive integer"),
     (["--seed", "-1"], "non-negative"),
+    (["--workers", "-1"], "--workers must be 0 or more"),
 ])
 def test_bad_flags_exit_2_saying_what_to_do(tmp_path, capsys, flags, words):
     assert main(["simulate", *flags, "-o", str(tmp_path / "x.jsonl")]) == 2
     assert words in capsys.readouterr().err
+
+
+def test_workers_do_not_change_the_files(tmp_path):
+    flags = ["simulate", "--seed", "8", "--groups", "300", "--quiet"]
+    assert main([*flags, "--workers", "0", "-o", str(tmp_path / "a.jsonl")]) == 0
+    assert main([*flags, "--workers", "2", "-o", str(tmp_path / "b.jsonl")]) == 0
+    for name in ("{}.jsonl", "{}.labels.jsonl"):
+        assert (tmp_path / name.format("a")).read_bytes() == (tmp_path / name.format("b")).read_bytes()
 
 
 def test_missing_output_directory_is_a_clear_error(tmp_path, capsys):
