@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from ..errors import StoreError
-from ..events import FIELDS, STR
+from ..events import FIELDS
 from .checks import BOOKKEEPING, checked_select, ident, lit
 from .schema import migrate
 
@@ -91,33 +91,23 @@ def load_staged(
     """Check every row of the relation ``staged`` and store it as an event or a rejected row.
 
     Runs inside the caller's transaction (see :func:`safeguards.store.ingest.ingest_file`).
-    A staged view is evaluated more than once, so adapters whose staging is costly
-    (parsing text) stage into a temporary table.
+    The checks run once over every row, straight into ``events``; only when some rows
+    were not loaded are those rows (found by row number) checked again for their reason.
+    Rejected rows are few, so a second full pass or a temporary copy of every checked
+    row would cost more than it saves. A staged view is evaluated more than once, so
+    adapters whose staging is costly (parsing text) stage into a temporary table.
     """
     columns = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {staged})").fetchall())
     if "row_number" not in columns:
         raise StoreError(f"internal: staged relation for {path} has no row_number column")
     ingest_id = con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests").fetchone()[0]
-    checked = checked_select(staged, columns)
     names = ", ".join(ident(name) for name in FIELDS)
-    # Typed input (Parquet) is checked twice, once per destination: re-evaluating the
-    # checks costs less than writing every row to a temporary table first. Text input
-    # (CSV, JSON) is cast and parsed once, into a temporary table, as casts cost more.
-    if _casts_text(columns):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE checked_rows AS {checked}")
-        checked = "SELECT * FROM checked_rows"
     loaded = con.execute(
-        f"INSERT INTO events SELECT {ingest_id}, row_number, {names}, extra FROM ({checked}) WHERE reason IS NULL"
+        f"INSERT INTO events SELECT {ingest_id}, row_number, {names}, extra "
+        f"FROM ({checked_select(staged, columns)}) WHERE reason IS NULL"
     ).fetchone()[0]
     total = con.execute(f"SELECT count(*) FROM {staged}").fetchone()[0]  # Parquet: from metadata
-    location = "coalesce(s.location, 'row ' || c.row_number)" if "location" in columns else "'row ' || c.row_number"
-    rejected = 0 if loaded == total else con.execute(
-        f"INSERT INTO rejected_rows SELECT {ingest_id}, ?, c.row_number, {location}, c.reason, {_raw_expression(columns)} "
-        f"FROM ({checked}) AS c JOIN {staged} AS s ON s.row_number = c.row_number "
-        f"WHERE c.reason IS NOT NULL ORDER BY c.row_number",
-        [path],
-    ).fetchone()[0]
-    con.execute("DROP TABLE IF EXISTS checked_rows")
+    rejected = 0 if loaded == total else _store_rejected(con, staged, columns, ingest_id, path)
     reasons = dict(con.execute(
         "SELECT reason, count(*) FROM rejected_rows WHERE ingest_id = ? GROUP BY reason ORDER BY 2 DESC, 1",
         [ingest_id],
@@ -130,9 +120,24 @@ def load_staged(
     return LoadResult(path, format, ingest_id, loaded, rejected, skipped, reasons=reasons)
 
 
-def _casts_text(columns: dict[str, str]) -> bool:
-    """Whether some canonical field must be parsed from text (costly enough to do once)."""
-    return any(columns.get(name) == "VARCHAR" for name, kind in FIELDS.items() if kind != STR)
+def _store_rejected(
+    con: duckdb.DuckDBPyConnection, staged: str, columns: dict[str, str], ingest_id: int, path: str
+) -> int:
+    """Check again the staged rows that did not become events, and store each with its reason."""
+    unloaded = f"{staged}_unloaded"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {unloaded} AS SELECT * FROM {staged} WHERE row_number NOT IN "
+        f"(SELECT row_number FROM events WHERE ingest_id = {ingest_id})"
+    )
+    location = "coalesce(s.location, 'row ' || c.row_number)" if "location" in columns else "'row ' || c.row_number"
+    rejected = con.execute(
+        f"INSERT INTO rejected_rows SELECT {ingest_id}, ?, c.row_number, {location}, c.reason, "
+        f"{_raw_expression(columns)} FROM ({checked_select(unloaded, columns)}) AS c "
+        f"JOIN {unloaded} AS s ON s.row_number = c.row_number ORDER BY c.row_number",
+        [path],
+    ).fetchone()[0]
+    con.execute(f"DROP TABLE {unloaded}")
+    return rejected
 
 
 def _raw_expression(columns: dict[str, str]) -> str:
