@@ -151,10 +151,18 @@ def arrow_batches(
     yield from con.sql(query, params=params).to_arrow_reader(size)
 
 
-def read_event_batches(con: duckdb.DuckDBPyConnection, ingest_ids: Sequence[int] | None = None,
-                       **options: Any) -> Iterator[EventBatch]:
+def read_event_batches(
+    con: duckdb.DuckDBPyConnection,
+    ingest_ids: Sequence[int] | None = None,
+    *,
+    since_ns: int | None = None,
+    until_ns: int | None = None,
+    account: str | None = None,
+    size: int = _BATCH,
+) -> Iterator[EventBatch]:
     """:func:`arrow_batches`, each with its canonical dicts."""
-    for batch in arrow_batches(con, ingest_ids, **options):
+    batches = arrow_batches(con, ingest_ids, since_ns=since_ns, until_ns=until_ns, account=account, size=size)
+    for batch in batches:
         if batch.num_rows:
             yield EventBatch(batch, to_events(batch))
 
