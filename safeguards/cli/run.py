@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
+from pathlib import Path
 from typing import IO, Any
 
 from ..engine import Engine
 from ..errors import UsageError
+from ..journal.seed import REEXEC_MARK, reexec_argv
 from ..journal.sidecar import serve_journaled
 
 
@@ -47,6 +50,8 @@ def run_sidecar(args: argparse.Namespace, stdin: IO[bytes] | None = None, stdout
     err = stderr if stderr is not None else sys.stderr
     journal = getattr(args, "journal", None)
     if journal is not None:
+        if stdin is None:  # the real command, not a caller handing us streams: may re-execute itself
+            _run_under_journal_seed(Path(journal), err)
         return serve_journaled(args.policy, journal, source, out, err, broker_open_orders=args.broker_open_orders,
                                checkpoint_every=args.checkpoint_every)
     if getattr(args, "broker_open_orders", None) is not None:
@@ -93,6 +98,26 @@ def run_sidecar(args: argparse.Namespace, stdin: IO[bytes] | None = None, stdout
     }
     print(json.dumps(summary), file=err, flush=True)
     return 0
+
+
+def _run_under_journal_seed(journal: Path, err: IO[str]) -> None:
+    """Re-execute this command (same pid, same pipes) under the journal's PYTHONHASHSEED, so its checkpoint loads.
+
+    Done before stdin is read or the journal locked: the new image starts
+    from scratch on the very same descriptors, and nothing was consumed.
+    """
+    plan = reexec_argv(journal, sys.argv[1:]) if sys.argv[1:2] == ["run"] else None
+    os.environ.pop(REEXEC_MARK, None)  # the mark only guards this one start against a loop
+    if plan is None:
+        return
+    argv, environment, seed = plan
+    print(f"safeguards run: journal {journal} uses hash seed {seed}; restarting under PYTHONHASHSEED={seed} so its "
+          f"checkpoints can be loaded (set it in the environment to skip this step)", file=err, flush=True)
+    try:
+        os.execve(argv[0], argv, environment)
+    except OSError as error:  # still correct without it: recovery replays the whole journal instead
+        print(f"safeguards run: could not restart under PYTHONHASHSEED={seed} ({error.strerror}); "
+              "recovery will replay the whole journal", file=err, flush=True)
 
 
 def _answer(engine: Engine, raw: bytes, line_number: int, out: IO[str]) -> None:

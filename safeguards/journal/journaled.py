@@ -20,6 +20,7 @@ import json
 
 import os
 import time
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ from .files import (
     read_checkpoint, read_segment, segment_name, segment_numbers, write_checkpoint,
 )
 from .records import CONTROL, encode, encode_raw
+from .seed import HashSeedWarning, ensure_journal_seed, hash_probe, process_seed
 
 Answer = tuple[dict[str, Any], list[dict[str, Any]]]
 
@@ -56,15 +58,22 @@ class Recovery:
     torn_tail_dropped: bool = False
     seconds: float = 0.0
     unanswered: list[Answer] = field(default_factory=list)
-    checkpoint_note: str = ""
+    hash_seed: int | None = None
+    checkpoint: str = ""  #: the checkpoint recovery started from ("" for a full replay)
+    checkpoint_seq: int | None = None  #: arrivals already in that checkpoint
+    checkpoint_note: str = ""  #: why a checkpoint there was not used
 
     def describe(self) -> str:
+        seed = f" (hash seed {self.hash_seed})" if self.hash_seed is not None else ""
         if self.fresh:
-            return "new journal"
+            return f"new journal{seed}"
         torn = "; dropped a torn final record (written, never answered)" if self.torn_tail_dropped else ""
-        start = f" {self.checkpoint_note}," if self.checkpoint_note else ""
-        return (f"recovered{start} {self.records:,} records from {self.segments} segment(s) in {self.seconds:.2f}s; "
-                f"{len(self.unanswered)} decision(s) re-sent{torn}")
+        if self.checkpoint:
+            start = f"from checkpoint at seq {self.checkpoint_seq:,} ({self.checkpoint}) then"
+        else:
+            start = f"by full replay ({self.checkpoint_note}) of" if self.checkpoint_note else "by full replay of"
+        return (f"recovered {start} {self.records:,} records from {self.segments} segment(s) in {self.seconds:.2f}s"
+                f"{seed}; {len(self.unanswered)} decision(s) re-sent{torn}")
 
 
 class JournaledEngine:
@@ -79,7 +88,9 @@ class JournaledEngine:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = JournalLock(self.folder)
         try:
+            self.hash_seed = ensure_journal_seed(self.folder)
             self.recovery = self._recover()
+            self.recovery.hash_seed = self.hash_seed
         except BaseException:
             self._lock.release()
             raise
@@ -99,7 +110,7 @@ class JournaledEngine:
         checkpoints = checkpoint_numbers(self.folder)
         if not numbers and not checkpoints:
             self._writer = SegmentWriter(self.folder / segment_name(1), self._header())
-            return Recovery(fresh=True)
+            return Recovery(fresh=True, hash_seed=self.hash_seed)
         started = time.perf_counter()
         report = Recovery(fresh=False)
         first = self._load_checkpoint(checkpoints[-1], report) if checkpoints else None
@@ -126,6 +137,7 @@ class JournaledEngine:
         self._archive_before(current)
         report.unanswered = [(decision, alerts) for decision, alerts in pending if decision or alerts]
         report.seconds = time.perf_counter() - started
+        self.since_checkpoint = report.records  # replayed past the last usable checkpoint: due for a new one
         return report
 
     def _check_owner(self, path: Path, header: dict[str, Any]) -> None:
@@ -141,14 +153,31 @@ class JournaledEngine:
         path = self.folder / checkpoint_name(number)
         content = read_checkpoint(path)
         self._check_owner(path, content)
+        probe = content.get("hash_probe")
+        if probe is not None and probe != hash_probe():
+            self._skip_checkpoint(path, report, content.get("hash_seed"))
+            return None
         try:
             self.engine = Engine.from_state(self.policy, content["state"])
-        except EngineError as error:  # e.g. another str hash seed: replaying is slower but exact
-            report.checkpoint_note = f"checkpoint {path.name} not used ({error}); replayed the journal"
-            self.engine = Engine(self.policy)
+        except EngineError as error:  # a checkpoint from before probes were recorded, under another seed
+            self._skip_checkpoint(path, report, None, str(error))
             return None
-        report.checkpoint_note = f"from {path.name}"
+        report.checkpoint, report.checkpoint_seq = path.name, self.engine.arrivals
         return number
+
+    def _skip_checkpoint(self, path: Path, report: Recovery, made_under: int | None, why: str = "") -> None:
+        """Replay instead (slower, exact), and say once what to set to load the checkpoint next time."""
+        self.engine = Engine(self.policy)
+        report.checkpoint_note = f"{path.name} not used: {why or 'made under another str hash seed'}"
+        if made_under is not None:
+            advice = (f"start the process with PYTHONHASHSEED={made_under} to recover from the checkpoint instead "
+                      f"(`safeguards run --journal` does this by itself)")
+        else:
+            advice = (f"start the process with PYTHONHASHSEED={self.hash_seed}, the journal's seed, so that the "
+                      f"checkpoints it writes can be recovered from (`safeguards run --journal` does this by itself)")
+        warnings.warn(f"{self.folder}: checkpoint {path.name} was made under another str hash seed than this "
+                      f"process's, so recovery replays the whole journal (slower, same result); {advice}",
+                      HashSeedWarning, stacklevel=5)
 
     def _replay(self, record: dict[str, Any], pending: list[Answer]) -> None:
         if record.get("source") != CONTROL:
@@ -175,7 +204,8 @@ class JournaledEngine:
         self._writer.sync()
         number = _number_of(self._writer.path) + 1
         content = {"journal_format": JOURNAL_FORMAT, "policy": self.policy.identity, "policy_hash": self.policy.hash,
-                   "segment": number, "state": self.engine.state()}
+                   "segment": number, "hash_probe": hash_probe(), "hash_seed": process_seed(),
+                   "state": self.engine.state()}
         path = self.folder / checkpoint_name(number)
         write_checkpoint(path, content)
         self._writer.close()
