@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from operator import itemgetter
 from random import Random
+from typing import NamedTuple
 
 from .labels import Label
 from .market import MAX_SIZE, MIN_SIZE, LegSpec, Market
@@ -46,9 +47,11 @@ FULL, PARTIAL_CANCEL, PARTIAL_EXPIRE, REJECT = "full", "partial_cancel", "partia
 UNEVEN = (PARTIAL_CANCEL, PARTIAL_EXPIRE)
 
 
-@dataclass
-class GroupPlan:
-    """Which faults this group carries: at most one shaping fault, any added ones, per-event rates."""
+class GroupPlan(NamedTuple):
+    """Which faults this group carries: at most one shaping fault, any added ones, per-event rates.
+
+    A tuple, since windows of thousands of them go to worker processes.
+    """
 
     shape: str | None = None
     added: frozenset[str] = frozenset()

@@ -95,10 +95,11 @@ class Cut:
 class Window:
     """One window in a worker, from build to render."""
 
-    def __init__(self, plan: WindowPlan, run_tag: str) -> None:
+    def __init__(self, plan: WindowPlan, run_tag: str, market: Market) -> None:
         self.plan = plan
         self.run_tag = run_tag
-        self.market = Market()
+        self.market = market
+        market.busy_until = {}  # the guess: nothing reserved (a market's price caches outlive windows)
         self.results = [self._build(index, t0, group_plan)
                         for index, (group_plan, t0) in enumerate(plan.groups, plan.start)]
         self.events: list[dict] = []
@@ -185,18 +186,22 @@ def _first_broker_event(events: list[dict], order_id: str | None) -> dict:
 
 
 class WindowWorker:
-    """Answers build, settle and render messages; holds each window from build to render."""
+    """Answers build, settle and render messages; holds each window from build to render.
+
+    Windows share one market: its price caches; each step starts by setting the reservations it works from.
+    """
 
     def __init__(self, format_name: str, run_tag: str) -> None:
         self.format: Format = format_named(format_name)
         self.run_tag = run_tag
         self.windows: dict[int, Window] = {}
+        self.market = Market()
 
     def handle(self, message: tuple) -> tuple:
         kind = message[0]
         if kind == "build":
             plan: WindowPlan = message[1]
-            self.windows[plan.number] = Window(plan, self.run_tag)
+            self.windows[plan.number] = Window(plan, self.run_tag, self.market)
             return ("built", plan.number)
         if kind == "settle":
             number, market, spill = message[1:]
