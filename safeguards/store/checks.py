@@ -197,14 +197,14 @@ def checked_select(staged: str, columns: dict[str, str]) -> str:
         if name in CHOICES:
             choices = CHOICES[name]
             reasons.append(
-                f"WHEN {v(name)} NOT IN ({', '.join(lit(c) for c in choices)}) THEN "
+                f"WHEN {' AND '.join(f'{v(name)} <> {lit(c)}' for c in choices)} THEN "
                 f"{lit(f'field {name!r}: ')} || '''' || {v(name)} || ''' is not one of {', '.join(choices)}'"
             )
     for name in FIELDS:
-        codes = [str(code) for code, need in enumerate(REQUIRED.values()) if name in need]
+        codes = [code for code, need in enumerate(REQUIRED.values()) if name in need]
         if codes:
             reasons.append(
-                f"WHEN {v(name)} IS NULL AND kind IN ({', '.join(codes)}) THEN "
+                f"WHEN {v(name)} IS NULL AND ({_kind_in(codes)}) THEN "
                 f"{lit(f'missing field {name!r} (required for ')} || {v('source')} || ' ' || {v('type')} || ')'"
             )
     reasons.append(
@@ -220,9 +220,30 @@ def checked_select(staged: str, columns: dict[str, str]) -> str:
         else:
             outer.append(f"{v(name)} AS {ident(name)}")
     outer.append("extra")
-    # kind: the (source, type) pair's position in REQUIRED, computed once per row so the
-    # required-field checks compare small integers; NULL for a pair that does not exist.
-    kinds = " ".join(f"WHEN {lit(s + '/' + t)} THEN {code}" for code, (s, t) in enumerate(REQUIRED))
-    middle = (f"SELECT *, CASE {v('source')} || '/' || {v('type')} {kinds} END AS kind "
+    middle = (f"SELECT *, {_kind_code(v('source'), v('type'))} AS kind "
               f"FROM (SELECT {', '.join(inner)} FROM {staged})")
     return f"SELECT {', '.join(outer)} FROM ({middle}) AS typed"
+
+
+def _kind_code(source: str, type_: str) -> str:
+    """The (source, type) pair's position in REQUIRED, NULL for a pair that does not exist.
+
+    Computed once per row so the required-field checks compare small integers; by
+    comparisons with constants (no string built per row).
+    """
+    by_source: dict[str, list[str]] = {}
+    for code, (src, typ) in enumerate(REQUIRED):
+        by_source.setdefault(src, []).append(f"WHEN {lit(typ)} THEN {code}")
+    branches = " ".join(f"WHEN {lit(src)} THEN CASE {type_} {' '.join(whens)} END" for src, whens in by_source.items())
+    return f"CASE {source} {branches} END"
+
+
+def _kind_in(codes: list[int]) -> str:
+    """``kind`` is one of ``codes``, as ranges: DuckDB plans a long IN list as a join."""
+    ranges: list[list[int]] = []
+    for code in sorted(codes):
+        if ranges and code == ranges[-1][1] + 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    return " OR ".join(f"kind = {a}" if a == b else f"kind BETWEEN {a} AND {b}" for a, b in ranges)
