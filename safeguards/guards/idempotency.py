@@ -1,20 +1,23 @@
 """Idempotency: a repeated broker event (same key inside the window) is not applied twice.
 
 Memory is the constraint (a million keys must fit in well under 150 MB), so a
-key is held as one 64-bit hash of its fields, its content as a 30-bit
-fingerprint, and its broker time and hash in two flat ``array('q')`` rings in
-arrival order, which is also (near enough) broker-time order: expiry and the
-``max_keys`` bound both pop from the oldest end. A 64-bit key hash collides
-with odds of about 1 in 10^13 for a million keys. Python's ``hash`` of strings
-is salted per process: a journal replay rehashes the raw events, and a
-checkpoint of these hashes (:meth:`IdempotencyGuard.state`) is only taken back
-by a process with the same salt (same ``PYTHONHASHSEED``); otherwise recovery
-replays the journal.
+key is held as one 64-bit hash of its fields and its content as a 30-bit
+fingerprint. Keys are listed in *buckets* of 1/64 of the window of broker time,
+in arrival order; expiry drops a whole bucket once broker time is a window past
+its end (so a key is remembered for at least the window and at most 1/64 more)
+and the ``max_keys`` bound drops the oldest keys first. Expiry follows the
+engine's trusted broker time, never the stamp of the event at hand, so one
+event from the far future cannot wipe the memory of duplicates. A 64-bit key
+hash collides with odds of about 1 in 10^13 for a million keys. Python's
+``hash`` of strings is salted per process: a journal replay rehashes the raw
+events, and a checkpoint of these hashes (:meth:`IdempotencyGuard.state`) is
+only taken back by a process with the same salt (same ``PYTHONHASHSEED``);
+otherwise recovery replays the journal.
 """
 
 from __future__ import annotations
 
-from array import array
+from collections import deque
 from operator import itemgetter
 from collections.abc import Iterable
 from typing import Any
@@ -25,6 +28,9 @@ from .base import AT_DEDUP, BROKER_TYPES, DUPLICATE, LOCAL_TYPES, REJECT, Guard,
 
 _FINGERPRINT_MASK = (1 << 30) - 1  # small enough to be a compact int object
 _READER_LIMIT = 1024  # field sets remembered at most (a live stream has a handful)
+_BUCKETS_PER_WINDOW = 64  # keys expire a bucket at a time: at most 1/64 of the window late
+_NEVER_BEFORE = -(1 << 64)  # before any broker time
+_NO_EXPIRY = 1 << 64  # after any broker time
 
 
 def hash_probe() -> int:
@@ -51,10 +57,15 @@ class IdempotencyGuard(Guard):
         #: Present fields -> (salt, getter of the content values): built once per field set.
         self._readers: dict[tuple[str, ...], tuple[int, Any]] = {}
         self._default_key = self.key_fields == ("account", "event_id")
+        #: Keys are dropped a bucket at a time, never before the window has passed for all of
+        #: them: a key lives between ``window`` and ``window + bucket_ns`` of broker time.
+        self.bucket_ns = max(1, self.window_ns // _BUCKETS_PER_WINDOW)
         self.seen: dict[int, int] = {}
-        self._ring_keys = array("q")
-        self._ring_times = array("q")
-        self._head = 0
+        self._buckets: deque[tuple[int, list[int]]] = deque()
+        self._bucket_keys: list[int] = []
+        self._bucket_end = _NEVER_BEFORE
+        self._expire_at = _NO_EXPIRY
+        self._oldest_done = 0  # keys of the oldest bucket already evicted by the max_keys bound
         self.evicted = 0
         self.expired = 0
         self._duplicate = (DUPLICATE, self.name, "dedup_window", "this broker event was already seen; not applied again")
@@ -121,10 +132,9 @@ class IdempotencyGuard(Guard):
             if key is None:
                 return None
         book = self.book
+        if book.now >= self._expire_at:
+            self._expire(book.now)
         seen = self.seen
-        times = self._ring_times
-        if self._head < len(times) and times[self._head] < book.now - self.window_ns:
-            self._forget_old(book.now)
         known = seen.get(key)
         if known is not None:
             if known == self.fingerprint(event):
@@ -141,38 +151,66 @@ class IdempotencyGuard(Guard):
         if stamp is None:  # a local event: its broker-time estimate (the clock guard runs later)
             stamp = max(book.now, book.rts - (book.offset or 0))
         seen[key] = self.fingerprint(event)
-        self._ring_keys.append(key)
-        times.append(stamp)
-        if len(seen) > self.max_keys or times[self._head] < stamp - self.window_ns:
-            self._forget_old(stamp)
+        if stamp >= self._bucket_end:
+            self._open_bucket(stamp)
+        self._bucket_keys.append(key)
+        if len(seen) > self.max_keys:
+            self._evict_oldest()
         return None
 
-    def _forget_old(self, stamp: int) -> None:
-        """Drop keys older than the window, and the oldest beyond max_keys."""
-        times, keys, seen = self._ring_times, self._ring_keys, self.seen
-        head = self._head
-        horizon = max(stamp, self.book.now) - self.window_ns
-        end = len(times)
-        while head < end and times[head] < horizon:
-            seen.pop(keys[head], None)
-            head += 1
-            self.expired += 1
-        while len(seen) > self.max_keys and head < end:
-            if seen.pop(keys[head], None) is not None:
-                self.evicted += 1
-            head += 1
-        if head > 65536 and head * 2 > len(keys):
-            del keys[:head]
-            del times[:head]
-            head = 0
-        self._head = head
+    def _open_bucket(self, stamp: int) -> None:
+        """Start a new bucket of keys at ``stamp``: the keys of the next ``bucket_ns`` of broker time go in it."""
+        self._bucket_keys = []
+        self._bucket_end = stamp + self.bucket_ns
+        self._buckets.append((stamp, self._bucket_keys))
+        if len(self._buckets) == 1:
+            self._expire_at = stamp + self.bucket_ns + self.window_ns
+
+    def _expire(self, now: int) -> None:
+        """Drop the buckets whose every key is older than the window (broker time ``now``, trusted)."""
+        buckets, seen = self._buckets, self.seen
+        last_start = now - self.window_ns - self.bucket_ns  # a bucket's keys are stamped before start + bucket_ns
+        while buckets and buckets[0][0] <= last_start:
+            _, keys = buckets.popleft()
+            for index in range(self._oldest_done, len(keys)):
+                if seen.pop(keys[index], None) is not None:
+                    self.expired += 1
+            self._oldest_done = 0
+        if not buckets:  # the newest went too: the next key opens a bucket
+            self._bucket_end = _NEVER_BEFORE
+        self._expire_at = buckets[0][0] + self.bucket_ns + self.window_ns if buckets else _NO_EXPIRY
+
+    def _evict_oldest(self) -> None:
+        """More than ``max_keys`` held: forget the oldest key (memory is bounded whatever the window)."""
+        buckets, seen = self._buckets, self.seen
+        while len(seen) > self.max_keys and buckets:
+            keys = buckets[0][1]
+            if self._oldest_done < len(keys):
+                if seen.pop(keys[self._oldest_done], None) is not None:
+                    self.evicted += 1
+                self._oldest_done += 1
+                continue
+            if len(buckets) == 1:
+                break
+            buckets.popleft()
+            self._oldest_done = 0
+            self._expire_at = buckets[0][0] + self.bucket_ns + self.window_ns
+        if self._oldest_done > 65536 and self._oldest_done * 2 > len(buckets[0][1]):  # give the memory back
+            del buckets[0][1][:self._oldest_done]
+            self._oldest_done = 0
+
+    def _held(self) -> list[tuple[int, list[int]]]:
+        """The buckets, oldest first, without the keys already evicted from the oldest."""
+        held = [(start, list(keys)) for start, keys in self._buckets]
+        if held:
+            held[0] = (held[0][0], held[0][1][self._oldest_done:])
+        return held
 
     def state(self) -> dict[str, Any]:
         """Keys and fingerprints are this process's str hashes: the probe says which hash function made them."""
-        head = self._head
         return {
             "hash_probe": hash_probe(), "seen": list(self.seen.items()),
-            "ring_keys": self._ring_keys[head:].tolist(), "ring_times": self._ring_times[head:].tolist(),
+            "buckets": [[start, keys] for start, keys in self._held()],
             "evicted": self.evicted, "expired": self.expired,
         }
 
@@ -183,8 +221,19 @@ class IdempotencyGuard(Guard):
                 "(or run with the same PYTHONHASHSEED)"
             )
         self.seen = {key: value for key, value in state["seen"]}
-        self._ring_keys, self._ring_times = array("q", state["ring_keys"]), array("q", state["ring_times"])
-        self._head = 0
+        self._buckets = deque()
+        self._oldest_done = 0
+        self._bucket_end = _NEVER_BEFORE
+        self._expire_at = _NO_EXPIRY
+        if "buckets" in state:
+            for start, keys in state["buckets"]:
+                self._open_bucket(start)
+                self._bucket_keys.extend(keys)
+        else:  # a checkpoint from before buckets: one (key, time) ring
+            for key, stamp in zip(state["ring_keys"], state["ring_times"], strict=True):
+                if stamp >= self._bucket_end:
+                    self._open_bucket(stamp)
+                self._bucket_keys.append(key)
         self.evicted, self.expired = state["evicted"], state["expired"]
 
     def snapshot(self) -> dict[str, Any]:
