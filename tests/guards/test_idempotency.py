@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.eventkit import S, Stream, engine, kinds, policy_with, run, verdicts, working_order
+from tests.eventkit import MS, S, Stream, engine, kinds, policy_with, run, verdicts, working_order
 
 
 def test_repeated_broker_event_is_a_duplicate_and_not_applied():
@@ -68,3 +68,42 @@ def test_local_events_are_deduplicated_by_their_event_id():
     intent = s.intent("o1")
     decisions, _ = run(eng, [intent, dict(intent)])
     assert verdicts(decisions) == ["accept", "duplicate"]
+
+
+def test_an_event_from_the_far_future_does_not_wipe_the_memory_of_duplicates():
+    s = Stream()
+    eng = engine(policy_with(idempotency={"window": "10s"}))
+    fill = s.broker("partial_fill", "o1", 4, 6)
+    run(eng, working_order(s) + [fill])
+    liar = s.broker("partial_fill", "o1", 5, 5)
+    liar["broker_ts"] += 3600 * S  # claims an hour ahead: the clock guard alerts, broker time stays
+    eng.process(liar)
+    again = eng.process(dict(fill, recv_ts=fill["recv_ts"] + 2 * MS))
+    assert again["verdict"] == "duplicate"
+    assert eng.order("o1")["cum_qty"] == 5
+
+
+def test_keys_are_kept_at_least_the_window_and_at_most_a_64th_more():
+    s = Stream()
+    eng = engine(policy_with(idempotency={"window": "64s"}))
+    new = s.broker("new", "o1", 0, 10)
+    run(eng, [s.intent("o1"), s.submit("o1"), new])
+    s.t = new["broker_ts"] + 64 * S - 10 * MS  # just inside the window
+    eng.process(s.quote())
+    assert eng.process(dict(new))["verdict"] == "duplicate"
+    s.t = new["broker_ts"] + 65 * S + 10 * MS  # past the window and one bucket (64s / 64)
+    eng.process(s.quote())
+    assert eng.process(dict(new))["verdict"] == "stale"  # forgotten: ordering sees a repeat
+
+
+def test_state_round_trip_keeps_buckets_and_the_bound():
+    s = Stream()
+    eng = engine(policy_with(idempotency={"max_keys": 5}))
+    events = working_order(s) + [s.broker("partial_fill", "o1", q, 10 - q) for q in (1, 2, 3, 4, 5, 6)]
+    run(eng, events)
+    eng.pop_alerts()
+    copy = type(eng).from_state(eng.policy, eng.state())
+    later = s.broker("partial_fill", "o1", 7, 3)
+    assert copy.process(dict(later)) == eng.process(dict(later))
+    assert copy.snapshot()["guards"]["idempotency"] == eng.snapshot()["guards"]["idempotency"]
+    assert copy.snapshot()["guards"]["idempotency"]["keys"] == 5
