@@ -48,6 +48,12 @@ class Label:
         self.group_id = group_id
         self.anchor = anchor
 
+    def numbered(self) -> Label:
+        """This label with only what its row needs of its event, once numbered: small to send and to keep."""
+        event = self.event
+        kept = None if event is None else {"seq": event["seq"], "event_id": event.get("event_id")}
+        return Label(self.fault, kept, self.order_id, self.group_id, self.anchor)
+
     def row(self) -> dict[str, Any]:
         kind = BY_NAME[self.fault]
         event = self.event or {}

@@ -169,17 +169,18 @@ class _Run:
         self.generated += sum(report.counts[:owned])
         self.last_end = max(self.last_end, *report.ends[:owned])
         self.summary.strategies.update(report.strategies[:owned])
+        count: int | None = None
+        last: int | None = None
         if self.final is None:
             count = int(np.searchsorted(report.recv, plan.t_hi, side="left"))
             selected: slice | np.ndarray = slice(0, count)
-            cut = Cut(0, count, None, [], [])
         else:
-            selected = report.groups <= self.final[1]
-            cut = Cut(0, None, self.final[1], [], [])
-            self.planner.rewind_to(number, self.final[1])
+            last = self.final[1]
+            selected = report.groups <= last
+            self.planner.rewind_to(number, last)
         self.clock_faults.extend(self.planner.settled(number, owned))
         first_seq, broker_seqs, gaps = self.delivery.number(report.codes[selected], report.links[selected])
-        cut = Cut(first_seq, cut.count, cut.last, broker_seqs, gaps)
+        cut = Cut(first_seq, count, last, broker_seqs, gaps)
         self.send(self.worker_of[number], ("render", number, cut))
         self.handover = (report.market, report.spill)
         self.next_settle = number + 1

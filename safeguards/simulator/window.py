@@ -142,7 +142,7 @@ class Window:
         )
 
     def cut(self, cut: Cut) -> tuple[list[dict], list[Label]]:
-        """The window's events in the log, numbered, and the labels whose events they are."""
+        """The window's events in the log, numbered, and the labels whose events they are (see :meth:`.Label.numbered`)."""
         if cut.last is None:
             events = self.events[:cut.count]
             labels = [label for _, label in self.labels if label.event["recv_ts"] < self.plan.t_hi]  # type: ignore[index]
@@ -155,7 +155,7 @@ class Window:
             event = events[position]
             order_id = event["order_id"]
             labels.append(Label("sequence_gap", event, order_id, order_id.partition("-")[0]))
-        return events, labels
+        return events, [label.numbered() for label in labels]
 
 
 def _describe(index: int, result: GroupResult, events: list[dict], groups: list[int], codes: list[int],
