@@ -4,4 +4,7 @@ from .files import JOURNAL_FORMAT, JournalLock, SegmentWriter, iter_journal_even
 from .records import decode, encode
 from .seed import HashSeedWarning
 
-__all__ = ["JOURNAL_FORMAT", "HashSeedWarning", "JournalLock", "SegmentWriter", "decode", "encode", "iter_journal_events", "read_segment"]
+__all__ = [
+    "JOURNAL_FORMAT", "HashSeedWarning", "JournalLock", "SegmentWriter", "decode", "encode", "iter_journal_events",
+    "read_segment",
+]

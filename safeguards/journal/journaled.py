@@ -159,16 +159,19 @@ class JournaledEngine:
             return None
         try:
             self.engine = Engine.from_state(self.policy, content["state"])
-        except EngineError as error:  # a checkpoint from before probes were recorded, under another seed
-            self._skip_checkpoint(path, report, None, str(error))
+        except EngineError as error:  # e.g. a checkpoint from before probes were recorded, under another seed
+            self._skip_checkpoint(path, report, None, str(error), warn="hash seed" in str(error))
             return None
         report.checkpoint, report.checkpoint_seq = path.name, self.engine.arrivals
         return number
 
-    def _skip_checkpoint(self, path: Path, report: Recovery, made_under: int | None, why: str = "") -> None:
+    def _skip_checkpoint(self, path: Path, report: Recovery, made_under: int | None, why: str = "", *,
+                         warn: bool = True) -> None:
         """Replay instead (slower, exact), and say once what to set to load the checkpoint next time."""
         self.engine = Engine(self.policy)
         report.checkpoint_note = f"{path.name} not used: {why or 'made under another str hash seed'}"
+        if not warn:
+            return
         if made_under is not None:
             advice = (f"start the process with PYTHONHASHSEED={made_under} to recover from the checkpoint instead "
                       f"(`safeguards run --journal` does this by itself)")
