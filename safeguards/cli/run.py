@@ -6,7 +6,8 @@ followed by the ``{"type": "alert", ...}`` lines it raised. A malformed line
 gets an ``invalid`` decision naming its line number, and the stream goes on.
 End of input or SIGTERM ends the run cleanly with a summary on stderr.
 With ``--journal PATH`` the loop is :mod:`safeguards.journal.sidecar` (group
-commit, crash recovery, start-up reconciliation).
+commit, crash recovery, start-up reconciliation), run under the journal's
+``PYTHONHASHSEED`` (see :mod:`safeguards.journal.seed`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--policy", required=True, metavar="P", help="a YAML policy or a compiled JSON policy")
     parser.add_argument("--journal", metavar="PATH",
-                        help="journal folder: every input is durable before it is answered; a restart resumes from it")
+                        help="journal folder: every input is durable before it is answered; a restart resumes from it "
+                             "(the command re-executes itself under the journal's PYTHONHASHSEED so checkpoints load)")
     parser.add_argument("--broker-open-orders", metavar="FILE",
                         help="with --journal: the broker's open orders (JSON lines) to reconcile against on start-up")
     parser.add_argument("--checkpoint-every", type=int, default=100_000, metavar="N",
