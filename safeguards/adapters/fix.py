@@ -350,6 +350,8 @@ class FixReader:
             self._reject(location, raw, f"FIX message {name} (35={msg_type}) has no canonical event type")
             return
 
+        clordid: str | None
+        root: str | None
         if msg_type == "3":
             clordid = session.outbound_orders[tags["45"]]
             root = session.root(clordid)
