@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from safeguards.adapters import jsonl
@@ -68,3 +69,26 @@ def test_every_rejected_row_keeps_its_line_reason_and_text(store: duckdb.DuckDBP
         ("line 3", "missing field 'order_id' (required for local submit)"),
     ]
     assert store.execute("SELECT raw FROM rejected_rows WHERE location = 'line 2'").fetchone() == ("{oops",)
+
+
+def test_typed_rows_that_fail_are_found_by_row_number_in_their_own_ingest(
+    store: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    def frame(qty_of_second: float, order_of_third: str | None) -> pl.DataFrame:
+        return pl.DataFrame({
+            "source": ["broker"] * 3, "type": ["new", "new", "new"], "event_id": ["e1", "e2", "e3"],
+            "order_id": ["o1", "o2", order_of_third], "cum_qty": [0.0, qty_of_second, 0.0],
+            "leaves_qty": [1.0, 1.0, 1.0], "broker_ts": [1, 2, 3], "recv_ts": [4, 5, 6],
+        })
+
+    frame(0.0, "o3").write_parquet(tmp_path / "clean.parquet")
+    frame(float("nan"), None).write_parquet(tmp_path / "bad.parquet")
+    assert ingest(store, tmp_path / "clean.parquet", "parquet").loaded == 3  # the same row numbers, all loaded
+    result = ingest(store, tmp_path / "bad.parquet", "parquet")
+    assert (result.loaded, result.rejected) == (1, 2)
+    assert rejected(store) == [
+        ("row 2", "field 'cum_qty': nan is not a finite number"),
+        ("row 3", "missing field 'order_id' (required for broker new)"),
+    ]
+    raw = store.execute("SELECT raw FROM rejected_rows ORDER BY row_number").fetchall()
+    assert json.loads(raw[0][0])["event_id"] == "e2"
