@@ -35,15 +35,29 @@ class SecondText(dict):
         return text
 
 
+class PriceText(dict):
+    """Price -> its ``repr``: a few hundred distinct prices make most of a log's floats, and a float's
+    shortest repr costs tens of times a dict lookup. Prices only: ``1 == 1.0`` would share an entry."""
+
+    def __missing__(self, price: float) -> str:
+        if type(price) is not float:
+            raise TypeError(f"a price must be a float, got {price!r}")
+        if len(self) > 65536:
+            self.clear()
+        text = self[price] = repr(price)
+        return text
+
+
 def _formatter(keys: tuple[str, ...]):
     """A function writing one JSON line for events with exactly these keys, in this order.
 
     Generated once per event shape (a dozen in a run). It relies on what the
     simulator puts in events: strings free of quotes, backslashes and control
-    characters (ids, symbols, enum words), finite numbers, ``poss_dup`` only when
-    true, timestamps as integer nanoseconds (written as RFC 3339 text).
+    characters (ids, symbols, enum words), finite numbers, prices (``*_px``) as
+    floats, ``poss_dup`` only when true, timestamps as integer nanoseconds (written
+    as RFC 3339 text).
     """
-    lines = ["def format_line(e, stamp):"]
+    lines = ["def format_line(e, stamp, price):"]
     parts = []
     for number, key in enumerate(keys):
         kind = FIELDS[key]
@@ -55,6 +69,8 @@ def _formatter(keys: tuple[str, ...]):
             parts.append(f'"{key}":"{{stamp[v{number} // 1_000_000_000]}}.{{v{number} % 1_000_000_000:09d}}Z"')
         elif kind == STR:
             parts.append(f'"{key}":"{{v{number}}}"')
+        elif key.endswith("_px"):
+            parts.append(f'"{key}":{{price[v{number}]}}')
         else:
             parts.append(f'"{key}":{{v{number}!r}}')
     lines.append("    return f'{{" + ",".join(parts) + "}}\\n'")
@@ -70,10 +86,11 @@ class JsonLines:
 
     def __init__(self) -> None:
         self.stamp = SecondText()
+        self.price = PriceText()
         self.formatters: dict[tuple[str, ...], Any] = {}
 
     def render(self, events: list[dict]) -> bytes:
-        stamp, formatters = self.stamp, self.formatters
+        stamp, price, formatters = self.stamp, self.price, self.formatters
         lines: list[str] = []
         append = lines.append
         for event in events:
@@ -81,7 +98,7 @@ class JsonLines:
             format_line = formatters.get(keys)
             if format_line is None:
                 format_line = formatters[keys] = _formatter(keys)
-            append(format_line(event, stamp))
+            append(format_line(event, stamp, price))
         return "".join(lines).encode("ascii")
 
 
