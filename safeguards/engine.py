@@ -76,6 +76,22 @@ class Engine:
             reason = f"could not validate: {error!r}"
         if reason is not None:
             return self.invalid(event, reason)
+        return self._decide(event, broker_ts, recv_ts, fields)
+
+    def process_stored(self, event: dict[str, Any], fields: tuple[str, ...]) -> Decision:
+        """Decide an event read back from the event store, skipping the schema screen.
+
+        The store only holds events that passed :func:`~.events.validate_event` at
+        ingest (the rest are in ``rejected_rows``), so the backtest need not pay for
+        the check twice. ``event`` has its timestamps as int ns; ``fields`` names its
+        canonical fields that are present and not None, in canonical order. An event
+        that breaks this promise cannot crash the engine: a step that fails on it
+        makes the decision ``invalid``.
+        """
+        return self._decide(event, event.get("broker_ts"), event.get("recv_ts"), fields)
+
+    def _decide(self, event: dict[str, Any], broker_ts: int | None, recv_ts: int, fields: tuple[str, ...] | None) -> Decision:
+        """The guards' pipeline for one valid event: its one decision."""
         book = self.book
         self.arrivals += 1
         seq = event.get("seq")
