@@ -3,8 +3,8 @@
 JSON lines write timestamps as RFC 3339 UTC strings with nanoseconds; the
 ``YYYY-MM-DDTHH:MM:SS`` part is cached per second, since consecutive events
 share it. Parquet has one typed column per canonical field (timestamps as
-``timestamp[ns, UTC]``), built with polars from column lists, chunk by chunk,
-each chunk streamed out as row groups (pyarrow's ParquetWriter).
+``timestamp[ns, UTC]``), built by pyarrow chunk by chunk and streamed out as
+row groups (pyarrow's ParquetWriter).
 
 A *format* renders chunks of events (where the events are, in a worker); a
 *sink* writes the rendered chunks in log order (where the log is assembled).
@@ -102,19 +102,18 @@ class JsonLines:
         return "".join(lines).encode("ascii")
 
 
-_POLARS_TYPES = {STR: pl.Utf8, INT: pl.Int64, NUM: pl.Float64, TS: pl.Int64, "bool": pl.Boolean}
+_ARROW_TYPES = {STR: pa.large_string(), INT: pa.int64(), NUM: pa.float64(), TS: pa.timestamp("ns", tz="UTC"),
+                "bool": pa.bool_()}
+EVENT_SCHEMA = pa.schema([(name, _ARROW_TYPES[kind]) for name, kind in FIELDS.items()])
 
 
 class Parquet:
-    """One typed column per canonical field, timestamps as ``timestamp[ns, UTC]``; a chunk becomes a row group."""
+    """One typed column per canonical field, timestamps as ``timestamp[ns, UTC]``, absent fields null."""
 
     suffix = ".parquet"
 
     def render(self, events: list[dict]) -> pa.Table:
-        columns = {name: pl.Series(name, [e.get(name) for e in events], dtype=_POLARS_TYPES[kind])
-                   for name, kind in FIELDS.items()}
-        stamps = [pl.col(name).cast(pl.Datetime("ns", "UTC")) for name, kind in FIELDS.items() if kind == TS]
-        return pl.DataFrame(columns).with_columns(stamps).to_arrow()
+        return pa.Table.from_pylist(events, schema=EVENT_SCHEMA)
 
 
 class Format(Protocol):
@@ -143,22 +142,35 @@ class JsonLinesSink:
         self.file.close()
 
 
+#: Rows per Parquet row group (polars' default).
+ROW_GROUP_ROWS = 512 * 512
+
+
 class ParquetSink:
-    """Streams row groups to the file as chunks come, so memory does not grow with the log."""
+    """Streams row groups to the file as chunks come, so memory does not grow with the log.
+
+    Chunks are gathered up to :data:`ROW_GROUP_ROWS` rows first: a window is smaller
+    than a good row group (compression, and readers' per-group overhead).
+    """
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.writer: pq.ParquetWriter | None = None
+        self.writer = pq.ParquetWriter(path, EVENT_SCHEMA, compression="zstd")
+        self.pending: list[pa.Table] = []
+        self.rows = 0
 
     def write(self, chunk: pa.Table) -> None:
-        if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, chunk.schema, compression="zstd")
-        self.writer.write_table(chunk)
+        self.pending.append(chunk)
+        self.rows += chunk.num_rows
+        if self.rows >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.writer.write_table(pa.concat_tables(self.pending), row_group_size=ROW_GROUP_ROWS)
+        self.pending, self.rows = [], 0
 
     def close(self) -> None:
-        if self.writer is None:  # no events: still a file with every column
-            self.write(Parquet().render([]))
-        assert self.writer is not None
+        self._flush()
         self.writer.close()
 
 

@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from safeguards.simulator import SimOptions, labels_path, open_sink, simulate, write_labels
+from safeguards.simulator import writer
 from safeguards.simulator.writer import format_of
 
 from .conftest import BUSY_RATES
@@ -55,13 +56,16 @@ def test_a_run_sized_in_events_ends_inside_a_window_as_it_would_alone(tmp_path):
     assert _bytes(tmp_path / "w.jsonl") == _bytes(tmp_path / "a.jsonl")
 
 
-def test_parquet_streams_row_groups_with_the_content_of_one_write(tmp_path):
+def test_parquet_streams_row_groups_with_the_content_of_one_write(tmp_path, monkeypatch):
+    whole = _run(tmp_path / "whole.parquet", BUSY, workers=0, window_groups=4096)
+    monkeypatch.setattr(writer, "ROW_GROUP_ROWS", 1000)
     streamed = _run(tmp_path / "streamed.parquet", BUSY, workers=0, window_groups=50)
-    _run(tmp_path / "whole.parquet", BUSY, workers=0, window_groups=4096)
-    assert pq.ParquetFile(tmp_path / "streamed.parquet").metadata.num_row_groups >= streamed.windows > 10
+    assert pq.ParquetFile(tmp_path / "whole.parquet").metadata.num_row_groups == 1
+    assert pq.ParquetFile(tmp_path / "streamed.parquet").metadata.num_row_groups >= streamed.events // 1000 > 10
     frame = pl.read_parquet(tmp_path / "streamed.parquet")
     assert frame.equals(pl.read_parquet(tmp_path / "whole.parquet"), null_equal=True)
-    assert frame["seq"].to_list() == list(range(1, streamed.events + 1))
+    assert frame["seq"].to_list() == list(range(1, whole.events + 1))
+    assert pq.read_schema(tmp_path / "streamed.parquet") == pq.read_schema(tmp_path / "whole.parquet")
     assert _bytes(tmp_path / "streamed.parquet")[1] == _bytes(tmp_path / "whole.parquet")[1]  # labels
 
 
