@@ -35,8 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="base rates before --rate: the defaults, or none (a clean log)")
     parser.add_argument("-o", "--out", required=True, type=Path, metavar="OUT", help="output log (.jsonl or .parquet)")
     parser.add_argument("--workers", type=int, metavar="N", default=None,
-                        help="worker processes building the log (default: one per CPU for runs over 2048 groups; "
-                             "0: none). The output does not depend on it")
+                        help="worker processes building the log (default: one per CPU, none for runs under about "
+                             "200,000 events; 0: none). The output does not depend on it")
     parser.add_argument("--quiet", action="store_true", help="no progress and no summary")
     parser.set_defaults(run=run)
 

@@ -7,7 +7,7 @@ options, same bytes, whatever the number of worker processes.
 
 Modules: :mod:`.market` (series, prices, quotes), :mod:`.groups` (one group's
 life), :mod:`.faults` (fault kinds and expectations), :mod:`.schedule` (the run's
-master stream), :mod:`.window` and :mod:`.planning` (windows of groups built on
+master stream, cut into windows), :mod:`.window` (windows of groups built on
 their own), :mod:`.workers` (where windows are built), :mod:`.delivery` (seq and
 broker_seq numbering), :mod:`.simulation` (merging windows into one log),
 :mod:`.writer` (JSON lines, Parquet, labels).
