@@ -1,0 +1,82 @@
+"""Instructions per event through the engine, counted by callgrind: a figure a shared machine cannot blur.
+
+Run: .venv/bin/python bench/bench_engine_instructions.py [--events N]
+
+Wall-clock rates on this 2-core machine move 2-3x with whatever else runs;
+callgrind counts the instructions CPython executes, the same on every run for
+the same binary and input. Each mode runs in its own child under
+``valgrind --tool=callgrind`` with ``PYTHONHASHSEED=0``: ``baseline`` builds the
+stream of ``bench_engine.make_events`` and the engine and stops; ``process``
+also decides every event with :meth:`Engine.process` (the live path: checked),
+``stored`` with :meth:`Engine.process_stored` (the backtest's path: the store
+already screened them). The difference over the baseline, per event, is the
+figure. Needs valgrind (Debian's package).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MODES = ("baseline", "process", "stored")
+
+
+def child(mode: str, count: int) -> None:
+    sys.path.insert(0, str(HERE))
+    from bench_engine import POLICY, make_events
+
+    from safeguards import Engine
+    from safeguards.screening import check_event
+
+    events = make_events(count)
+    fields = [check_event(event)[3] for event in events]
+    engine = Engine(POLICY)
+    if mode == "process":
+        process = engine.process
+        for event in events:
+            process(event)
+    elif mode == "stored":
+        stored = engine.process_stored
+        for event, named in zip(events, fields):
+            stored(event, named)
+    print(len(events))
+
+
+def instructions(mode: str, count: int) -> tuple[int, int]:
+    """(instructions, events) of one mode, run in a child under callgrind."""
+    result = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
+         "--child", mode, "--events", str(count)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}, check=True,
+    )
+    collected = re.search(r"Collected : (\d+)", result.stderr)
+    if collected is None:
+        raise SystemExit(f"callgrind printed no count for {mode}:\n{result.stderr[-2000:]}")
+    return int(collected.group(1)), int(result.stdout.split()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.events)
+        return
+    if shutil.which("valgrind") is None:
+        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
+    base, events = instructions("baseline", args.events)
+    print(f"python {sys.version.split()[0]}, {events:,} events of bench_engine's mix, PYTHONHASHSEED=0")
+    for mode in MODES[1:]:
+        total, _ = instructions(mode, args.events)
+        print(f"{mode:8s} {(total - base) / events:10,.0f} instructions/event")
+
+
+if __name__ == "__main__":
+    main()
