@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from safeguards.simulator import SimOptions, labels_path, open_sink, simulate, write_labels
-from safeguards.simulator import writer
+from safeguards.simulator import SimOptions, labels_path, open_sink, simulate, write_labels, writer
+from safeguards.simulator.delivery import Delivery
+from safeguards.simulator.schedule import Planner, Schedule
+from safeguards.simulator.window import Cut, Spill, WindowWorker
 from safeguards.simulator.writer import format_of
 
 from .conftest import BUSY_RATES
@@ -77,3 +81,30 @@ def test_parquet_holds_what_json_lines_hold(tmp_path):
     for column in ("seq", "source", "type", "event_id", "order_id", "broker_seq", "last_px", "cum_qty"):
         assert frame[column].to_list() == lines[column].to_list(), column
     assert frame["recv_ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%9fZ").to_list() == lines["recv_ts"].to_list()
+
+
+def test_windows_leave_no_reference_cycles():
+    """Worker processes run without the cyclic garbage collector (see safeguards.simulator.workers)."""
+    for format_name in ("jsonl", "parquet"):
+        schedule = Schedule(BUSY.seed, BUSY.rates, BUSY.start_ns)
+        planner = Planner(schedule, BUSY.seed, None, 100)
+        worker = WindowWorker(format_name, "S12")
+        delivery = Delivery(BUSY.seed, BUSY.rates["sequence_gap"])
+        gc.collect()
+        gc.disable()
+        try:
+            handover = ({}, Spill())
+            for number in range(4):
+                plan = planner.next()
+                worker.handle(("build", plan))
+                report = worker.handle(("settle", number, *handover))[1]
+                count = int(np.searchsorted(report.recv, plan.t_hi))
+                first_seq, broker_seqs, gaps = delivery.number(report.codes[:count], report.links[:count])
+                worker.handle(("render", number, Cut(first_seq, count, None, broker_seqs, gaps)))
+                handover = (report.market, report.spill)
+                if number:  # the first window also makes a format's per-shape line writers, for good
+                    assert gc.collect() == 0, format_name
+                else:
+                    gc.collect()
+        finally:
+            gc.enable()
