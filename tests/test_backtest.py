@@ -191,6 +191,8 @@ def test_events_read_in_batches_keep_log_order_and_canonical_key_order(tmp_path)
     batches = list(read_event_batches(con, size=700))
     con.close()
     events = [event for batch in batches for event in batch.events]
+    fields = [shape for batch in batches for shape in batch.fields]
+    assert fields == [tuple(key for key in FIELDS if key in event) for event in events]
     originals = [json.loads(line) for line in lines]
     assert [e["seq"] for e in events] == [o.get("seq", i + 1) for i, o in enumerate(originals)]
     assert len({tuple(e) for e in events}) > 3 and all(len(b) == b.columns.num_rows for b in batches)
@@ -246,15 +248,15 @@ def test_a_failed_run_leaves_no_outputs_and_stores_nothing(tmp_path, monkeypatch
 
     log = simulated(tmp_path, "small", seed=3, groups=30)
     calls = []
-    real = replay.Engine.process_batch
+    real = replay.Engine.process_stored
 
-    def fail_on_third(self, events):
-        calls.append(len(events))
-        if len(calls) == 3:
+    def fail_in_third_batch(self, event, fields):
+        calls.append(event)
+        if len(calls) == 250:
             raise RuntimeError("engine died")
-        return real(self, events)
+        return real(self, event, fields)
 
-    monkeypatch.setattr(replay.Engine, "process_batch", fail_on_third)
+    monkeypatch.setattr(replay.Engine, "process_stored", fail_in_third_batch)
     out = tmp_path / "out"
     with pytest.raises(RuntimeError, match="engine died"):
         run_backtest(REFERENCE, out, events=log, batch_size=100)

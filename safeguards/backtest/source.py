@@ -27,7 +27,7 @@ from ..adapters import AdapterOptions, guess_format, stager
 from ..errors import UsageError
 from ..events import parse_timestamp
 from ..store import open_store
-from ..store.reader import EventBatch, arrow_batches, to_events
+from ..store.reader import EventBatch, arrow_batches, decode
 from .overlap import prefetched
 
 #: Events per batch. A batch's dicts are the backtest's largest live object (about 1.5 KB
@@ -109,7 +109,7 @@ class EventSource:
                                 account=window.account, size=size)
         for batch in prefetched(columns):
             if batch.num_rows:
-                yield EventBatch(batch, to_events(batch))
+                yield decode(batch)
 
     def close(self) -> None:
         self.con.close()

@@ -8,8 +8,10 @@ Rows leave DuckDB as Arrow record batches and become dicts column-wise: a batch
 is split by *shape* (which fields are present), each shape's columns are turned
 into Python lists once, and each row's dict is built by a small function
 generated per shape (a dict display with constant keys, the cheapest dict
-CPython makes). Keys keep the canonical order, so the engine's own per-shape
-checks see a handful of shapes, as from a live stream.
+CPython makes). Keys keep the canonical order, and each event's shape comes
+along as the tuple of its canonical fields: what
+:meth:`~safeguards.engine.Engine.process_stored` takes in place of screening
+the event again.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -40,11 +43,13 @@ class EventBatch:
 
     ``columns`` has one column per canonical field (timestamps as int64 ns) plus
     ``extra`` (JSON text): writers take per-event columns from it without
-    touching the dicts.
+    touching the dicts. ``fields[i]`` names the canonical fields ``events[i]``
+    has (not None), in canonical order; events of one shape share the tuple.
     """
 
     columns: pa.RecordBatch
     events: list[dict[str, Any]]
+    fields: list[tuple[str, ...]]
 
     def __len__(self) -> int:
         return len(self.events)
@@ -75,28 +80,32 @@ def _shapes(batch: pa.RecordBatch) -> np.ndarray:
     return codes
 
 
-def to_events(batch: pa.RecordBatch) -> list[dict[str, Any]]:
-    """Canonical dicts of a batch laid out as :func:`read_event_batches` selects it, in row order."""
+def decode(batch: pa.RecordBatch) -> EventBatch:
+    """A batch laid out as :func:`arrow_batches` selects it, with its canonical dicts and their shapes, in row order."""
     rows = batch.num_rows
     if rows == 0:
-        return []
+        return EventBatch(batch, [], [])
     codes = _shapes(batch)
     order = np.argsort(codes, kind="stable")
     ordered = codes[order]
     cuts = (np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist()
     grouped = batch if not cuts else batch.take(pa.array(order))
     events: list[dict[str, Any]] = []
+    shapes: list[tuple[str, ...]] = []
     for start, stop in zip([0, *cuts], [*cuts, rows]):
         shape = int(ordered[start])
         present = [i for i in range(len(_NAMES)) if shape >> i & 1]
+        keys = tuple(_NAMES[i] for i in present)
         part = grouped.slice(start, stop - start)
-        events.extend(map(_maker(tuple(_NAMES[i] for i in present)), *(part.column(i).to_pylist() for i in present)))
+        events.extend(map(_maker(keys), *(part.column(i).to_pylist() for i in present)))
+        shapes.extend(repeat(keys, stop - start))
     if cuts:  # back to row order: events[k] is row order[k]
         back = np.empty(rows, dtype=np.int64)
         back[order] = np.arange(rows)
-        events = list(itemgetter(*back.tolist())(events))
+        in_row_order = itemgetter(*back.tolist())
+        events, shapes = list(in_row_order(events)), list(in_row_order(shapes))
     _merge_extra(batch.column(len(_NAMES)), events)
-    return events
+    return EventBatch(batch, events, shapes)
 
 
 def _merge_extra(extra: pa.Array, events: list[dict[str, Any]]) -> None:
@@ -164,7 +173,7 @@ def read_event_batches(
     batches = arrow_batches(con, ingest_ids, since_ns=since_ns, until_ns=until_ns, account=account, size=size)
     for batch in batches:
         if batch.num_rows:
-            yield EventBatch(batch, to_events(batch))
+            yield decode(batch)
 
 
 def read_events(
