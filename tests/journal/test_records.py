@@ -46,3 +46,38 @@ def test_raw_line_is_journaled_as_received_with_seq_added():
 @pytest.mark.parametrize("raw", [b' {"a":1}', b'{"a":1} ', b'{"a":1}\r', b'{"a":\r1}', b'{"a":"\xed\xa0\x80"}'])
 def test_raw_lines_a_text_reader_could_misread_are_left_to_re_encoding(raw):
     assert encode_raw(raw, 1) is None
+
+
+_KEYS = st.sampled_from(["source", "type", "event_id", "qty", "last_px", "poss_dup", "note", "a-b.c", 'odd"key', "é"])
+_VALUES = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=False, allow_infinity=False), st.booleans(),
+    st.none(), st.text(alphabet=st.characters(blacklist_categories=("Cs",))),
+    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@given(st.dictionaries(_KEYS, _VALUES, min_size=1))
+def test_records_of_any_json_values_round_trip_with_their_types(record):
+    decoded = decode(encode(record)[:-1])
+    assert decoded == record
+    assert [type(value) for value in decoded.values()] == [type(value) for value in record.values()]  # a bool stays a bool
+
+
+def test_negative_zero_keeps_its_sign():
+    assert encode({"px": -0.0}).startswith(b'{"px":-0.0,')
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_nan_and_infinities_are_refused_not_written_as_null(bad):
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        encode({"source": "broker", "px": bad})
+
+
+def test_a_lone_surrogate_is_refused():
+    with pytest.raises(ValueError):
+        encode({"note": "\ud800"})
+
+
+def test_an_empty_object_is_refused():
+    with pytest.raises(ValueError, match="non-empty"):
+        encode({})
