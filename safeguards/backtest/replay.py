@@ -10,17 +10,16 @@ engine sees the same batch. At the end: ``decisions.parquet``,
 
 from __future__ import annotations
 
-import gc
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..collector import rare_collections
 from ..engine import Engine
 from ..gates import GateResult, evaluate_gates
 from ..policy import CompiledPolicy, load_policy
@@ -106,28 +105,6 @@ def _run_id(policy: CompiledPolicy) -> str:
 
 def _write_json(path: Path, document: Any) -> None:
     path.write_text(json.dumps(document, indent=2, default=str) + "\n", "utf-8")
-
-
-#: Allocations between young-generation collections during a replay (CPython's default is 700).
-GC_THRESHOLD = 100_000
-
-
-@contextmanager
-def rare_collections() -> Iterator[None]:
-    """Collect the young generation rarely while replaying.
-
-    Every batch allocates a few hundred thousand dicts (events, decisions) that
-    plain reference counting frees; with CPython's default threshold the
-    collector runs every 700 allocations and each run walks the young objects,
-    which measured about a fifth of the engine's time. Cycles are still
-    collected, just in larger, rarer sweeps, so memory stays flat.
-    """
-    before = gc.get_threshold()
-    gc.set_threshold(GC_THRESHOLD, *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def open_source(events: str | Path | None, db: str | Path | None, out_dir: Path, window: Window) -> EventSource:

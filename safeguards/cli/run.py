@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
+from ..collector import rare_collections
 from ..engine import Engine
 from ..errors import UsageError
 from ..journal.seed import REEXEC_MARK, reexec_argv
@@ -54,11 +55,17 @@ def run_sidecar(args: argparse.Namespace, stdin: IO[bytes] | None = None, stdout
     if journal is not None:
         if stdin is None:  # the real command, not a caller handing us streams: may re-execute itself
             _run_under_journal_seed(Path(journal), err)
-        return serve_journaled(args.policy, journal, source, out, err, broker_open_orders=args.broker_open_orders,
-                               checkpoint_every=args.checkpoint_every)
-    if getattr(args, "broker_open_orders", None) is not None:
+    elif getattr(args, "broker_open_orders", None) is not None:
         raise UsageError("--broker-open-orders needs --journal: reconciliation acts on the recovered state")
-    engine = Engine(args.policy)
+    with rare_collections():  # a long stream of short-lived dicts: see safeguards.collector
+        if journal is not None:
+            return serve_journaled(args.policy, journal, source, out, err, broker_open_orders=args.broker_open_orders,
+                                   checkpoint_every=args.checkpoint_every)
+        return _serve(Engine(args.policy), source, out, err)
+
+
+def _serve(engine: Engine, source: IO[bytes], out: IO[str], err: IO[str]) -> int:
+    """The sidecar without a journal: answer each line until end of input or SIGTERM, then the summary."""
     state = {"reading": False, "stop": False}
 
     def on_sigterm(signum: int, frame: Any) -> None:
