@@ -90,7 +90,7 @@ class Engine:
         """
         return self._decide(event, event.get("broker_ts"), event.get("recv_ts"), fields)
 
-    def _decide(self, event: dict[str, Any], broker_ts: int | None, recv_ts: int, fields: tuple[str, ...] | None) -> Decision:
+    def _decide(self, event: dict[str, Any], broker_ts: int | None, recv_ts: int | None, fields: tuple[str, ...] | None) -> Decision:
         """The guards' pipeline for one valid event: its one decision."""
         book = self.book
         self.arrivals += 1

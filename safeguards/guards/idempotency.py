@@ -60,6 +60,7 @@ class IdempotencyGuard(Guard):
         #: Keys are dropped a bucket at a time, never before the window has passed for all of
         #: them: a key lives between ``window`` and ``window + bucket_ns`` of broker time.
         self.bucket_ns = max(1, self.window_ns // _BUCKETS_PER_WINDOW)
+        self._bucket_life_ns = self.bucket_ns + self.window_ns  # from a bucket's start to its expiry
         self.seen: dict[int, int] = {}
         self._buckets: deque[tuple[int, list[int]]] = deque()
         self._bucket_keys: list[int] = []
@@ -164,12 +165,12 @@ class IdempotencyGuard(Guard):
         self._bucket_end = stamp + self.bucket_ns
         self._buckets.append((stamp, self._bucket_keys))
         if len(self._buckets) == 1:
-            self._expire_at = stamp + self.bucket_ns + self.window_ns
+            self._expire_at = stamp + self._bucket_life_ns
 
     def _expire(self, now: int) -> None:
         """Drop the buckets whose every key is older than the window (broker time ``now``, trusted)."""
         buckets, seen = self._buckets, self.seen
-        last_start = now - self.window_ns - self.bucket_ns  # a bucket's keys are stamped before start + bucket_ns
+        last_start = now - self._bucket_life_ns  # a bucket's keys are stamped before start + bucket_ns
         while buckets and buckets[0][0] <= last_start:
             _, keys = buckets.popleft()
             for index in range(self._oldest_done, len(keys)):
@@ -178,7 +179,7 @@ class IdempotencyGuard(Guard):
             self._oldest_done = 0
         if not buckets:  # the newest went too: the next key opens a bucket
             self._bucket_end = _NEVER_BEFORE
-        self._expire_at = buckets[0][0] + self.bucket_ns + self.window_ns if buckets else _NO_EXPIRY
+        self._expire_at = buckets[0][0] + self._bucket_life_ns if buckets else _NO_EXPIRY
 
     def _evict_oldest(self) -> None:
         """More than ``max_keys`` held: forget the oldest key (memory is bounded whatever the window)."""
@@ -194,7 +195,7 @@ class IdempotencyGuard(Guard):
                 break
             buckets.popleft()
             self._oldest_done = 0
-            self._expire_at = buckets[0][0] + self.bucket_ns + self.window_ns
+            self._expire_at = buckets[0][0] + self._bucket_life_ns
         if self._oldest_done > 65536 and self._oldest_done * 2 > len(buckets[0][1]):  # give the memory back
             del buckets[0][1][:self._oldest_done]
             self._oldest_done = 0

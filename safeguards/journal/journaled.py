@@ -36,7 +36,8 @@ from .files import (
     read_checkpoint, read_segment, segment_name, segment_numbers, write_checkpoint,
 )
 from .records import CONTROL, encode, encode_raw
-from .seed import HashSeedWarning, ensure_journal_seed, hash_probe, process_seed
+from ..guards.idempotency import hash_probe
+from .seed import HashSeedWarning, ensure_journal_seed, process_seed
 
 Answer = tuple[dict[str, Any], list[dict[str, Any]]]
 
@@ -266,7 +267,7 @@ class JournaledEngine:
                     records.append(item)
                     continue
                 except (TypeError, ValueError) as error:  # NaN, a lone surrogate, a value JSON has no form for
-                    item = ("unreadable", f"cannot be journaled as JSON: {error}", _text(item))
+                    item = _unjournalable(item, error)
             record, line = self._journal_form(item, arrival)
             quarantined = quarantined or record.get("source") == CONTROL
             lines.append(line)
@@ -300,7 +301,7 @@ class JournaledEngine:
                 try:
                     sealed = encode(event)
                 except (TypeError, ValueError) as error:
-                    item, kind = ("unreadable", f"cannot be journaled as JSON: {error}", _text(event)), tuple
+                    item, kind = _unjournalable(event, error), tuple
             if kind is Line:
                 return event, sealed
         if kind is tuple:
@@ -368,6 +369,11 @@ def _quarantine_reason(item: Any) -> str:
     if type(event) is not dict:
         return f"an event is a JSON object, not {type(event).__name__}"
     return f"field 'source': {CONTROL!r} is reserved for the journal's own records"
+
+
+def _unjournalable(event: dict[str, Any], error: Exception) -> tuple[str, str, str]:
+    """An event JSON cannot hold (NaN, a lone surrogate...): quarantined whole, as text, and answered invalid."""
+    return ("unreadable", f"cannot be journaled as JSON: {error}", _text(event))
 
 
 def _text(item: Any) -> str:

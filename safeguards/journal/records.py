@@ -52,8 +52,7 @@ def encode(record: dict[str, Any]) -> bytes:
         except TypeError:
             data = b""
         if len(data) > 2 and b"null" not in data:
-            data = data[:-1]
-            return data + _SEAL % _crc32(data)
+            return _seal(data[:-1])
     body = _ENCODE(record)
     if not body.endswith("}") or body == "{}":
         raise ValueError("a journal record is a non-empty JSON object")
@@ -87,7 +86,7 @@ def decode(line: bytes) -> dict[str, Any]:
     if len(line) <= _SUFFIX_LENGTH:
         raise BadRecord("line too short to be a journal record")
     prefix, suffix = line[:-_SUFFIX_LENGTH], line[-_SUFFIX_LENGTH:]
-    expected = f',"{CRC_FIELD}":"{zlib.crc32(prefix):08x}"}}'.encode()
+    expected = (_SEAL % _crc32(prefix))[:-1]  # the seal without its newline
     if suffix != expected:
         raise BadRecord("checksum does not match the content")
     try:

@@ -37,11 +37,6 @@ class HashSeedWarning(RuntimeWarning):
     """A checkpoint was skipped because this process's str hash seed is not the one it was made under."""
 
 
-def hash_probe() -> int:
-    """This process's hash of a fixed string: two processes agree on it iff their str hashes agree."""
-    return hash("safeguards journal hash probe")
-
-
 def process_seed() -> int | None:
     """This process's ``PYTHONHASHSEED`` if it was pinned to a number (and honoured), else None (random)."""
     if sys.flags.ignore_environment:

@@ -161,17 +161,10 @@ def arrow_batches(
 
 
 def read_event_batches(
-    con: duckdb.DuckDBPyConnection,
-    ingest_ids: Sequence[int] | None = None,
-    *,
-    since_ns: int | None = None,
-    until_ns: int | None = None,
-    account: str | None = None,
-    size: int = _BATCH,
+    con: duckdb.DuckDBPyConnection, ingest_ids: Sequence[int] | None = None, *, size: int = _BATCH
 ) -> Iterator[EventBatch]:
-    """:func:`arrow_batches`, each with its canonical dicts."""
-    batches = arrow_batches(con, ingest_ids, since_ns=since_ns, until_ns=until_ns, account=account, size=size)
-    for batch in batches:
+    """:func:`arrow_batches` (unfiltered), each with its canonical dicts."""
+    for batch in arrow_batches(con, ingest_ids, size=size):
         if batch.num_rows:
             yield decode(batch)
 
