@@ -9,7 +9,8 @@ the same binary and input. Each mode runs in its own child under
 stream of ``bench_engine.make_events`` and the engine and stops; ``process``
 also decides every event with :meth:`Engine.process` (the live path: checked),
 ``stored`` with :meth:`Engine.process_stored` (the backtest's path: the store
-already screened them). The difference over the baseline, per event, is the
+already screened them), ``bulk`` with :meth:`Engine.decide_stored` (the
+backtest's bulk path: outcomes, no decision dicts). The difference over the baseline, per event, is the
 figure. Needs valgrind (Debian's package).
 """
 
@@ -24,7 +25,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-MODES = ("baseline", "process", "stored")
+MODES = ("baseline", "process", "stored", "bulk")
 
 
 def child(mode: str, count: int) -> None:
@@ -45,6 +46,8 @@ def child(mode: str, count: int) -> None:
         stored = engine.process_stored
         for event, named in zip(events, fields):
             stored(event, named)
+    elif mode == "bulk":
+        engine.decide_stored(events, fields)
     print(len(events))
 
 

@@ -25,6 +25,7 @@ from .events import TYPES_BY_SOURCE, parse_timestamp
 from .screening import check_event
 from .guards import GUARD_CLASSES
 from .guards.base import ACCEPT, INVALID, VERDICTS, Guard
+from .guards.base import Decision as Outcome  # (verdict, guard, rule, reason): before the event's ids are added
 from .policy import CompiledPolicy, load_policy
 
 Decision = dict[str, Any]
@@ -90,47 +91,67 @@ class Engine:
         """
         return self._decide(event, event.get("broker_ts"), event.get("recv_ts"), fields)
 
+    def decide_stored(self, events: Sequence[dict[str, Any]], fields: Sequence[tuple[str, ...]]) -> tuple[list[Outcome], list[str | None]]:
+        """The backtest's bulk path: :meth:`process_stored` for many events, without a dict per decision.
+
+        Returns each event's outcome ``(verdict, guard, rule, reason)`` (the guards'
+        own tuples, mostly shared, so a writer can dictionary-encode them) and its
+        group (its own ``group_id``, else its order's, as in a decision). The
+        event's ``seq``, ``event_id`` and ``order_id`` complete the decision.
+        """
+        run, group_of = self._run, self.book.group_of
+        outcomes: list[Outcome] = []
+        groups: list[str | None] = []
+        add_outcome, add_group = outcomes.append, groups.append
+        for event, named in zip(events, fields):
+            add_outcome(run(event, event.get("broker_ts"), event.get("recv_ts"), named))
+            add_group(group_of(event))
+        return outcomes, groups
+
     def _decide(self, event: dict[str, Any], broker_ts: int | None, recv_ts: int | None, fields: tuple[str, ...] | None) -> Decision:
         """The guards' pipeline for one valid event: its one decision."""
+        outcome = self._run(event, broker_ts, recv_ts, fields)
         book = self.book
-        self.arrivals += 1
-        seq = event.get("seq")
-        if seq is None:
-            seq = self.arrivals
-        book.seq = seq
-        book.bts = broker_ts
-        book.rts = recv_ts
-        book.fields = fields
-        decision = _NO_OBJECTION
-        try:
-            for step in self._pipelines[event["type"]]:
-                result = step(event)
-                if result is not None:
-                    decision = result
-                    if result[0] != ACCEPT:
-                        break
-        except Exception as error:  # bad input must never crash the engine
-            decision = (INVALID, "engine", None, f"could not process this event: {error!r}")
-        book.bts = book.fields = None
-        verdict = decision[0]
-        self.counts[verdict] += 1
         order_id = event.get("order_id")
         group_id = event.get("group_id")
-        if group_id is None and order_id is not None:
+        if group_id is None and order_id is not None:  # book.group_of, inlined: this is the hot path
             order = book.orders.get(order_id)
             if order is not None:
                 group_id = order.group_id
         return {
-            "seq": seq,
+            "seq": book.seq,
             "event_id": event.get("event_id"),
             "order_id": order_id,
             "group_id": group_id,
-            "verdict": verdict,
-            "guard": decision[1],
-            "rule": decision[2],
-            "reason": decision[3],
+            "verdict": outcome[0],
+            "guard": outcome[1],
+            "rule": outcome[2],
+            "reason": outcome[3],
             "policy": self.identity,
         }
+
+    def _run(self, event: dict[str, Any], broker_ts: int | None, recv_ts: int | None, fields: tuple[str, ...] | None) -> Outcome:
+        """Run the event's pipeline; its outcome ``(verdict, guard, rule, reason)``, counted."""
+        book = self.book
+        self.arrivals += 1
+        seq = event.get("seq")
+        book.seq = self.arrivals if seq is None else seq
+        book.bts = broker_ts
+        book.rts = recv_ts
+        book.fields = fields
+        outcome = _NO_OBJECTION
+        try:
+            for step in self._pipelines[event["type"]]:
+                result = step(event)
+                if result is not None:
+                    outcome = result
+                    if result[0] != ACCEPT:
+                        break
+        except Exception as error:  # bad input must never crash the engine
+            outcome = (INVALID, "engine", None, f"could not process this event: {error!r}")
+        book.bts = book.fields = None
+        self.counts[outcome[0]] += 1
+        return outcome
 
     def invalid(self, event: Any, reason: str) -> Decision:
         """Record a malformed input (bad JSON, bad field) and return its ``invalid`` decision."""

@@ -123,3 +123,27 @@ def test_the_stored_events_path_gives_the_golden_output():
             out.append(engine.process(value))
         out.append(engine.pop_alerts())
     assert _digest(out, engine) == GOLDEN["reference"]
+
+
+def test_the_bulk_stored_path_decides_as_the_stored_path():
+    """decide_stored (the backtest's bulk path) gives each event process_stored's verdict, guard, rule, reason and group."""
+    stored_events: list[tuple[dict, tuple]] = []
+    for what, value in golden_items():
+        if what == "event":
+            reason, broker_ts, recv_ts, _ = check_event(value)
+            if reason is None:
+                stored = {**value, "recv_ts": recv_ts, **({} if broker_ts is None else {"broker_ts": broker_ts})}
+                stored_events.append((stored, tuple(name for name in FIELDS if stored.get(name) is not None)))
+    one_by_one, bulk = Engine(reference_policy()), Engine(reference_policy())
+    expected = [one_by_one.process_stored(event, named) for event, named in stored_events]
+    outcomes, groups = [], []
+    for start in range(0, len(stored_events), 53):
+        chunk = stored_events[start:start + 53]
+        got, got_groups = bulk.decide_stored([e for e, _ in chunk], [n for _, n in chunk])
+        outcomes += got
+        groups += got_groups
+    assert len(outcomes) == len(expected) > 1000
+    assert [(d["verdict"], d["guard"], d["rule"], d["reason"], d["group_id"]) for d in expected] == \
+        [(*outcome, group) for outcome, group in zip(outcomes, groups)]
+    assert one_by_one.pop_alerts() == bulk.pop_alerts()
+    assert one_by_one.snapshot() == bulk.snapshot()
