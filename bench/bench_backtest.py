@@ -11,10 +11,11 @@ own: read from DuckDB, replay through the production engine, write
 decisions/alerts Parquet and store tables, summary and metrics. Flat memory means
 peak RSS barely moves as N triples. Stage figures beside it (same child-process
 method) say where the time goes: DuckDB to Arrow, Arrow to the engine's dicts,
-the engine alone on events already in memory (``process_stored``, as the
+the engine alone on events already in memory (``decide_stored``, as the
 backtest calls it, with CPython's default garbage collection and with the
-backtest's rarer one, under which the other stages run too; and ``process``,
-which screens each event again), decisions to Arrow, Arrow to
+backtest's rarer one, under which the other stages run too; ``process_stored``,
+a dict per decision; and ``process``, which screens each event again),
+decisions to Arrow, Arrow to
 Parquet; by wall clock and by CPU time, as the machine is shared. A second run per
 size swaps the engine for a stateless stub: the backtest's own pipeline, whose
 memory must not grow with N (the engine's order book does, by design of book.py).
@@ -62,13 +63,13 @@ import json, sys, time
 {HWM}import safeguards.backtest.replay as replay
 
 class AcceptAll:
+    OUTCOME = ("accept", "engine", None, "stub")
     def __init__(self, policy):
-        self.identity, self.counts, self.alert_counts = policy.identity, {"accept": 0}, {}
-    def process_stored(self, e, fields):
-        self.counts["accept"] += 1
-        return {"seq": e["seq"], "event_id": e.get("event_id"), "order_id": e.get("order_id"),
-                "group_id": e.get("group_id"), "verdict": "accept", "guard": "engine", "rule": None,
-                "reason": "stub", "policy": self.identity}
+        self.identity, self.counts, self.alert_counts, self.arrivals = policy.identity, {"accept": 0}, {}, 0
+    def decide_stored(self, events, fields):
+        self.counts["accept"] += len(events)
+        self.arrivals += len(events)
+        return [self.OUTCOME] * len(events), [e.get("group_id") for e in events]
     def pop_alerts(self):
         return []
 
@@ -113,7 +114,7 @@ source.close()
 sample = sum(len(batch) for batch in kept)
 engine = Engine(sys.argv[1])
 started = clock()
-decided = [list(map(engine.process_stored, batch.events, batch.fields)) for batch in kept]
+decided = [engine.decide_stored(batch.events, batch.fields) for batch in kept]
 figures["engine alone, default GC"] = rate(sample, started)
 with rare_collections():
     engine = Engine(sys.argv[1])
@@ -123,9 +124,17 @@ with rare_collections():
     engine = Engine(sys.argv[1])
     started = clock()
     decided = [list(map(engine.process_stored, batch.events, batch.fields)) for batch in kept]
+    figures["engine alone, process_stored"] = rate(sample, started)
+    engine = Engine(sys.argv[1])
+    started = clock()
+    decided = []
+    for batch in kept:
+        arrivals = engine.arrivals
+        decided.append((*engine.decide_stored(batch.events, batch.fields), arrivals))
     figures["engine alone"] = rate(sample, started)
     started = clock()
-    tables = [decisions_batch(batch, decisions, engine.identity) for batch, decisions in zip(kept, decided)]
+    tables = [decisions_batch(batch, outcomes, groups, engine.identity, arrivals)
+              for batch, (outcomes, groups, arrivals) in zip(kept, decided)]
     figures["decisions -> Arrow"] = rate(sample, started)
 Path(sys.argv[2]).mkdir(parents=True, exist_ok=True)
 started = clock()

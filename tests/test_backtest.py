@@ -248,15 +248,15 @@ def test_a_failed_run_leaves_no_outputs_and_stores_nothing(tmp_path, monkeypatch
 
     log = simulated(tmp_path, "small", seed=3, groups=30)
     calls = []
-    real = replay.Engine.process_stored
+    real = replay.Engine.decide_stored
 
-    def fail_in_third_batch(self, event, fields):
-        calls.append(event)
-        if len(calls) == 250:
+    def fail_in_third_batch(self, events, fields):
+        calls.append(events)
+        if len(calls) == 3:
             raise RuntimeError("engine died")
-        return real(self, event, fields)
+        return real(self, events, fields)
 
-    monkeypatch.setattr(replay.Engine, "process_stored", fail_in_third_batch)
+    monkeypatch.setattr(replay.Engine, "decide_stored", fail_in_third_batch)
     out = tmp_path / "out"
     with pytest.raises(RuntimeError, match="engine died"):
         run_backtest(REFERENCE, out, events=log, batch_size=100)
@@ -267,3 +267,32 @@ def test_a_failed_run_leaves_no_outputs_and_stores_nothing(tmp_path, monkeypatch
         assert con.execute("SELECT count(*) FROM backtest_runs").fetchone()[0] == 0
     finally:
         con.close()
+
+
+def test_decisions_parquet_holds_what_process_stored_decides(sample_run):
+    """The run's decisions (made by decide_stored, written without a dict per event) are process_stored's, row for row."""
+    import pyarrow.parquet as pq
+
+    from safeguards.engine import Engine
+    from safeguards.events import DEFAULT_ACCOUNT
+    from safeguards.store.reader import read_event_batches
+
+    con = duckdb.connect(str(sample_run.out_dir / "events.duckdb"), read_only=True)
+    try:
+        batches = list(read_event_batches(con, size=5000))
+    finally:
+        con.close()
+    engine = Engine(REFERENCE)
+    expected = []
+    for batch in batches:
+        for event, fields in zip(batch.events, batch.fields):
+            decision = engine.process_stored(event, fields)
+            expected.append({**decision, "type": event["type"], "account": event.get("account", DEFAULT_ACCOUNT),
+                             "recv_ts": event["recv_ts"], "broker_ts": event.get("broker_ts")})
+    written = pq.read_table(sample_run.out_dir / "decisions.parquet")
+    written = written.set_column(written.schema.get_field_index("recv_ts"), "recv_ts", written["recv_ts"].cast("int64"))
+    written = written.set_column(written.schema.get_field_index("broker_ts"), "broker_ts", written["broker_ts"].cast("int64"))
+    rows = written.to_pylist()
+    assert len(rows) == len(expected) == 20_100
+    assert rows == expected
+    assert {row["verdict"] for row in rows} == set(SAMPLE_VERDICTS)

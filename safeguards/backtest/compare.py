@@ -16,6 +16,8 @@ from typing import Any
 
 import duckdb
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .sink import sql_text
 
@@ -25,6 +27,10 @@ _CHANGE_SCHEMA = {"seq": pl.Int64, "event_id": pl.Utf8, "order_id": pl.Utf8, "gr
                   "reason_a": pl.Utf8, "reason_b": pl.Utf8}
 _ALERT_SCHEMA = {"change": pl.Utf8, "kind": pl.Utf8, "severity": pl.Utf8, "guard": pl.Utf8, "seq": pl.Int64,
                  "order_id": pl.Utf8, "group_id": pl.Utf8, "broker_ts": pl.Utf8, "detail": pl.Utf8}
+
+
+_CHANGE_FROM_A = ["seq", "event_id", "order_id", "group_id", "type", "verdict", "guard", "reason"]
+_CHANGE_FROM_B = ["verdict", "guard", "reason"]
 
 
 def _key(alert: dict[str, Any]) -> tuple:
@@ -75,15 +81,18 @@ class Comparison:
         self.alert_examples: list[dict[str, Any]] = []
         self.events = 0
 
-    def observe(self, events: list[dict], decisions_a: list[dict], decisions_b: list[dict],
+    def observe(self, decisions_a: pa.RecordBatch, decisions_b: pa.RecordBatch,
                 alerts_a: list[dict], alerts_b: list[dict]) -> None:
-        self.events += len(events)
-        for event, a, b in zip(events, decisions_a, decisions_b):
-            if a["verdict"] != b["verdict"]:
+        """One batch's decisions by A and by B (:func:`~.sink.decisions_batch`, same events) and their alerts."""
+        self.events += decisions_a.num_rows
+        changed = pc.not_equal(decisions_a.column("verdict"), decisions_b.column("verdict"))
+        if changed.true_count:
+            a_rows = decisions_a.filter(changed).select(_CHANGE_FROM_A).to_pylist()
+            b_rows = decisions_b.filter(changed).select(_CHANGE_FROM_B).to_pylist()
+            for a, b in zip(a_rows, b_rows):
                 row = {"seq": a["seq"], "event_id": a["event_id"], "order_id": a["order_id"], "group_id": a["group_id"],
-                       "type": event.get("type") if isinstance(event.get("type"), str) else None,
-                       "verdict_a": a["verdict"], "verdict_b": b["verdict"], "guard_a": a["guard"], "guard_b": b["guard"],
-                       "reason_a": a["reason"], "reason_b": b["reason"]}
+                       "type": a["type"], "verdict_a": a["verdict"], "verdict_b": b["verdict"], "guard_a": a["guard"],
+                       "guard_b": b["guard"], "reason_a": a["reason"], "reason_b": b["reason"]}
                 self.transitions[f"{a['verdict']} -> {b['verdict']}"] += 1
                 self.changes.add(row)
                 if len(self.examples) < EXAMPLES:

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from ..collector import rare_collections
 from ..engine import Engine
 from ..gates import GateResult, evaluate_gates
@@ -28,7 +30,7 @@ from .compare import Comparison
 from .scoring import LabelTracker, dataset_kind, find_labels, metrics, read_labels, scoring_document
 from ..store.reader import EventBatch
 from .overlap import Worker
-from .sink import RunWriter
+from .sink import RunWriter, decisions_batch
 from .source import BATCH, EventSource, Window, from_database, from_log
 from .summary import summarize
 
@@ -69,14 +71,17 @@ class _Lane:
     tracker: LabelTracker | None
     run_id: str
     critical: int = 0
-    decisions: list[dict] = field(default_factory=list)
+    decisions: pa.RecordBatch | None = None
     alerts: list[dict] = field(default_factory=list)
 
     def step(self, batch: EventBatch) -> None:
         # The store screened every event on ingest: the engine need not check them again.
-        self.decisions = list(map(self.engine.process_stored, batch.events, batch.fields))
-        self.alerts = self.engine.pop_alerts()
-        self.writer.write(batch, self.decisions, self.alerts)
+        engine = self.engine
+        arrivals = engine.arrivals
+        outcomes, groups = engine.decide_stored(batch.events, batch.fields)
+        self.alerts = engine.pop_alerts()
+        self.decisions = decisions_batch(batch, outcomes, groups, self.policy.identity, arrivals)
+        self.writer.write(self.decisions, self.alerts)
         self.critical += sum(1 for alert in self.alerts if alert["severity"] == "critical")
         if self.tracker is not None:
             self.tracker.observe(self.decisions, self.alerts)
@@ -168,7 +173,7 @@ def run_backtest(
                     lane.step(batch)
                 if comparison is not None:
                     a, b = lanes
-                    comparison.observe(batch.events, a.decisions, b.decisions, a.alerts, b.alerts)
+                    comparison.observe(a.decisions, b.decisions, a.alerts, b.alerts)
                 done += len(batch)
                 if progress is not None:
                     progress(done, total)

@@ -12,7 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import UsageError
 from ..simulator.labels import COLUMNS
@@ -20,6 +21,22 @@ from ..simulator.scoring import Score, score
 from ..simulator.writer import labels_path
 
 LABELED, CLEAN, UNLABELED = "labeled", "clean", "unlabeled"
+#: A decision's keys, in the engine's order (:data:`~.sink.DECISIONS_SCHEMA` adds the event's type, account, times).
+DECISION_KEYS = ("seq", "event_id", "order_id", "group_id", "verdict", "guard", "rule", "reason", "policy")
+
+
+def _rows(decisions: pa.RecordBatch) -> list[dict[str, Any]]:
+    return decisions.select(list(DECISION_KEYS)).to_pylist()
+
+
+def _seq_set(seqs: set[Any]) -> pa.Array | None:
+    """The labels' seqs as an Arrow set for ``is_in``; None when some are not 64-bit integers."""
+    if not all(type(seq) is int for seq in seqs):
+        return None
+    try:
+        return pa.array(sorted(seqs), pa.int64())
+    except (pa.ArrowInvalid, OverflowError):
+        return None
 
 
 def find_labels(events: Path) -> Path | None:
@@ -34,6 +51,8 @@ def read_labels(path: str | Path) -> list[dict[str, Any]]:
         raise UsageError(f"--labels {path}: no such file")
     try:
         if path.suffix == ".parquet":
+            import polars as pl  # only here: the backtest itself does not need polars
+
             rows = pl.read_parquet(path).to_dicts()
         else:
             with open(path, encoding="utf-8") as lines:
@@ -48,20 +67,33 @@ def read_labels(path: str | Path) -> list[dict[str, Any]]:
 
 
 class LabelTracker:
-    """Keeps what scoring needs while the replay streams past: labelled decisions and all alerts."""
+    """Keeps what scoring needs while the replay streams past: labelled decisions and all alerts.
+
+    A batch's decisions arrive as Arrow (:func:`~.sink.decisions_batch`): the
+    labelled events are picked out by ``seq`` in one vectorised pass, and only
+    their decisions become dicts (with the keys and values of the engine's own).
+    """
 
     def __init__(self, labels: list[dict[str, Any]]) -> None:
         self.labels = labels
         self.wanted = {label["seq"] for label in labels if label["seq"] is not None}
+        self._wanted = _seq_set(self.wanted)
         self.decisions: dict[int, dict[str, Any]] = {}
         self.alerts: list[dict[str, Any]] = []
 
-    def observe(self, decisions: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> None:
-        wanted = self.wanted
-        for decision in decisions:
-            if decision["seq"] in wanted:
-                self.decisions[decision["seq"]] = decision
+    def observe(self, decisions: pa.RecordBatch, alerts: list[dict[str, Any]]) -> None:
         self.alerts.extend(alerts)
+        if self._wanted is None:
+            for row in _rows(decisions):  # labels whose seq Arrow cannot hold: compare in Python
+                if row["seq"] in self.wanted:
+                    self.decisions[row["seq"]] = row
+            return
+        if not len(self._wanted):
+            return
+        labelled = pc.is_in(decisions.column("seq"), value_set=self._wanted)
+        if labelled.true_count:
+            for row in _rows(decisions.filter(labelled)):
+                self.decisions[row["seq"]] = row
 
     def score(self) -> Score:
         """Score the labels whose event was replayed (a time or account filter leaves others out)."""

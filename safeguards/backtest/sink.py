@@ -1,9 +1,10 @@
 """Writing decisions and alerts as they are made, per batch, so memory stays flat.
 
 Decisions (one per event, the bulk of the output) become one Arrow batch per
-event batch: the decision fields transposed out of the engine's dicts in one
-C-level pass, the event fields (type, account, timestamps) taken straight from
-the batch's own Arrow columns. A background :class:`~.overlap.Worker` appends
+event batch, with no dict per decision: the engine's outcomes (a few shared
+tuples) dictionary-encoded, the groups converted in one pass, and the event
+fields (seq, ids, type, account, timestamps) taken straight from the batch's
+own Arrow columns. A background :class:`~.overlap.Worker` appends
 each to ``decisions.parquet`` while the engine decides the next batch. Alerts
 are rare: small Parquet parts merged at the end into ``alerts.parquet``. At the
 end both files go into the store's ``decisions`` and ``alerts`` tables in one
@@ -14,12 +15,14 @@ rows in memory (growing with N) or, committed per batch, cost twice the CPU.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from functools import partial
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,8 +43,6 @@ ALERT_COLUMNS: dict[str, pl.DataType] = {
     "kind": pl.Utf8, "severity": pl.Utf8, "guard": pl.Utf8, "seq": pl.Int64, "order_id": pl.Utf8,
     "group_id": pl.Utf8, "broker_ts": pl.Utf8, "detail": pl.Utf8, "policy": pl.Utf8,
 }
-_DECISION_KEYS = ("seq", "event_id", "order_id", "group_id", "verdict", "guard", "rule", "reason")
-_decision_fields = itemgetter(*_DECISION_KEYS)
 _ALERT_KEYS = ("kind", "severity", "guard", "seq", "order_id", "group_id", "broker_ts", "detail")
 
 #: SQL turning the alert parts' raw columns into the stored types (broker_ts is RFC 3339 text).
@@ -60,8 +61,8 @@ def _text(value: Any) -> str | None:
     return value if value is None or isinstance(value, str) else str(value)
 
 
-def _column(values: tuple[Any, ...], kind: pa.DataType) -> pa.Array:
-    """One decision field as Arrow; an odd value (a malformed event's id may be anything) stored as text or null."""
+def _column(values: Any, kind: pa.DataType) -> pa.Array:
+    """Values as Arrow; an odd value (a malformed event's id may be anything) stored as text or null."""
     try:
         return pa.array(values, kind)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
@@ -70,16 +71,59 @@ def _column(values: tuple[Any, ...], kind: pa.DataType) -> pa.Array:
         return pa.array([v if type(v) is int and -(1 << 63) <= v < 1 << 63 else None for v in values], kind)
 
 
-def decisions_batch(batch: EventBatch, decisions: list[dict[str, Any]], policy: str) -> pa.RecordBatch:
-    """The decisions of ``batch`` as one Arrow batch of :data:`DECISIONS_SCHEMA`."""
-    rows = len(decisions)
-    fields = list(zip(*map(_decision_fields, decisions))) if rows else [()] * len(_DECISION_KEYS)
+def _as(column: pa.Array, kind: pa.DataType) -> pa.Array:
+    return column if column.type == kind else column.cast(kind)
+
+
+def _outcome_columns(outcomes: Sequence[tuple]) -> list[pa.Array]:
+    """``verdict``, ``guard``, ``rule``, ``reason`` of each outcome, dictionary-encoded by identity.
+
+    The guards return a few shared tuples over and over: each distinct object is
+    converted once and ``take`` spreads it over the rows, instead of transposing
+    every event's tuple in Python.
+    """
+    rows = len(outcomes)
+    ids = np.fromiter(map(id, outcomes), dtype=np.uint64, count=rows)
+    _, first, codes = np.unique(ids, return_index=True, return_inverse=True)
+    distinct = list(zip(*itemgetter(*first.tolist())(outcomes))) if len(first) > 1 else list(zip(outcomes[0]))
+    indices = pa.array(codes.reshape(-1))
+    return [_column(values, pa.string()).take(indices) for values in distinct]
+
+
+def _seq(column: pa.Array, arrivals: int) -> pa.Array:
+    """The decisions' ``seq``: the event's, or (absent) its arrival number, as the engine numbers it."""
+    column = _as(column, pa.int64())
+    if column.null_count == 0:
+        return column
+    numbers = pa.array(np.arange(arrivals + 1, arrivals + 1 + len(column), dtype=np.int64))
+    return pc.coalesce(column, numbers)
+
+
+def decisions_batch(batch: EventBatch, outcomes: Sequence[tuple], groups: Sequence[str | None], policy: str,
+                    arrivals: int = 0) -> pa.RecordBatch:
+    """The decisions of ``batch`` as one Arrow batch of :data:`DECISIONS_SCHEMA`.
+
+    ``outcomes`` and ``groups`` are :meth:`~safeguards.engine.Engine.decide_stored`'s
+    answer for the batch; ``arrivals`` is the engine's count of events before it
+    (an event without ``seq`` is numbered by arrival). The event's own fields
+    (``seq``, ``event_id``, ``order_id``, type, account, timestamps) come straight
+    from the batch's Arrow columns: the same values the engine put in a decision.
+    """
+    rows = len(outcomes)
     events = batch.columns
-    arrays = [_column(values, DECISIONS_SCHEMA.field(i).type) for i, values in enumerate(fields)]
-    arrays += [
+    if rows:
+        verdict, guard, rule, reason = _outcome_columns(outcomes)
+    else:
+        verdict = guard = rule = reason = pa.array([], pa.string())
+    arrays = [
+        _seq(events.column("seq"), arrivals),
+        _as(events.column("event_id"), pa.string()),
+        _as(events.column("order_id"), pa.string()),
+        _column(groups, pa.string()),
+        verdict, guard, rule, reason,
         pa.repeat(policy, rows),
-        events.column("type"),
-        pc.fill_null(events.column("account"), DEFAULT_ACCOUNT),
+        _as(events.column("type"), pa.string()),
+        pc.fill_null(_as(events.column("account"), pa.string()), DEFAULT_ACCOUNT),
         events.column("recv_ts").cast(_TIMESTAMP),
         events.column("broker_ts").cast(_TIMESTAMP),
     ]
@@ -103,9 +147,9 @@ class RunWriter:
         self.decisions_path = out_dir / "decisions.parquet"
         self.decisions = pq.ParquetWriter(self.decisions_path, DECISIONS_SCHEMA, compression="zstd")
 
-    def write(self, batch: EventBatch, decisions: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> None:
-        table = decisions_batch(batch, decisions, self.policy)
-        self.worker.submit(partial(self.decisions.write_batch, table))  # compressing and writing release the GIL
+    def write(self, decisions: pa.RecordBatch, alerts: list[dict[str, Any]]) -> None:
+        """Append a batch's decisions (from :func:`decisions_batch`) and alerts."""
+        self.worker.submit(partial(self.decisions.write_batch, decisions))  # compressing and writing release the GIL
         if alerts:
             rows = {key: [_text(a.get(key)) if key != "seq" else a.get(key) for a in alerts] for key in _ALERT_KEYS}
             rows["policy"] = [self.policy] * len(alerts)
