@@ -1,10 +1,10 @@
 """The engine: every event through the safeguards, exactly one decision out.
 
 Built once from a compiled policy: each guard contributes steps, and the engine
-sorts them into one pipeline (a tuple of plain functions) per event type, so
-the hot path is a check (:func:`~.screening.check_event`: one generated checker
-per event shape, which also parses each timestamp once), a dict lookup and a
-few function calls, with one small dict built per decision. Alerts raised along the way (by guards, by
+sorts them into one pipeline per event type, fused into one generated function
+(:mod:`.pipeline`), so the hot path is a check (:func:`~.screening.check_event`:
+one generated checker per event shape, which also parses each timestamp once),
+a dict lookup and a few function calls, with one small dict built per decision. Alerts raised along the way (by guards, by
 escalation, by timers firing as broker time passes) are buffered and taken
 with :meth:`Engine.pop_alerts`.
 
@@ -21,7 +21,8 @@ from typing import Any
 from .book import Book, Order
 from .errors import EngineError, EventError
 from .escalation import Escalation
-from .events import TYPES_BY_SOURCE, parse_timestamp
+from .events import parse_timestamp
+from .pipeline import build_pipelines, fuse
 from .screening import check_event
 from .guards import GUARD_CLASSES
 from .guards.base import ACCEPT, INVALID, VERDICTS, Guard
@@ -53,19 +54,12 @@ class Engine:
         self.book.retain_ns, self.book.max_evicted = retention(tables)
         self.guards: list[Guard] = [cls(tables, self.book) for cls in guards]
         self.escalation = Escalation(tables, self.book)
-        self._pipelines = self._build_pipelines([*self.guards, self.escalation])
+        #: Each event type's steps, in order, and the same fused into one function (see :mod:`.pipeline`).
+        self.pipelines = build_pipelines([*self.guards, self.escalation])
+        self._runners = {type_: fuse(steps, _NO_OBJECTION) for type_, steps in self.pipelines.items()}
         self.counts: dict[str, int] = dict.fromkeys(VERDICTS, 0)
         self.alert_counts: dict[str, int] = {}
         self.arrivals = 0
-
-    @staticmethod
-    def _build_pipelines(guards: Iterable[Guard]) -> dict[str, tuple]:
-        staged: dict[str, list[tuple[int, int, Any]]] = {t: [] for types in TYPES_BY_SOURCE.values() for t in types}
-        for index, guard in enumerate(guards):
-            for spec in guard.steps():
-                for type_ in spec.types:
-                    staged.setdefault(type_, []).append((spec.position, index, spec.function))
-        return {t: tuple(fn for _, _, fn in sorted(steps, key=lambda s: s[:2])) for t, steps in staged.items()}
 
     # --- events ----------------------------------------------------------------------
 
@@ -99,13 +93,19 @@ class Engine:
         group (its own ``group_id``, else its order's, as in a decision). The
         event's ``seq``, ``event_id`` and ``order_id`` complete the decision.
         """
-        run, group_of = self._run, self.book.group_of
+        run = self._run
         outcomes: list[Outcome] = []
         groups: list[str | None] = []
         add_outcome, add_group = outcomes.append, groups.append
+        orders = self.book.orders
         for event, named in zip(events, fields):
             add_outcome(run(event, event.get("broker_ts"), event.get("recv_ts"), named))
-            add_group(group_of(event))
+            group_id = event.get("group_id")
+            if group_id is None:  # book.group_of, inlined: the order's group
+                order = orders.get(event.get("order_id"))
+                if order is not None:
+                    group_id = order.group_id
+            add_group(group_id)
         return outcomes, groups
 
     def _decide(self, event: dict[str, Any], broker_ts: int | None, recv_ts: int | None, fields: tuple[str, ...] | None) -> Decision:
@@ -139,14 +139,8 @@ class Engine:
         book.bts = broker_ts
         book.rts = recv_ts
         book.fields = fields
-        outcome = _NO_OBJECTION
         try:
-            for step in self._pipelines[event["type"]]:
-                result = step(event)
-                if result is not None:
-                    outcome = result
-                    if result[0] != ACCEPT:
-                        break
+            outcome = self._runners[event["type"]](event)
         except Exception as error:  # bad input must never crash the engine
             outcome = (INVALID, "engine", None, f"could not process this event: {error!r}")
         book.bts = book.fields = None
