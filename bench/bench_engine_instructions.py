@@ -67,6 +67,7 @@ def instructions(mode: str, count: int) -> tuple[int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--modes", default=",".join(MODES[1:]), help="which of process,stored,bulk (default: all)")
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -76,7 +77,7 @@ def main() -> None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     base, events = instructions("baseline", args.events)
     print(f"python {sys.version.split()[0]}, {events:,} events of bench_engine's mix, PYTHONHASHSEED=0")
-    for mode in MODES[1:]:
+    for mode in args.modes.split(","):
         total, _ = instructions(mode, args.events)
         print(f"{mode:8s} {(total - base) / events:10,.0f} instructions/event")
 

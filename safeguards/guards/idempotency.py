@@ -33,6 +33,11 @@ _NEVER_BEFORE = -(1 << 64)  # before any broker time
 _NO_EXPIRY = 1 << 64  # after any broker time
 
 
+def present_fields(event: dict) -> tuple[str, ...]:
+    """The event's canonical fields that are present and not None, in canonical order."""
+    return tuple(name for name in FIELDS if event.get(name) is not None)
+
+
 def hash_probe() -> int:
     """This process's hash of a fixed string: equal in two processes iff their str hashes agree."""
     return hash("safeguards idempotency hash probe")
@@ -100,16 +105,21 @@ class IdempotencyGuard(Guard):
     def fingerprint(self, event: dict) -> int:
         """A 30-bit digest of the event's content: its non-None content fields and their values."""
         fields = self.book.fields  # known from the event's shape; else worked out here
-        if fields is None:
-            fields = tuple(name for name in FIELDS if event.get(name) is not None)
-        reader = self._readers.get(fields)
-        if reader is None:
-            reader = self._reader_for(fields)
-        salt, values_of = reader
+        reader = self._readers.get(fields)  # type: ignore[arg-type]
+        salt, values_of = reader if reader is not None else self._reader(fields, event)
         try:
             return hash((salt, values_of(event))) & _FINGERPRINT_MASK
         except TypeError:  # an unhashable value in a canonical field cannot pass validation, but be safe
             return hash(repr(values_of(event))) & _FINGERPRINT_MASK
+
+    def _reader(self, fields: tuple[str, ...] | None, event: dict) -> tuple[int, Any]:
+        """The reader of events with these fields (None: an event of unknown shape, its fields worked out)."""
+        if fields is None:
+            fields = present_fields(event)
+            reader = self._readers.get(fields)
+            if reader is not None:
+                return reader
+        return self._reader_for(fields)
 
     def _reader_for(self, fields: tuple[str, ...]) -> tuple[int, Any]:
         """For events with these fields: (a salt naming the content fields, a getter of their values)."""
