@@ -96,8 +96,10 @@ class IntentsGuard(Guard):
                     "start-up reconciliation marked this intent failed: record a new intent with a new order id")
         order.submitted = True
         if self.ack_ns is not None and not order.acked:
+            pending = order.ack_deadline is not None  # the intent's timer, yet to fire: it will wait on
             order.ack_deadline = book.now + self.ack_ns
-            book.schedule(order.ack_deadline, self._ack_timeout, order)
+            if not pending:
+                book.schedule(order.ack_deadline, self._ack_timeout, order)
         if self.fill_ns is not None:
             order.fill_deadline = book.now + self.fill_ns
             book.schedule(order.fill_deadline, self._fill_timeout, order)
@@ -232,7 +234,10 @@ class IntentsGuard(Guard):
     # --- timers -------------------------------------------------------------------
 
     def _ack_timeout(self, order: Order, deadline: int) -> None:
-        if order.ack_deadline == deadline and not order.acked:
+        if order.ack_deadline is not None and order.ack_deadline > deadline and not order.acked:
+            # restarted (by the submit) after this timer was set: wait on, rather than a timer per restart
+            self.book.schedule(order.ack_deadline, self._ack_timeout, order)
+        elif order.ack_deadline == deadline and not order.acked:
             order.ack_deadline = None
             self.book.alert(
                 "ack_timeout", self.severity["ack_timeout"], self.name, order.order_id, order.group_id,
