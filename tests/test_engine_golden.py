@@ -147,3 +147,15 @@ def test_the_bulk_stored_path_decides_as_the_stored_path():
         [(*outcome, group) for outcome, group in zip(outcomes, groups)]
     assert one_by_one.pop_alerts() == bulk.pop_alerts()
     assert one_by_one.snapshot() == bulk.snapshot()
+
+
+def test_the_bulk_path_turns_an_event_that_breaks_a_step_into_invalid_and_goes_on():
+    """A stored event that breaks the store's promise (here: no order_id) is ``invalid``; the next is decided."""
+    engine = Engine(reference_policy())
+    broken = {"seq": 1, "source": "broker", "type": "new", "event_id": "E1", "recv_ts": 1_000, "broker_ts": 900}
+    quote = {"seq": 2, "source": "market", "type": "quote", "symbol": "X", "bid_px": 1.0, "bid_qty": 5,
+             "ask_px": 1.1, "ask_qty": 5, "recv_ts": 2_000, "broker_ts": 1_900}
+    outcomes, groups = engine.decide_stored([broken, quote], [tuple(broken), tuple(quote)])
+    assert [o[0] for o in outcomes] == ["invalid", "accept"]
+    assert "could not process this event" in outcomes[0][3] and groups == [None, None]
+    assert engine.counts["invalid"] == 1 and engine.counts["accept"] == 1 and engine.arrivals == 2
