@@ -15,6 +15,7 @@ from typing import Any
 from .events import format_timestamp
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+_NEVER = 1 << 64  # after any broker time
 
 
 class Order:
@@ -110,6 +111,8 @@ class Book:
         #: Called with each evicted order, so guards drop what served only it.
         self.on_evict: list[Callable[[Order], None]] = []
         self._finished: deque[tuple[int, str]] = deque()
+        #: Broker time after which :meth:`advance` has work (a timer due, an order to evict).
+        self._wake_at = _NEVER
 
     # --- groups -------------------------------------------------------------------
 
@@ -160,12 +163,18 @@ class Book:
         """
         self._timer_count += 1
         heapq.heappush(self._timers, (deadline, self._timer_count, callback, order))
+        if deadline < self._wake_at:
+            self._wake_at = deadline
 
     def advance(self, now: int) -> None:
         """Move broker time forward to ``now``, fire every timer it passes, then evict long-finished orders."""
         if now <= self.now:
             return
         self.now = now
+        if now > self._wake_at:  # most events move time without anything falling due: one comparison
+            self._wake(now)
+
+    def _wake(self, now: int) -> None:
         timers = self._timers
         if timers and timers[0][0] < now:
             saved_bts = self.bts
@@ -177,6 +186,22 @@ class Book:
         finished = self._finished
         if finished and finished[0][0] < now - self.retain_ns:  # type: ignore[operator]
             self._evict(now - self.retain_ns)  # type: ignore[operator]
+        self._rewake()
+
+    def _rewake(self) -> None:
+        """When :meth:`advance` must next look: the first timer's deadline or the first eviction, whichever is sooner."""
+        wake = _NEVER
+        if self._timers:
+            wake = self._timers[0][0]
+        if self._finished and self.retain_ns is not None:
+            wake = min(wake, self._finished[0][0] + self.retain_ns)
+        self._wake_at = wake
+
+    def set_timers(self, timers: list[tuple[int, int, Callable[[Any, int], None], Any]]) -> None:
+        """Take back timers saved by :meth:`state` (in heap order), decoded by the engine."""
+        self._timers = timers
+        heapq.heapify(timers)
+        self._rewake()
 
     # --- eviction -----------------------------------------------------------------
 
@@ -185,6 +210,8 @@ class Book:
         order.done_at = now = self.now
         if self.retain_ns is not None:
             self._finished.append((now, order.order_id))
+            if now + self.retain_ns < self._wake_at:
+                self._wake_at = now + self.retain_ns
 
     def _evict(self, horizon: int) -> None:
         finished, orders, evicted = self._finished, self.orders, self.evicted
@@ -224,6 +251,7 @@ class Book:
         self._finished = deque((done_at, order_id) for done_at, order_id in state.get("finished", ()))
         self.evicted = OrderedDict.fromkeys(state.get("evicted", ()))
         self.evictions = state.get("evictions", 0)
+        self._rewake()
 
     def next_deadline(self) -> int | None:
         return self._timers[0][0] if self._timers else None

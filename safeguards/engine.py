@@ -269,7 +269,7 @@ class Engine:
         for guard in (*engine.guards, engine.escalation):
             guard.restore(state["guards"][guard.name])
         timers = [engine._decode_timer(row) for row in state["book"]["timers"]]
-        engine.book._timers = [timer for timer in timers if timer is not None]  # already a heap: saved in heap order
+        engine.book.set_timers([timer for timer in timers if timer is not None])
         return engine
 
     def _encode_timer(self, callback: Any, target: Any) -> list[Any]:
