@@ -37,6 +37,8 @@ def _field_lines(name: str) -> list[str]:
     kind, lines = FIELDS[name], [f"    v = event[{name!r}]"]
     if kind is STR:
         lines.append("    if type(v) is not str: return None")
+        if name in ("source", "type"):  # kept for the (source, type) check below
+            lines.append(f"    v_{name} = v")
         if name in CHOICES:
             lines.append(f"    if v not in {CHOICES[name]!r}: return None")
     elif kind is NUM:
@@ -73,9 +75,11 @@ def _make_checker(keys: tuple) -> Checker:
         lines += _field_lines(name)
     # (source, type) pairs whose required fields all appear in this shape (None values were refused above).
     pairs = frozenset(pair for pair, required in REQUIRED.items() if set(required) <= set(present))
-    lines.append("    if (event.get('source'), event.get('type')) not in PAIRS: return None")
-    if "parent_id" not in present:
-        lines.append("    if event.get('type') == 'intent' and event.get('role') == 'hedge': return None")
+    # source and type were just read and checked as str when the shape has them (else None: no pair matches)
+    pair = ", ".join(f"v_{name}" if name in present else "None" for name in ("source", "type"))
+    lines.append(f"    if ({pair}) not in PAIRS: return None")
+    if "parent_id" not in present and "role" in present:  # a hedge intent needs a parent (no role: not a hedge)
+        lines.append(f"    if {'v_type' if 'type' in present else 'None'} == 'intent' and event['role'] == 'hedge': return None")
     lines.append("    return None, broker_ts, recv_ts, FIELDS_PRESENT")
     if "recv_ts" not in present:  # required for every event: such a shape is never valid
         lines = ["def check(event):", "    return None"]
