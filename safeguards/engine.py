@@ -100,7 +100,7 @@ class Engine:
         add_outcome, add_group = outcomes.append, groups.append
         arrivals = self.arrivals
         try:
-            for event, named in zip(events, fields):  # _run, inlined: a call per event is a tenth of the work here
+            for event, named in zip(events, fields):  # _decide's pipeline, inlined: a call per event is a tenth of the work here
                 arrivals += 1
                 seq = event.get("seq")
                 book.seq = arrivals if seq is None else seq
@@ -125,36 +125,16 @@ class Engine:
         return outcomes, groups
 
     def _decide(self, event: dict[str, Any], broker_ts: int | None, recv_ts: int | None, fields: tuple[str, ...] | None) -> Decision:
-        """The guards' pipeline for one valid event: its one decision."""
-        outcome = self._run(event, broker_ts, recv_ts, fields)
-        book = self.book
-        order_id = event.get("order_id")
-        group_id = event.get("group_id")
-        if group_id is None and order_id is not None:  # book.group_of, inlined: this is the hot path
-            order = book.orders.get(order_id)
-            if order is not None:
-                group_id = order.group_id
-        return {
-            "seq": book.seq,
-            "event_id": event.get("event_id"),
-            "order_id": order_id,
-            "group_id": group_id,
-            "verdict": outcome[0],
-            "guard": outcome[1],
-            "rule": outcome[2],
-            "reason": outcome[3],
-            "policy": self.identity,
-        }
+        """The guards' pipeline for one valid event: its one decision.
 
-    def _run(self, event: dict[str, Any], broker_ts: int | None, recv_ts: int | None, fields: tuple[str, ...] | None) -> Outcome:
-        """Run the event's pipeline; its outcome ``(verdict, guard, rule, reason)``, counted.
-
-        :meth:`decide_stored` has this inlined in its loop: change both together.
+        :meth:`decide_stored` runs the same pipeline inline in its loop: change both together.
         """
         book = self.book
         self.arrivals += 1
         seq = event.get("seq")
-        book.seq = self.arrivals if seq is None else seq
+        if seq is None:
+            seq = self.arrivals
+        book.seq = seq
         book.bts = broker_ts
         book.rts = recv_ts
         book.fields = fields
@@ -163,8 +143,25 @@ class Engine:
         except Exception as error:  # bad input must never crash the engine
             outcome = (INVALID, "engine", None, f"could not process this event: {error!r}")
         book.bts = book.fields = None
-        self.counts[outcome[0]] += 1
-        return outcome
+        verdict = outcome[0]
+        self.counts[verdict] += 1
+        order_id = event.get("order_id")
+        group_id = event.get("group_id")
+        if group_id is None and order_id is not None:  # book.group_of, inlined: this is the hot path
+            order = book.orders.get(order_id)
+            if order is not None:
+                group_id = order.group_id
+        return {
+            "seq": seq,
+            "event_id": event.get("event_id"),
+            "order_id": order_id,
+            "group_id": group_id,
+            "verdict": verdict,
+            "guard": outcome[1],
+            "rule": outcome[2],
+            "reason": outcome[3],
+            "policy": self.identity,
+        }
 
     def invalid(self, event: Any, reason: str) -> Decision:
         """Record a malformed input (bad JSON, bad field) and return its ``invalid`` decision."""
