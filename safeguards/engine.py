@@ -217,6 +217,17 @@ class Engine:
         intents.reconcile(open_orders)  # type: ignore[attr-defined]
         return self.pop_alerts()
 
+    def new_session(self) -> None:
+        """The broker's message numbers (``broker_seq``) start over: a new FIX session or trading day, or the next log.
+
+        Gaps are looked for within a session: without this, the first numbers of
+        the new session sit below the old session's last and every gap among them
+        goes unseen until the new numbering passes the old. Orders, dedup keys and
+        time carry on. The backtest calls it between the logs of a store.
+        """
+        for guard in (*self.guards, self.escalation):
+            guard.new_session()
+
     # --- time ------------------------------------------------------------------------
 
     def advance(self, now: int | str) -> list[Alert]:

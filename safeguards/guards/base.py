@@ -92,3 +92,6 @@ class Guard:
 
     def restore(self, state: dict[str, Any]) -> None:
         """Take back what :meth:`state` gave (the book's orders are already restored)."""
+
+    def new_session(self) -> None:
+        """The broker's message numbering starts over (see :meth:`~safeguards.engine.Engine.new_session`)."""

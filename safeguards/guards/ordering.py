@@ -170,6 +170,10 @@ class OrderingGuard(Guard):
                     f"broker_seq jumped from {last} to {broker_seq}: {broker_seq - last - 1} message(s) missing",
                 )
 
+    def new_session(self) -> None:
+        """Sequence numbers start over: the next one is compared with nothing (a restart is not a gap)."""
+        self.last_broker_seq.clear()
+
     def snapshot(self) -> dict[str, Any]:
         return {"last_broker_seq": dict(self.last_broker_seq)}
 

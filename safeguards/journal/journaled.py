@@ -194,6 +194,8 @@ class JournaledEngine:
             pending.append(({}, self.engine.advance(record["now"])))
         elif kind == "reconcile":
             pending.append(({}, self.engine.reconcile(record["orders"])))
+        elif kind == "new_session":
+            self.engine.new_session()
         elif kind == "unreadable":
             pending.append((self._invalid(record), []))
 
@@ -315,6 +317,11 @@ class JournaledEngine:
         """Start-up reconciliation with the broker's open orders: journaled (so replay repeats it), then applied."""
         self._writer.append([{"source": CONTROL, "type": "reconcile", "orders": open_orders}])
         return self.engine.reconcile(open_orders)
+
+    def new_session(self) -> None:
+        """The broker's numbering starts over (:meth:`Engine.new_session`): journaled, then applied."""
+        self._writer.append([{"source": CONTROL, "type": "new_session"}])
+        self.engine.new_session()
 
     def answered(self) -> None:
         """The caller has written the answers out; note it (made durable by the next commit)."""

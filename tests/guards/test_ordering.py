@@ -134,3 +134,35 @@ def test_policy_may_apply_violations():
     assert decisions[-1]["verdict"] == "accept"
     assert kinds(alerts) == ["illegal_transition"]
     assert eng.order("o1")["state"] == "replaced"
+
+
+def _numbered(s, numbers, first_cum=1):
+    """Partial fills of o1 (qty 1000) carrying these broker_seq numbers, cum_qty rising by one each."""
+    return [s.broker("partial_fill", "o1", cum, 1000 - cum, last=1, broker_seq=number)
+            for cum, number in enumerate(numbers, first_cum)]
+
+
+def test_a_new_session_restarts_the_numbering_so_its_gaps_are_seen():
+    """A second session (or the next log) numbers from 1 again; a gap in it is alerted, the restart is not."""
+    s = Stream()
+    eng = engine()
+    events = working_order(s, qty=1000)
+    events[-1]["broker_seq"] = 1
+    _, alerts = run(eng, events + _numbered(s, range(2, 40)))
+    assert kinds(alerts) == []
+    eng.new_session()
+    _, alerts = run(eng, _numbered(s, [1, 2, 5, 6], first_cum=100))  # 3 and 4 lost in the new session
+    assert kinds(alerts) == ["sequence_gap"]
+    assert "from 2 to 5: 2 message(s) missing" in alerts[0]["detail"]
+
+
+def test_without_a_new_session_the_old_numbering_hides_the_new_sessions_gaps():
+    """What new_session is for: numbers below the old session's last are never compared."""
+    s = Stream()
+    eng = engine()
+    events = working_order(s, qty=1000)
+    events[-1]["broker_seq"] = 1
+    _, alerts = run(eng, events + _numbered(s, range(2, 40)))
+    assert kinds(alerts) == []
+    decisions, alerts = run(eng, _numbered(s, [1, 2, 5, 6], first_cum=100))
+    assert kinds(alerts) == [] and {d["verdict"] for d in decisions} == {"accept"}

@@ -163,3 +163,23 @@ def test_an_event_json_cannot_hold_is_quarantined_and_answered_invalid(tmp_path)
     with JournaledEngine(REFERENCE, tmp_path / "j") as journaled:
         assert journaled.recovery.records >= 3 and journaled.engine.order("O1") is not None
         assert journaled.engine.counts["invalid"] == 2
+
+
+def test_a_new_session_is_journaled_and_replayed(tmp_path):
+    """After a restart the engine knows the session restarted: a gap in the new numbering is still alerted."""
+    def fill(n, seq):
+        return {"source": "broker", "type": "partial_fill", "event_id": f"x-{n}", "order_id": "O1", "last_qty": 1,
+                "last_px": 1.0, "cum_qty": 4 + n, "leaves_qty": 6 - n, "broker_ts": T0 + (10 + n) * MS,
+                "recv_ts": T0 + (11 + n) * MS, "broker_seq": seq}
+    events = life_cycle()[:4]
+    events[2]["broker_seq"], events[3]["broker_seq"] = 7, 8
+    with JournaledEngine(REFERENCE, tmp_path / "j") as journaled:
+        journaled.submit(copies(events))
+        journaled.new_session()
+        journaled.submit([fill(1, 1)])
+        journaled.answered()
+    with JournaledEngine(REFERENCE, tmp_path / "j") as journaled:  # replayed from the journal: no checkpoint yet
+        [(decision, alerts)] = journaled.submit([fill(2, 3)])
+    assert decision["verdict"] == "accept"
+    assert [a["kind"] for a in alerts] == ["sequence_gap"]
+    assert "from 1 to 3" in alerts[0]["detail"]
