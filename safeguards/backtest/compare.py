@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from .sink import sql_text
 
 EXAMPLES = 20
-_CHANGE_SCHEMA = {"seq": pl.Int64, "event_id": pl.Utf8, "order_id": pl.Utf8, "group_id": pl.Utf8, "type": pl.Utf8,
-                  "verdict_a": pl.Utf8, "verdict_b": pl.Utf8, "guard_a": pl.Utf8, "guard_b": pl.Utf8,
-                  "reason_a": pl.Utf8, "reason_b": pl.Utf8}
-_ALERT_SCHEMA = {"change": pl.Utf8, "kind": pl.Utf8, "severity": pl.Utf8, "guard": pl.Utf8, "seq": pl.Int64,
-                 "order_id": pl.Utf8, "group_id": pl.Utf8, "broker_ts": pl.Utf8, "detail": pl.Utf8}
+_TEXT, _INT = pa.string(), pa.int64()
+_CHANGE_SCHEMA = pa.schema([(name, _INT if name == "seq" else _TEXT) for name in (
+    "seq", "event_id", "order_id", "group_id", "type", "verdict_a", "verdict_b", "guard_a", "guard_b", "reason_a", "reason_b")])
+_ALERT_SCHEMA = pa.schema([(name, _INT if name == "seq" else _TEXT) for name in (
+    "change", "kind", "severity", "guard", "seq", "order_id", "group_id", "broker_ts", "detail")])
 
 
 _CHANGE_FROM_A = ["seq", "event_id", "order_id", "group_id", "type", "verdict", "guard", "reason"]
@@ -40,7 +40,7 @@ def _key(alert: dict[str, Any]) -> tuple:
 class Parts:
     """Rows appended in memory and flushed to numbered Parquet parts; merged into one file at the end."""
 
-    def __init__(self, folder: Path, name: str, schema: dict[str, pl.DataType], flush_at: int = 65_536) -> None:
+    def __init__(self, folder: Path, name: str, schema: pa.Schema, flush_at: int = 65_536) -> None:
         self.folder, self.name, self.schema, self.flush_at = folder, name, schema, flush_at
         self.rows: list[dict[str, Any]] = []
         self.files: list[Path] = []
@@ -53,7 +53,7 @@ class Parts:
     def flush(self) -> None:
         if self.rows or not self.files:
             path = self.folder / f"{self.name}-{len(self.files):06d}.parquet"
-            pl.DataFrame(self.rows, schema=self.schema).write_parquet(path)
+            pq.write_table(pa.Table.from_pylist(self.rows, schema=self.schema), path)
             self.files.append(path)
             self.rows = []
 
@@ -107,7 +107,7 @@ class Comparison:
                     continue
                 extra[key] -= 1
                 (self.vanished if change == "vanished" else self.appeared)[alert["kind"]] += 1
-                row = {"change": change, **{k: alert.get(k) for k in _ALERT_SCHEMA if k != "change"}}
+                row = {"change": change, **{k: alert.get(k) for k in _ALERT_SCHEMA.names if k != "change"}}
                 row = {k: (v if v is None or k == "seq" or isinstance(v, str) else str(v)) for k, v in row.items()}
                 self.alerts.add(row)
                 if len(self.alert_examples) < EXAMPLES:

@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import UsageError
-from ..simulator.labels import COLUMNS
-from ..simulator.scoring import Score, score
-from ..simulator.writer import labels_path
+
+if TYPE_CHECKING:
+    from ..simulator.scoring import Score
+
+# The simulator (and the polars it writes with) is imported only when labels are used: a backtest of a store needs neither.
 
 LABELED, CLEAN, UNLABELED = "labeled", "clean", "unlabeled"
 #: A decision's keys, in the engine's order (:data:`~.sink.DECISIONS_SCHEMA` adds the event's type, account, times).
@@ -41,11 +43,15 @@ def _seq_set(seqs: set[Any]) -> pa.Array | None:
 
 def find_labels(events: Path) -> Path | None:
     """The labels the simulator writes beside ``events`` (``OUT.labels.jsonl``/``.parquet``), if present."""
+    from ..simulator.writer import labels_path
+
     candidate = labels_path(events)
     return candidate if candidate.is_file() else None
 
 
 def read_labels(path: str | Path) -> list[dict[str, Any]]:
+    from ..simulator.labels import COLUMNS
+
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"--labels {path}: no such file")
@@ -97,6 +103,8 @@ class LabelTracker:
 
     def score(self) -> Score:
         """Score the labels whose event was replayed (a time or account filter leaves others out)."""
+        from ..simulator.scoring import score
+
         replayed = [label for label in self.labels if label["seq"] in self.decisions]
         return score(replayed, self.decisions, self.alerts)
 

@@ -5,11 +5,19 @@ event batch, with no dict per decision: the engine's outcomes (a few shared
 tuples) dictionary-encoded, the groups converted in one pass, and the event
 fields (seq, ids, type, account, timestamps) taken straight from the batch's
 own Arrow columns. A background :class:`~.overlap.Worker` appends
-each to ``decisions.parquet`` while the engine decides the next batch. Alerts
-are rare: small Parquet parts merged at the end into ``alerts.parquet``. At the
-end both files go into the store's ``decisions`` and ``alerts`` tables in one
-transaction: inserting per batch instead either held the open transaction's
-rows in memory (growing with N) or, committed per batch, cost twice the CPU.
+each to ``decisions.parquet`` and inserts it into the store's ``decisions``
+table while the engine decides the next batch. Alerts are rare: small Parquet
+parts merged at the end into ``alerts.parquet`` and the ``alerts`` table.
+
+The store gets a run in one transaction, open from the first batch to the end.
+Measured on the 1M bench store: inserting from each Arrow batch costs the same
+CPU as one ``INSERT ... FROM read_parquet`` at the end (about 1.2 s per million
+decisions) but runs beside the engine instead of after it, and peak RSS is lower
+(710 vs 795 MiB), because the end-of-run insert no longer stacks on top of the
+engine's state. Two traps: a batch *registered* on the cursor stays referenced
+by the open transaction until commit (all of its Arrow buffers, +250 MiB per
+million), so it is found by name (a replacement scan) instead; and committing
+every few batches cost more CPU and memory, not less.
 """
 
 from __future__ import annotations
@@ -23,7 +31,6 @@ from typing import Any
 
 import duckdb
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -39,10 +46,12 @@ DECISIONS_SCHEMA = pa.schema([
     ("policy", pa.string()), ("type", pa.string()), ("account", pa.string()),
     ("recv_ts", _TIMESTAMP), ("broker_ts", _TIMESTAMP),
 ])
-ALERT_COLUMNS: dict[str, pl.DataType] = {
-    "kind": pl.Utf8, "severity": pl.Utf8, "guard": pl.Utf8, "seq": pl.Int64, "order_id": pl.Utf8,
-    "group_id": pl.Utf8, "broker_ts": pl.Utf8, "detail": pl.Utf8, "policy": pl.Utf8,
-}
+#: The alert parts' raw columns (``broker_ts`` as RFC 3339 text; :data:`ALERTS_SELECT` types it).
+ALERT_COLUMNS = pa.schema([
+    ("kind", pa.string()), ("severity", pa.string()), ("guard", pa.string()), ("seq", pa.int64()),
+    ("order_id", pa.string()), ("group_id", pa.string()), ("broker_ts", pa.string()), ("detail", pa.string()),
+    ("policy", pa.string()),
+])
 _ALERT_KEYS = ("kind", "severity", "guard", "seq", "order_id", "group_id", "broker_ts", "detail")
 
 #: SQL turning the alert parts' raw columns into the stored types (broker_ts is RFC 3339 text).
@@ -134,7 +143,10 @@ class RunWriter:
     """Decisions and alerts of one policy's replay, appended per batch on ``worker``, completed by :meth:`finish`.
 
     ``store`` (a cursor of the event store, used on the worker only) receives
-    the decisions and alerts under ``run_id`` at the end, in one transaction.
+    the decisions and alerts under ``run_id`` in one transaction: it opens with
+    the first batch, each batch's decisions go in from Arrow as they are
+    written to Parquet (beside the engine, on the second core, instead of
+    after it), and it commits with the alerts at the end.
     """
 
     def __init__(self, out_dir: Path, policy_identity: str, worker: Worker, store: duckdb.DuckDBPyConnection,
@@ -146,15 +158,16 @@ class RunWriter:
         self.alert_parts: list[Path] = []
         self.decisions_path = out_dir / "decisions.parquet"
         self.decisions = pq.ParquetWriter(self.decisions_path, DECISIONS_SCHEMA, compression="zstd")
+        self.storing = False  # the store's transaction is open (on the worker)
 
     def write(self, decisions: pa.RecordBatch, alerts: list[dict[str, Any]]) -> None:
         """Append a batch's decisions (from :func:`decisions_batch`) and alerts."""
-        self.worker.submit(partial(self.decisions.write_batch, decisions))  # compressing and writing release the GIL
+        self.worker.submit(partial(self._append, decisions))  # compressing, writing and inserting release the GIL
         if alerts:
-            rows = {key: [_text(a.get(key)) if key != "seq" else a.get(key) for a in alerts] for key in _ALERT_KEYS}
-            rows["policy"] = [self.policy] * len(alerts)
+            columns = [_column([a.get(key) for a in alerts], ALERT_COLUMNS.field(key).type) for key in _ALERT_KEYS]
+            columns.append(pa.repeat(self.policy, len(alerts)))
             path = self.parts / f"alerts-{len(self.alert_parts):06d}.parquet"
-            pl.DataFrame(rows, schema=ALERT_COLUMNS).write_parquet(path)
+            pq.write_table(pa.Table.from_arrays(columns, schema=ALERT_COLUMNS), path)
             self.alert_parts.append(path)
 
     def finish(self) -> tuple[Path, Path]:
@@ -164,20 +177,33 @@ class RunWriter:
         shutil.rmtree(self.parts, ignore_errors=True)
         return self.decisions_path, self.out_dir / "alerts.parquet"
 
+    def _begin(self) -> None:
+        if not self.storing:
+            self.store.execute("BEGIN TRANSACTION")
+            self.storing = True
+
+    def _append(self, decisions: pa.RecordBatch) -> None:
+        """On the worker: one batch's decisions into ``decisions.parquet`` and the store's open transaction."""
+        self.decisions.write_batch(decisions)
+        self._begin()
+        # DuckDB finds the batch by its local name (a replacement scan); registered instead, the
+        # transaction would keep every batch's Arrow buffers alive until it commits.
+        backtest_decisions_batch = decisions  # noqa: F841 - read by the SQL below
+        self.store.execute("INSERT INTO decisions SELECT ? AS run_id, * FROM backtest_decisions_batch", [self.run_id])
+
     def _complete(self) -> None:
         self.decisions.close()
         parts = self.alert_parts or [self._empty_alerts()]
         query = ALERTS_SELECT.format(files="[" + ", ".join(sql_text(p) for p in parts) + "]")
         self.store.execute(f"COPY ({query}) TO {sql_text(self.out_dir / 'alerts.parquet')} (FORMAT PARQUET, COMPRESSION ZSTD)")
-        self.store.execute("BEGIN TRANSACTION")
-        self.store.execute(f"INSERT INTO decisions SELECT ? AS run_id, * FROM read_parquet({sql_text(self.decisions_path)})",
-                           [self.run_id])
+        self._begin()
         self.store.execute(f"INSERT INTO alerts SELECT ? AS run_id, * FROM ({query})", [self.run_id])
         self.store.execute("COMMIT")
+        self.storing = False
 
     def _empty_alerts(self) -> Path:
         path = self.parts / "alerts-empty.parquet"
-        pl.DataFrame(schema=ALERT_COLUMNS).write_parquet(path)
+        pq.write_table(ALERT_COLUMNS.empty_table(), path)
         return path
 
     def discard(self) -> None:

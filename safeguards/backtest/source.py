@@ -23,7 +23,6 @@ from typing import Any
 
 import duckdb
 
-from ..adapters import AdapterOptions, guess_format, stager
 from ..errors import UsageError
 from ..events import parse_timestamp
 from ..store import open_store
@@ -129,6 +128,7 @@ def from_database(path: str | Path, window: Window = Window()) -> EventSource:
 
 def from_log(log: str | Path, db_path: str | Path, window: Window = Window()) -> EventSource:
     """Ingest ``log`` into a fresh database at ``db_path`` (replaced if present) and open it."""
+    from ..adapters import AdapterOptions, guess_format, stager  # here: a backtest of a store needs no adapter (nor polars)
     from ..store import ingest_file
 
     log, db_path = Path(log), Path(db_path)
