@@ -5,6 +5,9 @@ parent process can talk to it: one ``{"type": "decision", ...}`` per input line,
 followed by the ``{"type": "alert", ...}`` lines it raised. A malformed line
 gets an ``invalid`` decision naming its line number, and the stream goes on.
 End of input or SIGTERM ends the run cleanly with a summary on stderr.
+While no input arrives, broker time moves on by elapsed local time
+(:mod:`safeguards.idle_clock`), so timeouts fire on a quiet stream: their alert
+lines come by themselves, with no decision before them.
 With ``--journal PATH`` the loop is :mod:`safeguards.journal.sidecar` (group
 commit, crash recovery, start-up reconciliation), run under the journal's
 ``PYTHONHASHSEED`` (see :mod:`safeguards.journal.seed`).
@@ -24,7 +27,8 @@ from ..collector import rare_collections
 from ..engine import Engine
 from ..errors import UsageError
 from ..journal.seed import REEXEC_MARK, reexec_argv
-from ..journal.sidecar import serve_journaled
+from ..idle_clock import IdleClock
+from ..journal.sidecar import LineReader, serve_journaled
 
 
 class _Stop(Exception):
@@ -43,6 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with --journal: the broker's open orders (JSON lines) to reconcile against on start-up")
     parser.add_argument("--checkpoint-every", type=int, default=100_000, metavar="N",
                         help="with --journal: write a checkpoint and start a new segment every N records (default 100000)")
+    parser.add_argument("--tick", type=float, default=0.25, metavar="SECONDS",
+                        help="while no input arrives, broker time moves on by the local time elapsed, looked at every "
+                             "SECONDS, so timeouts fire on a quiet stream (default 0.25; 0: time moves with events only, "
+                             "e.g. to replay a log exactly)")
     parser.set_defaults(run=run_sidecar)
 
 
@@ -57,14 +65,15 @@ def run_sidecar(args: argparse.Namespace, stdin: IO[bytes] | None = None, stdout
             _run_under_journal_seed(Path(journal), err)
     elif getattr(args, "broker_open_orders", None) is not None:
         raise UsageError("--broker-open-orders needs --journal: reconciliation acts on the recovered state")
+    clock = IdleClock(getattr(args, "tick", 0.0))
     with rare_collections():  # a long stream of short-lived dicts: see safeguards.collector
         if journal is not None:
             return serve_journaled(args.policy, journal, source, out, err, broker_open_orders=args.broker_open_orders,
-                                   checkpoint_every=args.checkpoint_every)
-        return _serve(Engine(args.policy), source, out, err)
+                                   checkpoint_every=args.checkpoint_every, tick=clock.tick or 0.0)
+        return _serve(Engine(args.policy), source, out, err, clock)
 
 
-def _serve(engine: Engine, source: IO[bytes], out: IO[str], err: IO[str]) -> int:
+def _serve(engine: Engine, source: IO[bytes], out: IO[str], err: IO[str], clock: IdleClock) -> int:
     """The sidecar without a journal: answer each line until end of input or SIGTERM, then the summary."""
     state = {"reading": False, "stop": False}
 
@@ -76,20 +85,27 @@ def _serve(engine: Engine, source: IO[bytes], out: IO[str], err: IO[str]) -> int
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     print(f"safeguards run: {engine.identity} ready", file=err, flush=True)
     ended_by = "end of input"
+    reader = LineReader(source)
     try:
-        stream = iter(source.readline, b"")
         line_number = 0
         while not state["stop"]:
             state["reading"] = True
             try:
-                raw = next(stream, b"")
+                raw_lines = reader.next_lines(clock.tick)
             finally:
                 state["reading"] = False
-            if not raw:
+            if not raw_lines and not reader.ended:  # quiet: has a timeout fallen due meanwhile?
+                now = clock.due(engine.book.next_deadline())
+                if now is not None:
+                    _write_alerts(engine.advance(now), out)
+                continue
+            for raw in raw_lines:
+                line_number += 1
+                if raw.strip():
+                    _answer(engine, raw, line_number, out)
+            clock.heard(engine.now)
+            if reader.ended:
                 break
-            line_number += 1
-            if raw.strip():
-                _answer(engine, raw, line_number, out)
         else:
             ended_by = "SIGTERM"
     except _Stop:
@@ -143,8 +159,13 @@ def _answer(engine: Engine, raw: bytes, line_number: int, out: IO[str]) -> None:
     if decision["verdict"] == "invalid":
         decision["line"] = line_number
         decision["reason"] = f"line {line_number}: {decision['reason']}"
-    lines = [json.dumps({"type": "decision", **decision}, default=str)]
-    for alert in engine.pop_alerts():
-        lines.append(json.dumps({"type": "alert", **alert}, default=str))
-    out.write("\n".join(lines) + "\n")
-    out.flush()
+    _write_alerts(engine.pop_alerts(), out, json.dumps({"type": "decision", **decision}, default=str))
+
+
+def _write_alerts(alerts: list[dict[str, Any]], out: IO[str], decision_line: str | None = None) -> None:
+    """The decision line (if any) and its alert lines, in one write, flushed."""
+    lines = [] if decision_line is None else [decision_line]
+    lines += [json.dumps({"type": "alert", **alert}, default=str) for alert in alerts]
+    if lines:
+        out.write("\n".join(lines) + "\n")
+        out.flush()

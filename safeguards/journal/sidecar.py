@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 from ..errors import UsageError
+from ..idle_clock import IdleClock
 from .journaled import Answer, JournaledEngine, Line
 
 _READ_SIZE = 1 << 16
@@ -49,9 +51,13 @@ class LineReader:
         read = getattr(self._source, "read1", None) or self._source.read
         return read(_READ_SIZE)
 
-    def next_lines(self) -> list[bytes]:
-        """The next batch of complete lines (at least one unless input ended)."""
+    def next_lines(self, timeout: float | None = None) -> list[bytes]:
+        """The next batch of complete lines: at least one, unless input ended or ``timeout`` seconds passed first."""
         while True:
+            if timeout is not None and self._fd is not None:
+                ready, _, _ = select.select([self._fd], [], [], timeout)
+                if not ready:
+                    return []
             chunk = self._read()
             if not chunk:
                 self.ended = True
@@ -103,7 +109,8 @@ def write_answers(answers: list[Answer], out: IO[str], *, replayed: bool = False
 
 
 def serve_journaled(policy: str, journal: str | Path, source: IO[bytes], out: IO[str], err: IO[str], *,
-                    broker_open_orders: str | Path | None = None, checkpoint_every: int | None = None) -> int:
+                    broker_open_orders: str | Path | None = None, checkpoint_every: int | None = None,
+                    tick: float = 0.0) -> int:
     """Recover, replay unanswered output, reconcile, then serve stdin until EOF or SIGTERM."""
     journaled = JournaledEngine(policy, journal, checkpoint_every=checkpoint_every)
     try:
@@ -119,7 +126,7 @@ def serve_journaled(policy: str, journal: str | Path, source: IO[bytes], out: IO
             journaled.answered()
             print(f"safeguards run: reconciled with {broker_open_orders}: {len(alerts)} finding(s)", file=err, flush=True)
         print(f"safeguards run: {journaled.engine.identity} ready", file=err, flush=True)
-        ended_by = _serve(journaled, LineReader(source), out)
+        ended_by = _serve(journaled, LineReader(source), out, IdleClock(tick))
         journaled.shutdown()
         engine = journaled.engine
         summary = {
@@ -132,7 +139,7 @@ def serve_journaled(policy: str, journal: str | Path, source: IO[bytes], out: IO
         journaled.close()
 
 
-def _serve(journaled: JournaledEngine, reader: LineReader, out: IO[str]) -> str:
+def _serve(journaled: JournaledEngine, reader: LineReader, out: IO[str], clock: IdleClock) -> str:
     state = {"reading": False, "stop": False}
 
     def on_sigterm(signum: int, frame: Any) -> None:
@@ -146,9 +153,16 @@ def _serve(journaled: JournaledEngine, reader: LineReader, out: IO[str]) -> str:
         while not state["stop"]:
             state["reading"] = True
             try:
-                raw_lines = reader.next_lines()
+                raw_lines = reader.next_lines(clock.tick)
             finally:
                 state["reading"] = False
+            if not raw_lines and not reader.ended:  # quiet: has a timeout fallen due meanwhile?
+                now = clock.due(journaled.engine.book.next_deadline())
+                if now is not None:
+                    write_answers([({}, journaled.advance(now))], out)  # journaled first: a replay fires them too
+                    out.flush()
+                    journaled.answered()
+                continue
             inputs, numbers = [], []
             for raw in raw_lines:
                 line_number += 1
@@ -160,6 +174,7 @@ def _serve(journaled: JournaledEngine, reader: LineReader, out: IO[str]) -> str:
                 out.flush()
                 journaled.answered()
                 journaled.maybe_checkpoint()
+                clock.heard(journaled.engine.now)
             if reader.ended:
                 return "end of input"
         return "SIGTERM"

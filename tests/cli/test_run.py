@@ -74,3 +74,53 @@ def test_bad_policy_exits_2():
                             capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
     assert result.returncode == 2
     assert "no such file" in result.stderr
+
+
+def _read_line_within(process: subprocess.Popen, seconds: float) -> dict | None:
+    """The next stdout line as JSON if one comes within ``seconds``, else None."""
+    import select
+
+    ready, _, _ = select.select([process.stdout], [], [], seconds)
+    return json.loads(process.stdout.readline()) if ready else None
+
+
+def _quick_ack_policy(tmp_path: Path) -> str:
+    from tests.eventkit import policy_with
+
+    path = tmp_path / "quick_ack.json"
+    policy_with(clock={"timeouts": {"ack": "300ms"}}).write(path)
+    return str(path)
+
+
+def test_a_quiet_stream_still_gets_its_ack_timeout(tmp_path: Path):
+    """The broker goes silent after our submit: the sidecar's clock moves on and the ack timeout fires by itself."""
+    s = Stream()
+    process = subprocess.Popen([sys.executable, "-m", "safeguards", "run", "--policy", _quick_ack_policy(tmp_path),
+                                "--tick", "0.05"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert send(process, s.intent("o1"))["verdict"] == "accept"
+        assert send(process, s.submit("o1"))["verdict"] == "accept"
+        alert = _read_line_within(process, 10)  # nothing more is sent
+        assert alert is not None and alert["type"] == "alert" and alert["kind"] == "ack_timeout"
+        assert alert["order_id"] == "o1"
+        assert _read_line_within(process, 0.5) is None  # once
+        process.stdin.close()
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill() if process.poll() is None else None
+
+
+def test_tick_zero_moves_time_with_events_only(tmp_path: Path):
+    s = Stream()
+    process = subprocess.Popen([sys.executable, "-m", "safeguards", "run", "--policy", _quick_ack_policy(tmp_path),
+                                "--tick", "0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        send(process, s.intent("o1"))
+        send(process, s.submit("o1"))
+        assert _read_line_within(process, 1.0) is None
+        process.stdin.close()
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill() if process.poll() is None else None

@@ -111,3 +111,29 @@ def test_a_journal_segment_ingests_as_a_broker_event_log(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "rows loaded:   10\nrows rejected: 0\n" in out
     assert "journal control records): 2\n" in out  # the header and the answered marker
+
+
+def test_an_ack_timeout_fired_while_quiet_is_journaled_and_not_raised_again(tmp_path):
+    """The quiet sidecar's advance is journaled: after a crash and replay, a late ack does not fire the timeout again."""
+    from tests.eventkit import policy_with
+
+    policy = tmp_path / "quick_ack.json"
+    policy_with(clock={"timeouts": {"ack": "300ms"}}).write(policy)
+    command = [sys.executable, "-m", "safeguards", "run", "--policy", str(policy), "--journal", str(tmp_path / "j"),
+               "--tick", "0.05"]
+    intent, submit, new = (dict(e) for e in life_cycle()[:3])
+    new["broker_ts"], new["recv_ts"] = new["broker_ts"] + 10**9, new["recv_ts"] + 10**9  # the ack, a second late
+    live = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        live.stdin.write(json.dumps(intent) + "\n" + json.dumps(submit) + "\n")
+        live.stdin.flush()
+        lines = [json.loads(live.stdout.readline()) for _ in range(3)]  # two decisions, then the alert by itself
+        live.kill()  # no shutdown checkpoint: the restart must replay the journal, advance included
+        live.wait(timeout=30)
+    finally:
+        live.kill() if live.poll() is None else None
+    assert [(line["type"], line.get("kind")) for line in lines] == [("decision", None), ("decision", None),
+                                                                    ("alert", "ack_timeout")]
+    again = subprocess.run(command, input=json.dumps(new) + "\n", capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert [(o["type"], o.get("verdict")) for o in outputs(again)] == [("decision", "accept")]
