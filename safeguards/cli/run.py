@@ -28,7 +28,8 @@ from ..engine import Engine
 from ..errors import UsageError
 from ..journal.seed import REEXEC_MARK, reexec_argv
 from ..idle_clock import IdleClock
-from ..journal.sidecar import LineReader, serve_journaled
+from ..journal.journaled import Line
+from ..journal.sidecar import LineReader, parse_line, serve_journaled, write_answers
 
 
 class _Stop(Exception):
@@ -97,7 +98,7 @@ def _serve(engine: Engine, source: IO[bytes], out: IO[str], err: IO[str], clock:
             if not raw_lines and not reader.ended:  # quiet: has a timeout fallen due meanwhile?
                 now = clock.due(engine.book.next_deadline())
                 if now is not None:
-                    _write_alerts(engine.advance(now), out)
+                    _write(engine.advance(now), out)
                 continue
             for raw in raw_lines:
                 line_number += 1
@@ -146,26 +147,21 @@ def _run_under_journal_seed(journal: Path, err: IO[str]) -> None:
 
 
 def _answer(engine: Engine, raw: bytes, line_number: int, out: IO[str]) -> None:
-    """Decide one input line and write its decision and alerts."""
-    try:
-        event = json.loads(raw)
-    except ValueError as error:  # includes bad UTF-8
-        decision = engine.invalid(None, f"not valid JSON: {error}")
-        decision["seq"] = line_number
-    else:
-        if type(event) is dict and event.get("seq") is None:
+    """Decide one input line; write its decision and alerts, flushed."""
+    parsed = parse_line(raw)
+    if type(parsed) is Line:
+        event = parsed.event
+        if event.get("seq") is None:
             event["seq"] = line_number
         decision = engine.process(event)
-    if decision["verdict"] == "invalid":
-        decision["line"] = line_number
-        decision["reason"] = f"line {line_number}: {decision['reason']}"
-    _write_alerts(engine.pop_alerts(), out, json.dumps({"type": "decision", **decision}, default=str))
+    else:
+        decision = engine.invalid(None, parsed[1])
+        decision["seq"] = line_number
+    _write(engine.pop_alerts(), out, decision, line_number)
 
 
-def _write_alerts(alerts: list[dict[str, Any]], out: IO[str], decision_line: str | None = None) -> None:
-    """The decision line (if any) and its alert lines, in one write, flushed."""
-    lines = [] if decision_line is None else [decision_line]
-    lines += [json.dumps({"type": "alert", **alert}, default=str) for alert in alerts]
-    if lines:
-        out.write("\n".join(lines) + "\n")
-        out.flush()
+def _write(alerts: list[dict[str, Any]], out: IO[str], decision: dict[str, Any] | None = None,
+           line_number: int = 0) -> None:
+    """The decision (if any) and the alerts, as the journaled sidecar writes them; flushed."""
+    write_answers([(decision or {}, alerts)], out, line_numbers=[line_number])
+    out.flush()

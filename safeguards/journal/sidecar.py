@@ -24,6 +24,7 @@ from typing import IO, Any
 
 from ..errors import UsageError
 from ..idle_clock import IdleClock
+from ..jsonlines import dumps, loads
 from .journaled import Answer, JournaledEngine, Line
 
 _READ_SIZE = 1 << 16
@@ -75,19 +76,12 @@ class LineReader:
 def parse_line(raw: bytes) -> Line | tuple[str, str]:
     """The event with its bytes (journaled as received), or ``("unreadable", reason)`` for what cannot be an event."""
     try:
-        event = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))  # what json.loads(raw) does
+        event = loads(raw)
     except ValueError as error:  # includes bad UTF-8 and NaN/Infinity
         return ("unreadable", f"not valid JSON: {error}")
     if type(event) is not dict or not event:
         return ("unreadable", f"a canonical event is a JSON object, got {type(event).__name__}")
     return Line(event, raw)
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number an event may carry")
-
-
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)  # built once: json.loads with an option builds one per call
 
 
 def write_answers(answers: list[Answer], out: IO[str], *, replayed: bool = False,
@@ -101,9 +95,9 @@ def write_answers(answers: list[Answer], out: IO[str], *, replayed: bool = False
                 number = line_numbers[index]
                 decision["line"] = number
                 decision["reason"] = f"line {number}: {decision['reason']}"
-            lines.append(json.dumps({"type": "decision", **decision, **extra}, default=str))
+            lines.append(dumps({"type": "decision", **decision, **extra}))
         for alert in alerts:
-            lines.append(json.dumps({"type": "alert", **alert, **extra}, default=str))
+            lines.append(dumps({"type": "alert", **alert, **extra}))
     if lines:
         out.write("\n".join(lines) + "\n")
 
