@@ -6,7 +6,9 @@ nanoseconds, absent fields absent (not None), and ``extra`` fields merged back i
 
 Rows leave DuckDB as Arrow record batches and become dicts column-wise: a batch
 is split by *shape* (which fields are present), each shape's columns are turned
-into Python lists once, and each row's dict is built by a small function
+into Python lists once (only the columns it has; fields with few distinct values,
+such as ``type`` or ``symbol``, as shared str objects rather than a new one per
+event), and each row's dict is built by a small function
 generated per shape (a dict display with constant keys, the cheapest dict
 CPython makes). Keys keep the canonical order, and each event's shape comes
 along as the tuple of its canonical fields: what
@@ -26,6 +28,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..events import FIELDS, TS
 from .checks import ident
@@ -33,6 +36,9 @@ from .checks import ident
 _BATCH = 65_536
 _NAMES = tuple(FIELDS)
 _MAKER_LIMIT = 4096  # shapes cached at most; a stranger shape takes dict(zip())
+#: Fields with few distinct values (a closed set, or symbols and accounts): decoded as shared str objects.
+_FEW_VALUES = tuple(i for i, name in enumerate(_NAMES) if name in ("source", "type", "account", "leg", "role", "symbol", "side"))
+_NUMPY_TYPES = (pa.int64(), pa.float64())
 
 _makers: dict[tuple[str, ...], Callable[..., dict[str, Any]]] = {}
 
@@ -80,6 +86,15 @@ def _shapes(batch: pa.RecordBatch) -> np.ndarray:
     return codes
 
 
+def _python(column: pa.Array, shared: list[str] | None) -> list[Any]:
+    """A column without nulls as Python values: numbers through numpy (faster than ``to_pylist``), shared strings by index."""
+    if shared is not None:
+        return list(map(shared.__getitem__, column.to_numpy().tolist()))
+    if column.type in _NUMPY_TYPES:
+        return column.to_numpy().tolist()
+    return column.to_pylist()
+
+
 def decode(batch: pa.RecordBatch) -> EventBatch:
     """A batch laid out as :func:`arrow_batches` selects it, with its canonical dicts and their shapes, in row order."""
     rows = batch.num_rows
@@ -89,15 +104,23 @@ def decode(batch: pa.RecordBatch) -> EventBatch:
     order = np.argsort(codes, kind="stable")
     ordered = codes[order]
     cuts = (np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist()
-    grouped = batch if not cuts else batch.take(pa.array(order))
+    columns = batch.columns[: len(_NAMES)]
+    shared: dict[int, list[str]] = {}
+    for i in _FEW_VALUES:  # a few distinct strings: one str object each, shared by the events
+        column = columns[i]
+        if column.null_count < rows and pa.types.is_string(column.type):
+            encoded = pc.dictionary_encode(column)
+            shared[i], columns[i] = encoded.dictionary.to_pylist(), encoded.indices
     events: list[dict[str, Any]] = []
     shapes: list[tuple[str, ...]] = []
     for start, stop in zip([0, *cuts], [*cuts, rows]):
         shape = int(ordered[start])
         present = [i for i in range(len(_NAMES)) if shape >> i & 1]
         keys = tuple(_NAMES[i] for i in present)
-        part = grouped.slice(start, stop - start)
-        events.extend(map(_maker(keys), *(part.column(i).to_pylist() for i in present)))
+        rows_of_shape = pa.array(order[start:stop]) if cuts else None  # only this shape's columns are taken
+        values = [_python(columns[i] if rows_of_shape is None else columns[i].take(rows_of_shape), shared.get(i))
+                  for i in present]
+        events.extend(map(_maker(keys), *values))
         shapes.extend(repeat(keys, stop - start))
     if cuts:  # back to row order: events[k] is row order[k]
         back = np.empty(rows, dtype=np.int64)
