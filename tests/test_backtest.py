@@ -296,3 +296,31 @@ def test_decisions_parquet_holds_what_process_stored_decides(sample_run):
     assert len(rows) == len(expected) == 20_100
     assert rows == expected
     assert {row["verdict"] for row in rows} == set(SAMPLE_VERDICTS)
+
+
+def test_decisions_batch_takes_ids_merged_from_extra_as_the_engine_does(tmp_path):
+    """An id the store kept in ``extra`` (canonical column empty) reaches the event's dict, so it is the decision's too."""
+    import pyarrow as pa
+
+    from safeguards.backtest.sink import decisions_batch
+    from safeguards.engine import Engine
+    from safeguards.store.reader import arrow_batches, decode
+
+    log = tmp_path / "head.jsonl"
+    log.write_text("\n".join(SAMPLE.read_text().splitlines()[:200]) + "\n")
+    con = open_store(tmp_path / "events.duckdb")
+    ingest_file(con, log, "jsonl", stager("jsonl", AdapterOptions()), AdapterOptions().describe())
+    arrow = pa.Table.from_batches(list(arrow_batches(con))).combine_chunks().to_batches()[0]
+    con.close()
+    rows = arrow.num_rows
+    moved = [json.dumps({"event_id": f"x{i}"}) if i % 3 == 0 else None for i in range(rows)]
+    event_ids = [None if i % 3 == 0 else v for i, v in enumerate(arrow.column("event_id").to_pylist())]
+    arrow = arrow.set_column(arrow.schema.get_field_index("event_id"), "event_id", pa.array(event_ids, pa.string()))
+    arrow = arrow.set_column(arrow.schema.get_field_index("extra"), "extra", pa.array(moved, pa.string()))
+    batch = decode(arrow)
+    engine = Engine(REFERENCE)
+    expected = [engine.process_stored(e, f) for e, f in zip(batch.events, batch.fields)]
+    outcomes, groups = Engine(REFERENCE).decide_stored(batch.events, batch.fields)
+    written = decisions_batch(batch, outcomes, groups, engine.identity).select(list(expected[0])).to_pylist()
+    assert written == expected
+    assert written[0]["event_id"] == "x0" and written[3]["event_id"] == "x3"

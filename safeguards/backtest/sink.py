@@ -124,10 +124,15 @@ def decisions_batch(batch: EventBatch, outcomes: Sequence[tuple], groups: Sequen
         verdict, guard, rule, reason = _outcome_columns(outcomes)
     else:
         verdict = guard = rule = reason = pa.array([], pa.string())
+    if events.column("extra").null_count == rows:
+        seq, event_id, order_id = (events.column(name) for name in ("seq", "event_id", "order_id"))
+    else:  # fields kept in ``extra`` were merged into the dicts, and the engine read its ids from those
+        seq, event_id, order_id = (_column([e.get(name) for e in batch.events], DECISIONS_SCHEMA.field(name).type)
+                                   for name in ("seq", "event_id", "order_id"))
     arrays = [
-        _seq(events.column("seq"), arrivals),
-        _as(events.column("event_id"), pa.string()),
-        _as(events.column("order_id"), pa.string()),
+        _seq(seq, arrivals),
+        _as(event_id, pa.string()),
+        _as(order_id, pa.string()),
         _column(groups, pa.string()),
         verdict, guard, rule, reason,
         pa.repeat(policy, rows),
