@@ -23,6 +23,26 @@ SQL_TYPES = {STR: "VARCHAR", INT: "BIGINT", NUM: "DOUBLE", TS: "TIMESTAMP_NS", B
 
 _EVENT_COLUMNS = ",\n    ".join(f"{name} {SQL_TYPES[kind]}" for name, kind in FIELDS.items())
 
+#: Columns stored with a compression of our choosing rather than DuckDB's pick (see
+#: migration 4): ``event_id`` is unique per row, where DuckDB's dictionary+FSST
+#: analysis and encoding cost about 1 CPU-s per 5M rows on ingest for 30% less space.
+_COMPRESSION = {"event_id": "zstd"}
+
+_EVENT_COLUMNS_V4 = ",\n    ".join(
+    f"{name} {SQL_TYPES[kind]}" + (f" USING COMPRESSION {_COMPRESSION[name]}" if name in _COMPRESSION else "")
+    for name, kind in FIELDS.items()
+)
+
+_ORDER_STATES = """CREATE VIEW order_states AS
+SELECT account, order_id,
+       arg_max(type, (broker_ts, seq)) AS state,
+       count(*) AS broker_events,
+       min(broker_ts) AS first_broker_ts,
+       max(broker_ts) AS last_broker_ts
+FROM events
+WHERE source = 'broker'
+GROUP BY account, order_id"""
+
 #: (version, what it does, statements). Append only: never edit a released migration.
 MIGRATIONS: Sequence[tuple[int, str, Sequence[str]]] = (
     (
@@ -60,17 +80,7 @@ MIGRATIONS: Sequence[tuple[int, str, Sequence[str]]] = (
     (
         2,
         "order_states view: each order's last broker event",
-        (
-            """CREATE VIEW order_states AS
-SELECT account, order_id,
-       arg_max(type, (broker_ts, seq)) AS state,
-       count(*) AS broker_events,
-       min(broker_ts) AS first_broker_ts,
-       max(broker_ts) AS last_broker_ts
-FROM events
-WHERE source = 'broker'
-GROUP BY account, order_id""",
-        ),
+        (_ORDER_STATES,),
     ),
     (
         3,
@@ -115,6 +125,23 @@ GROUP BY account, order_id""",
     detail VARCHAR,
     policy VARCHAR NOT NULL
 )""",
+        ),
+    ),
+    (
+        4,
+        "events.event_id stored with zstd compression (Parquet ingest 5M rows: about 1 CPU-s less, database 1.17x)",
+        (
+            f"""CREATE TABLE events_v4 (
+    ingest_id INTEGER NOT NULL,
+    row_number BIGINT NOT NULL,
+    {_EVENT_COLUMNS_V4},
+    extra JSON
+)""",
+            "INSERT INTO events_v4 SELECT * FROM events",
+            "DROP VIEW order_states",
+            "DROP TABLE events",
+            "ALTER TABLE events_v4 RENAME TO events",
+            _ORDER_STATES,
         ),
     ),
 )

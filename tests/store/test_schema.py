@@ -21,6 +21,24 @@ def test_a_new_database_gets_every_migration_in_order(tmp_path: Path) -> None:
     assert versions(con) == [m[0] for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
     columns = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE events)").fetchall())
     assert columns["recv_ts"] == "TIMESTAMP_NS" and columns["qty"] == "DOUBLE" and columns["extra"] == "JSON"
+    sql = con.execute("SELECT sql FROM duckdb_tables() WHERE table_name = 'events'").fetchone()[0]
+    assert "event_id VARCHAR USING COMPRESSION ZSTD" in sql  # migration 4
+
+
+def test_migration_4_keeps_the_rows_their_order_and_the_order_states_view(tmp_path: Path) -> None:
+    path = tmp_path / "v3.duckdb"
+    con = duckdb.connect(str(path))
+    migrate(con, str(path), upto=3)
+    con.execute("INSERT INTO events (ingest_id, row_number, seq, source, type, event_id, order_id, broker_ts, recv_ts) "
+                "SELECT 1, i, i, 'broker', 'new', 'E' || i, 'o' || i, TIMESTAMP_NS '2026-02-21 14:30:00', "
+                "TIMESTAMP_NS '2026-02-21 14:30:00' FROM range(1, 3001) AS t(i)")
+    before = con.execute("SELECT * FROM events").fetchall()
+    con.close()
+
+    con = open_store(path)
+    assert versions(con) == list(range(1, SCHEMA_VERSION + 1))
+    assert con.execute("SELECT * FROM events").fetchall() == before
+    assert con.execute("SELECT count(*), min(state) FROM order_states").fetchone() == (3000, "new")
 
 
 def test_an_older_database_is_migrated_forward_keeping_its_rows(tmp_path: Path) -> None:
