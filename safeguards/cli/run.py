@@ -1,8 +1,10 @@
 """`safeguards run --policy P`: the engine as a sidecar speaking JSON lines.
 
-Canonical events in on stdin, one per line; out on stdout, flushed per line so a
-parent process can talk to it: one ``{"type": "decision", ...}`` per input line,
-followed by the ``{"type": "alert", ...}`` lines it raised. A malformed line
+Canonical events in on stdin, one per line; out on stdout: one
+``{"type": "decision", ...}`` per input line, followed by the ``{"type":
+"alert", ...}`` lines it raised. Output is flushed as soon as the lines that
+arrived together are decided (one line, when a parent talks to it line by line;
+a burst is answered in one write), so a parent process can talk to it. A malformed line
 gets an ``invalid`` decision naming its line number, and the stream goes on.
 End of input or SIGTERM ends the run cleanly with a summary on stderr.
 While no input arrives, broker time moves on by elapsed local time
@@ -28,7 +30,7 @@ from ..engine import Engine
 from ..errors import UsageError
 from ..journal.seed import REEXEC_MARK, reexec_argv
 from ..idle_clock import IdleClock
-from ..journal.journaled import Line
+from ..journal.journaled import Answer, Line
 from ..journal.sidecar import LineReader, parse_line, serve_journaled, write_answers
 
 
@@ -98,12 +100,17 @@ def _serve(engine: Engine, source: IO[bytes], out: IO[str], err: IO[str], clock:
             if not raw_lines and not reader.ended:  # quiet: has a timeout fallen due meanwhile?
                 now = clock.due(engine.book.next_deadline())
                 if now is not None:
-                    _write(engine.advance(now), out)
+                    write_answers([({}, engine.advance(now))], out)
+                    out.flush()
                 continue
+            answers, numbers = [], []
             for raw in raw_lines:
                 line_number += 1
                 if raw.strip():
-                    _answer(engine, raw, line_number, out)
+                    answers.append(_answer(engine, raw, line_number))
+                    numbers.append(line_number)
+            write_answers(answers, out, line_numbers=numbers)  # the lines that came together, answered together
+            out.flush()
             clock.heard(engine.now)
             if reader.ended:
                 break
@@ -146,8 +153,8 @@ def _run_under_journal_seed(journal: Path, err: IO[str]) -> None:
               "recovery will replay the whole journal", file=err, flush=True)
 
 
-def _answer(engine: Engine, raw: bytes, line_number: int, out: IO[str]) -> None:
-    """Decide one input line; write its decision and alerts, flushed."""
+def _answer(engine: Engine, raw: bytes, line_number: int) -> Answer:
+    """Decide one input line: its decision and the alerts raised."""
     parsed = parse_line(raw)
     if type(parsed) is Line:
         event = parsed.event
@@ -157,11 +164,4 @@ def _answer(engine: Engine, raw: bytes, line_number: int, out: IO[str]) -> None:
     else:
         decision = engine.invalid(None, parsed[1])
         decision["seq"] = line_number
-    _write(engine.pop_alerts(), out, decision, line_number)
-
-
-def _write(alerts: list[dict[str, Any]], out: IO[str], decision: dict[str, Any] | None = None,
-           line_number: int = 0) -> None:
-    """The decision (if any) and the alerts, as the journaled sidecar writes them; flushed."""
-    write_answers([(decision or {}, alerts)], out, line_numbers=[line_number])
-    out.flush()
+    return decision, engine.pop_alerts()
