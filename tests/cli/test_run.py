@@ -84,23 +84,24 @@ def _read_line_within(process: subprocess.Popen, seconds: float) -> dict | None:
     return json.loads(process.stdout.readline()) if ready else None
 
 
-def _quick_ack_policy(tmp_path: Path) -> str:
+def _start_with_quick_acks(tmp_path: Path, tick: str) -> subprocess.Popen:
+    """The sidecar under the reference policy with a 300ms ack timeout; intent and submit of o1 already answered."""
     from tests.eventkit import policy_with
 
-    path = tmp_path / "quick_ack.json"
-    policy_with(clock={"timeouts": {"ack": "300ms"}}).write(path)
-    return str(path)
+    policy = tmp_path / "quick_ack.json"
+    policy_with(clock={"timeouts": {"ack": "300ms"}}).write(policy)
+    process = subprocess.Popen([sys.executable, "-m", "safeguards", "run", "--policy", str(policy), "--tick", tick],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    s = Stream()
+    assert send(process, s.intent("o1"))["verdict"] == "accept"
+    assert send(process, s.submit("o1"))["verdict"] == "accept"
+    return process
 
 
 def test_a_quiet_stream_still_gets_its_ack_timeout(tmp_path: Path):
     """The broker goes silent after our submit: the sidecar's clock moves on and the ack timeout fires by itself."""
-    s = Stream()
-    process = subprocess.Popen([sys.executable, "-m", "safeguards", "run", "--policy", _quick_ack_policy(tmp_path),
-                                "--tick", "0.05"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = _start_with_quick_acks(tmp_path, "0.05")
     try:
-        assert send(process, s.intent("o1"))["verdict"] == "accept"
-        assert send(process, s.submit("o1"))["verdict"] == "accept"
         alert = _read_line_within(process, 10)  # nothing more is sent
         assert alert is not None and alert["type"] == "alert" and alert["kind"] == "ack_timeout"
         assert alert["order_id"] == "o1"
@@ -112,13 +113,8 @@ def test_a_quiet_stream_still_gets_its_ack_timeout(tmp_path: Path):
 
 
 def test_tick_zero_moves_time_with_events_only(tmp_path: Path):
-    s = Stream()
-    process = subprocess.Popen([sys.executable, "-m", "safeguards", "run", "--policy", _quick_ack_policy(tmp_path),
-                                "--tick", "0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = _start_with_quick_acks(tmp_path, "0")
     try:
-        send(process, s.intent("o1"))
-        send(process, s.submit("o1"))
         assert _read_line_within(process, 1.0) is None
         process.stdin.close()
         assert process.wait(timeout=30) == 0

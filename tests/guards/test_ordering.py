@@ -142,27 +142,27 @@ def _numbered(s, numbers, first_cum=1):
             for cum, number in enumerate(numbers, first_cum)]
 
 
-def test_a_new_session_restarts_the_numbering_so_its_gaps_are_seen():
-    """A second session (or the next log) numbers from 1 again; a gap in it is alerted, the restart is not."""
+def _one_session_then_another(new_session: bool) -> tuple[list[dict], list[dict]]:
+    """Session one numbers 1 to 39 with nothing lost; session two numbers 1, 2, 5, 6 (3 and 4 lost)."""
     s = Stream()
     eng = engine()
     events = working_order(s, qty=1000)
     events[-1]["broker_seq"] = 1
     _, alerts = run(eng, events + _numbered(s, range(2, 40)))
     assert kinds(alerts) == []
-    eng.new_session()
-    _, alerts = run(eng, _numbered(s, [1, 2, 5, 6], first_cum=100))  # 3 and 4 lost in the new session
+    if new_session:
+        eng.new_session()
+    return run(eng, _numbered(s, [1, 2, 5, 6], first_cum=100))
+
+
+def test_a_new_session_restarts_the_numbering_so_its_gaps_are_seen():
+    """A second session (or the next log) numbers from 1 again; a gap in it is alerted, the restart is not."""
+    _, alerts = _one_session_then_another(new_session=True)
     assert kinds(alerts) == ["sequence_gap"]
     assert "from 2 to 5: 2 message(s) missing" in alerts[0]["detail"]
 
 
 def test_without_a_new_session_the_old_numbering_hides_the_new_sessions_gaps():
     """What new_session is for: numbers below the old session's last are never compared."""
-    s = Stream()
-    eng = engine()
-    events = working_order(s, qty=1000)
-    events[-1]["broker_seq"] = 1
-    _, alerts = run(eng, events + _numbered(s, range(2, 40)))
-    assert kinds(alerts) == []
-    decisions, alerts = run(eng, _numbered(s, [1, 2, 5, 6], first_cum=100))
+    decisions, alerts = _one_session_then_another(new_session=False)
     assert kinds(alerts) == [] and {d["verdict"] for d in decisions} == {"accept"}
