@@ -20,7 +20,7 @@ import duckdb
 from ..errors import StoreError
 from ..events import FIELDS
 from .checks import BOOKKEEPING, checked_select, ident, lit
-from .schema import migrate
+from .schema import migrate, shape_table
 
 _CHUNK = 1 << 20
 
@@ -101,13 +101,17 @@ def load_staged(
     if "row_number" not in columns:
         raise StoreError(f"internal: staged relation for {path} has no row_number column")
     ingest_id = con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests").fetchone()[0]
-    names = ", ".join(ident(name) for name in FIELDS)
+    # Only the fields the file has are stored (seq always: absent, it is the row number);
+    # the ``events`` view gives the others as NULL, and account as its default.
+    stored = [name for name in FIELDS if name in columns or name == "seq"]
+    table = shape_table(con, stored, extra="extra" in columns)
+    names = ", ".join(ident(name) for name in stored) + (", extra" if "extra" in columns else "")
     loaded = con.execute(
-        f"INSERT INTO events SELECT {ingest_id}, row_number, {names}, extra "
+        f"INSERT INTO {table} (ingest_id, row_number, {names}) SELECT {ingest_id}, row_number, {names} "
         f"FROM ({checked_select(staged, columns)}) WHERE reason IS NULL"
     ).fetchone()[0]
     total = con.execute(f"SELECT count(*) FROM {staged}").fetchone()[0]  # Parquet: from metadata
-    rejected = 0 if loaded == total else _store_rejected(con, staged, columns, ingest_id, path)
+    rejected = 0 if loaded == total else _store_rejected(con, staged, columns, ingest_id, path, table)
     reasons = dict(con.execute(
         "SELECT reason, count(*) FROM rejected_rows WHERE ingest_id = ? GROUP BY reason ORDER BY 2 DESC, 1",
         [ingest_id],
@@ -121,13 +125,13 @@ def load_staged(
 
 
 def _store_rejected(
-    con: duckdb.DuckDBPyConnection, staged: str, columns: dict[str, str], ingest_id: int, path: str
+    con: duckdb.DuckDBPyConnection, staged: str, columns: dict[str, str], ingest_id: int, path: str, table: str
 ) -> int:
     """Check again the staged rows that did not become events, and store each with its reason."""
     unloaded = f"{staged}_unloaded"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {unloaded} AS SELECT * FROM {staged} WHERE row_number NOT IN "
-        f"(SELECT row_number FROM events WHERE ingest_id = {ingest_id})"
+        f"(SELECT row_number FROM {table} WHERE ingest_id = {ingest_id})"
     )
     location = "coalesce(s.location, 'row ' || c.row_number)" if "location" in columns else "'row ' || c.row_number"
     rejected = con.execute(

@@ -92,3 +92,37 @@ def test_typed_rows_that_fail_are_found_by_row_number_in_their_own_ingest(
     ]
     raw = store.execute("SELECT raw FROM rejected_rows ORDER BY row_number").fetchall()
     assert json.loads(raw[0][0])["event_id"] == "e2"
+
+
+def test_a_file_with_some_fields_is_stored_in_its_shape_table_and_read_back_whole(
+    store: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    before = store.execute("SELECT column_name, column_type FROM (DESCRIBE events)").fetchall()
+    broker = tmp_path / "broker.parquet"
+    pl.DataFrame({
+        "source": ["broker", "broker"], "type": ["new", "fill"], "event_id": ["e1", "e2"],
+        "order_id": ["o1", "o1"], "last_qty": [None, 5.0], "last_px": [None, 1.5], "cum_qty": [0.0, 5.0],
+        "leaves_qty": [5.0, 0.0], "broker_ts": [1_771_684_200_000_000_001, 1_771_684_200_000_000_002],
+        "recv_ts": [1_771_684_200_000_000_003, 1_771_684_200_000_000_004],
+    }).write_parquet(broker)
+    assert ingest(store, broker, "parquet").loaded == 2
+    full = write_lines(tmp_path / "a.jsonl", json.dumps({**GOOD, "account": "acc2", "custom": 1}))
+    assert ingest(store, full, "jsonl").loaded == 1
+    again = tmp_path / "again.parquet"  # the same shape: the same table
+    pl.read_parquet(broker).with_columns(pl.col("event_id") + "x").write_parquet(again)
+    assert ingest(store, again, "parquet").loaded == 2
+
+    tables = [t for (t,) in store.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE starts_with(table_name, 'event_rows') ORDER BY 1").fetchall()]
+    assert len(tables) == 2 and "event_rows" in tables
+    narrow = next(t for t in tables if t != "event_rows")
+    assert store.execute(f"SELECT count(*) FROM {narrow}").fetchone() == (4,)
+    assert "account" not in [c for (c, *_) in store.execute(f"DESCRIBE {narrow}").fetchall()]
+    assert store.execute("SELECT column_name, column_type FROM (DESCRIBE events)").fetchall() == before  # one relation, every column, the same types
+    got = store.execute("SELECT ingest_id, seq, account, event_id, group_id, bid_px, last_qty, extra "
+                        "FROM events ORDER BY ingest_id, seq").fetchall()
+    assert got == [(1, 1, "default", "e1", None, None, None, None), (1, 2, "default", "e2", None, None, 5.0, None),
+                   (2, 1, "acc2", "s1", None, None, None, '{"custom":1}'),
+                   (3, 1, "default", "e1x", None, None, None, None), (3, 2, "default", "e2x", None, None, 5.0, None)]
+    assert store.execute("SELECT account, order_id, state FROM order_states ORDER BY 1").fetchall() == [
+        ("default", "o1", "fill")]

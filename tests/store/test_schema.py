@@ -21,8 +21,9 @@ def test_a_new_database_gets_every_migration_in_order(tmp_path: Path) -> None:
     assert versions(con) == [m[0] for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
     columns = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE events)").fetchall())
     assert columns["recv_ts"] == "TIMESTAMP_NS" and columns["qty"] == "DOUBLE" and columns["extra"] == "JSON"
-    sql = con.execute("SELECT sql FROM duckdb_tables() WHERE table_name = 'events'").fetchone()[0]
+    sql = con.execute("SELECT sql FROM duckdb_tables() WHERE table_name = 'event_rows'").fetchone()[0]
     assert "event_id VARCHAR USING COMPRESSION ZSTD" in sql  # migration 4
+    assert con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'events'").fetchone() == (1,)  # 5
 
 
 def test_migration_4_keeps_the_rows_their_order_and_the_order_states_view(tmp_path: Path) -> None:
@@ -38,6 +39,7 @@ def test_migration_4_keeps_the_rows_their_order_and_the_order_states_view(tmp_pa
     con = open_store(path)
     assert versions(con) == list(range(1, SCHEMA_VERSION + 1))
     assert con.execute("SELECT * FROM events").fetchall() == before
+    assert con.execute("SELECT * FROM event_rows").fetchall() == before  # migration 5: the table behind the view
     assert con.execute("SELECT count(*), min(state) FROM order_states").fetchone() == (3000, "new")
 
 
