@@ -324,3 +324,29 @@ def test_decisions_batch_takes_ids_merged_from_extra_as_the_engine_does(tmp_path
     written = decisions_batch(batch, outcomes, groups, engine.identity).select(list(expected[0])).to_pylist()
     assert written == expected
     assert written[0]["event_id"] == "x0" and written[3]["event_id"] == "x3"
+
+
+def test_reader_streams_a_store_in_log_order_and_sorts_one_that_is_not(tmp_path):
+    """Ingest stores logs in order, so the reader scans them as stored; rows stored out of order are sorted instead."""
+    from safeguards.store.reader import read_events, stored_in_log_order
+
+    lines = SAMPLE.read_text().splitlines()
+    con = open_store(tmp_path / "events.duckdb")
+    for part, chosen in enumerate((lines[:500], lines[500:1000])):  # two ingests: log order is by ingest, then seq
+        log = tmp_path / f"part{part}.jsonl"
+        log.write_text("\n".join(chosen) + "\n")
+        ingest_file(con, log, "jsonl", stager("jsonl", AdapterOptions()), AdapterOptions().describe())
+    assert stored_in_log_order(con)
+    in_order = list(read_events(con))
+    con.close()
+    keys = [(1 + i // 500, e["seq"]) for i, e in enumerate(in_order)]
+    assert len(in_order) == 1000 and keys == sorted(keys)
+    # The same rows stored backwards (seq descending within each ingest, the second ingest first).
+    con = duckdb.connect(str(tmp_path / "backwards.duckdb"))
+    con.execute(f"ATTACH '{tmp_path / 'events.duckdb'}' AS store (READ_ONLY)")
+    con.execute("CREATE TABLE events AS SELECT * FROM store.events ORDER BY ingest_id DESC, seq DESC")
+    con.execute("DETACH store")
+    assert not stored_in_log_order(con)
+    assert list(read_events(con)) == in_order
+    assert list(read_events(con, [2])) == in_order[500:]
+    con.close()

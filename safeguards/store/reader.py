@@ -34,6 +34,7 @@ from ..events import FIELDS, TS
 from .checks import ident
 
 _BATCH = 65_536
+_CHECK_BATCH = 262_144  # key rows per batch while checking the stored order (6 MiB)
 _NAMES = tuple(FIELDS)
 _MAKER_LIMIT = 4096  # shapes cached at most; a stranger shape takes dict(zip())
 #: Fields with few distinct values (a closed set, or symbols and accounts): decoded as shared str objects.
@@ -141,11 +142,8 @@ def _merge_extra(extra: pa.Array, events: list[dict[str, Any]]) -> None:
                 event.setdefault(key, value)
 
 
-def _query(ingest_ids: Sequence[int] | None, since_ns: int | None, until_ns: int | None,
+def _where(ingest_ids: Sequence[int] | None, since_ns: int | None, until_ns: int | None,
            account: str | None) -> tuple[str, list[Any]]:
-    columns = ", ".join(
-        f"epoch_ns({ident(name)}) AS {ident(name)}" if kind == TS else ident(name) for name, kind in FIELDS.items()
-    )
     conditions: list[str] = []
     params: list[Any] = []
     if ingest_ids is not None:
@@ -160,9 +158,48 @@ def _query(ingest_ids: Sequence[int] | None, since_ns: int | None, until_ns: int
     if account is not None:
         conditions.append("coalesce(account, 'default') = ?")
         params.append(account)
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    return (f"SELECT {columns}, CAST(extra AS VARCHAR) AS extra FROM events {where} "
-            f"ORDER BY ingest_id, seq, row_number"), params
+    return (f"WHERE {' AND '.join(conditions)}" if conditions else ""), params
+
+
+def _increasing(before: Sequence[np.ndarray], after: Sequence[np.ndarray]) -> np.ndarray:
+    """Row-wise: is key ``after`` (a tuple of columns) above key ``before``, lexicographically."""
+    above = np.zeros(len(after[0]), dtype=bool)
+    equal = np.ones(len(after[0]), dtype=bool)
+    for b, a in zip(before, after):
+        above |= equal & (a > b)
+        equal &= a == b
+    return above
+
+
+def stored_in_log_order(con: duckdb.DuckDBPyConnection, where: str = "", params: Sequence[Any] = ()) -> bool:
+    """Whether a plain scan of the events (``where``) meets them in log order: each key (ingest, seq, row) above the last.
+
+    DuckDB returns a scan without ORDER BY in insertion order, and ingest
+    stores each log in order, so the reader can usually skip the sort. This check
+    streams the three key columns in that same scan order (memory flat).
+    """
+    last: list[np.ndarray] | None = None
+    query = f"SELECT ingest_id, seq, row_number FROM events {where}"
+    for batch in con.sql(query, params=list(params)).to_arrow_reader(_CHECK_BATCH):
+        if batch.num_rows == 0:
+            continue
+        if any(column.null_count for column in batch.columns):
+            return False
+        keys = [column.to_numpy() for column in batch.columns]
+        if last is not None and not _increasing(last, [k[:1] for k in keys]).all():
+            return False
+        if not _increasing([k[:-1] for k in keys], [k[1:] for k in keys]).all():
+            return False
+        last = [k[-1:] for k in keys]
+    return True
+
+
+def _query(where: str, sort: bool) -> str:
+    columns = ", ".join(
+        f"epoch_ns({ident(name)}) AS {ident(name)}" if kind == TS else ident(name) for name, kind in FIELDS.items()
+    )
+    order = " ORDER BY ingest_id, seq, row_number" if sort else ""
+    return f"SELECT {columns}, CAST(extra AS VARCHAR) AS extra FROM events {where}{order}"
 
 
 def arrow_batches(
@@ -177,9 +214,13 @@ def arrow_batches(
     """Stored events in log order (by ingest, then seq) as Arrow batches of up to ``size`` rows.
 
     ``since_ns``/``until_ns`` bound the arrival time (``recv_ts``, inclusive) and
-    ``account`` keeps one account's events (absent means ``default``).
+    ``account`` keeps one account's events (absent means ``default``). Events
+    stored in log order (:func:`stored_in_log_order`, as ingest writes them) are
+    streamed as stored; otherwise DuckDB sorts them.
     """
-    query, params = _query(ingest_ids, since_ns, until_ns, account)
+    con.execute("SET preserve_insertion_order = true").fetchall()  # DuckDB's default; the plain scan relies on it
+    where, params = _where(ingest_ids, since_ns, until_ns, account)
+    query = _query(where, sort=not stored_in_log_order(con, where, params))
     yield from con.sql(query, params=params).to_arrow_reader(size)
 
 
