@@ -15,10 +15,11 @@ the engine alone on events already in memory (``decide_stored``, as the
 backtest calls it, with CPython's default garbage collection and with the
 backtest's rarer one, under which the other stages run too; ``process_stored``,
 a dict per decision; and ``process``, which screens each event again),
-decisions to Arrow, Arrow to
-Parquet; by wall clock and by CPU time, as the machine is shared. A second run per
-size swaps the engine for a stateless stub: the backtest's own pipeline, whose
-memory must not grow with N (the engine's order book does, by design of book.py).
+decisions to Arrow, Arrow to Parquet; by wall clock and by CPU time, as the
+machine is shared. A second run per size swaps the engine for a stateless stub:
+the backtest's own pipeline, whose memory must not grow with N (the engine's
+order book does, by design of book.py). The run folders are ``run<N>`` (the real
+backtest's outputs, kept for inspection) and ``run<N>-stub``.
 """
 
 from __future__ import annotations
@@ -182,9 +183,9 @@ def main() -> None:
     print(f"{'run':<24} {'events':>12} {'seconds':>8} {'events/s':>10} {'CPU s':>7} {'peak RSS MiB':>13} {'alerts':>8}")
     for size in sizes:
         db = prepare(args.workdir, size)
-        runs = [("backtest", BACKTEST)] + ([] if args.no_pipeline else [("pipeline, stub engine", PIPELINE)])
-        for label, script in runs:
-            answer = child(script, str(POLICY), str(args.workdir / f"run{size}"), str(db))
+        runs = [("backtest", BACKTEST, "")] + ([] if args.no_pipeline else [("pipeline, stub engine", PIPELINE, "-stub")])
+        for label, script, suffix in runs:
+            answer = child(script, str(POLICY), str(args.workdir / f"run{size}{suffix}"), str(db))
             print(f"{label:<24} {answer['events']:>12,} {answer['seconds']:>8.1f} "
                   f"{answer['events'] / answer['seconds']:>10,.0f} {answer['cpu_seconds']:>7.1f} {answer['peak_rss_mib']:>13,.0f} "
                   f"{answer['alerts']:>8,}", flush=True)
