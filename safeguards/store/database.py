@@ -91,7 +91,8 @@ def load_staged(
     """Check every row of the relation ``staged`` and store it as an event or a rejected row.
 
     Runs inside the caller's transaction (see :func:`safeguards.store.ingest.ingest_file`).
-    The checks run once over every row, straight into ``events``; only when some rows
+    The checks run once over every row, straight into the table of the file's shape
+    (the fields it has: see :mod:`.schema`) behind the ``events`` view; only when some rows
     were not loaded are those rows (found by row number) checked again for their reason.
     Rejected rows are few, so a second full pass or a temporary copy of every checked
     row would cost more than it saves. A staged view is evaluated more than once, so

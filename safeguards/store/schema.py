@@ -36,7 +36,8 @@ _EVENT_COLUMNS = ",\n    ".join(f"{name} {SQL_TYPES[kind]}" for name, kind in FI
 
 #: Columns stored with a compression of our choosing rather than DuckDB's pick (see
 #: migration 4): ``event_id`` is unique per row, where DuckDB's dictionary+FSST
-#: analysis and encoding cost about 1 CPU-s per 5M rows on ingest for 30% less space.
+#: analysis and encoding cost 0.5-1 CPU-s more per 5M rows on ingest than zstd
+#: (bench/bench_ingest.py), for 0-30% less space.
 _COMPRESSION = {"event_id": "zstd"}
 
 _EVENT_COLUMNS_V4 = ",\n    ".join(
@@ -211,7 +212,7 @@ def _shape_tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     rows = con.execute(
         "SELECT table_name, list(column_name ORDER BY column_index) FROM duckdb_columns() "
         "WHERE database_name = current_database() AND schema_name = current_schema() "
-        f"AND (table_name = '{EVENT_ROWS}' OR starts_with(table_name, '{EVENT_ROWS}_')) "
+        f"AND regexp_full_match(table_name, '{EVENT_ROWS}(_[0-9]+)?') "
         "GROUP BY table_name ORDER BY table_name"
     ).fetchall()
     return {table: columns for table, columns in rows}
