@@ -13,6 +13,7 @@ from safeguards.adapters import jsonl
 from safeguards.store import ingest as ingest_module
 from safeguards.store.database import load_staged as real_load_staged
 from safeguards.store.ingest import ingest_file
+from safeguards.store.reader import read_events
 from tests.ingesting import ingest, rejected
 
 GOOD = {"source": "local", "type": "submit", "event_id": "s1", "order_id": "o1", "recv_ts": "2026-02-21T14:30:00Z"}
@@ -126,3 +127,10 @@ def test_a_file_with_some_fields_is_stored_in_its_shape_table_and_read_back_whol
                    (3, 1, "default", "e1x", None, None, None, None), (3, 2, "default", "e2x", None, None, 5.0, None)]
     assert store.execute("SELECT account, order_id, state FROM order_states ORDER BY 1").fetchall() == [
         ("default", "o1", "fill")]
+    assert list(read_events(store, [1])) == [
+        {"seq": 1, "source": "broker", "type": "new", "event_id": "e1", "account": "default", "order_id": "o1",
+         "cum_qty": 0.0, "leaves_qty": 5.0, "broker_ts": 1_771_684_200_000_000_001, "recv_ts": 1_771_684_200_000_000_003},
+        {"seq": 2, "source": "broker", "type": "fill", "event_id": "e2", "account": "default", "order_id": "o1",
+         "last_qty": 5.0, "last_px": 1.5, "cum_qty": 5.0, "leaves_qty": 0.0, "broker_ts": 1_771_684_200_000_000_002,
+         "recv_ts": 1_771_684_200_000_000_004},
+    ]
