@@ -85,14 +85,30 @@ class Engine:
         """
         return self._decide(event, event.get("broker_ts"), event.get("recv_ts"), fields)
 
-    def decide_stored(self, events: Sequence[dict[str, Any]], fields: Sequence[tuple[str, ...]]) -> tuple[list[Outcome], list[str | None]]:
+    def decide_stored(self, events: Sequence[dict[str, Any]], fields: Sequence[tuple[str, ...]],
+                      new_sessions: Sequence[int] = ()) -> tuple[list[Outcome], list[str | None]]:
         """The backtest's bulk path: :meth:`process_stored` for many events, without a dict per decision.
 
         Returns each event's outcome ``(verdict, guard, rule, reason)`` (the guards'
         own tuples, mostly shared, so a writer can dictionary-encode them) and its
         group (its own ``group_id``, else its order's, as in a decision). The
         event's ``seq``, ``event_id`` and ``order_id`` complete the decision.
+        ``new_sessions``: positions (ascending) of events that start a new session
+        of the broker's numbering (:meth:`new_session` is called just before them).
         """
+        if new_sessions:
+            all_outcomes: list[Outcome] = []
+            all_groups: list[str | None] = []
+            start = 0
+            for cut in (*new_sessions, len(events)):
+                if cut > start:
+                    decided, grouped = self.decide_stored(events[start:cut], fields[start:cut])
+                    all_outcomes += decided
+                    all_groups += grouped
+                if cut < len(events):
+                    self.new_session()
+                start = cut
+            return all_outcomes, all_groups
         book, runners, counts = self.book, self._runners, self.counts
         orders = book.orders
         outcomes: list[Outcome] = []

@@ -250,11 +250,11 @@ def test_a_failed_run_leaves_no_outputs_and_stores_nothing(tmp_path, monkeypatch
     calls = []
     real = replay.Engine.decide_stored
 
-    def fail_in_third_batch(self, events, fields):
+    def fail_in_third_batch(self, events, fields, new_sessions=()):
         calls.append(events)
         if len(calls) == 3:
             raise RuntimeError("engine died")
-        return real(self, events, fields)
+        return real(self, events, fields, new_sessions)
 
     monkeypatch.setattr(replay.Engine, "decide_stored", fail_in_third_batch)
     out = tmp_path / "out"
@@ -350,3 +350,32 @@ def test_reader_streams_a_store_in_log_order_and_sorts_one_that_is_not(tmp_path)
     assert list(read_events(con)) == in_order
     assert list(read_events(con, [2])) == in_order[500:]
     con.close()
+
+
+def test_each_log_of_a_store_numbers_its_messages_afresh(tmp_path):
+    """Two logs in one store, each numbering broker_seq from 1: the second log's gap is found, the restart is no gap."""
+    def log(name: str, numbers: list[int], start_ms: int) -> "Path":
+        t0 = 1_771_684_200_000_000_000 + start_ms * 1_000_000
+        lines = [{"source": "local", "type": "intent", "event_id": f"{name}-i", "order_id": f"{name}-o",
+                  "group_id": f"{name}-g", "role": "leg", "symbol": "SPY", "side": "buy", "qty": 1000, "recv_ts": t0},
+                 {"source": "local", "type": "submit", "event_id": f"{name}-s", "order_id": f"{name}-o", "recv_ts": t0 + 1}]
+        for cum, number in enumerate(numbers, 1):
+            stamp = t0 + cum * 1_000_000
+            lines.append({"source": "broker", "type": "partial_fill", "event_id": f"{name}-{number}",
+                          "order_id": f"{name}-o", "last_qty": 1, "last_px": 1.0, "cum_qty": cum, "leaves_qty": 1000 - cum,
+                          "broker_ts": stamp, "recv_ts": stamp + 1000, "broker_seq": number})
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        return path
+
+    db = tmp_path / "two_days.duckdb"
+    con = open_store(db)
+    for path in (log("monday", list(range(1, 60)), 0), log("tuesday", [1, 2, 5, 6], 100_000)):  # 3, 4 lost on tuesday
+        ingest_file(con, path, "jsonl", stager("jsonl", AdapterOptions()), AdapterOptions().describe())
+    con.close()
+    for size in (1000, 61, 7):  # the second log starting inside a batch, at one's start, and anywhere
+        result = run_backtest(REFERENCE, tmp_path / f"run{size}", db=db, batch_size=size)
+        gaps = pl.read_parquet(tmp_path / f"run{size}" / "alerts.parquet").filter(pl.col("kind") == "sequence_gap")
+        assert gaps["order_id"].to_list() == ["tuesday-o"], size
+        assert "from 2 to 5" in gaps["detail"][0]
+        assert result.summary["verdicts"] == {"accept": 67}

@@ -74,11 +74,11 @@ class _Lane:
     decisions: pa.RecordBatch | None = None
     alerts: list[dict] = field(default_factory=list)
 
-    def step(self, batch: EventBatch) -> None:
+    def step(self, batch: EventBatch, new_sessions: list[int]) -> None:
         # The store screened every event on ingest: the engine need not check them again.
         engine = self.engine
         arrivals = engine.arrivals
-        outcomes, groups = engine.decide_stored(batch.events, batch.fields)
+        outcomes, groups = engine.decide_stored(batch.events, batch.fields, new_sessions)
         self.alerts = engine.pop_alerts()
         self.decisions = decisions_batch(batch, outcomes, groups, self.policy.identity, arrivals)
         self.writer.write(self.decisions, self.alerts)
@@ -167,10 +167,12 @@ def run_backtest(
             comparison = Comparison(out_dir, main_policy.identity, other_policy.identity)
         total = source.stored_events()
         done = 0
+        session_starts = source.session_starts()  # each log numbers its messages afresh
         with rare_collections():
             for batch in source.batches(batch_size):
+                starts = [start - done for start in session_starts if done <= start < done + len(batch)]
                 for lane in lanes:
-                    lane.step(batch)
+                    lane.step(batch, starts)
                 if comparison is not None:
                     a, b = lanes
                     comparison.observe(a.decisions, b.decisions, a.alerts, b.alerts)

@@ -26,7 +26,7 @@ import duckdb
 from ..errors import UsageError
 from ..events import parse_timestamp
 from ..store import open_store
-from ..store.reader import EventBatch, arrow_batches, decode
+from ..store.reader import EventBatch, arrow_batches, decode, ingest_sizes
 from .overlap import prefetched
 
 #: Events per batch. A batch's dicts are the backtest's largest live object (about 1.5 KB
@@ -100,6 +100,16 @@ class EventSource:
 
     def rejected_rows(self) -> int:
         return self.con.execute("SELECT count(*) FROM rejected_rows").fetchone()[0]
+
+    def session_starts(self) -> list[int]:
+        """Positions in the replay (0-based) where the next log begins: its broker numbering starts over there."""
+        window = self.window
+        sizes = ingest_sizes(self.con, since_ns=window.start_ns, until_ns=window.end_ns, account=window.account)
+        starts, position = [], 0
+        for size in sizes[:-1]:
+            position += size
+            starts.append(position)
+        return starts
 
     def batches(self, size: int = BATCH) -> Iterator[EventBatch]:
         """Events in arrival order, ``size`` at a time, filtered by the window; memory stays flat."""

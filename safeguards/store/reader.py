@@ -194,6 +194,16 @@ def stored_in_log_order(con: duckdb.DuckDBPyConnection, where: str = "", params:
     return True
 
 
+def ingest_sizes(
+    con: duckdb.DuckDBPyConnection, *, since_ns: int | None = None, until_ns: int | None = None,
+    account: str | None = None,
+) -> list[int]:
+    """How many events of each ingest :func:`arrow_batches` yields (same window), in its order: where each log begins."""
+    where, params = _where(None, since_ns, until_ns, account)
+    rows = con.execute(f"SELECT ingest_id, count(*) FROM events {where} GROUP BY 1 ORDER BY 1", params).fetchall()
+    return [count for _, count in rows]
+
+
 def _query(where: str, sort: bool) -> str:
     columns = ", ".join(
         f"epoch_ns({ident(name)}) AS {ident(name)}" if kind == TS else ident(name) for name, kind in FIELDS.items()
