@@ -50,6 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="with --journal: the broker's open orders (JSON lines) to reconcile against on start-up")
     parser.add_argument("--checkpoint-every", type=int, default=100_000, metavar="N",
                         help="with --journal: write a checkpoint and start a new segment every N records (default 100000)")
+    parser.add_argument("--new-session", action="store_true",
+                        help="with --journal: the broker's message numbers start over with this run (a new FIX session "
+                             "or trading day), so the journal's last number from the previous session is not compared")
     parser.add_argument("--tick", type=float, default=0.25, metavar="SECONDS",
                         help="while no input arrives, broker time moves on by the local time elapsed, looked at every "
                              "SECONDS, so timeouts fire on a quiet stream (default 0.25; 0: time moves with events only, "
@@ -68,11 +71,14 @@ def run_sidecar(args: argparse.Namespace, stdin: IO[bytes] | None = None, stdout
             _run_under_journal_seed(Path(journal), err)
     elif getattr(args, "broker_open_orders", None) is not None:
         raise UsageError("--broker-open-orders needs --journal: reconciliation acts on the recovered state")
+    elif getattr(args, "new_session", False):
+        raise UsageError("--new-session needs --journal: without one every run starts a new session anyway")
     clock = IdleClock(getattr(args, "tick", 0.0))
     with rare_collections():  # a long stream of short-lived dicts: see safeguards.collector
         if journal is not None:
             return serve_journaled(args.policy, journal, source, out, err, broker_open_orders=args.broker_open_orders,
-                                   checkpoint_every=args.checkpoint_every, tick=clock.tick or 0.0)
+                                   checkpoint_every=args.checkpoint_every, tick=clock.tick or 0.0,
+                                   new_session=getattr(args, "new_session", False))
         return _serve(Engine(args.policy), source, out, err, clock)
 
 

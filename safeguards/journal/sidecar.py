@@ -104,8 +104,8 @@ def write_answers(answers: list[Answer], out: IO[str], *, replayed: bool = False
 
 def serve_journaled(policy: str, journal: str | Path, source: IO[bytes], out: IO[str], err: IO[str], *,
                     broker_open_orders: str | Path | None = None, checkpoint_every: int | None = None,
-                    tick: float = 0.0) -> int:
-    """Recover, replay unanswered output, reconcile, then serve stdin until EOF or SIGTERM."""
+                    tick: float = 0.0, new_session: bool = False) -> int:
+    """Recover, replay unanswered output, reconcile, start a new session if asked, then serve stdin until EOF or SIGTERM."""
     journaled = JournaledEngine(policy, journal, checkpoint_every=checkpoint_every)
     try:
         print(f"safeguards run: journal {journal}: {journaled.recovery.describe()}", file=err, flush=True)
@@ -119,6 +119,9 @@ def serve_journaled(policy: str, journal: str | Path, source: IO[bytes], out: IO
             out.flush()
             journaled.answered()
             print(f"safeguards run: reconciled with {broker_open_orders}: {len(alerts)} finding(s)", file=err, flush=True)
+        if new_session:  # journaled: a replay after a crash knows the numbering restarted here
+            journaled.new_session()
+            print("safeguards run: new session: broker message numbers start over", file=err, flush=True)
         print(f"safeguards run: {journaled.engine.identity} ready", file=err, flush=True)
         ended_by = _serve(journaled, LineReader(source), out, IdleClock(tick))
         journaled.shutdown()

@@ -140,3 +140,26 @@ def test_an_ack_timeout_fired_while_quiet_is_journaled_and_not_raised_again(tmp_
     resent = [o for o in outputs(again) if o.get("replayed")]  # killed before "answered" was on disk: sent again
     assert [(o["type"], o.get("verdict")) for o in fresh] == [("decision", "accept")]
     assert [o["kind"] for o in resent] in ([], ["ack_timeout"])
+
+
+def test_a_run_that_starts_a_new_session_finds_the_gaps_of_its_numbering(tmp_path):
+    """Yesterday's run numbered up to 30; today's starts over at 1 and loses 3 and 4: --new-session finds the gap."""
+    def fills(first_cum: int, numbers: list[int]) -> list[str]:
+        return [json.dumps({"source": "broker", "type": "partial_fill", "event_id": f"x-{first_cum + k}", "order_id": "O1",
+                            "last_qty": 1, "last_px": 1.0, "cum_qty": first_cum + k, "leaves_qty": 1000 - first_cum - k,
+                            "broker_ts": 1_771_684_200_000_000_000 + (first_cum + k) * 10**6,
+                            "recv_ts": 1_771_684_200_000_000_000 + (first_cum + k) * 10**6 + 1000, "broker_seq": number})
+                for k, number in enumerate(numbers)]
+    opening = [dict(e) for e in life_cycle(qty=1000)[:3]]
+    opening[2]["broker_seq"] = 1
+    for started_anew in (True, False):
+        journal = tmp_path / f"j-{started_anew}"
+        first = run(journal, [json.dumps(e) for e in opening] + fills(1, list(range(2, 31))))
+        assert first.returncode == 0, first.stderr
+        second = run(journal, fills(100, [1, 2, 5, 6]), *(["--new-session"] if started_anew else []))
+        assert second.returncode == 0, second.stderr
+        gaps = [o for o in outputs(second) if o.get("kind") == "sequence_gap"]
+        assert len(gaps) == (1 if started_anew else 0), second.stdout
+    assert run(tmp_path / "none", [], "--new-session").returncode == 0
+    refused = subprocess.run([*COMMAND, "--new-session"], input="", capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "--new-session needs --journal" in refused.stderr
