@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import TextIO
 
 from ..backtest import BacktestResult, render_comparison, run_backtest
 from ..gates import GateResult
+from .progress import wants_progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,11 +38,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _wants_progress(stream: TextIO) -> bool:
-    forced = os.environ.get("SAFEGUARDS_PROGRESS")
-    return forced == "1" if forced in ("0", "1") else stream.isatty()
-
-
 class ProgressLine:
     """One line on stderr, redrawn at most twice a second: events done, share, rate."""
 
@@ -63,7 +58,7 @@ class ProgressLine:
 
 
 def run(args: argparse.Namespace) -> int:
-    progress = ProgressLine(sys.stderr) if _wants_progress(sys.stderr) else None
+    progress = ProgressLine(sys.stderr) if wants_progress(sys.stderr) else None
     result = run_backtest(
         args.policy, args.out, events=args.events, db=args.db, labels=args.labels, start=args.start,
         end=args.end, account=args.account, compare=args.compare, progress=progress,

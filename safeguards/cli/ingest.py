@@ -17,6 +17,7 @@ from ..adapters.fix import INTENT_MODES, INTENTS_NONE
 from ..errors import IngestError
 from ..store.database import LoadResult, open_store
 from ..store.ingest import ingest_file
+from .progress import wants_progress
 
 #: Inputs at least this large (in total) get a progress bar when stderr is a terminal.
 PROGRESS_BYTES = 32 << 20
@@ -92,10 +93,9 @@ def _ingest_all(
 
 def _wants_bar(err: TextIO, total: int) -> bool:
     """A bar for large inputs on a terminal (SAFEGUARDS_PROGRESS=1 forces it, =0 hides it)."""
-    forced = os.environ.get("SAFEGUARDS_PROGRESS")
-    if forced is not None:
-        return forced == "1"
-    return err.isatty() and total >= PROGRESS_BYTES
+    if os.environ.get("SAFEGUARDS_PROGRESS") in ("0", "1"):
+        return wants_progress(err)
+    return wants_progress(err) and total >= PROGRESS_BYTES
 
 
 def _draw_bar(err: TextIO, fraction: float, label: str, width: int = 30) -> None:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..notebook import parse_value, run_notebook
+from .progress import wants_progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     parameters = {key: parse_value(value) for key, value in args.parameter}
     print(f"running {args.name} notebook ...", file=sys.stderr, flush=True)
-    result = run_notebook(args.name, parameters, runs_root=args.runs, notebooks_dir=args.notebooks)
+    result = run_notebook(args.name, parameters, runs_root=args.runs, notebooks_dir=args.notebooks,
+                          progress=wants_progress(sys.stderr))
     out = sys.stdout
     out.write(f"notebook {args.name} ran for {result.policy.identity}\n")
     for folder, document in result.evidence:

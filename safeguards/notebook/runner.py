@@ -104,8 +104,12 @@ def _evidence_in(folder: Path, policy: CompiledPolicy) -> list[tuple[Path, dict[
 
 
 def run_notebook(name: str, parameters: dict[str, Any] | None = None, runs_root: str | Path = "runs",
-                 notebooks_dir: str | Path | None = None, cwd: str | Path | None = None) -> NotebookRun:
-    """Execute notebook ``name`` with ``parameters`` in a kernel of this Python; raise NotebookError on a failing cell."""
+                 notebooks_dir: str | Path | None = None, cwd: str | Path | None = None,
+                 progress: bool = False) -> NotebookRun:
+    """Execute notebook ``name`` with ``parameters`` in a kernel of this Python; raise NotebookError on a failing cell.
+
+    ``progress``: papermill's bar of cells executed, on stderr.
+    """
     source = find_notebook(name, notebooks_dir)
     defaults = notebook_defaults(source)
     for needed, why in (("out_dir", "the runner passes the run folder there"),
@@ -123,7 +127,7 @@ def run_notebook(name: str, parameters: dict[str, Any] | None = None, runs_root:
         papermill.execute_notebook(
             str(source), str(executed), parameters={**(parameters or {}), "out_dir": str(folder)},
             kernel_name=KERNEL_NAME, kernel_manager_class=CurrentPythonKernelManager,
-            cwd=str(cwd) if cwd is not None else None, progress_bar=False, log_output=False,
+            cwd=str(cwd) if cwd is not None else None, progress_bar=progress, log_output=False,
         )
     except PapermillExecutionError as error:
         _write_html(executed, page, f"{source.stem} (FAILED): {policy.identity}")
