@@ -4,9 +4,9 @@ Built once from a compiled policy: each guard contributes steps, and the engine
 sorts them into one pipeline per event type, fused into one generated function
 (:mod:`.pipeline`), so the hot path is a check (:func:`~.screening.check_event`:
 one generated checker per event shape, which also parses each timestamp once),
-a dict lookup and a few function calls, with one small dict built per decision. Alerts raised along the way (by guards, by
-escalation, by timers firing as broker time passes) are buffered and taken
-with :meth:`Engine.pop_alerts`.
+a dict lookup and a few function calls, with one small dict built per decision.
+Alerts raised along the way (by guards, by escalation, by timers firing as
+broker time passes) are buffered and taken with :meth:`Engine.pop_alerts`.
 
 Decision: ``{seq, event_id, order_id, group_id, verdict, guard, rule, reason, policy}``.
 Alert: ``{kind, severity, guard, seq, order_id, group_id, broker_ts, detail}``.

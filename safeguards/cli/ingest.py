@@ -93,9 +93,7 @@ def _ingest_all(
 
 def _wants_bar(err: TextIO, total: int) -> bool:
     """A bar for large inputs on a terminal (SAFEGUARDS_PROGRESS=1 forces it, =0 hides it)."""
-    if os.environ.get("SAFEGUARDS_PROGRESS") in ("0", "1"):
-        return wants_progress(err)
-    return wants_progress(err) and total >= PROGRESS_BYTES
+    return wants_progress(err) and (total >= PROGRESS_BYTES or os.environ.get("SAFEGUARDS_PROGRESS") == "1")
 
 
 def _draw_bar(err: TextIO, fraction: float, label: str, width: int = 30) -> None:

@@ -31,7 +31,7 @@ from ..errors import UsageError
 from ..journal.seed import REEXEC_MARK, reexec_argv
 from ..idle_clock import IdleClock
 from ..journal.journaled import Answer, Line
-from ..journal.sidecar import LineReader, parse_line, serve_journaled, write_answers
+from ..journal.sidecar import LineReader, answer_quiet, parse_line, serve_journaled, write_answers
 
 
 class _Stop(Exception):
@@ -73,13 +73,15 @@ def run_sidecar(args: argparse.Namespace, stdin: IO[bytes] | None = None, stdout
         raise UsageError("--broker-open-orders needs --journal: reconciliation acts on the recovered state")
     elif getattr(args, "new_session", False):
         raise UsageError("--new-session needs --journal: without one every run starts a new session anyway")
-    clock = IdleClock(getattr(args, "tick", 0.0))
+    tick = getattr(args, "tick", 0.0)
+    if not 0 <= tick < float("inf"):  # NaN fails too
+        raise UsageError(f"--tick {tick}: give the seconds between looks at the clock, 0 or more (0: never)")
     with rare_collections():  # a long stream of short-lived dicts: see safeguards.collector
         if journal is not None:
             return serve_journaled(args.policy, journal, source, out, err, broker_open_orders=args.broker_open_orders,
-                                   checkpoint_every=args.checkpoint_every, tick=clock.tick or 0.0,
+                                   checkpoint_every=args.checkpoint_every, tick=tick,
                                    new_session=getattr(args, "new_session", False))
-        return _serve(Engine(args.policy), source, out, err, clock)
+        return _serve(Engine(args.policy), source, out, err, IdleClock(tick))
 
 
 def _serve(engine: Engine, source: IO[bytes], out: IO[str], err: IO[str], clock: IdleClock) -> int:
@@ -103,11 +105,8 @@ def _serve(engine: Engine, source: IO[bytes], out: IO[str], err: IO[str], clock:
                 raw_lines = reader.next_lines(clock.tick)
             finally:
                 state["reading"] = False
-            if not raw_lines and not reader.ended:  # quiet: has a timeout fallen due meanwhile?
-                now = clock.due(engine.book.next_deadline())
-                if now is not None:
-                    write_answers([({}, engine.advance(now))], out)
-                    out.flush()
+            if not raw_lines and not reader.ended:
+                answer_quiet(clock, engine, engine.advance, out)
                 continue
             answers, numbers = [], []
             for raw in raw_lines:

@@ -25,6 +25,7 @@ from typing import IO, Any
 from ..errors import UsageError
 from ..idle_clock import IdleClock
 from ..jsonlines import dumps, loads
+from ..engine import Engine
 from .journaled import Answer, JournaledEngine, Line
 
 _READ_SIZE = 1 << 16
@@ -102,6 +103,16 @@ def write_answers(answers: list[Answer], out: IO[str], *, replayed: bool = False
         out.write("\n".join(lines) + "\n")
 
 
+def answer_quiet(clock: IdleClock, engine: Engine, advance: Callable[[int], list[dict[str, Any]]], out: IO[str]) -> bool:
+    """Input is quiet: if a timeout has fallen due meanwhile, ``advance`` broker time and write its alerts (flushed)."""
+    now = clock.due(engine.book.next_deadline())
+    if now is None:
+        return False
+    write_answers([({}, advance(now))], out)
+    out.flush()
+    return True
+
+
 def serve_journaled(policy: str, journal: str | Path, source: IO[bytes], out: IO[str], err: IO[str], *,
                     broker_open_orders: str | Path | None = None, checkpoint_every: int | None = None,
                     tick: float = 0.0, new_session: bool = False) -> int:
@@ -153,11 +164,8 @@ def _serve(journaled: JournaledEngine, reader: LineReader, out: IO[str], clock: 
                 raw_lines = reader.next_lines(clock.tick)
             finally:
                 state["reading"] = False
-            if not raw_lines and not reader.ended:  # quiet: has a timeout fallen due meanwhile?
-                now = clock.due(journaled.engine.book.next_deadline())
-                if now is not None:
-                    write_answers([({}, journaled.advance(now))], out)  # journaled first: a replay fires them too
-                    out.flush()
+            if not raw_lines and not reader.ended:
+                if answer_quiet(clock, journaled.engine, journaled.advance, out):  # journaled: a replay fires them too
                     journaled.answered()
                 continue
             inputs, numbers = [], []

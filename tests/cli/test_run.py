@@ -76,6 +76,14 @@ def test_bad_policy_exits_2():
     assert "no such file" in result.stderr
 
 
+def test_a_tick_that_is_not_a_number_of_seconds_exits_2():
+    for tick in ("-1", "nan"):
+        result = subprocess.run([*COMMAND, "--tick", tick], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                                timeout=60)
+        assert result.returncode == 2, tick
+        assert f"--tick {float(tick)}" in result.stderr and "0 or more" in result.stderr
+
+
 def _read_line_within(process: subprocess.Popen, seconds: float) -> dict | None:
     """The next stdout line as JSON if one comes within ``seconds``, else None."""
     import select
