@@ -67,7 +67,7 @@ class AcceptAll:
     OUTCOME = ("accept", "engine", None, "stub")
     def __init__(self, policy):
         self.identity, self.counts, self.alert_counts, self.arrivals = policy.identity, {"accept": 0}, {}, 0
-    def decide_stored(self, events, fields, new_sessions=()):
+    def decide_stored(self, events, fields, sessions=()):
         self.counts["accept"] += len(events)
         self.arrivals += len(events)
         return [self.OUTCOME] * len(events), [e.get("group_id") for e in events]

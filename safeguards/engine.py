@@ -14,7 +14,7 @@ Alert: ``{kind, severity, guard, seq, order_id, group_id, broker_ts, detail}``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,28 +86,25 @@ class Engine:
         return self._decide(event, event.get("broker_ts"), event.get("recv_ts"), fields)
 
     def decide_stored(self, events: Sequence[dict[str, Any]], fields: Sequence[tuple[str, ...]],
-                      new_sessions: Sequence[int] = ()) -> tuple[list[Outcome], list[str | None]]:
+                      sessions: Sequence[tuple[int, Hashable]] = ()) -> tuple[list[Outcome], list[str | None]]:
         """The backtest's bulk path: :meth:`process_stored` for many events, without a dict per decision.
 
         Returns each event's outcome ``(verdict, guard, rule, reason)`` (the guards'
         own tuples, mostly shared, so a writer can dictionary-encode them) and its
         group (its own ``group_id``, else its order's, as in a decision). The
         event's ``seq``, ``event_id`` and ``order_id`` complete the decision.
-        ``new_sessions``: positions (ascending) of events that start a new session
-        of the broker's numbering (:meth:`new_session` is called just before them).
+        ``sessions``: ``(position, key)`` pairs, positions ascending: from that
+        event on, the broker's numbering is session ``key``'s (:meth:`use_session`
+        is called just before it); a backtest's key is the event's log.
         """
-        if new_sessions:
-            all_outcomes: list[Outcome] = []
-            all_groups: list[str | None] = []
-            start = 0
-            for cut in (*new_sessions, len(events)):
-                if cut > start:
-                    decided, grouped = self.decide_stored(events[start:cut], fields[start:cut])
-                    all_outcomes += decided
-                    all_groups += grouped
-                if cut < len(events):
-                    self.new_session()
-                start = cut
+        if sessions:
+            first = sessions[0][0]
+            all_outcomes, all_groups = self.decide_stored(events[:first], fields[:first])
+            for (start, key), stop in zip(sessions, [*(position for position, _ in sessions[1:]), len(events)]):
+                self.use_session(key)
+                decided, grouped = self.decide_stored(events[start:stop], fields[start:stop])
+                all_outcomes += decided
+                all_groups += grouped
             return all_outcomes, all_groups
         book, runners, counts = self.book, self._runners, self.counts
         orders = book.orders
@@ -234,15 +231,27 @@ class Engine:
         return self.pop_alerts()
 
     def new_session(self) -> None:
-        """The broker's message numbers (``broker_seq``) start over: a new FIX session or trading day, or the next log.
+        """The broker's message numbers (``broker_seq``) start over: a new FIX session or trading day.
 
         Gaps are looked for within a session: without this, the first numbers of
         the new session sit below the old session's last and every gap among them
         goes unseen until the new numbering passes the old. Orders, dedup keys and
-        time carry on. The backtest calls it between the logs of a store.
+        time carry on. ``safeguards run --new-session`` calls it at start-up.
         """
         for guard in (*self.guards, self.escalation):
             guard.new_session()
+
+    def use_session(self, key: Hashable) -> None:
+        """Events from here on belong to the broker's session ``key``, which numbers its messages on its own.
+
+        For streams that interleave several numberings (logs of two venues merged
+        by arrival): each event's ``broker_seq`` is compared with the last of its
+        own session, and a key not seen before starts afresh. The backtest calls
+        it wherever the next event comes from another log. Orders, dedup keys and
+        time are shared by all sessions.
+        """
+        for guard in (*self.guards, self.escalation):
+            guard.use_session(key)
 
     # --- time ------------------------------------------------------------------------
 

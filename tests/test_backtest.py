@@ -250,11 +250,11 @@ def test_a_failed_run_leaves_no_outputs_and_stores_nothing(tmp_path, monkeypatch
     calls = []
     real = replay.Engine.decide_stored
 
-    def fail_in_third_batch(self, events, fields, new_sessions=()):
+    def fail_in_third_batch(self, events, fields, sessions=()):
         calls.append(events)
         if len(calls) == 3:
             raise RuntimeError("engine died")
-        return real(self, events, fields, new_sessions)
+        return real(self, events, fields, sessions)
 
     monkeypatch.setattr(replay.Engine, "decide_stored", fail_in_third_batch)
     out = tmp_path / "out"
@@ -379,3 +379,39 @@ def test_each_log_of_a_store_numbers_its_messages_afresh(tmp_path):
         assert gaps["order_id"].to_list() == ["tuesday-o"], size
         assert "from 2 to 5" in gaps["detail"][0]
         assert result.summary["verdicts"] == {"accept": 67}
+
+
+def test_two_venues_logs_of_one_day_are_replayed_merged_by_arrival(tmp_path, clean_run):
+    """The clean log split in two venues' logs (groups by parity, quotes with the first), each numbering its own
+    lines and messages (the even venue's from 5000; the odd venue's from 1, its 100th message lost): stored in one
+    database, in either order, they replay as the one log did, the lost message their only alert.
+
+    Replayed one log after the other, broker time would run back to the day's start at the second log (intents
+    blocked as if stale, timers firing); compared with one numbering, the odd venue's gap would sit below the even
+    venue's numbers, unseen.
+    """
+    venues: dict[str, list[dict]] = {"even": [], "odd": []}
+    for line in CLEAN.read_text().splitlines():
+        event = json.loads(line)
+        del event["seq"]  # each log numbers its own lines
+        owner = event.get("order_id") or "G0"
+        venues["odd" if int(owner.split("G")[1][:7]) % 2 else "even"].append(event)
+    logs = []
+    for name, first in (("even", 5000), ("odd", 1)):
+        numbered = [e for e in venues[name] if "broker_seq" in e]
+        for number, event in enumerate(numbered, first):
+            event["broker_seq"] = number + (name == "odd" and number >= 100)
+        logs.append(tmp_path / f"{name}.jsonl")
+        logs[-1].write_text("".join(json.dumps(event) + "\n" for event in venues[name]))
+    assert min(len(events) for events in venues.values()) > 3000
+    for order in (logs, logs[::-1]):
+        db = tmp_path / f"{order[0].stem}_first.duckdb"
+        con = open_store(db)
+        for log in order:
+            ingest_file(con, log, "jsonl", stager("jsonl", AdapterOptions()), AdapterOptions().describe())
+        con.close()
+        result = run_backtest(REFERENCE, tmp_path / f"run_{order[0].stem}", db=db, batch_size=1000)
+        assert result.summary["verdicts"] == clean_run.summary["verdicts"]
+        assert result.summary["alert_kinds"] == {"sequence_gap": 1}
+        gap = pl.read_parquet(tmp_path / f"run_{order[0].stem}" / "alerts.parquet")["detail"][0]
+        assert "from 99 to 101: 1 message(s) missing" in gap

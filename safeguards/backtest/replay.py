@@ -31,7 +31,7 @@ from .scoring import LabelTracker, dataset_kind, find_labels, metrics, read_labe
 from ..store.reader import EventBatch
 from .overlap import Worker
 from .sink import RunWriter, decisions_batch
-from .source import BATCH, EventSource, Window, from_database, from_log
+from .source import BATCH, EventSource, Window, from_database, from_log, log_switches
 from .summary import summarize
 
 #: ``progress(events_done, events_total)``; called after each batch.
@@ -74,11 +74,11 @@ class _Lane:
     decisions: pa.RecordBatch | None = None
     alerts: list[dict] = field(default_factory=list)
 
-    def step(self, batch: EventBatch, new_sessions: list[int]) -> None:
+    def step(self, batch: EventBatch, sessions: list[tuple[int, int]]) -> None:
         # The store screened every event on ingest: the engine need not check them again.
         engine = self.engine
         arrivals = engine.arrivals
-        outcomes, groups = engine.decide_stored(batch.events, batch.fields, new_sessions)
+        outcomes, groups = engine.decide_stored(batch.events, batch.fields, sessions)
         self.alerts = engine.pop_alerts()
         self.decisions = decisions_batch(batch, outcomes, groups, self.policy.identity, arrivals)
         self.writer.write(self.decisions, self.alerts)
@@ -167,12 +167,14 @@ def run_backtest(
             comparison = Comparison(out_dir, main_policy.identity, other_policy.identity)
         total = source.stored_events()
         done = 0
-        session_starts = source.session_starts()  # each log numbers its messages afresh
+        log: int | None = None
         with rare_collections():
             for batch in source.batches(batch_size):
-                starts = [start - done for start in session_starts if done <= start < done + len(batch)]
+                switches = log_switches(batch, log)  # each log numbers its broker messages on its own
+                if switches:
+                    log = switches[-1][1]
                 for lane in lanes:
-                    lane.step(batch, starts)
+                    lane.step(batch, switches)
                 if comparison is not None:
                     a, b = lanes
                     comparison.observe(a.decisions, b.decisions, a.alerts, b.alerts)

@@ -5,7 +5,8 @@ read directly: one replay path for every format the store reads (JSON lines,
 CSV, Parquet, FIX), the same validation and quarantine of malformed rows as
 production ingest, and a database the notebooks can query afterwards (events
 next to the decisions and alerts). Events come back in arrival order, in
-batches, as Arrow columns and canonical dicts (:mod:`safeguards.store.reader`);
+batches, as Arrow columns and canonical dicts (:mod:`safeguards.store.reader`),
+each log's events kept in its order and logs that overlap in time merged by arrival;
 the time and account window is applied by DuckDB, and the next batch is fetched
 on a second thread while the engine decides this one.
 """
@@ -22,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from ..errors import UsageError
 from ..events import parse_timestamp
 from ..store import open_store
-from ..store.reader import EventBatch, arrow_batches, decode, ingest_sizes
+from ..store.reader import EventBatch, arrow_batches, decode
 from .overlap import prefetched
 
 #: Events per batch. A batch's dicts are the backtest's largest live object (about 1.5 KB
@@ -101,16 +103,6 @@ class EventSource:
     def rejected_rows(self) -> int:
         return self.con.execute("SELECT count(*) FROM rejected_rows").fetchone()[0]
 
-    def session_starts(self) -> list[int]:
-        """Positions in the replay (0-based) where the next log begins: its broker numbering starts over there."""
-        window = self.window
-        sizes = ingest_sizes(self.con, since_ns=window.start_ns, until_ns=window.end_ns, account=window.account)
-        starts, position = [], 0
-        for size in sizes[:-1]:
-            position += size
-            starts.append(position)
-        return starts
-
     def batches(self, size: int = BATCH) -> Iterator[EventBatch]:
         """Events in arrival order, ``size`` at a time, filtered by the window; memory stays flat."""
         window = self.window
@@ -122,6 +114,20 @@ class EventSource:
 
     def close(self) -> None:
         self.con.close()
+
+
+def log_switches(batch: EventBatch, previous: int | None) -> list[tuple[int, int]]:
+    """``(position, ingest_id)`` wherever the batch's next event comes from another log than the one before it.
+
+    Each log numbers its broker messages on its own (:meth:`Engine.use_session`);
+    ``previous`` is the log of the event just before the batch (None at the start).
+    """
+    logs = batch.columns.column("ingest_id").to_numpy()
+    if len(logs) == 0:
+        return []
+    changes = (np.flatnonzero(logs[1:] != logs[:-1]) + 1).tolist()
+    first = [] if logs[0] == previous else [0]
+    return [(position, int(logs[position])) for position in first + changes]
 
 
 def from_database(path: str | Path, window: Window = Window()) -> EventSource:

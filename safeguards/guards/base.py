@@ -19,7 +19,7 @@ one new module and naming it in :data:`safeguards.guards.GUARD_CLASSES`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, ClassVar, NamedTuple
 
 from ..book import Book
@@ -95,3 +95,6 @@ class Guard:
 
     def new_session(self) -> None:
         """The broker's message numbering starts over (see :meth:`~safeguards.engine.Engine.new_session`)."""
+
+    def use_session(self, key: Hashable) -> None:
+        """Events from here on belong to the broker's session ``key`` (see :meth:`~safeguards.engine.Engine.use_session`)."""

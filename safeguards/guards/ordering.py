@@ -6,12 +6,13 @@ anything else is a violation (``reject`` + alert, or applied + alert, as the
 policy says). A fill after one of ``late_fills.after`` is real exposure: its
 quantity is kept and a critical alert escalates the group. ``cum_qty`` never
 goes backwards; above the order quantity it is an ``overfill``. Gaps in
-``broker_seq`` (per account) raise ``sequence_gap``.
+``broker_seq`` (per account, within a session of the broker's numbering)
+raise ``sequence_gap``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 from .base import ACCEPT, AT_STATE, BROKER_TYPES, FILL_TYPES, REJECT, STALE, Guard, StepSpec
@@ -54,7 +55,10 @@ class OrderingGuard(Guard):
             for source, targets in self.transitions.items()
         }
         self._no_targets: dict[str, tuple] = {}
+        #: The current session's last broker_seq per account; :attr:`sessions` holds every session's (this one too).
         self.last_broker_seq: dict[str, int] = {}
+        self.session: Hashable = None
+        self.sessions: dict[Hashable, dict[str, int]] = {None: self.last_broker_seq}
 
     def steps(self) -> Iterable[StepSpec]:
         return (StepSpec(BROKER_TYPES, AT_STATE, self.apply),)
@@ -174,11 +178,22 @@ class OrderingGuard(Guard):
         """Sequence numbers start over: the next one is compared with nothing (a restart is not a gap)."""
         self.last_broker_seq.clear()
 
+    def use_session(self, key: Hashable) -> None:
+        """Events from here on are numbered by session ``key``: compared with its own last number, not another's."""
+        if key != self.session:
+            self.session = key
+            self.last_broker_seq = self.sessions.setdefault(key, {})
+
     def snapshot(self) -> dict[str, Any]:
         return {"last_broker_seq": dict(self.last_broker_seq)}
 
     def state(self) -> dict[str, Any]:
-        return {"last_broker_seq": dict(self.last_broker_seq)}
+        # A list of pairs, not an object: a session's key (a log's ingest id, say) need not be a string.
+        return {"last_broker_seq": dict(self.last_broker_seq), "session": self.session,
+                "other_sessions": [[key, dict(seqs)] for key, seqs in self.sessions.items() if key != self.session]}
 
     def restore(self, state: dict[str, Any]) -> None:
+        self.session = state.get("session")  # absent from checkpoints older than sessions: one session, None
         self.last_broker_seq = dict(state["last_broker_seq"])
+        self.sessions = {key: dict(seqs) for key, seqs in state.get("other_sessions", [])}
+        self.sessions[self.session] = self.last_broker_seq

@@ -46,11 +46,11 @@ _makers: dict[tuple[str, ...], Callable[..., dict[str, Any]]] = {}
 
 @dataclass(frozen=True)
 class EventBatch:
-    """Stored events in log order: as Arrow columns (``columns``) and as canonical dicts (``events``).
+    """Stored events in arrival order: as Arrow columns (``columns``) and as canonical dicts (``events``).
 
-    ``columns`` has one column per canonical field (timestamps as int64 ns) plus
-    ``extra`` (JSON text): writers take per-event columns from it without
-    touching the dicts. ``fields[i]`` names the canonical fields ``events[i]``
+    ``columns`` has one column per canonical field (timestamps as int64 ns), then
+    ``extra`` (JSON text) and ``ingest_id`` (the event's log): writers take
+    per-event columns from it without touching the dicts. ``fields[i]`` names the canonical fields ``events[i]``
     has (not None), in canonical order; events of one shape share the tuple.
     """
 
@@ -194,22 +194,42 @@ def stored_in_log_order(con: duckdb.DuckDBPyConnection, where: str = "", params:
     return True
 
 
-def ingest_sizes(
-    con: duckdb.DuckDBPyConnection, *, since_ns: int | None = None, until_ns: int | None = None,
-    account: str | None = None,
-) -> list[int]:
-    """How many events of each ingest :func:`arrow_batches` yields (same window), in its order: where each log begins."""
-    where, params = _where(None, since_ns, until_ns, account)
-    rows = con.execute(f"SELECT ingest_id, count(*) FROM events {where} GROUP BY 1 ORDER BY 1", params).fetchall()
-    return [count for _, count in rows]
+def logs_interleave(con: duckdb.DuckDBPyConnection, where: str = "", params: Sequence[Any] = ()) -> bool:
+    """Whether replaying the logs one after another (by ingest) would take arrival time backwards.
+
+    True when a log begins (its first ``recv_ts``) before the one ingested before
+    it ends: two venues' logs of the same day, or days ingested out of order.
+    """
+    spans = con.execute(f"SELECT min(recv_ts), max(recv_ts) FROM events {where} GROUP BY ingest_id ORDER BY ingest_id",
+                        list(params)).fetchall()
+    return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))
 
 
-def _query(where: str, sort: bool) -> str:
+#: How the reader orders events: as stored (already in log order), sorted by log, or merged by arrival.
+STORED, BY_LOG, BY_ARRIVAL = "stored", "log", "arrival"
+
+
+def _query(where: str, order: str) -> str:
     columns = ", ".join(
         f"epoch_ns({ident(name)}) AS {ident(name)}" if kind == TS else ident(name) for name, kind in FIELDS.items()
     )
-    order = " ORDER BY ingest_id, seq, row_number" if sort else ""
-    return f"SELECT {columns}, CAST(extra AS VARCHAR) AS extra FROM events {where}{order}"
+    select = f"SELECT {columns}, CAST(extra AS VARCHAR) AS extra, ingest_id FROM"
+    if order == BY_ARRIVAL:
+        # Each log keeps its own order; logs interleave by when their events arrived. A log's
+        # running maximum of recv_ts never goes down, so a step back of its clock cannot move
+        # an event before the log's earlier ones.
+        arrival = ("max(recv_ts) OVER (PARTITION BY ingest_id ORDER BY seq, row_number "
+                   "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)")
+        return (f"{select} (SELECT *, {arrival} AS arrival FROM events {where}) "
+                "ORDER BY arrival, ingest_id, seq, row_number")
+    return f"{select} events {where}" + (" ORDER BY ingest_id, seq, row_number" if order == BY_LOG else "")
+
+
+def replay_order(con: duckdb.DuckDBPyConnection, where: str = "", params: Sequence[Any] = ()) -> str:
+    """:data:`BY_ARRIVAL` when the logs overlap in time, else :data:`STORED` if a plain scan is in log order, else :data:`BY_LOG`."""
+    if logs_interleave(con, where, params):
+        return BY_ARRIVAL
+    return STORED if stored_in_log_order(con, where, params) else BY_LOG
 
 
 def arrow_batches(
@@ -221,23 +241,25 @@ def arrow_batches(
     account: str | None = None,
     size: int = _BATCH,
 ) -> Iterator[pa.RecordBatch]:
-    """Stored events in log order (by ingest, then seq) as Arrow batches of up to ``size`` rows.
+    """Stored events in arrival order as Arrow batches of up to ``size`` rows, each row with its ``ingest_id``.
 
-    ``since_ns``/``until_ns`` bound the arrival time (``recv_ts``, inclusive) and
-    ``account`` keeps one account's events (absent means ``default``). Events
-    stored in log order (:func:`stored_in_log_order`, as ingest writes them) are
-    streamed as stored; otherwise DuckDB sorts them.
+    Arrival order is each log's own order (``seq``), and log after log in the
+    order they were ingested; logs that overlap in time (:func:`logs_interleave`)
+    are merged by arrival (``recv_ts``) instead, each keeping its own order.
+    ``since_ns``/``until_ns`` bound the arrival time (inclusive) and ``account``
+    keeps one account's events (absent means ``default``). Logs stored in order
+    (:func:`stored_in_log_order`, as ingest writes them) are streamed as stored;
+    otherwise DuckDB sorts them.
     """
     con.execute("SET preserve_insertion_order = true").fetchall()  # DuckDB's default; the plain scan relies on it
     where, params = _where(ingest_ids, since_ns, until_ns, account)
-    query = _query(where, sort=not stored_in_log_order(con, where, params))
-    yield from con.sql(query, params=params).to_arrow_reader(size)
+    yield from con.sql(_query(where, replay_order(con, where, params)), params=params).to_arrow_reader(size)
 
 
 def read_event_batches(
     con: duckdb.DuckDBPyConnection, ingest_ids: Sequence[int] | None = None, *, size: int = _BATCH
 ) -> Iterator[EventBatch]:
-    """:func:`arrow_batches` (unfiltered), each with its canonical dicts."""
+    """:func:`arrow_batches` (unfiltered), each with its canonical dicts, in arrival order."""
     for batch in arrow_batches(con, ingest_ids, size=size):
         if batch.num_rows:
             yield decode(batch)
@@ -246,6 +268,6 @@ def read_event_batches(
 def read_events(
     con: duckdb.DuckDBPyConnection, ingest_ids: Sequence[int] | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Yield stored events in log order (by ingest, then seq), as canonical dicts."""
+    """Yield stored events in arrival order (:func:`arrow_batches`), as canonical dicts."""
     for batch in read_event_batches(con, ingest_ids):
         yield from batch.events

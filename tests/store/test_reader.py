@@ -28,3 +28,40 @@ def test_reading_one_ingest_only(store: duckdb.DuckDBPyConnection, tmp_path: Pat
         (tmp_path / f"{name}.jsonl").write_text(json.dumps(event) + "\n")
         ingest(store, tmp_path / f"{name}.jsonl", "jsonl")
     assert [e["event_id"] for e in read_events(store, [2])] == ["s1"]
+
+
+_DAY = 1_771_684_200_000_000_000  # 2026-02-21T14:30:00Z in ns
+
+
+def _log(tmp_path: Path, name: str, stamps: list[int]) -> Path:
+    """A log of quotes, one per receive time (ms into the day), in this order; ``event_id`` names the log and position."""
+    path = tmp_path / f"{name}.jsonl"
+    path.write_text("".join(json.dumps({
+        "source": "market", "type": "quote", "event_id": f"{name}{i}", "symbol": "SPY", "bid_px": 1.0, "bid_qty": 10,
+        "ask_px": 1.1, "ask_qty": 10, "broker_ts": _DAY + stamp * 1_000_000 - 5_000, "recv_ts": _DAY + stamp * 1_000_000})
+        + "\n" for i, stamp in enumerate(stamps)))
+    return path
+
+
+def test_logs_that_overlap_in_time_come_back_merged_by_arrival_each_in_its_own_order(store, tmp_path: Path) -> None:
+    """Two venues' logs of one day are read as the events arrived, not one log after the other.
+
+    Log a's clock steps back once (30 then 25): its events still keep their log order.
+    """
+    ingest(store, _log(tmp_path, "a", [10, 30, 25, 50]), "jsonl")
+    ingest(store, _log(tmp_path, "b", [20, 26, 60]), "jsonl")
+    assert [e["event_id"] for e in read_events(store)] == ["a0", "b0", "b1", "a1", "a2", "a3", "b2"]
+    assert [e["event_id"] for e in read_events(store, [2])] == ["b0", "b1", "b2"]
+
+
+def test_logs_ingested_out_of_time_order_come_back_in_time_order(store, tmp_path: Path) -> None:
+    ingest(store, _log(tmp_path, "tuesday", [200, 210]), "jsonl")
+    ingest(store, _log(tmp_path, "monday", [100, 110]), "jsonl")
+    assert [e["event_id"] for e in read_events(store)] == ["monday0", "monday1", "tuesday0", "tuesday1"]
+
+
+def test_logs_one_after_another_come_back_log_by_log(store, tmp_path: Path) -> None:
+    """Touching is not overlapping: the second log may begin at the first one's last instant."""
+    ingest(store, _log(tmp_path, "a", [10, 20]), "jsonl")
+    ingest(store, _log(tmp_path, "b", [20, 30]), "jsonl")
+    assert [e["event_id"] for e in read_events(store)] == ["a0", "a1", "b0", "b1"]
