@@ -109,8 +109,8 @@ def decode(batch: pa.RecordBatch) -> EventBatch:
     shared: dict[int, list[str]] = {}
     for i in _FEW_VALUES:  # a few distinct strings: one str object each, shared by the events
         column = columns[i]
-        if column.null_count < rows and pa.types.is_string(column.type):
-            encoded = pc.dictionary_encode(column)
+        if column.null_count < rows and (pa.types.is_string(column.type) or pa.types.is_dictionary(column.type)):
+            encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)  # ENUM: already
             shared[i], columns[i] = encoded.dictionary.to_pylist(), encoded.indices
     events: list[dict[str, Any]] = []
     shapes: list[tuple[str, ...]] = []

@@ -18,11 +18,17 @@ NULLs as on a column of numbers (0.1-0.15 CPU-s per 5M rows each; a column of
 ``'default'`` strings 0.3-0.4), so a 5M-row broker file no longer pays about
 1.5 CPU-s for the ten columns it does not have. Readers see one relation with
 every column, typed as before.
+
+Fields with a closed set of values (``source``, ``type``, ``side``, ``role``)
+are DuckDB ``ENUM`` types (since version 6): a small integer per row instead of a
+string, which costs ingest about half as much per column and compares the same
+(``type = 'fill'``); values read back as text. A canonical type added later needs
+a migration that widens its enum.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import duckdb
 
@@ -33,6 +39,31 @@ from ..events import BOOL, DEFAULT_ACCOUNT, FIELDS, INT, NUM, STR, TS
 SQL_TYPES = {STR: "VARCHAR", INT: "BIGINT", NUM: "DOUBLE", TS: "TIMESTAMP_NS", BOOL: "BOOLEAN"}
 
 _EVENT_COLUMNS = ",\n    ".join(f"{name} {SQL_TYPES[kind]}" for name, kind in FIELDS.items())
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+#: Fields stored as a DuckDB ENUM: (type name, its values), as migration 6 created them.
+ENUM_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "source": ("event_source", ("local", "broker", "market")),
+    "type": ("event_type", (
+        "intent", "submit", "cancel_request", "pending_new", "new", "partial_fill", "fill", "pending_cancel",
+        "canceled", "cancel_rejected", "pending_replace", "replaced", "rejected", "expired", "quote",
+    )),
+    "side": ("order_side", ("buy", "sell")),
+    "role": ("order_role", ("leg", "hedge", "stop")),
+}
+
+
+def column_type(name: str) -> str:
+    """The DuckDB type of canonical field ``name`` in the store (now: after every migration)."""
+    return ENUM_TYPES[name][0] if name in ENUM_TYPES else SQL_TYPES[FIELDS[name]]
+
 
 #: Columns stored with a compression of our choosing rather than DuckDB's pick (see
 #: migration 4): ``event_id`` is unique per row, where DuckDB's dictionary+FSST
@@ -56,7 +87,7 @@ WHERE source = 'broker'
 GROUP BY account, order_id"""
 
 #: (version, what it does, statements). Append only: never edit a released migration.
-MIGRATIONS: Sequence[tuple[int, str, Sequence[str]]] = (
+MIGRATIONS: Sequence[tuple[int, str, Sequence[str | Callable[[duckdb.DuckDBPyConnection], None]]]] = (
     (
         1,
         "events, ingests and rejected_rows tables",
@@ -164,6 +195,15 @@ MIGRATIONS: Sequence[tuple[int, str, Sequence[str]]] = (
             "CREATE VIEW events AS SELECT * FROM event_rows",
         ),
     ),
+    (
+        6,
+        "source, type, side and role stored as ENUM types (Parquet ingest 5M rows: about 0.4 CPU-s less)",
+        (
+            *(f"CREATE TYPE {type_name} AS ENUM ({', '.join(_lit(v) for v in values)})"
+              for type_name, values in ENUM_TYPES.values()),
+            lambda con: _retype_shape_tables(con),
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -172,8 +212,14 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 EVENT_ROWS = "event_rows"
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _retype_shape_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Migration 6: the closed-set columns of every shape table become their ENUM type."""
+    tables = _shape_tables(con)
+    for table, columns in tables.items():
+        for name, (type_name, _) in ENUM_TYPES.items():
+            if name in columns:
+                con.execute(f"ALTER TABLE {table} ALTER COLUMN {_ident(name)} TYPE {type_name}")
+    _create_events_view(con, tables)
 
 
 def shape_table(con: duckdb.DuckDBPyConnection, stored: Sequence[str], extra: bool) -> str:
@@ -192,7 +238,7 @@ def shape_table(con: duckdb.DuckDBPyConnection, stored: Sequence[str], extra: bo
     taken = set(tables)
     table = next(f"{EVENT_ROWS}_{n}" for n in range(1, len(taken) + 2) if f"{EVENT_ROWS}_{n}" not in taken)
     columns = ",\n    ".join(
-        f"{_ident(name)} {SQL_TYPES[FIELDS[name]]}"
+        f"{_ident(name)} {column_type(name)}"
         + (f" USING COMPRESSION {_COMPRESSION[name]}" if name in _COMPRESSION else "")
         for name in names
     )
@@ -234,14 +280,10 @@ def _create_events_view(con: duckdb.DuckDBPyConnection, tables: dict[str, list[s
             elif name == "account":
                 columns.append(f"{_lit(DEFAULT_ACCOUNT)} AS account")
             else:
-                columns.append(f"NULL::{SQL_TYPES[kind]} AS {_ident(name)}")
+                columns.append(f"NULL::{column_type(name)} AS {_ident(name)}")
         columns.append("extra" if "extra" in have else "NULL::JSON AS extra")
         branches.append(f"SELECT {', '.join(columns)} FROM {table}")
     con.execute("CREATE OR REPLACE VIEW events AS\n" + "\nUNION ALL\n".join(branches))
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int | None:
@@ -277,7 +319,10 @@ def migrate(con: duckdb.DuckDBPyConnection, path: str, upto: int = SCHEMA_VERSIO
             )
         for number, description, statements in pending:
             for statement in statements:
-                con.execute(statement)
+                if callable(statement):  # a step that depends on what the database holds
+                    statement(con)
+                else:
+                    con.execute(statement)
             con.execute(
                 "INSERT INTO schema_version VALUES (?, ?, now()::TIMESTAMP)", [number, description]
             )

@@ -24,6 +24,41 @@ def test_a_new_database_gets_every_migration_in_order(tmp_path: Path) -> None:
     sql = con.execute("SELECT sql FROM duckdb_tables() WHERE table_name = 'event_rows'").fetchone()[0]
     assert "event_id VARCHAR USING COMPRESSION ZSTD" in sql  # migration 4
     assert con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'events'").fetchone() == (1,)  # 5
+    assert columns["type"].startswith("ENUM('intent', 'submit'") and columns["side"] == "ENUM('buy', 'sell')"  # 6
+
+
+def test_migration_6_turns_every_shape_tables_closed_sets_into_enums_keeping_the_rows(tmp_path: Path) -> None:
+    """A version 5 store with two shapes (every column; broker columns only) reads back the same after migration 6."""
+    from safeguards.events import CHOICES, TYPES_BY_SOURCE
+    from safeguards.store.schema import ENUM_TYPES
+
+    assert {name: values for name, (_, values) in ENUM_TYPES.items()} == {
+        "source": tuple(TYPES_BY_SOURCE), "type": tuple(t for types in TYPES_BY_SOURCE.values() for t in types),
+        **CHOICES}, "a canonical value was added: widen its enum in a new migration"
+    path = tmp_path / "v5.duckdb"
+    con = duckdb.connect(str(path))
+    migrate(con, str(path), upto=5)
+    con.execute("INSERT INTO event_rows (ingest_id, row_number, seq, source, type, event_id, order_id, group_id, role, "
+                "symbol, side, qty, recv_ts) VALUES (1, 1, 1, 'local', 'intent', 'i1', 'o1', 'g1', 'hedge', 'SPY', "
+                "'sell', 3, TIMESTAMP_NS '2026-02-21 14:30:00')")
+    table = "event_rows_1"  # as a version 5 ingest of a broker-only file made it (by hand: today's code makes enums)
+    con.execute(f"CREATE TABLE {table} (ingest_id INTEGER NOT NULL, row_number BIGINT NOT NULL, seq BIGINT, "
+                "source VARCHAR, type VARCHAR, event_id VARCHAR, order_id VARCHAR, cum_qty DOUBLE, leaves_qty DOUBLE, "
+                "broker_ts TIMESTAMP_NS, recv_ts TIMESTAMP_NS)")
+    con.execute(f"INSERT INTO {table} VALUES (2, 1, 1, 'broker', 'fill', 'x1', 'o1', 3, 0, "
+                "TIMESTAMP_NS '2026-02-21 14:30:01', TIMESTAMP_NS '2026-02-21 14:30:01')")
+    before = [con.execute(f"SELECT * FROM {name}").fetchall() for name in ("event_rows", table)]
+    con.close()
+
+    con = open_store(path)
+    assert versions(con) == list(range(1, SCHEMA_VERSION + 1))
+    assert [con.execute(f"SELECT * FROM {name}").fetchall() for name in ("event_rows", table)] == before
+    assert con.execute("SELECT ingest_id, type, side, cum_qty FROM events ORDER BY ingest_id").fetchall() == [
+        (1, "intent", "sell", None), (2, "fill", None, 3.0)]
+    for name in (table, "event_rows", "events"):
+        types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {name})").fetchall())
+        assert types["type"].startswith("ENUM(") and types["source"].startswith("ENUM("), name
+    assert con.execute("SELECT state FROM order_states").fetchall() == [("fill",)]
 
 
 def test_migration_4_keeps_the_rows_their_order_and_the_order_states_view(tmp_path: Path) -> None:
