@@ -100,12 +100,14 @@ from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import polars as pl
 
 from ..errors import IngestError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 FORMAT = "fix"
 INTENTS_NONE = "none"
@@ -148,11 +150,18 @@ COLUMNS = ("row_number", "location", "raw", "pre_reason", "type_error", "source"
            "fix_session", "fix_msg_type", "fix_clordid", "fix_seq", "fix_prev_seq", "recv_ts_from",
            "cum_qty_derived", "cum_qty_reported", "fix_reject_text", "synthesized_from")
 EXTRA_COLUMNS = COLUMNS[COLUMNS.index("fix_session"):]
-_SCHEMA = {name: pl.Utf8 for name in COLUMNS} | {
-    "row_number": pl.Int64, "broker_ts": pl.Int64, "recv_ts": pl.Int64, "broker_seq": pl.Int64,
-    "poss_dup": pl.Boolean, **{name: pl.Float64 for name in NUMBER_TAGS},
-    "fix_seq": pl.Int64, "fix_prev_seq": pl.Int64, "cum_qty_derived": pl.Boolean, "cum_qty_reported": pl.Float64,
-}
+
+
+@lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    """The staged frame's column types (polars is imported on first use: other formats never pay for it)."""
+    import polars as pl
+
+    return {name: pl.Utf8 for name in COLUMNS} | {
+        "row_number": pl.Int64, "broker_ts": pl.Int64, "recv_ts": pl.Int64, "broker_seq": pl.Int64,
+        "poss_dup": pl.Boolean, **{name: pl.Float64 for name in NUMBER_TAGS},
+        "fix_seq": pl.Int64, "fix_prev_seq": pl.Int64, "cum_qty_derived": pl.Boolean, "cum_qty_reported": pl.Float64,
+    }
 _POSS_DUP = {"Y": True, "N": False}
 
 
@@ -431,7 +440,9 @@ class FixReader:
         self.rows.append((len(self.rows) + 1, location, raw.replace("\x01", "|"), reason, *blank))
 
     def frame(self) -> pl.DataFrame:
-        return pl.DataFrame(self.rows, schema=_SCHEMA, orient="row")
+        import polars as pl
+
+        return pl.DataFrame(self.rows, schema=_schema(), orient="row")
 
 
 def _tags(message: str, delimiter: str) -> dict[str, str] | str:

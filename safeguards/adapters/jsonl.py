@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import duckdb
-import polars as pl
 
 from ..events import BOOL, FIELDS, INT, NUM, STR, TS
 from ..store.checks import ident, lit
@@ -91,6 +90,8 @@ def create_lines(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> str:
             except UnicodeDecodeError as bad:
                 reason = f"not valid UTF-8 (byte {raw[bad.start]:#04x} at column {bad.start + 1})"
                 rows.append((number, raw.decode("utf-8", errors="replace").rstrip("\r"), reason))
+        import polars as pl  # only here: a UTF-8 file (the usual case) never needs it
+
         frame = pl.DataFrame(rows, schema={"row_number": pl.Int64, "line": pl.Utf8, "encoding_error": pl.Utf8},
                              orient="row")
         con.register(f"{lines}_frame", frame)
