@@ -16,6 +16,21 @@ def versions(con: duckdb.DuckDBPyConnection) -> list[int]:
     return [row[0] for row in con.execute("SELECT version FROM schema_version ORDER BY version").fetchall()]
 
 
+def older_store(tmp_path: Path, version: int) -> tuple[Path, duckdb.DuckDBPyConnection]:
+    """A database as safeguards left it at schema ``version``, open to add rows as that version stored them."""
+    path = tmp_path / f"v{version}.duckdb"
+    con = duckdb.connect(str(path))
+    migrate(con, str(path), upto=version)
+    return path, con
+
+
+def reopened(path: Path) -> duckdb.DuckDBPyConnection:
+    """``path`` opened by today's safeguards: migrated to the current version."""
+    con = open_store(path)
+    assert versions(con) == list(range(1, SCHEMA_VERSION + 1))
+    return con
+
+
 def test_a_new_database_gets_every_migration_in_order(tmp_path: Path) -> None:
     con = open_store(tmp_path / "new.duckdb")
     assert versions(con) == [m[0] for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
@@ -35,9 +50,7 @@ def test_migration_6_turns_every_shape_tables_closed_sets_into_enums_keeping_the
     assert {name: values for name, (_, values) in ENUM_TYPES.items()} == {
         "source": tuple(TYPES_BY_SOURCE), "type": tuple(t for types in TYPES_BY_SOURCE.values() for t in types),
         **CHOICES}, "a canonical value was added: widen its enum in a new migration"
-    path = tmp_path / "v5.duckdb"
-    con = duckdb.connect(str(path))
-    migrate(con, str(path), upto=5)
+    path, con = older_store(tmp_path, 5)
     con.execute("INSERT INTO event_rows (ingest_id, row_number, seq, source, type, event_id, order_id, group_id, role, "
                 "symbol, side, qty, recv_ts) VALUES (1, 1, 1, 'local', 'intent', 'i1', 'o1', 'g1', 'hedge', 'SPY', "
                 "'sell', 3, TIMESTAMP_NS '2026-02-21 14:30:00')")
@@ -50,8 +63,7 @@ def test_migration_6_turns_every_shape_tables_closed_sets_into_enums_keeping_the
     before = [con.execute(f"SELECT * FROM {name}").fetchall() for name in ("event_rows", table)]
     con.close()
 
-    con = open_store(path)
-    assert versions(con) == list(range(1, SCHEMA_VERSION + 1))
+    con = reopened(path)
     assert [con.execute(f"SELECT * FROM {name}").fetchall() for name in ("event_rows", table)] == before
     assert con.execute("SELECT ingest_id, type, side, cum_qty FROM events ORDER BY ingest_id").fetchall() == [
         (1, "intent", "sell", None), (2, "fill", None, 3.0)]
@@ -62,32 +74,26 @@ def test_migration_6_turns_every_shape_tables_closed_sets_into_enums_keeping_the
 
 
 def test_migration_4_keeps_the_rows_their_order_and_the_order_states_view(tmp_path: Path) -> None:
-    path = tmp_path / "v3.duckdb"
-    con = duckdb.connect(str(path))
-    migrate(con, str(path), upto=3)
+    path, con = older_store(tmp_path, 3)
     con.execute("INSERT INTO events (ingest_id, row_number, seq, source, type, event_id, order_id, broker_ts, recv_ts) "
                 "SELECT 1, i, i, 'broker', 'new', 'E' || i, 'o' || i, TIMESTAMP_NS '2026-02-21 14:30:00', "
                 "TIMESTAMP_NS '2026-02-21 14:30:00' FROM range(1, 3001) AS t(i)")
     before = con.execute("SELECT * FROM events").fetchall()
     con.close()
 
-    con = open_store(path)
-    assert versions(con) == list(range(1, SCHEMA_VERSION + 1))
+    con = reopened(path)
     assert con.execute("SELECT * FROM events").fetchall() == before
     assert con.execute("SELECT * FROM event_rows").fetchall() == before  # migration 5: the table behind the view
     assert con.execute("SELECT count(*), min(state) FROM order_states").fetchone() == (3000, "new")
 
 
 def test_an_older_database_is_migrated_forward_keeping_its_rows(tmp_path: Path) -> None:
-    path = tmp_path / "old.duckdb"
-    con = duckdb.connect(str(path))
-    migrate(con, str(path), upto=1)
+    path, con = older_store(tmp_path, 1)
     con.execute("INSERT INTO events (ingest_id, row_number, source, type, order_id, recv_ts) "
                 "VALUES (1, 1, 'local', 'submit', 'o1', TIMESTAMP_NS '2026-02-21 14:30:00')")
     con.close()
 
-    con = open_store(path)
-    assert versions(con) == list(range(1, SCHEMA_VERSION + 1))
+    con = reopened(path)
     assert con.execute("SELECT order_id FROM events").fetchall() == [("o1",)]
     assert con.execute("SELECT count(*) FROM order_states").fetchone() == (0,)  # added by migration 2
 
