@@ -13,15 +13,28 @@ load average, because the machine is shared and wall time moves with its load. F
 Parquet, DuckDB's own ``CREATE TABLE AS SELECT * FROM read_parquet(...)`` into a fresh
 database is measured the same way: the floor of storing those rows in DuckDB at all.
 
-Figures (2026-11-24, 2 CPUs shared with other work; medians, CPU-s being the figure
-the machine's load moves least):
+Figures (2026-11-24, 2 CPUs; medians, CPU-s being the figure the machine's load
+moves least). Session 4, no other work running (the load shown is the bench's own),
+schema version 6 (ENUM source/type/side/role):
 
-    parquet 5M   before this round  6.6-7.3 CPU-s, 3.7 s wall on quiet cores (1.34M rows/s)
-                 after              4.81 CPU-s; runs 4.72, 5.40, 3.87, 2.44, 2.61 s wall at load 2.9
-                                    (median 3.87 s; best 2.44 s = 2.05M rows/s); DuckDB's own CTAS in
-                                    the same run 4.72 CPU-s, runs 4.86, 5.23, 2.36, 2.40, 2.49 s
-    csv 5M       20.6 CPU-s, 20.1 s wall (load 2.7; before: 21.2 CPU-s)
-    fix 500k     13.7 CPU-s, 13.8 s wall (load 2.6; before: 13.6 CPU-s)
+    parquet 5M   ours 2.31 s wall = 2.17M rows/s, 4.38 CPU-s (runs 2.31, 2.26, 2.34, 2.52, 2.28)
+                 DuckDB's CTAS in the same run 2.33 s = 2.14M rows/s, 4.46 CPU-s
+                 a later run: ours 2.55 s = 1.96M rows/s, 4.70 CPU-s; CTAS 2.58 s = 1.94M, 4.93 CPU-s
+                 (before ENUM: 1.85-2.06M rows/s, 4.59-4.93 CPU-s)
+    csv 5M       13.70 s wall = 365k rows/s, 19.4 CPU-s
+    fix 500k     10.89 s wall = 45.9k rows/s, 12.1 CPU-s
+
+This file is a broker's execution export: 17 columns. The simulator's mixed log
+(intents, quotes and broker events: all 27 columns, far more distinct ids) stores at
+about a third of that rate: its 10M-event Parquet (242 MB) took 13.8 s = 726k rows/s
+(25.8 CPU-s) through ``ingest_file``, and 12.4 s = 808k rows/s (23.2 CPU-s) through
+DuckDB's own copy.
+
+The same CPU work took 4.38 CPU-s in one run and 4.70 in the next: the machine's own
+speed moves about 7% between runs, and DuckDB's plain copy of the file moves with it.
+
+Earlier rounds (session 2, load 2.6-2.9): parquet 6.6-7.3 CPU-s before that round's
+work, 4.81 after; csv 20.6 CPU-s; fix 13.7 CPU-s.
 
 Where the Parquet time goes (perf, DuckDB's profiler, and one column at a time):
 storing the rows, not reading or checking them. Reading the file is 0.7 CPU-s, the
@@ -32,13 +45,12 @@ the columns the file has (``events`` is a view over one table per shape, schema
 version 5). Dictionary+FSST encoding of the unique ``event_id`` cost 0.5-1 CPU-s
 more than zstd (schema version 4; the database grows 1.17x on this file, not at all
 on simulator output). Zstd for ``order_id``/``broker_order_id`` too would save
-another 0.2-0.4 CPU-s here but costs 1.18x on simulator output (orders repeat, the
-dictionary wins) for no gain there, so it is not done. Settings tried without a
+another 0.2-0.5 CPU-s here but costs 1.18x on simulator output (orders repeat, the
+dictionary wins) for no gain there, so it is not done. Closed sets stored as ENUM
+(schema version 6) save 0.3-0.5 CPU-s on this file (``source``, ``type``, ``side``). Settings tried without a
 CPU gain: ``preserve_insertion_order = false``, ``disabled_compression_methods``,
 ``force_compression``, NOT NULL columns, larger row groups (worse), older storage
-versions (worse). The 2M rows/s target (2.5 s) needs both cores busy throughout;
-it was met in the quietest runs (2.44 s; 2.61 s is 1.92M rows/s), not as a median
-on this shared machine, where other work took one core or more throughout. Reading
+versions (worse), ``SET threads`` above the core count (worse). Reading
 the file through pyarrow (a table or a dataset scanner registered with DuckDB)
 costs 1-2.5 CPU-s more than DuckDB's own reader.
 """
