@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from ..store.checks import lit
+from ..store.database import one_row
 from .columns import mapped_select
 
 FORMAT = "csv"
@@ -46,7 +47,7 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, mapping: Mappin
     )
     con.execute(f"DROP TABLE IF EXISTS {rejects}")
     con.execute(f"DROP TABLE IF EXISTS {scans}")
-    total = con.execute(f"SELECT count(*) FROM {name}_csv").fetchone()[0]
+    total = one_row(con, f"SELECT count(*) FROM {name}_csv")[0]
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {name} AS
 SELECT *, NULL::VARCHAR AS location, NULL::VARCHAR AS raw, NULL::VARCHAR AS pre_reason FROM ({good})

@@ -16,6 +16,7 @@ import duckdb
 
 from ..events import BOOL, FIELDS, INT, NUM, STR, TS
 from ..store.checks import ident, lit
+from ..store.database import one_row
 
 FORMAT = "jsonl"
 
@@ -83,7 +84,7 @@ def create_lines(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> str:
             f"FROM (SELECT string_split(content, chr(10)) AS parts FROM read_text({lit(str(path))}))"
         )
     else:
-        rows = []
+        rows: list[tuple[int, str, str | None]] = []
         for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
             try:
                 rows.append((number, raw.decode("utf-8").rstrip("\r"), None))
@@ -111,7 +112,7 @@ _JOURNAL_CONTROL = ("CASE WHEN json_valid(line) THEN coalesce(json_extract_strin
 def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
     """Stage the file's lines as the temporary table ``name`` (parsed once, read twice); return the lines skipped."""
     lines = create_lines(con, path, name)
-    skipped = con.execute(f"SELECT count(*) FROM {lines} WHERE {_JOURNAL_CONTROL}").fetchone()[0]
+    skipped: int = one_row(con, f"SELECT count(*) FROM {lines} WHERE {_JOURNAL_CONTROL}")[0]
     names = list(FIELDS)
     paths = "[" + ", ".join(lit(f"$.{n}") for n in names) + "]"
     columns = []

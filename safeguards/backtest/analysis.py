@@ -62,7 +62,7 @@ def alerts_over_time(run: str | Path, every: str | None = None) -> pl.DataFrame:
     if frame.is_empty():
         return pl.DataFrame({"bucket": []})
     if every is None:
-        span = (frame["broker_ts"].max() - frame["broker_ts"].min()).total_seconds()
+        span = frame.select((pl.col("broker_ts").max() - pl.col("broker_ts").min()).dt.total_seconds()).item()
         every = next((name for name, seconds in _BUCKETS if span / seconds <= 60), "1d")
     counts = (frame.with_columns(pl.col("broker_ts").dt.truncate(every).alias("bucket"))
               .group_by("bucket", "kind").len("alerts"))

@@ -115,9 +115,11 @@ def _write_json(path: Path, document: Any) -> None:
 def open_source(events: str | Path | None, db: str | Path | None, out_dir: Path, window: Window) -> EventSource:
     from ..errors import UsageError
 
-    if (events is None) == (db is None):
-        raise UsageError("give exactly one of --events LOG or --db DB")
-    return from_log(events, out_dir / EVENTS_DB, window) if events is not None else from_database(db, window)
+    if events is not None and db is None:
+        return from_log(events, out_dir / EVENTS_DB, window)
+    if db is not None and events is None:
+        return from_database(db, window)
+    raise UsageError("give exactly one of --events LOG or --db DB")
 
 
 def run_backtest(

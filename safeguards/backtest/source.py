@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import UsageError
 from ..events import parse_timestamp
 from ..store import open_store
+from ..store.database import one_row
 from ..store.reader import EventBatch, arrow_batches, decode
 from .overlap import prefetched
 
@@ -98,10 +99,10 @@ class EventSource:
         return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
     def stored_events(self) -> int:
-        return self.con.execute("SELECT count(*) FROM events").fetchone()[0]
+        return one_row(self.con, "SELECT count(*) FROM events")[0]
 
     def rejected_rows(self) -> int:
-        return self.con.execute("SELECT count(*) FROM rejected_rows").fetchone()[0]
+        return one_row(self.con, "SELECT count(*) FROM rejected_rows")[0]
 
     def batches(self, size: int = BATCH) -> Iterator[EventBatch]:
         """Events in arrival order, ``size`` at a time, filtered by the window; memory stays flat."""

@@ -7,6 +7,7 @@ from typing import Any
 
 import duckdb
 
+from ..store.database import one_row
 from .sink import sql_text
 from .source import MEMORY_LIMIT
 
@@ -27,8 +28,8 @@ def summarize(decisions: Path, alerts: Path) -> dict[str, Any]:
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         con.execute(f"CREATE VIEW d AS SELECT * FROM read_parquet({sql_text(decisions)})")
         con.execute(f"CREATE VIEW a AS SELECT * FROM read_parquet({sql_text(alerts)})")
-        first, last, first_broker, last_broker = con.execute(
-            "SELECT min(recv_ts), max(recv_ts), min(broker_ts), max(broker_ts) FROM d").fetchone()
+        first, last, first_broker, last_broker = one_row(
+            con, "SELECT min(recv_ts), max(recv_ts), min(broker_ts), max(broker_ts) FROM d")
         days = con.execute(
             "SELECT strftime(day, '%Y-%m-%d'), sum(events), sum(alerts), sum(critical) FROM ("
             " SELECT CAST(recv_ts AS DATE) AS day, count(*) AS events, 0 AS alerts, 0 AS critical FROM d GROUP BY 1"
@@ -36,8 +37,8 @@ def summarize(decisions: Path, alerts: Path) -> dict[str, Any]:
             " SELECT CAST(broker_ts AS DATE), 0, count(*), count(*) FILTER (severity = 'critical') FROM a GROUP BY 1"
             ") GROUP BY 1 ORDER BY 1 NULLS LAST").fetchall()
         return {
-            "events": con.execute("SELECT count(*) FROM d").fetchone()[0],
-            "alerts": con.execute("SELECT count(*) FROM a").fetchone()[0],
+            "events": one_row(con, "SELECT count(*) FROM d")[0],
+            "alerts": one_row(con, "SELECT count(*) FROM a")[0],
             "time_span": {"first_recv_ts": _iso(first), "last_recv_ts": _iso(last),
                           "first_broker_ts": _iso(first_broker), "last_broker_ts": _iso(last_broker)},
             "verdicts": _counts(con, "SELECT verdict, count(*) FROM d GROUP BY 1 ORDER BY 1"),

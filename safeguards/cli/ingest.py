@@ -15,7 +15,7 @@ from ..adapters import FORMATS, AdapterOptions, guess_format, stager
 from ..adapters.columns import parse_mapping
 from ..adapters.fix import INTENT_MODES, INTENTS_NONE
 from ..errors import IngestError
-from ..store.database import LoadResult, open_store
+from ..store.database import LoadResult, one_row, open_store
 from ..store.ingest import ingest_file
 from .progress import wants_progress
 
@@ -127,11 +127,11 @@ def _print_summary(con: duckdb.DuckDBPyConnection, results: list[LoadResult], ou
     if not fresh:
         return
     ids = ", ".join(str(r.ingest_id) for r in fresh)
-    first, last, orders, groups = con.execute(
-        f"SELECT min(coalesce(broker_ts, recv_ts)), max(coalesce(broker_ts, recv_ts)), "
+    first, last, orders, groups = one_row(
+        con, f"SELECT min(coalesce(broker_ts, recv_ts)), max(coalesce(broker_ts, recv_ts)), "
         f"count(DISTINCT (account, order_id)) FILTER (order_id IS NOT NULL), count(DISTINCT group_id) "
         f"FROM events WHERE ingest_id IN ({ids})"
-    ).fetchone()
+    )
     out.write(f"time span:     {first} .. {last} (UTC)\n" if first else "time span:     (no events)\n")
     out.write(f"orders:        {orders:,}\n")
     out.write(f"groups:        {groups:,}\n")
@@ -142,10 +142,10 @@ def _print_summary(con: duckdb.DuckDBPyConnection, results: list[LoadResult], ou
     ).fetchall()
     if states:
         out.write("final broker state per order: " + ", ".join(f"{s} {n:,}" for s, n in states) + "\n")
-    no_intent = con.execute(
-        f"SELECT count(DISTINCT (account, order_id)) FROM events e WHERE ingest_id IN ({ids}) "
+    no_intent = one_row(
+        con, f"SELECT count(DISTINCT (account, order_id)) FROM events e WHERE ingest_id IN ({ids}) "
         f"AND order_id IS NOT NULL AND source = 'broker' AND NOT EXISTS (SELECT 1 FROM events i "
         f"WHERE i.type = 'intent' AND i.account = e.account AND i.order_id = e.order_id)"
-    ).fetchone()[0]
+    )[0]
     if no_intent:
         out.write(f"orders with broker events but no intent: {no_intent:,}\n")

@@ -27,6 +27,11 @@ from .base import ACCEPT, AT_AFTER, AT_CHECK, BLOCK, FILL_TYPES, Guard, StepSpec
 
 class _Quote:
     __slots__ = ("bid_px", "bid_qty", "ask_px", "ask_qty", "broker_ts")
+    bid_px: float
+    bid_qty: float
+    ask_px: float
+    ask_qty: float
+    broker_ts: int
 
 
 class _Group:
@@ -116,7 +121,7 @@ class HedgingGuard(Guard):
             )
             return (BLOCK, self.name, "max_attempts_per_group", f"hedge attempts for the group exhausted ({self.max_attempts})")
         quote = self.quotes.get(event["symbol"])
-        age = None if quote is None else book.now - quote.broker_ts
+        age = 0 if quote is None else book.now - quote.broker_ts
         if quote is None or age > self.quote_max_age_ns:
             detail = (
                 f"no quote for {event['symbol']!r}" if quote is None

@@ -221,7 +221,8 @@ class IntentsGuard(Guard):
         action = self.recovery.get("unknown_broker_orders", "alert")
         detail = f"broker lists open order {entry['order_id']!r} (broker id {entry.get('broker_order_id')}) we never recorded"
         if action in ("adopt", "cancel"):
-            order = Order(entry["order_id"], entry.get("status") if entry.get("status") in self._states else "new")
+            status = entry.get("status")
+            order = Order(entry["order_id"], status if isinstance(status, str) and status in self._states else "new")
             order.adopted = order.submitted = order.acked = True
             order.cum_qty = entry.get("cum_qty") or 0
             book.orders[order.order_id] = order
@@ -241,7 +242,7 @@ class IntentsGuard(Guard):
             order.ack_deadline = None
             self.book.alert(
                 "ack_timeout", self.severity["ack_timeout"], self.name, order.order_id, order.group_id,
-                f"no broker acknowledgement within {self.ack_ns / 1e9:g}s of broker time",
+                f"no broker acknowledgement within {(self.ack_ns or 0) / 1e9:g}s of broker time",
             )
 
     def _cancel_timeout(self, order: Order, deadline: int) -> None:
@@ -249,7 +250,7 @@ class IntentsGuard(Guard):
             order.cancel_deadline = None
             self.book.alert(
                 "cancel_timeout", self.severity["cancel_timeout"], self.name, order.order_id, order.group_id,
-                f"cancel not confirmed within {self.cancel_ns / 1e9:g}s of broker time (order is {order.state})",
+                f"cancel not confirmed within {(self.cancel_ns or 0) / 1e9:g}s of broker time (order is {order.state})",
             )
 
     def _fill_timeout(self, order: Order, deadline: int) -> None:
@@ -257,7 +258,7 @@ class IntentsGuard(Guard):
             order.fill_deadline = None
             self.book.alert(
                 "fill_timeout", self.severity["fill_timeout"], self.name, order.order_id, order.group_id,
-                f"order not done within {self.fill_ns / 1e9:g}s of broker time (order is {order.state})",
+                f"order not done within {(self.fill_ns or 0) / 1e9:g}s of broker time (order is {order.state})",
             )
 
     def snapshot(self) -> dict[str, Any]:

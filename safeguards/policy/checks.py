@@ -237,8 +237,8 @@ def _clock_limits_agree(data: dict[str, Any], source: SourceMap) -> Iterator[Pro
 
 @_needs("escalation")
 def _escalation_rules_can_fire(data: dict[str, Any], source: SourceMap) -> Iterator[Problem]:
-    intents = data.get("intents") if isinstance(data.get("intents"), dict) else {}
-    ordering = data.get("ordering") if isinstance(data.get("ordering"), dict) else {}
+    intents: dict[str, Any] = data["intents"] if isinstance(data.get("intents"), dict) else {}
+    ordering: dict[str, Any] = data["ordering"] if isinstance(data.get("ordering"), dict) else {}
     for i, rule in enumerate(data["escalation"]):
         at = ("escalation", i)
         if rule.get("after_terminal") and "illegal_transition" not in rule["alerts"]:

@@ -156,7 +156,7 @@ def _translate(error: ValidationError, source: SourceMap) -> list[Problem]:
         return [source.problem(f"{here} is missing the required key '{_missing_key(error)}'", path, key=bool(path))]
     if kind == "type":
         expected = error.validator_value
-        words = " or ".join(_TYPE_WORDS.get(t, t) for t in (expected if isinstance(expected, list) else [expected]))
+        words = " or ".join(_TYPE_WORDS.get(t, str(t)) for t in (expected if isinstance(expected, list) else [expected]))
         hint = ""
         if expected in ("integer", "number") and isinstance(error.instance, str):
             hint = _number_hint(error.instance)
@@ -178,7 +178,11 @@ def _translate(error: ValidationError, source: SourceMap) -> list[Problem]:
         return [source.problem(f"{here} needs at least {error.validator_value} item{'s' if error.validator_value != 1 else ''}", path)]
     if kind == "uniqueItems":
         seen: set[str] = set()
-        repeats = [json.dumps(v) for v in error.instance if json.dumps(v) in seen or seen.add(json.dumps(v))]
+        repeats = []
+        for item in map(json.dumps, error.instance):
+            if item in seen:
+                repeats.append(item)
+            seen.add(item)
         return [source.problem(f"{here} lists {', '.join(repeats) or 'an item'} more than once", path)]
     if kind == "minLength":
         return [source.problem(f"{here} must not be empty", path)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +24,14 @@ from .checks import BOOKKEEPING, checked_select, ident, lit
 from .schema import migrate, shape_table
 
 _CHUNK = 1 << 20
+
+
+def one_row(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] = ()) -> tuple[Any, ...]:
+    """The one row of a query that always has one (an aggregate, an INSERT's count)."""
+    row = con.execute(query, list(params)).fetchone()
+    if row is None:
+        raise StoreError(f"internal: no row from {query[:80]!r}")
+    return row
 
 
 def utc_now() -> datetime:
@@ -101,17 +110,17 @@ def load_staged(
     columns = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {staged})").fetchall())
     if "row_number" not in columns:
         raise StoreError(f"internal: staged relation for {path} has no row_number column")
-    ingest_id = con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests").fetchone()[0]
+    ingest_id = one_row(con, "SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests")[0]
     # Only the fields the file has are stored (seq always: absent, it is the row number);
     # the ``events`` view gives the others as NULL, and account as its default.
     stored = [name for name in FIELDS if name in columns or name == "seq"]
     table = shape_table(con, stored, extra="extra" in columns)
     names = ", ".join(ident(name) for name in stored) + (", extra" if "extra" in columns else "")
-    loaded = con.execute(
-        f"INSERT INTO {table} (ingest_id, row_number, {names}) SELECT {ingest_id}, row_number, {names} "
+    loaded = one_row(
+        con, f"INSERT INTO {table} (ingest_id, row_number, {names}) SELECT {ingest_id}, row_number, {names} "
         f"FROM ({checked_select(staged, columns)}) WHERE reason IS NULL"
-    ).fetchone()[0]
-    total = con.execute(f"SELECT count(*) FROM {staged}").fetchone()[0]  # Parquet: from metadata
+    )[0]
+    total = one_row(con, f"SELECT count(*) FROM {staged}")[0]  # Parquet: from metadata
     rejected = 0 if loaded == total else _store_rejected(con, staged, columns, ingest_id, path, table)
     reasons = dict(con.execute(
         "SELECT reason, count(*) FROM rejected_rows WHERE ingest_id = ? GROUP BY reason ORDER BY 2 DESC, 1",
@@ -135,12 +144,12 @@ def _store_rejected(
         f"(SELECT row_number FROM {table} WHERE ingest_id = {ingest_id})"
     )
     location = "coalesce(s.location, 'row ' || c.row_number)" if "location" in columns else "'row ' || c.row_number"
-    rejected = con.execute(
-        f"INSERT INTO rejected_rows SELECT {ingest_id}, ?, c.row_number, {location}, c.reason, "
+    rejected: int = one_row(
+        con, f"INSERT INTO rejected_rows SELECT {ingest_id}, ?, c.row_number, {location}, c.reason, "
         f"{_raw_expression(columns)} FROM ({checked_select(unloaded, columns)}) AS c "
         f"JOIN {unloaded} AS s ON s.row_number = c.row_number ORDER BY c.row_number",
         [path],
-    ).fetchone()[0]
+    )[0]
     con.execute(f"DROP TABLE {unloaded}")
     return rejected
 

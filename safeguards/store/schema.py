@@ -237,7 +237,7 @@ def shape_table(con: duckdb.DuckDBPyConnection, stored: Sequence[str], extra: bo
             return table
     taken = set(tables)
     table = next(f"{EVENT_ROWS}_{n}" for n in range(1, len(taken) + 2) if f"{EVENT_ROWS}_{n}" not in taken)
-    columns = ",\n    ".join(
+    definitions = ",\n    ".join(
         f"{_ident(name)} {column_type(name)}"
         + (f" USING COMPRESSION {_COMPRESSION[name]}" if name in _COMPRESSION else "")
         for name in names
@@ -245,7 +245,7 @@ def shape_table(con: duckdb.DuckDBPyConnection, stored: Sequence[str], extra: bo
     con.execute(f"""CREATE TABLE {table} (
     ingest_id INTEGER NOT NULL,
     row_number BIGINT NOT NULL{',' if names else ''}
-    {columns}{',' if extra else ''}
+    {definitions}{',' if extra else ''}
     {'extra JSON' if extra else ''}
 )""")
     tables[table] = wanted
