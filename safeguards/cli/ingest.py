@@ -15,7 +15,7 @@ from ..adapters import FORMATS, AdapterOptions, guess_format, stager
 from ..adapters.columns import parse_mapping
 from ..adapters.fix import INTENT_MODES, INTENTS_NONE
 from ..errors import IngestError
-from ..store.database import LoadResult, one_row, open_store
+from ..store.database import LoadResult, logs_interleave, one_row, open_store
 from ..store.ingest import ingest_file
 from .progress import wants_progress
 
@@ -149,3 +149,6 @@ def _print_summary(con: duckdb.DuckDBPyConnection, results: list[LoadResult], ou
     )[0]
     if no_intent:
         out.write(f"orders with broker events but no intent: {no_intent:,}\n")
+    if logs_interleave(con):
+        out.write("the store's logs overlap in time: a backtest merges them by arrival (recv_ts), "
+                  "each log in its own order and with its own message numbering\n")

@@ -34,6 +34,17 @@ def one_row(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] = 
     return row
 
 
+def logs_interleave(con: duckdb.DuckDBPyConnection, where: str = "", params: Sequence[Any] = ()) -> bool:
+    """Whether replaying the logs one after another (by ingest) would take arrival time backwards.
+
+    True when a log begins (its first ``recv_ts``) before the one ingested before
+    it ends: two venues' logs of the same day, or days ingested out of order.
+    """
+    spans = con.execute(f"SELECT min(recv_ts), max(recv_ts) FROM events {where} GROUP BY ingest_id ORDER BY ingest_id",
+                        list(params)).fetchall()
+    return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))
+
+
 def utc_now() -> datetime:
     """Now, as the naive UTC datetime DuckDB's TIMESTAMP columns hold."""
     return datetime.now(timezone.utc).replace(tzinfo=None)

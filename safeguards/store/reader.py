@@ -32,6 +32,7 @@ import pyarrow.compute as pc
 
 from ..events import FIELDS, TS
 from .checks import ident
+from .database import logs_interleave
 
 _BATCH = 65_536
 _CHECK_BATCH = 262_144  # key rows per batch while checking the stored order (6 MiB)
@@ -192,17 +193,6 @@ def stored_in_log_order(con: duckdb.DuckDBPyConnection, where: str = "", params:
             return False
         last = [k[-1:] for k in keys]
     return True
-
-
-def logs_interleave(con: duckdb.DuckDBPyConnection, where: str = "", params: Sequence[Any] = ()) -> bool:
-    """Whether replaying the logs one after another (by ingest) would take arrival time backwards.
-
-    True when a log begins (its first ``recv_ts``) before the one ingested before
-    it ends: two venues' logs of the same day, or days ingested out of order.
-    """
-    spans = con.execute(f"SELECT min(recv_ts), max(recv_ts) FROM events {where} GROUP BY ingest_id ORDER BY ingest_id",
-                        list(params)).fetchall()
-    return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))
 
 
 #: How the reader orders events: as stored (already in log order), sorted by log, or merged by arrival.

@@ -31,12 +31,19 @@ def test_ingest_guesses_formats_and_summarizes(tmp_path: Path, capsys: pytest.Ca
     assert "1  field 'recv_ts': expected an RFC 3339 string or integer nanoseconds, got soon" in out
     assert "time span:     2026-02-21 14:30:00 .. 2026-02-21 15:00:00 (UTC)" in out
     assert "orders:        2\n" in out and "groups:        1\n" in out
+    assert "overlap in time" not in out  # one log after the other
+
+    earlier = tmp_path / "c.jsonl"  # a second venue's log, starting before the first one ended
+    earlier.write_text(json.dumps({**EVENT, "event_id": "s4", "order_id": "o3", "recv_ts": "2026-02-21T14:45:00Z"}) + "\n")
+    assert main(["ingest", str(earlier), "--db", str(db)]) == 0
+    out, _ = capsys.readouterr()
+    assert "the store's logs overlap in time: a backtest merges them by arrival (recv_ts)" in out
 
     assert main(["ingest", str(lines), "--db", str(db)]) == 0
     out, err = capsys.readouterr()
     assert "already ingested" in err and "rows loaded:   0" in out
     con = duckdb.connect(str(db))
-    assert con.execute("SELECT count(*) FROM events").fetchone() == (2,)
+    assert con.execute("SELECT count(*) FROM events").fetchone() == (3,)
 
 
 def test_ingest_of_the_real_ice_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
