@@ -415,3 +415,17 @@ def test_two_venues_logs_of_one_day_are_replayed_merged_by_arrival(tmp_path, cle
         assert result.summary["alert_kinds"] == {"sequence_gap": 1}
         gap = pl.read_parquet(tmp_path / f"run_{order[0].stem}" / "alerts.parquet")["detail"][0]
         assert "from 99 to 101: 1 message(s) missing" in gap
+
+
+def test_alerts_over_time_has_every_bucket_of_the_span(sample_run):
+    """Buckets without alerts are rows of zeros, so a chart's time axis is even; every alert is counted once."""
+    from datetime import timedelta
+
+    from safeguards.backtest import analysis
+
+    for every, width in ((None, timedelta(seconds=10)), ("1s", timedelta(seconds=1))):
+        table = analysis.alerts_over_time(sample_run.out_dir, every)
+        assert table["bucket"].diff().drop_nulls().unique().to_list() == [width]
+        assert table.select(table.columns[1:]).sum_horizontal().sum() == sample_run.summary["alerts"] == 274
+        assert set(table.columns[1:]) == set(SAMPLE_ALERTS)
+    assert (table.select(table.columns[1:]).sum_horizontal() == 0).any()  # quiet seconds are there, as zeros

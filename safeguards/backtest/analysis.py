@@ -53,7 +53,7 @@ _BUCKETS = (("1s", 1), ("10s", 10), ("1m", 60), ("10m", 600), ("1h", 3600), ("1d
 
 
 def alerts_over_time(run: str | Path, every: str | None = None) -> pl.DataFrame:
-    """Alerts per time bucket (broker time) and kind, one column per kind.
+    """Alerts per time bucket (broker time) and kind, one column per kind; every bucket of the span, empty ones as 0.
 
     ``every`` (a polars duration such as ``"10s"``) defaults to the smallest of
     1s, 10s, 1m, 10m, 1h, 1d that gives at most 60 buckets over the run.
@@ -66,7 +66,12 @@ def alerts_over_time(run: str | Path, every: str | None = None) -> pl.DataFrame:
         every = next((name for name, seconds in _BUCKETS if span / seconds <= 60), "1d")
     counts = (frame.with_columns(pl.col("broker_ts").dt.truncate(every).alias("bucket"))
               .group_by("bucket", "kind").len("alerts"))
-    return counts.pivot(on="kind", index="bucket", values="alerts").fill_null(0).sort("bucket")
+    table = counts.pivot(on="kind", index="bucket", values="alerts")
+    kind = table.schema["bucket"]
+    buckets = pl.datetime_range(table["bucket"].min(), table["bucket"].max(), every, eager=True,
+                                time_unit=getattr(kind, "time_unit", None), time_zone=getattr(kind, "time_zone", None))
+    # Every bucket of the span, those without alerts too: a chart's time axis stays even.
+    return pl.DataFrame({"bucket": buckets}).join(table, on="bucket", how="left").fill_null(0).sort("bucket")
 
 
 def time_to_ack(db: str | Path) -> pl.DataFrame:
