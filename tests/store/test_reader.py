@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from safeguards.events import validate_event
 from safeguards.store import read_events
@@ -43,15 +44,34 @@ def _log(tmp_path: Path, name: str, stamps: list[int]) -> Path:
     return path
 
 
-def test_logs_that_overlap_in_time_come_back_merged_by_arrival_each_in_its_own_order(store, tmp_path: Path) -> None:
+@pytest.mark.parametrize("check_batch", [2, 262_144])  # 2: log a's step back falls between two batches of the check
+def test_logs_that_overlap_in_time_come_back_merged_by_arrival_each_in_its_own_order(
+        store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, check_batch: int) -> None:
     """Two venues' logs of one day are read as the events arrived, not one log after the other.
 
     Log a's clock steps back once (30 then 25): its events still keep their log order.
     """
+    import safeguards.store.reader as reader
+    from safeguards.store.reader import BY_ARRIVAL, replay_order
+
+    monkeypatch.setattr(reader, "_CHECK_BATCH", check_batch)
     ingest(store, _log(tmp_path, "a", [10, 30, 25, 50]), "jsonl")
     ingest(store, _log(tmp_path, "b", [20, 26, 60]), "jsonl")
+    assert replay_order(store) == BY_ARRIVAL  # a's step back needs its running maximum
     assert [e["event_id"] for e in read_events(store)] == ["a0", "b0", "b1", "a1", "a2", "a3", "b2"]
     assert [e["event_id"] for e in read_events(store, [2])] == ["b0", "b1", "b2"]
+
+
+def test_overlapping_logs_whose_clocks_never_step_back_are_merged_by_a_plain_sort(store, tmp_path: Path) -> None:
+    """The cheaper order gives the same events in the same order as the running maximum does."""
+    from safeguards.store.reader import BY_ARRIVAL, BY_RECV, _query, replay_order
+
+    ingest(store, _log(tmp_path, "a", [10, 30, 30, 50]), "jsonl")
+    ingest(store, _log(tmp_path, "b", [20, 30, 60]), "jsonl")
+    assert replay_order(store) == BY_RECV
+    assert [e["event_id"] for e in read_events(store)] == ["a0", "b0", "a1", "a2", "b1", "a3", "b2"]
+    rows = [store.execute(_query("", order)).fetchall() for order in (BY_RECV, BY_ARRIVAL)]
+    assert rows[0] == rows[1]
 
 
 def test_logs_ingested_out_of_time_order_come_back_in_time_order(store, tmp_path: Path) -> None:
