@@ -288,7 +288,7 @@ def test_decisions_parquet_holds_what_process_stored_decides(sample_run):
         for event, fields in zip(batch.events, batch.fields):
             decision = engine.process_stored(event, fields)
             expected.append({**decision, "type": event["type"], "account": event.get("account", DEFAULT_ACCOUNT),
-                             "recv_ts": event["recv_ts"], "broker_ts": event.get("broker_ts")})
+                             "recv_ts": event["recv_ts"], "broker_ts": event.get("broker_ts"), "ingest_id": 1})
     written = pq.read_table(sample_run.out_dir / "decisions.parquet")
     written = written.set_column(written.schema.get_field_index("recv_ts"), "recv_ts", written["recv_ts"].cast("int64"))
     written = written.set_column(written.schema.get_field_index("broker_ts"), "broker_ts", written["broker_ts"].cast("int64"))
@@ -415,6 +415,16 @@ def test_two_venues_logs_of_one_day_are_replayed_merged_by_arrival(tmp_path, cle
         assert result.summary["alert_kinds"] == {"sequence_gap": 1}
         gap = pl.read_parquet(tmp_path / f"run_{order[0].stem}" / "alerts.parquet")["detail"][0]
         assert "from 99 to 101: 1 message(s) missing" in gap
+        # Each log numbers its lines from 1: a decision's event is (ingest_id, seq), in the Parquet and the store.
+        decided = pl.read_parquet(tmp_path / f"run_{order[0].stem}" / "decisions.parquet")
+        assert decided["ingest_id"].unique().sort().to_list() == [1, 2]
+        assert decided.select("ingest_id", "seq").n_unique() == 10_000 > decided["seq"].n_unique()
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            assert con.execute("SELECT count(*) FROM decisions d JOIN events e USING (ingest_id, seq) "
+                               "WHERE d.event_id IS NOT DISTINCT FROM e.event_id").fetchone() == (10_000,)
+        finally:
+            con.close()
 
 
 def test_alerts_over_time_has_every_bucket_of_the_span(sample_run):

@@ -45,6 +45,7 @@ DECISIONS_SCHEMA = pa.schema([
     ("verdict", pa.string()), ("guard", pa.string()), ("rule", pa.string()), ("reason", pa.string()),
     ("policy", pa.string()), ("type", pa.string()), ("account", pa.string()),
     ("recv_ts", _TIMESTAMP), ("broker_ts", _TIMESTAMP),
+    ("ingest_id", pa.int32()),  # the event's log in the store: with seq, the event itself
 ])
 #: The alert parts' raw columns (``broker_ts`` as RFC 3339 text; :data:`ALERTS_SELECT` types it).
 ALERT_COLUMNS = pa.schema([
@@ -116,7 +117,9 @@ def decisions_batch(batch: EventBatch, outcomes: Sequence[tuple], groups: Sequen
     answer for the batch; ``arrivals`` is the engine's count of events before it
     (an event without ``seq`` is numbered by arrival). The event's own fields
     (``seq``, ``event_id``, ``order_id``, type, account, timestamps) come straight
-    from the batch's Arrow columns: the same values the engine put in a decision.
+    from the batch's Arrow columns: the same values the engine put in a decision;
+    ``ingest_id`` says which of the store's logs the event came from (``seq`` is a
+    position within its log, so two logs of a store repeat each other's).
     """
     rows = len(outcomes)
     events = batch.columns
@@ -140,6 +143,7 @@ def decisions_batch(batch: EventBatch, outcomes: Sequence[tuple], groups: Sequen
         pc.fill_null(_as(events.column("account"), pa.string()), DEFAULT_ACCOUNT),
         events.column("recv_ts").cast(_TIMESTAMP),
         events.column("broker_ts").cast(_TIMESTAMP),
+        _as(events.column("ingest_id"), pa.int32()),
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=DECISIONS_SCHEMA)
 

@@ -204,6 +204,11 @@ MIGRATIONS: Sequence[tuple[int, str, Sequence[str | Callable[[duckdb.DuckDBPyCon
             lambda con: _retype_shape_tables(con),
         ),
     ),
+    (
+        7,
+        "decisions.ingest_id: the log each decided event came from (seq repeats across a store's logs)",
+        ("ALTER TABLE decisions ADD COLUMN ingest_id INTEGER",),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
