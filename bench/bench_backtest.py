@@ -67,12 +67,14 @@ class AcceptAll:
     OUTCOME = ("accept", "engine", None, "stub")
     def __init__(self, policy):
         self.identity, self.counts, self.alert_counts, self.arrivals = policy.identity, {"accept": 0}, {}, 0
-    def decide_stored(self, events, fields, sessions=()):
+    def decide_stored(self, events, fields):
         self.counts["accept"] += len(events)
         self.arrivals += len(events)
         return [self.OUTCOME] * len(events), [e.get("group_id") for e in events]
     def pop_alerts(self):
         return []
+    def use_session(self, key):
+        pass
 
 replay.Engine = AcceptAll
 started, cpu = time.perf_counter(), time.process_time()

@@ -85,27 +85,17 @@ class Engine:
         """
         return self._decide(event, event.get("broker_ts"), event.get("recv_ts"), fields)
 
-    def decide_stored(self, events: Sequence[dict[str, Any]], fields: Sequence[tuple[str, ...]],
-                      sessions: Sequence[tuple[int, Hashable]] = ()) -> tuple[list[Outcome], list[str | None]]:
+    def decide_stored(self, events: Sequence[dict[str, Any]],
+                      fields: Sequence[tuple[str, ...]]) -> tuple[list[Outcome], list[str | None]]:
         """The backtest's bulk path: :meth:`process_stored` for many events, without a dict per decision.
 
         Returns each event's outcome ``(verdict, guard, rule, reason)`` (the guards'
         own tuples, mostly shared, so a writer can dictionary-encode them) and its
         group (its own ``group_id``, else its order's, as in a decision). The
         event's ``seq``, ``event_id`` and ``order_id`` complete the decision.
-        ``sessions``: ``(position, key)`` pairs, positions ascending: from that
-        event on, the broker's numbering is session ``key``'s (:meth:`use_session`
-        is called just before it); a backtest's key is the event's log.
+        Events of several broker sessions (a store's logs): call :meth:`use_session`
+        before each stretch of one session's events.
         """
-        if sessions:
-            first = sessions[0][0]
-            all_outcomes, all_groups = self.decide_stored(events[:first], fields[:first])
-            for (start, key), stop in zip(sessions, [*(position for position, _ in sessions[1:]), len(events)]):
-                self.use_session(key)
-                decided, grouped = self.decide_stored(events[start:stop], fields[start:stop])
-                all_outcomes += decided
-                all_groups += grouped
-            return all_outcomes, all_groups
         book, runners, counts = self.book, self._runners, self.counts
         orders = book.orders
         outcomes: list[Outcome] = []

@@ -250,11 +250,11 @@ def test_a_failed_run_leaves_no_outputs_and_stores_nothing(tmp_path, monkeypatch
     calls = []
     real = replay.Engine.decide_stored
 
-    def fail_in_third_batch(self, events, fields, sessions=()):
+    def fail_in_third_batch(self, events, fields):
         calls.append(events)
         if len(calls) == 3:
             raise RuntimeError("engine died")
-        return real(self, events, fields, sessions)
+        return real(self, events, fields)
 
     monkeypatch.setattr(replay.Engine, "decide_stored", fail_in_third_batch)
     out = tmp_path / "out"
@@ -413,8 +413,9 @@ def test_two_venues_logs_of_one_day_are_replayed_merged_by_arrival(tmp_path, cle
         result = run_backtest(REFERENCE, tmp_path / f"run_{order[0].stem}", db=db, batch_size=1000)
         assert result.summary["verdicts"] == clean_run.summary["verdicts"]
         assert result.summary["alert_kinds"] == {"sequence_gap": 1}
-        gap = pl.read_parquet(tmp_path / f"run_{order[0].stem}" / "alerts.parquet")["detail"][0]
-        assert "from 99 to 101: 1 message(s) missing" in gap
+        gap = pl.read_parquet(tmp_path / f"run_{order[0].stem}" / "alerts.parquet").row(0, named=True)
+        assert "from 99 to 101: 1 message(s) missing" in gap["detail"]
+        assert gap["ingest_id"] == 1 + [log.stem for log in order].index("odd")  # the alert names its log
         # Each log numbers its lines from 1: a decision's event is (ingest_id, seq), in the Parquet and the store.
         decided = pl.read_parquet(tmp_path / f"run_{order[0].stem}" / "decisions.parquet")
         assert decided["ingest_id"].unique().sort().to_list() == [1, 2]
@@ -423,6 +424,7 @@ def test_two_venues_logs_of_one_day_are_replayed_merged_by_arrival(tmp_path, cle
         try:
             assert con.execute("SELECT count(*) FROM decisions d JOIN events e USING (ingest_id, seq) "
                                "WHERE d.event_id IS NOT DISTINCT FROM e.event_id").fetchone() == (10_000,)
+            assert con.execute("SELECT ingest_id FROM alerts").fetchall() == [(gap["ingest_id"],)]
         finally:
             con.close()
 

@@ -34,7 +34,7 @@ _CHANGE_FROM_B = ["verdict", "guard", "reason"]
 
 
 def _key(alert: dict[str, Any]) -> tuple:
-    return alert["kind"], alert["seq"], alert["order_id"], alert["group_id"]
+    return alert["kind"], alert.get("ingest_id"), alert["seq"], alert["order_id"], alert["group_id"]
 
 
 class Parts:

@@ -31,7 +31,7 @@ from .scoring import LabelTracker, dataset_kind, find_labels, metrics, read_labe
 from ..store.reader import EventBatch
 from .overlap import Worker
 from .sink import RunWriter, decisions_batch
-from .source import BATCH, EventSource, Window, from_database, from_log, log_switches
+from .source import BATCH, EventSource, Window, from_database, from_log, log_stretches
 from .summary import summarize
 
 #: ``progress(events_done, events_total)``; called after each batch.
@@ -74,12 +74,24 @@ class _Lane:
     decisions: pa.RecordBatch | None = None
     alerts: list[dict] = field(default_factory=list)
 
-    def step(self, batch: EventBatch, sessions: list[tuple[int, int]]) -> None:
+    def step(self, batch: EventBatch, stretches: list[tuple[int, int, int]]) -> None:
         # The store screened every event on ingest: the engine need not check them again.
         engine = self.engine
         arrivals = engine.arrivals
-        outcomes, groups = engine.decide_stored(batch.events, batch.fields, sessions)
-        self.alerts = engine.pop_alerts()
+        outcomes: list[tuple] = []
+        groups: list[str | None] = []
+        self.alerts = []
+        whole = len(stretches) == 1
+        for start, stop, log in stretches:  # each log numbers its broker messages on its own
+            engine.use_session(log)
+            decided, grouped = engine.decide_stored(batch.events if whole else batch.events[start:stop],
+                                                    batch.fields if whole else batch.fields[start:stop])
+            outcomes += decided
+            groups += grouped
+            raised = engine.pop_alerts()
+            for alert in raised:  # seq is a position within one log: with the log, the event
+                alert["ingest_id"] = log
+            self.alerts += raised
         self.decisions = decisions_batch(batch, outcomes, groups, self.policy.identity, arrivals)
         self.writer.write(self.decisions, self.alerts)
         self.critical += sum(1 for alert in self.alerts if alert["severity"] == "critical")
@@ -169,14 +181,11 @@ def run_backtest(
             comparison = Comparison(out_dir, main_policy.identity, other_policy.identity)
         total = source.stored_events()
         done = 0
-        log: int | None = None
         with rare_collections():
             for batch in source.batches(batch_size):
-                switches = log_switches(batch, log)  # each log numbers its broker messages on its own
-                if switches:
-                    log = switches[-1][1]
+                stretches = log_stretches(batch)
                 for lane in lanes:
-                    lane.step(batch, switches)
+                    lane.step(batch, stretches)
                 if comparison is not None:
                     a, b = lanes
                     comparison.observe(a.decisions, b.decisions, a.alerts, b.alerts)

@@ -51,14 +51,14 @@ DECISIONS_SCHEMA = pa.schema([
 ALERT_COLUMNS = pa.schema([
     ("kind", pa.string()), ("severity", pa.string()), ("guard", pa.string()), ("seq", pa.int64()),
     ("order_id", pa.string()), ("group_id", pa.string()), ("broker_ts", pa.string()), ("detail", pa.string()),
-    ("policy", pa.string()),
+    ("policy", pa.string()), ("ingest_id", pa.int32()),
 ])
 _ALERT_KEYS = ("kind", "severity", "guard", "seq", "order_id", "group_id", "broker_ts", "detail")
 
 #: SQL turning the alert parts' raw columns into the stored types (broker_ts is RFC 3339 text).
 ALERTS_SELECT = (
     "SELECT kind, severity, guard, seq, order_id, group_id, CAST(broker_ts AS TIMESTAMP_NS) AS broker_ts, "
-    "detail, policy FROM read_parquet({files})"
+    "detail, policy, ingest_id FROM read_parquet({files})"
 )
 
 
@@ -175,6 +175,7 @@ class RunWriter:
         if alerts:
             columns = [_column([a.get(key) for a in alerts], ALERT_COLUMNS.field(key).type) for key in _ALERT_KEYS]
             columns.append(pa.repeat(self.policy, len(alerts)))
+            columns.append(_column([a.get("ingest_id") for a in alerts], pa.int32()))
             path = self.parts / f"alerts-{len(self.alert_parts):06d}.parquet"
             pq.write_table(pa.Table.from_arrays(columns, schema=ALERT_COLUMNS), path)
             self.alert_parts.append(path)

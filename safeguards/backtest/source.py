@@ -117,18 +117,17 @@ class EventSource:
         self.con.close()
 
 
-def log_switches(batch: EventBatch, previous: int | None) -> list[tuple[int, int]]:
-    """``(position, ingest_id)`` wherever the batch's next event comes from another log than the one before it.
+def log_stretches(batch: EventBatch) -> list[tuple[int, int, int]]:
+    """``(start, stop, ingest_id)``: the batch cut wherever the next event comes from another of the store's logs.
 
-    Each log numbers its broker messages on its own (:meth:`Engine.use_session`);
-    ``previous`` is the log of the event just before the batch (None at the start).
+    Each log numbers its broker messages on its own (:meth:`Engine.use_session`),
+    and each stretch's alerts are its log's.
     """
     logs = batch.columns.column("ingest_id").to_numpy()
     if len(logs) == 0:
         return []
-    changes = (np.flatnonzero(logs[1:] != logs[:-1]) + 1).tolist()
-    first = [] if logs[0] == previous else [0]
-    return [(position, int(logs[position])) for position in first + changes]
+    cuts = [0, *(np.flatnonzero(logs[1:] != logs[:-1]) + 1).tolist(), len(logs)]
+    return [(start, stop, int(logs[start])) for start, stop in zip(cuts, cuts[1:])]
 
 
 def from_database(path: str | Path, window: Window = Window()) -> EventSource:

@@ -206,8 +206,8 @@ MIGRATIONS: Sequence[tuple[int, str, Sequence[str | Callable[[duckdb.DuckDBPyCon
     ),
     (
         7,
-        "decisions.ingest_id: the log each decided event came from (seq repeats across a store's logs)",
-        ("ALTER TABLE decisions ADD COLUMN ingest_id INTEGER",),
+        "decisions.ingest_id and alerts.ingest_id: the log of the event (seq repeats across a store's logs)",
+        ("ALTER TABLE decisions ADD COLUMN ingest_id INTEGER", "ALTER TABLE alerts ADD COLUMN ingest_id INTEGER"),
     ),
 )
 
