@@ -25,6 +25,7 @@ from ..events import (
     TIMESTAMP_PATTERN, TS, TYPES_BY_SOURCE,
 )
 from .schema import SQL_TYPES
+from .sql import ident, lit
 
 BOOKKEEPING = ("row_number", "location", "raw", "pre_reason", "type_error", "extra")
 
@@ -35,16 +36,6 @@ _TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S", 
 _ZONED_TIMESTAMP_TYPES = {"TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIMESTAMPTZ_NS"}
 _TRUE_WORDS = ("true", "t", "1", "y", "yes")
 _FALSE_WORDS = ("false", "f", "0", "n", "no")
-
-
-def lit(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def ident(name: str) -> str:
-    """A SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _is_numeric(sql_type: str) -> bool:

@@ -34,19 +34,12 @@ import duckdb
 
 from ..errors import StoreError
 from ..events import BOOL, DEFAULT_ACCOUNT, FIELDS, INT, NUM, STR, TS
+from .sql import ident, lit
 
 #: DuckDB column type per canonical field kind.
 SQL_TYPES = {STR: "VARCHAR", INT: "BIGINT", NUM: "DOUBLE", TS: "TIMESTAMP_NS", BOOL: "BOOLEAN"}
 
 _EVENT_COLUMNS = ",\n    ".join(f"{name} {SQL_TYPES[kind]}" for name, kind in FIELDS.items())
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
 
 #: Fields stored as a DuckDB ENUM: (type name, its values), as migration 6 created them.
 ENUM_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -199,7 +192,7 @@ MIGRATIONS: Sequence[tuple[int, str, Sequence[str | Callable[[duckdb.DuckDBPyCon
         6,
         "source, type, side and role stored as ENUM types (Parquet ingest 5M rows: about 0.4 CPU-s less)",
         (
-            *(f"CREATE TYPE {type_name} AS ENUM ({', '.join(_lit(v) for v in values)})"
+            *(f"CREATE TYPE {type_name} AS ENUM ({', '.join(lit(v) for v in values)})"
               for type_name, values in ENUM_TYPES.values()),
             lambda con: _retype_shape_tables(con),
         ),
@@ -223,7 +216,7 @@ def _retype_shape_tables(con: duckdb.DuckDBPyConnection) -> None:
     for table, columns in tables.items():
         for name, (type_name, _) in ENUM_TYPES.items():
             if name in columns:
-                con.execute(f"ALTER TABLE {table} ALTER COLUMN {_ident(name)} TYPE {type_name}")
+                con.execute(f"ALTER TABLE {table} ALTER COLUMN {ident(name)} TYPE {type_name}")
     _create_events_view(con, tables)
 
 
@@ -243,7 +236,7 @@ def shape_table(con: duckdb.DuckDBPyConnection, stored: Sequence[str], extra: bo
     taken = set(tables)
     table = next(f"{EVENT_ROWS}_{n}" for n in range(1, len(taken) + 2) if f"{EVENT_ROWS}_{n}" not in taken)
     definitions = ",\n    ".join(
-        f"{_ident(name)} {column_type(name)}"
+        f"{ident(name)} {column_type(name)}"
         + (f" USING COMPRESSION {_COMPRESSION[name]}" if name in _COMPRESSION else "")
         for name in names
     )
@@ -281,11 +274,11 @@ def _create_events_view(con: duckdb.DuckDBPyConnection, tables: dict[str, list[s
         columns = ["ingest_id", "row_number"]
         for name, kind in FIELDS.items():
             if name in have:
-                columns.append(_ident(name))
+                columns.append(ident(name))
             elif name == "account":
-                columns.append(f"{_lit(DEFAULT_ACCOUNT)} AS account")
+                columns.append(f"{lit(DEFAULT_ACCOUNT)} AS account")
             else:
-                columns.append(f"NULL::{column_type(name)} AS {_ident(name)}")
+                columns.append(f"NULL::{column_type(name)} AS {ident(name)}")
         columns.append("extra" if "extra" in have else "NULL::JSON AS extra")
         branches.append(f"SELECT {', '.join(columns)} FROM {table}")
     con.execute("CREATE OR REPLACE VIEW events AS\n" + "\nUNION ALL\n".join(branches))
