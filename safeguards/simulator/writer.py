@@ -3,8 +3,8 @@
 JSON lines write timestamps as RFC 3339 UTC strings with nanoseconds; the
 ``YYYY-MM-DDTHH:MM:SS`` part is cached per second, since consecutive events
 share it. Parquet has one typed column per canonical field (timestamps as
-``timestamp[ns, UTC]``), built by pyarrow chunk by chunk and streamed out as
-row groups (pyarrow's ParquetWriter).
+``timestamp[ns, UTC]``), built chunk by chunk and streamed out as row groups
+(pyarrow's ParquetWriter).
 
 A *format* renders chunks of events (where the events are, in a worker); a
 *sink* writes the rendered chunks in log order (where the log is assembled).
@@ -21,7 +21,7 @@ import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
-from ..events import FIELDS, INT, NUM, STR, TS
+from ..events import BOOL, FIELDS, INT, NUM, STR, TS
 from .labels import COLUMNS, Label
 
 
@@ -103,17 +103,29 @@ class JsonLines:
 
 
 _ARROW_TYPES = {STR: pa.large_string(), INT: pa.int64(), NUM: pa.float64(), TS: pa.timestamp("ns", tz="UTC"),
-                "bool": pa.bool_()}
+                BOOL: pa.bool_()}
 EVENT_SCHEMA = pa.schema([(name, _ARROW_TYPES[kind]) for name, kind in FIELDS.items()])
+_POLARS_TYPES = {STR: pl.String, INT: pl.Int64, NUM: pl.Float64, TS: pl.Datetime("ns", "UTC"), BOOL: pl.Boolean}
+_POLARS_SCHEMA = pl.Schema({name: _POLARS_TYPES[kind] for name, kind in FIELDS.items()})
 
 
 class Parquet:
-    """One typed column per canonical field, timestamps as ``timestamp[ns, UTC]``, absent fields null."""
+    """One typed column per canonical field, timestamps as ``timestamp[ns, UTC]``, absent fields null.
+
+    Columns are built by polars, which walks the events once, row by row; pyarrow's
+    ``Table.from_pylist`` walks them once per column (27 passes over dicts spread across
+    memory) and cost 2-3x as much in a real run (bench/bench_simulator.py). Both
+    give the same table, so the same bytes. Unlike pyarrow, polars turns a float
+    into an int column's integer without a word; the simulator puts only ints there,
+    and tests/simulator/test_writer.py checks every value against the JSON lines log.
+    """
 
     suffix = ".parquet"
 
     def render(self, events: list[dict]) -> pa.Table:
-        return pa.Table.from_pylist(events, schema=EVENT_SCHEMA)
+        frame = pl.from_dicts(events, schema=_POLARS_SCHEMA, strict=True)
+        table = frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+        return table if table.schema == EVENT_SCHEMA else table.cast(EVENT_SCHEMA)
 
 
 class Format(Protocol):
