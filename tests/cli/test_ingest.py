@@ -129,3 +129,20 @@ def test_fix_intents_from_submits_leaves_orders_we_never_sent_without_one(
     # ...while ICE's store holds only ICE's side: its 637 orders stay orphans, intents or not.
     assert main(["ingest", str(ice), "--db", str(tmp_path / "ice.duckdb"), "--fix-intents", "from-submits"]) == 0
     assert "orders with broker events but no intent: 637\n" in capsys.readouterr().out
+
+
+def test_an_intent_in_another_log_of_the_store_counts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clean = Path(__file__).resolve().parents[2] / "data" / "clean.jsonl"
+    events = [json.loads(line) for line in clean.read_text().splitlines()]
+    journal, broker = tmp_path / "journal.jsonl", tmp_path / "broker.jsonl"
+    journal.write_text("".join(json.dumps(e) + "\n" for e in events if e["type"] == "intent"))
+    broker.write_text("".join(json.dumps(e) + "\n" for e in events if e["source"] == "broker"))
+    orders = len({e["order_id"] for e in events if e["source"] == "broker"})
+
+    assert main(["ingest", str(broker), "--db", str(tmp_path / "alone.duckdb")]) == 0
+    assert f"orders with broker events but no intent: {orders:,}\n" in capsys.readouterr().out
+    assert main(["ingest", str(journal), "--db", str(tmp_path / "both.duckdb")]) == 0
+    capsys.readouterr()
+    assert main(["ingest", str(broker), "--db", str(tmp_path / "both.duckdb")]) == 0
+    out = capsys.readouterr().out
+    assert f"orders:        {orders:,}\n" in out and "no intent" not in out
