@@ -6,17 +6,19 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 import duckdb
 
-from ..adapters import FORMATS, AdapterOptions, guess_format, stager
+from ..adapters import FORMATS, STAGE_SHARE, AdapterOptions, guess_format, stager
 from ..adapters.columns import parse_mapping
 from ..adapters.fix import INTENT_MODES, INTENTS_NONE
 from ..errors import IngestError
 from ..store.database import LoadResult, logs_interleave, one_row, open_store
 from ..store.ingest import ingest_file
+from ..store.progress import LoadProgress
 from .progress import wants_progress
 
 #: Inputs at least this large (in total) get a progress bar when stderr is a terminal.
@@ -72,9 +74,10 @@ def _ingest_all(
         progress = None
         if bar:
             _draw_bar(err, done / total, label)
-            progress = lambda fraction, base=done: _draw_bar(err, (base + fraction * size) / total, label)  # noqa: E731
+            progress = LoadProgress(con, _file_bar(err, done, size, total, label), STAGE_SHARE[format])
         started = time.perf_counter()
-        result = ingest_file(con, path, format, stager(format, options, progress), options.describe())
+        stage = stager(format, options, progress.staged if progress else None)
+        result = ingest_file(con, path, format, stage, options.describe(), progress)
         seconds = time.perf_counter() - started
         done += size
         if bar:
@@ -94,6 +97,11 @@ def _ingest_all(
 def _wants_bar(err: TextIO, total: int) -> bool:
     """A bar for large inputs on a terminal (SAFEGUARDS_PROGRESS=1 forces it, =0 hides it)."""
     return wants_progress(err) and (total >= PROGRESS_BYTES or os.environ.get("SAFEGUARDS_PROGRESS") == "1")
+
+
+def _file_bar(err: TextIO, before: int, size: int, total: int, label: str) -> Callable[[float], None]:
+    """Draws the whole run's bar from how far one file (of ``size`` bytes, after ``before``) has got."""
+    return lambda fraction: _draw_bar(err, (before + fraction * size) / total, label)
 
 
 def _draw_bar(err: TextIO, fraction: float, label: str, width: int = 30) -> None:

@@ -105,7 +105,9 @@ class JsonLines:
 _ARROW_TYPES = {STR: pa.large_string(), INT: pa.int64(), NUM: pa.float64(), TS: pa.timestamp("ns", tz="UTC"),
                 BOOL: pa.bool_()}
 EVENT_SCHEMA = pa.schema([(name, _ARROW_TYPES[kind]) for name, kind in FIELDS.items()])
-_POLARS_TYPES = {STR: pl.String, INT: pl.Int64, NUM: pl.Float64, TS: pl.Datetime("ns", "UTC"), BOOL: pl.Boolean}
+_POLARS_TYPES: dict[str, pl.DataType] = {
+    STR: pl.String(), INT: pl.Int64(), NUM: pl.Float64(), TS: pl.Datetime("ns", "UTC"), BOOL: pl.Boolean(),
+}
 _POLARS_SCHEMA = pl.Schema({name: _POLARS_TYPES[kind] for name, kind in FIELDS.items()})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import duckdb
 
 from ..errors import IngestError
 from .database import LoadResult, file_digest, find_ingest, load_staged, utc_now
+from .progress import LoadProgress
 
 #: An adapter's staging step: create relation ``name`` from the file; return how many
 #: records it skipped on purpose (e.g. FIX heartbeats), which are counted, not stored.
@@ -35,27 +37,36 @@ def ingest_file(
     format: str,
     stage: Stager,
     options: dict[str, Any] | None = None,
+    progress: LoadProgress | None = None,
 ) -> LoadResult:
-    """Load ``path`` into the store once; a second load of the same bytes changes nothing."""
+    """Load ``path`` into the store once; a second load of the same bytes changes nothing.
+
+    ``progress``, if given, hears how far the load has got while it runs.
+    """
     digest = file_digest(path)
     earlier = find_ingest(con, digest)
     if earlier is not None:
         return LoadResult(str(path), format, earlier[0], already_ingested=True)
     started = utc_now()
-    con.execute("BEGIN TRANSACTION")
-    try:
-        skipped = stage(con, path, STAGED)
-        result = load_staged(
-            con, STAGED, path=str(path), digest=digest, format=format, skipped=skipped,
-            options=options, started_at=started,
-        )
-        drop_staging(con)
-        con.execute("COMMIT")
-    except duckdb.Error as error:
-        con.execute("ROLLBACK")
-        message = str(error).split("\n", 1)[0]
-        raise IngestError(f"{path}: cannot be read as {format} ({message})") from None
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    with progress or contextlib.nullcontext():
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if progress is not None:
+                progress.staging()
+            skipped = stage(con, path, STAGED)
+            if progress is not None:
+                progress.storing()
+            result = load_staged(
+                con, STAGED, path=str(path), digest=digest, format=format, skipped=skipped,
+                options=options, started_at=started,
+            )
+            drop_staging(con)
+            con.execute("COMMIT")
+        except duckdb.Error as error:
+            con.execute("ROLLBACK")
+            message = str(error).split("\n", 1)[0]
+            raise IngestError(f"{path}: cannot be read as {format} ({message})") from None
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     return result

@@ -1,0 +1,81 @@
+"""How far the load of one file has got, for a progress bar, while DuckDB does the work.
+
+DuckDB's readers (CSV, Parquet, JSON) take a file in one statement and say how far
+they have got only through ``query_progress()``, which another thread may read while
+the statement runs. A load has two phases, staging (the adapter's reading and
+parsing) and storing (checks and insert); ``stage_share`` is the part of the bar the
+first takes, which depends on the format (see :data:`safeguards.adapters.STAGE_SHARE`).
+
+DuckDB's figure for a statement can be coarse (steps of a third over a temporary
+table) or stay at 100 while the last rows are worked on, so the bar is a guide, not
+a clock; it never goes backwards.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+import duckdb
+
+_SETTINGS = {"enable_progress_bar": "true", "enable_progress_bar_print": "false", "progress_bar_time": "0"}
+
+
+class LoadProgress:
+    """Reports the share of one file's load done, from 0 to 1, to ``report``; use as a context manager."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, report: Callable[[float], None], stage_share: float, every: float = 0.2
+    ) -> None:
+        self.con, self.report, self.stage_share, self.every = con, report, stage_share, every
+        self.span = (0.0, stage_share)
+        self.shown = 0.0
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.saved: dict[str, str] = {}
+        self.thread: threading.Thread | None = None
+
+    def staging(self) -> None:
+        """The next statements stage the file."""
+        self.span = (0.0, self.stage_share)
+
+    def storing(self) -> None:
+        """The next statements check and store the staged rows."""
+        self._show(self.stage_share)
+        self.span = (self.stage_share, 1.0)
+
+    def staged(self, fraction: float) -> None:
+        """An adapter that parses in Python (FIX) says how far it has got through the file."""
+        self._show(self.stage_share * fraction)
+
+    def _show(self, done: float) -> None:
+        with self.lock:
+            if done > self.shown:
+                self.shown = done
+                self.report(done)
+
+    def _poll(self) -> None:
+        while not self.stopped.wait(self.every):
+            percent = self.con.query_progress()
+            if percent >= 0:
+                start, end = self.span
+                self._show(start + (end - start) * min(percent, 100.0) / 100.0)
+
+    def __enter__(self) -> Self:
+        for name, value in _SETTINGS.items():
+            self.saved[name] = str(self.con.execute("SELECT current_setting(?)", [name]).fetchone()[0])  # type: ignore[index]
+            self.con.execute(f"SET {name} = {value}")
+        self.thread = threading.Thread(target=self._poll, name="safeguards-load-progress", daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stopped.set()
+        if self.thread is not None:
+            self.thread.join()
+        for name, value in reversed(self.saved.items()):  # setting the print option turns the bar on: it goes first
+            self.con.execute(f"SET {name} = {value}")
