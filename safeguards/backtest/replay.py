@@ -27,7 +27,7 @@ from ..gates import GateResult, evaluate_gates
 from ..policy import CompiledPolicy, load_policy
 from ..promotion import EVIDENCE_FORMAT, METRICS_FILE
 from .compare import Comparison
-from .scoring import LabelTracker, dataset_kind, find_labels, metrics, read_labels, scoring_document
+from .scoring import LabelTracker, dataset_kind, find_labels, labelled_log, metrics, read_labels, scoring_document
 from ..store.reader import EventBatch
 from .overlap import Worker
 from .sink import RunWriter, decisions_batch
@@ -165,6 +165,11 @@ def run_backtest(
         labels = find_labels(Path(events))
     label_rows = read_labels(labels) if labels is not None else None
     source = open_source(events, db, out_dir, window)
+    try:
+        label_log = labelled_log(source.con, label_rows, labels) if label_rows is not None and labels is not None else None
+    except BaseException:
+        source.close()
+        raise
     worker = Worker()
     lanes: list[_Lane] = []
     comparison: Comparison | None = None
@@ -173,7 +178,8 @@ def run_backtest(
             if chosen is None:
                 continue
             folder.mkdir(parents=True, exist_ok=True)
-            tracker = LabelTracker(label_rows) if label_rows is not None else None
+            several_logs = len(source.file_digests) > 1
+            tracker = LabelTracker(label_rows, label_log if several_logs else None) if label_rows is not None else None
             run_id = _run_id(chosen)
             writer = RunWriter(folder, chosen.identity, worker, source.con.cursor(), run_id)
             lanes.append(_Lane(chosen, folder, Engine(chosen), writer, tracker, run_id))

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -72,22 +73,72 @@ def read_labels(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+def labelled_log(con: duckdb.DuckDBPyConnection, labels: list[dict[str, Any]], path: str | Path) -> int:
+    """The store's log (ingest id) the labels were written for: the one holding the most labelled events.
+
+    A label names its event by ``seq``, a position within one log, and ``event_id``.
+    In a store of several logs the seqs repeat, so only the pair, looked up in each
+    log, tells which log the labels score; matched by seq alone, they would score
+    other logs' events. Labels that match no log, or two logs equally, are refused.
+    """
+    logs = [row[0] for row in con.execute("SELECT ingest_id FROM ingests ORDER BY ingest_id").fetchall()]
+    pairs = [(label["seq"], label["event_id"]) for label in labels
+             if type(label["seq"]) is int and isinstance(label["event_id"], str)]
+    if not pairs and len(logs) == 1:
+        return logs[0]
+    if not pairs:
+        raise UsageError(f"--labels {path}: no label names an event, so which of the store's {len(logs)} logs "
+                         f"they belong to cannot be told; backtest the labelled log alone (--events LOG)")
+    view = "safeguards_label_pairs"
+    con.register(view, pa.table({"seq": pa.array([seq for seq, _ in pairs], pa.int64()),
+                                 "event_id": pa.array([event_id for _, event_id in pairs], pa.string())}))
+    try:
+        found = con.execute(f"SELECT e.ingest_id, count(*) AS n FROM events AS e JOIN {view} AS l "
+                            f"ON e.seq = l.seq AND e.event_id = l.event_id GROUP BY 1 ORDER BY n DESC, 1").fetchall()
+    finally:
+        con.unregister(view)
+    if not found:
+        raise UsageError(f"--labels {path}: none of its {len(pairs):,} labelled events is in the store; "
+                         f"give the labels `safeguards simulate` wrote beside the log you ingested")
+    if len(found) > 1 and found[0][1] == found[1][1]:
+        raise UsageError(f"--labels {path}: logs {found[0][0]} and {found[1][0]} of the store hold its labelled "
+                         f"events equally (the same run ingested twice?); backtest the labelled log alone (--events LOG)")
+    return int(found[0][0])
+
+
 class LabelTracker:
-    """Keeps what scoring needs while the replay streams past: labelled decisions and all alerts.
+    """Keeps what scoring needs while the replay streams past: labelled decisions and the log's alerts.
 
     A batch's decisions arrive as Arrow (:func:`~.sink.decisions_batch`): the
     labelled events are picked out by ``seq`` in one vectorised pass, and only
     their decisions become dicts (with the keys and values of the engine's own).
+
+    In a store of several logs, ``log`` is the labels' own (see :func:`labelled_log`):
+    only its events are looked at, and only alerts about its orders and groups. An
+    alert is raised at the event being decided, and a timer (an ack timeout) fires at
+    whichever log's event moves broker time past it, so the log an alert was raised
+    in does not say whose order it is about; only alerts about no order or group
+    (clock skew, say) count by the log they were raised in.
     """
 
-    def __init__(self, labels: list[dict[str, Any]]) -> None:
+    def __init__(self, labels: list[dict[str, Any]], log: int | None = None) -> None:
         self.labels = labels
+        self.log = log
         self.wanted = {label["seq"] for label in labels if label["seq"] is not None}
         self._wanted = _seq_set(self.wanted)
         self.decisions: dict[int, dict[str, Any]] = {}
         self.alerts: list[dict[str, Any]] = []
+        self.orders: set[str] = set()  # of the labels' log, when there are several
+        self.groups: set[str] = set()
 
     def observe(self, decisions: pa.RecordBatch, alerts: list[dict[str, Any]]) -> None:
+        if self.log is not None:  # other logs' events and alerts are not what the labels describe
+            mine = pc.equal(decisions.column("ingest_id"), pa.scalar(self.log, pa.int32()))
+            if mine.true_count < len(decisions):
+                decisions = decisions.filter(mine)
+            self.orders.update(pc.unique(decisions.column("order_id")).to_pylist())
+            self.groups.update(pc.unique(decisions.column("group_id")).to_pylist())
+            alerts = [alert for alert in alerts if self._about_labelled_log(alert)]
         self.alerts.extend(alerts)
         if self._wanted is None:
             for row in _rows(decisions):  # labels whose seq Arrow cannot hold: compare in Python
@@ -100,6 +151,13 @@ class LabelTracker:
         if labelled.true_count:
             for row in _rows(decisions.filter(labelled)):
                 self.decisions[row["seq"]] = row
+
+    def _about_labelled_log(self, alert: dict[str, Any]) -> bool:
+        if alert["order_id"] is not None:
+            return alert["order_id"] in self.orders
+        if alert["group_id"] is not None:
+            return alert["group_id"] in self.groups
+        return alert.get("ingest_id") == self.log
 
     def score(self) -> Score:
         """Score the labels whose event was replayed (a time or account filter leaves others out)."""
