@@ -19,7 +19,6 @@ import copy
 import json
 import os
 import shutil
-import statistics
 import tempfile
 import time
 from dataclasses import dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -354,7 +355,7 @@ def test_reader_streams_a_store_in_log_order_and_sorts_one_that_is_not(tmp_path)
 
 def test_each_log_of_a_store_numbers_its_messages_afresh(tmp_path):
     """Two logs in one store, each numbering broker_seq from 1: the second log's gap is found, the restart is no gap."""
-    def log(name: str, numbers: list[int], start_ms: int) -> "Path":
+    def log(name: str, numbers: list[int], start_ms: int) -> Path:
         t0 = 1_771_684_200_000_000_000 + start_ms * 1_000_000
         lines = [{"source": "local", "type": "intent", "event_id": f"{name}-i", "order_id": f"{name}-o",
                   "group_id": f"{name}-g", "role": "leg", "symbol": "SPY", "side": "buy", "qty": 1000, "recv_ts": t0},

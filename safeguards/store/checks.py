@@ -53,7 +53,7 @@ def _cast(name: str, kind: str, sql_type: str) -> tuple[str, str | None]:
             return col, None
         if _is_numeric(sql_type):
             return f"CAST({col} AS VARCHAR)", None
-        return f"NULL::VARCHAR", f"{col} IS NOT NULL"
+        return "NULL::VARCHAR", f"{col} IS NOT NULL"
     if kind == NUM:
         if sql_type == "VARCHAR":
             return f"TRY_CAST(trim({col}) AS DOUBLE)", None

@@ -102,7 +102,7 @@ def test_cancel_and_replace_chains_reach_the_original_order(store: duckdb.DuckDB
         msg("8", "11=D", "41=B", "17=E3", "150=6", "39=6", "14=0", "151=4", seq=4, delimiter="|"),
         msg("8", "11=D", "41=B", "17=E4", "150=4", "39=4", "14=0", "151=0", seq=5, delimiter="|"),
     )
-    result = ingest(store, path, "fix")
+    ingest(store, path, "fix")
     assert rejected(store) == [("line 3", "OrderCancelReplaceRequest (35=G) has no canonical local event type "
                                           "(its new ClOrdID is linked to the order it replaces)")]
     got = events(store)

@@ -26,7 +26,6 @@ STREAMS x KILLS = 40 x 5 = 200 kill points; streams run four at a time.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import random

@@ -55,7 +55,7 @@ def test_worker_processes_do_not_change_the_log(tmp_path):
 
 def test_a_run_sized_in_events_ends_inside_a_window_as_it_would_alone(tmp_path):
     windowed = _run(tmp_path / "w.jsonl", SimOptions(seed=4, events=3000), workers=0, window_groups=40)
-    whole = _run(tmp_path / "a.jsonl", SimOptions(seed=4, groups=windowed.groups), workers=0, window_groups=4096)
+    _run(tmp_path / "a.jsonl", SimOptions(seed=4, groups=windowed.groups), workers=0, window_groups=4096)
     assert windowed.groups % 40 != 0  # the last group is not a window's last
     assert _bytes(tmp_path / "w.jsonl") == _bytes(tmp_path / "a.jsonl")
 
