@@ -23,6 +23,14 @@ the single-process simulator of commit de09d69, run with that commit's bench):
 
 The workers halve the wall time only on an idle machine: the parallel run
 costs ~30% more CPU (windows, numbering in the parent, pipes).
+
+Latest (2026-11-24, session 5; machine otherwise idle, load 1.0-2.0 is the run's own):
+
+- parquet: 41.9-42.7 s wall, 74.9-76.4 s CPU, peak RSS 444 MB (largest worker
+  203 MB). Before Parquet chunks were built by polars instead of pyarrow's
+  ``Table.from_pylist`` (which walks the events once per column): 56.8 s wall,
+  109.1 s CPU.
+- jsonl: 43.8-44.3 s wall, 84.7-85.2 s CPU, peak RSS 242-264 MB.
 """
 
 from __future__ import annotations
