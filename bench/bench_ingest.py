@@ -14,8 +14,8 @@ Parquet, DuckDB's own ``CREATE TABLE AS SELECT * FROM read_parquet(...)`` into a
 database is measured the same way: the floor of storing those rows in DuckDB at all.
 
 Figures (2026-11-24, 2 CPUs; medians, CPU-s being the figure the machine's load
-moves least). Session 5, DuckDB 2.0.0-2.0.1, no other work running, three runs
-hours apart:
+moves least). Session 5, DuckDB 2.0.0, no other work running, three runs within
+half an hour:
 
     parquet 5M   ours 2.33 s = 2.14M rows/s (4.41 CPU-s); CTAS 2.34 s = 2.14M
                  ours 2.27 s = 2.21M rows/s (4.33 CPU-s); CTAS 2.29 s = 2.18M
