@@ -66,8 +66,9 @@ def _stored(path: Path, format: str) -> list[dict[str, Any]]:
             con.close()
 
 
-#: What CSV can carry: printable text without edge spaces (a CSV reader trims or drops the rest).
-_csv_text = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x2FFF), min_size=1, max_size=10)
+#: What CSV can carry: printable text, spaces inside but not at the edges (a CSV reader trims those).
+_csv_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x2FFF), min_size=1, max_size=10).filter(
+    lambda text: text == text.strip())
 
 
 @settings(max_examples=25, deadline=None)
