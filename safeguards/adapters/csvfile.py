@@ -28,14 +28,23 @@ def looks_like(head: str) -> bool:
 
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, mapping: Mapping[str, str] | None = None) -> int:
-    """Materialize the parsed CSV, then create the staged view ``name`` over it."""
+    """Materialize the parsed CSV, then create the staged view ``name`` over it.
+
+    A row's number is its position among the file's well-formed rows, the order in
+    which DuckDB stores a parallel read; a malformed line is numbered after them, and
+    its location is its line.
+    """
     rejects = f"{name}_csv_rejects"
     scans = f"{name}_csv_scans"
+    # Read, then number in a view: numbering as it reads (row_number() over read_csv) made
+    # DuckDB parse the file on one core, and a numbered copy costs memory. 5M rows (875 MB):
+    # 11.3 s and 1.9-2.0 GB peak before, 8.4-8.6 s and 1.8-1.9 GB after (`safeguards ingest`).
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {name}_csv AS SELECT row_number() OVER () AS {_ROW}, * "
-        f"FROM read_csv({lit(str(path))}, header = true, "
+        f"CREATE OR REPLACE TEMP TABLE {name}_csv_read AS SELECT * FROM read_csv({lit(str(path))}, header = true, "
         f"all_varchar = true, store_rejects = true, rejects_table = {lit(rejects)}, rejects_scan = {lit(scans)})"
     )
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name}_csv AS SELECT row_number() OVER () AS {_ROW}, * "
+                f"FROM {name}_csv_read")
     columns = [row[0] for row in con.execute(f"SELECT column_name FROM (DESCRIBE {name}_csv)").fetchall()][1:]
     good = mapped_select(
         f"SELECT {_ROW} AS row_number, * EXCLUDE ({_ROW}) FROM {name}_csv", ["row_number", *columns],
@@ -47,7 +56,7 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, mapping: Mappin
     )
     con.execute(f"DROP TABLE IF EXISTS {rejects}")
     con.execute(f"DROP TABLE IF EXISTS {scans}")
-    total = one_row(con, f"SELECT count(*) FROM {name}_csv")[0]
+    total = one_row(con, f"SELECT count(*) FROM {name}_csv_read")[0]
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {name} AS
 SELECT *, NULL::VARCHAR AS location, NULL::VARCHAR AS raw, NULL::VARCHAR AS pre_reason FROM ({good})

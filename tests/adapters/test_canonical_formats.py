@@ -69,6 +69,25 @@ def test_csv_round_trip_keeps_unknown_columns_in_extra(store: duckdb.DuckDBPyCon
     assert store.execute("SELECT DISTINCT extra FROM events").fetchall() == [('{"venue":"CBOE"}',)]
 
 
+def test_a_large_csv_read_in_parallel_keeps_its_row_numbers(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    """DuckDB reads a large file on all cores: rows are still numbered in file order, rejected ones too."""
+    n, bad = 500_000, [1_000, 123_456, 499_999]
+    i = pl.int_range(0, n, eager=True)
+    pl.DataFrame({
+        "source": pl.repeat("broker", n, eager=True), "type": pl.repeat("new", n, eager=True),
+        "event_id": "E" + i.cast(pl.Utf8), "order_id": "O" + i.cast(pl.Utf8),
+        "cum_qty": pl.Series(["zero" if row + 1 in bad else "0" for row in range(n)]),
+        "leaves_qty": pl.repeat("5", n, eager=True), "broker_ts": pl.repeat("2026-02-21T14:30:00Z", n, eager=True),
+        "recv_ts": pl.repeat("2026-02-21T14:30:00.5Z", n, eager=True),
+    }).write_csv(tmp_path / "large.csv")
+    assert (tmp_path / "large.csv").stat().st_size > 32 << 20  # more than one of DuckDB's 32 MiB CSV buffers
+    result = ingest(store, tmp_path / "large.csv", "csv")
+    assert (result.loaded, result.rejected) == (n - len(bad), len(bad))
+    assert [row for row, _ in rejected(store)] == [f"row {b}" for b in bad]
+    assert store.execute("SELECT count(*) FROM events WHERE row_number <> CAST(substr(event_id, 2) AS BIGINT) + 1 "
+                         "OR seq <> row_number").fetchone() == (0,)
+
+
 def test_parquet_round_trip_with_typed_timestamps(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     path = tmp_path / "events.parquet"
     table = as_table(EVENTS).with_columns(
