@@ -25,7 +25,11 @@ half an hour:
                  2.30-2.41 s for the load (2.07-2.17M rows/s), 3.2 s in all with
                  start-up and the closing summary.
                  DuckDB 1.5.6 copies the same file in 7.3-7.9 CPU-s (2.0: 4.7-5.0),
-                 hence duckdb>=2.0.
+                 hence duckdb>=2.0. With 2.0.1: ours 2.27 s = 2.20M rows/s (4.36 CPU-s).
+    csv 5M       8.65 s wall = 578k rows/s, 16.1 CPU-s (DuckDB 2.0.1). Before the
+                 file was read on every core and numbered afterwards: 11.54 s = 433k,
+                 16.2 CPU-s.
+    fix 500k     11.04 s wall = 45.3k rows/s, 12.1 CPU-s.
 
 Session 4, no other work running (the load shown is the bench's own),
 schema version 6 (ENUM source/type/side/role):
