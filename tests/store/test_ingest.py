@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -12,6 +17,7 @@ import pytest
 from safeguards.adapters import jsonl
 from safeguards.store import ingest as ingest_module
 from safeguards.store.database import load_staged as real_load_staged
+from safeguards.store.database import open_store
 from safeguards.store.ingest import ingest_file
 from safeguards.store.reader import read_events
 from tests.ingesting import ingest, rejected
@@ -134,3 +140,47 @@ def test_a_file_with_some_fields_is_stored_in_its_shape_table_and_read_back_whol
          "last_qty": 5.0, "last_px": 1.5, "cum_qty": 5.0, "leaves_qty": 0.0, "broker_ts": 1_771_684_200_000_000_002,
          "recv_ts": 1_771_684_200_000_000_004},
     ]
+
+
+def _killed_mid_load(db: Path, log: Path, reached: float) -> None:
+    """`safeguards ingest LOG --db DB` in a real process, SIGKILLed once its progress bar passes ``reached``."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "safeguards", "ingest", str(log), "--db", str(db)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "SAFEGUARDS_PROGRESS": "1"},
+    )
+    assert process.stderr is not None
+    seen = b""
+    while (chunk := os.read(process.stderr.fileno(), 4096)):
+        seen += chunk
+        shown = [float(p) for p in re.findall(rb"(\d+\.\d)%", seen)]
+        if shown and max(shown) > reached * 100:
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, seen.decode(errors="replace")[-400:]
+    assert b"loaded," not in seen  # killed during the load, not after it
+
+
+@pytest.mark.parametrize("reached", [0.0, 0.5])
+def test_an_ingest_killed_mid_load_leaves_the_store_as_it_was(tmp_path: Path, reached: float) -> None:
+    """SIGKILL while DuckDB stores a 1M-row file: on reopening, the earlier log is whole and the killed one absent."""
+    db = tmp_path / "events.duckdb"
+    first = write_lines(tmp_path / "first.jsonl", json.dumps(GOOD), json.dumps({**GOOD, "event_id": "s2"}))
+    con = open_store(db)
+    assert ingest(con, first, "jsonl").loaded == 2
+    con.close()
+    n = 1_000_000
+    i = pl.int_range(0, n, eager=True)
+    pl.DataFrame({"source": pl.repeat("local", n, eager=True), "type": pl.repeat("submit", n, eager=True),
+                  "event_id": "e" + i.cast(pl.Utf8), "order_id": "o" + i.cast(pl.Utf8),
+                  "recv_ts": pl.repeat(1_771_684_200_000_000_000, n, eager=True) + i}).write_parquet(tmp_path / "big.parquet")
+
+    _killed_mid_load(db, tmp_path / "big.parquet", reached)
+
+    con = open_store(db)
+    assert con.execute("SELECT ingest_id, rows_loaded FROM ingests").fetchall() == [(1, 2)]
+    assert con.execute("SELECT ingest_id, count(*) FROM events GROUP BY ALL").fetchall() == [(1, 2)]
+    assert con.execute("SELECT count(*) FROM rejected_rows").fetchone() == (0,)
+    assert ingest(con, tmp_path / "big.parquet", "parquet").loaded == n  # and it loads whole when run again
+    assert con.execute("SELECT count(*) FROM events").fetchone() == (n + 2,)
+    con.close()
