@@ -170,6 +170,8 @@ def run_backtest(
     except BaseException:
         source.close()
         raise
+    # With one log every event and alert is the labels' own: the tracker need not pick them out.
+    tracker_log = label_log if len(source.file_digests) > 1 else None
     worker = Worker()
     lanes: list[_Lane] = []
     comparison: Comparison | None = None
@@ -178,8 +180,7 @@ def run_backtest(
             if chosen is None:
                 continue
             folder.mkdir(parents=True, exist_ok=True)
-            several_logs = len(source.file_digests) > 1
-            tracker = LabelTracker(label_rows, label_log if several_logs else None) if label_rows is not None else None
+            tracker = LabelTracker(label_rows, tracker_log) if label_rows is not None else None
             run_id = _run_id(chosen)
             writer = RunWriter(folder, chosen.identity, worker, source.con.cursor(), run_id)
             lanes.append(_Lane(chosen, folder, Engine(chosen), writer, tracker, run_id))

@@ -51,8 +51,6 @@ def ingest_file(
     with progress or contextlib.nullcontext():
         con.execute("BEGIN TRANSACTION")
         try:
-            if progress is not None:
-                progress.staging()
             skipped = stage(con, path, STAGED)
             if progress is not None:
                 progress.storing()

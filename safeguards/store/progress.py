@@ -30,16 +30,12 @@ class LoadProgress:
         self, con: duckdb.DuckDBPyConnection, report: Callable[[float], None], stage_share: float, every: float = 0.2
     ) -> None:
         self.con, self.report, self.stage_share, self.every = con, report, stage_share, every
-        self.span = (0.0, stage_share)
+        self.span = (0.0, stage_share)  # staging comes first; storing() moves on
         self.shown = 0.0
         self.lock = threading.Lock()
         self.stopped = threading.Event()
         self.saved: dict[str, str] = {}
         self.thread: threading.Thread | None = None
-
-    def staging(self) -> None:
-        """The next statements stage the file."""
-        self.span = (0.0, self.stage_share)
 
     def storing(self) -> None:
         """The next statements check and store the staged rows."""
