@@ -50,7 +50,7 @@ def guess_format(path: Path) -> str:
         return parquet.FORMAT
     if fix.looks_like(head):
         return fix.FORMAT
-    text = head.decode("utf-8", errors="replace")
+    text = head.removeprefix(jsonl.BOM).decode("utf-8", errors="replace")
     if alpaca.looks_like(text):
         return alpaca.FORMAT
     if jsonl.looks_like(text):

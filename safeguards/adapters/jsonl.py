@@ -35,6 +35,10 @@ _JSON_TYPE_WORDS = "CASE {t} WHEN 'VARCHAR' THEN 'str' WHEN 'BOOLEAN' THEN 'bool
                    "WHEN 'ARRAY' THEN 'array' ELSE lower({t}) END"
 
 
+#: The UTF-8 byte order mark some Windows tools put at the start of a text file.
+BOM = b"\xef\xbb\xbf"
+_BOM_SQL = "chr(65279)"
+
 _NOT_JSON = object()
 
 
@@ -71,6 +75,8 @@ def is_utf8(path: Path) -> bool:
 def create_lines(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> str:
     """Create table ``name``_lines (row_number, line, encoding_error) over every line; return its name.
 
+    A byte order mark at the start (Windows tools write one) is not part of the first line.
+
     DuckDB reads the file in one go. A file that is not valid UTF-8 throughout, which
     DuckDB refuses, is split by Python instead, and each line that does not decode
     carries the reason: one bad byte costs one rejected line, not the whole file.
@@ -79,13 +85,15 @@ def create_lines(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> str:
     if is_utf8(path):
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {lines} AS "
+            f"SELECT row_number, CASE WHEN row_number = 1 THEN ltrim(line, {_BOM_SQL}) ELSE line END AS line, "
+            f"encoding_error FROM ("
             f"SELECT unnest(range(1, len(parts) + 1)) AS row_number, rtrim(unnest(parts), chr(13)) AS line, "
             f"NULL::VARCHAR AS encoding_error "
-            f"FROM (SELECT string_split(content, chr(10)) AS parts FROM read_text({lit(str(path))}))"
+            f"FROM (SELECT string_split(content, chr(10)) AS parts FROM read_text({lit(str(path))})))"
         )
     else:
         rows: list[tuple[int, str, str | None]] = []
-        for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        for number, raw in enumerate(path.read_bytes().removeprefix(BOM).split(b"\n"), start=1):
             try:
                 rows.append((number, raw.decode("utf-8").rstrip("\r"), None))
             except UnicodeDecodeError as bad:

@@ -60,6 +60,20 @@ def test_jsonl_round_trip_with_rfc3339_and_integer_timestamps(store: duckdb.Duck
     assert store.execute("SELECT DISTINCT extra->>'venue' FROM events").fetchall() == [("CBOE",)]
 
 
+@pytest.mark.parametrize("bad_byte_later", [False, True], ids=["utf8", "one-bad-line"])
+def test_a_byte_order_mark_before_json_lines_is_not_part_of_the_first_line(
+    store: duckdb.DuckDBPyConnection, tmp_path: Path, bad_byte_later: bool
+) -> None:
+    """Windows tools start a UTF-8 file with a BOM; the file must still read as JSON lines, all of it."""
+    path = tmp_path / "events.jsonl"
+    body = "".join(json.dumps(event) + "\n" for event in EVENTS).encode()
+    path.write_bytes(b"\xef\xbb\xbf" + body + (b'{"source": "\xff"}\n' if bad_byte_later else b""))
+    assert guess_format(path) == "jsonl"
+    result = ingest(store, path, "jsonl")
+    assert (result.loaded, result.rejected) == (4, int(bad_byte_later))
+    assert stored_events(store) == EVENTS
+
+
 def test_csv_round_trip_keeps_unknown_columns_in_extra(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     as_table(EVENTS).with_columns(pl.lit("CBOE").alias("venue")).write_csv(path)
