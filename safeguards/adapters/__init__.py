@@ -46,6 +46,8 @@ def guess_format(path: Path) -> str:
             head = handle.read(_HEAD_BYTES)
     except OSError as error:
         raise IngestError(f"{path}: cannot read ({error.strerror})") from None
+    if not head:
+        raise IngestError(f"{path}: is empty, so its format cannot be told; pass --format to record it as loaded")
     if parquet.looks_like(head):
         return parquet.FORMAT
     if fix.looks_like(head):

@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    folders = [str(p) for p in args.logs if p.is_dir()]
+    if folders:
+        raise IngestError(f"{folders[0]} is a folder: name the logs in it (for example {folders[0]}/*.jsonl)")
     missing = [str(p) for p in args.logs if not p.is_file()]
     if missing:
         raise IngestError(f"no such file: {', '.join(missing)}")

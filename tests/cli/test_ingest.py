@@ -70,6 +70,8 @@ def test_column_mapping_from_the_command_line(tmp_path: Path, capsys: pytest.Cap
         (["missing.jsonl"], "no such file: missing.jsonl"),
         (["notes.txt"], "cannot tell the format from its content; pass --format"),
         (["notes.txt", "--format", "csv", "--map", "nonsense"], "column mapping 'nonsense'"),
+        (["logs"], "logs is a folder: name the logs in it (for example logs/*.jsonl)"),
+        (["empty.jsonl"], "empty.jsonl: is empty, so its format cannot be told; pass --format"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(
@@ -77,6 +79,8 @@ def test_bad_input_exits_2_with_a_message(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("hello\n")
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "logs").mkdir()
     assert main(["ingest", *args, "--db", "e.duckdb"]) == 2
     assert message in capsys.readouterr().err
 
