@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import IngestError
+from ..store.compressed import read_head
 from ..store.ingest import Stager
 from . import alpaca, csvfile, fix, jsonl, parquet
 
@@ -40,12 +41,8 @@ class AdapterOptions:
 
 
 def guess_format(path: Path) -> str:
-    """Tell the format from the first bytes of the file; raise IngestError if unsure."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(_HEAD_BYTES)
-    except OSError as error:
-        raise IngestError(f"{path}: cannot read ({error.strerror})") from None
+    """Tell the format from the first bytes of the file (unpacked, if compressed); raise IngestError if unsure."""
+    head = read_head(path, _HEAD_BYTES)
     if not head:
         raise IngestError(f"{path}: is empty, so its format cannot be told; pass --format to record it as loaded")
     if parquet.looks_like(head):

@@ -33,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="load broker event logs (JSON lines, CSV, Parquet, FIX, Alpaca) into DuckDB",
         description="Load broker event logs into a DuckDB event store. Rows that are not valid "
                     "canonical events are kept in the rejected_rows table with the reason; a file "
-                    "already loaded (same sha256) is not loaded twice.",
+                    "already loaded (same sha256 of its content) is not loaded twice. Logs compressed "
+                    "with gzip, bzip2 or xz are read as they are.",
     )
     parser.add_argument("logs", nargs="+", metavar="LOG", type=Path, help="log files to load")
     parser.add_argument("--db", required=True, type=Path, metavar="DB.duckdb", help="event database (created if absent)")

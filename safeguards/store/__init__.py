@@ -5,8 +5,8 @@ Tables (schema version in ``schema_version``; see :mod:`.schema`):
 - ``events``: one row per canonical event, typed columns in DESIGN section 4's order,
   timestamps as ``TIMESTAMP_NS`` in UTC, unknown fields in the JSON column ``extra``,
   plus ``ingest_id`` and ``row_number`` (where in which file);
-- ``ingests``: one row per file loaded: path, sha256, format, rows loaded, rejected and
-  skipped, start and end time, adapter options;
+- ``ingests``: one row per file loaded: path, sha256 (of the unpacked bytes), format, rows
+  loaded, rejected and skipped, start and end time, adapter options (and compression);
 - ``rejected_rows``: every row that is not a valid event, with its place and reason;
 - ``order_states`` (view): each order's last broker event type.
 """

@@ -1,7 +1,8 @@
 """Opening the event store and loading one staged file into it, atomically and once.
 
-A file is identified by the sha256 of its bytes: loading the same bytes again (under
-any name) is reported as already ingested and changes nothing. Each load is one
+A file is identified by the sha256 of its bytes (unpacked, if it is compressed): loading
+the same bytes again (under any name, packed or not) is reported as already ingested
+and changes nothing. Each load is one
 transaction: the ``ingests`` record, the events and the rejected rows appear
 together or not at all.
 """

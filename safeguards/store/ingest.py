@@ -1,4 +1,4 @@
-"""Ingest one file: digest, skip if already loaded, stage with an adapter, load, commit."""
+"""Ingest one file: unpack if compressed, digest, skip if already loaded, stage with an adapter, load, commit."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 import duckdb
 
 from ..errors import IngestError
-from .database import LoadResult, file_digest, find_ingest, load_staged, utc_now
+from .compressed import unpacked
+from .database import LoadResult, find_ingest, load_staged, utc_now
 from .progress import LoadProgress
 
 #: An adapter's staging step: create relation ``name`` from the file; return how many
@@ -39,32 +40,34 @@ def ingest_file(
     options: dict[str, Any] | None = None,
     progress: LoadProgress | None = None,
 ) -> LoadResult:
-    """Load ``path`` into the store once; a second load of the same bytes changes nothing.
+    """Load ``path`` into the store once; a second load of the same bytes (or of them compressed) changes nothing.
 
     ``progress``, if given, hears how far the load has got while it runs.
     """
-    digest = file_digest(path)
-    earlier = find_ingest(con, digest)
-    if earlier is not None:
-        return LoadResult(str(path), format, earlier[0], already_ingested=True)
     started = utc_now()
-    with progress or contextlib.nullcontext():
-        con.execute("BEGIN TRANSACTION")
-        try:
-            skipped = stage(con, path, STAGED)
-            if progress is not None:
-                progress.storing()
-            result = load_staged(
-                con, STAGED, path=str(path), digest=digest, format=format, skipped=skipped,
-                options=options, started_at=started,
-            )
-            drop_staging(con)
-            con.execute("COMMIT")
-        except duckdb.Error as error:
-            con.execute("ROLLBACK")
-            message = str(error).split("\n", 1)[0]
-            raise IngestError(f"{path}: cannot be read as {format} ({message})") from None
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+    with unpacked(path, progress.unpacked if progress else None) as (plain, digest, compression):
+        earlier = find_ingest(con, digest)
+        if earlier is not None:
+            return LoadResult(str(path), format, earlier[0], already_ingested=True)
+        if compression is not None:
+            options = {**(options or {}), "compression": compression}
+        with progress or contextlib.nullcontext():
+            con.execute("BEGIN TRANSACTION")
+            try:
+                skipped = stage(con, plain, STAGED)
+                if progress is not None:
+                    progress.storing()
+                result = load_staged(
+                    con, STAGED, path=str(path), digest=digest, format=format, skipped=skipped,
+                    options=options, started_at=started,
+                )
+                drop_staging(con)
+                con.execute("COMMIT")
+            except duckdb.Error as error:
+                con.execute("ROLLBACK")
+                message = str(error).split("\n", 1)[0]
+                raise IngestError(f"{path}: cannot be read as {format} ({message})") from None
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
     return result

@@ -6,6 +6,9 @@ the statement runs. A load has two phases, staging (the adapter's reading and
 parsing) and storing (checks and insert); ``stage_share`` is the part of the bar the
 first takes, which depends on the format (see :data:`safeguards.adapters.STAGE_SHARE`).
 
+A compressed log is unpacked first (:mod:`safeguards.store.compressed`), which then
+takes the first :data:`UNPACK_SHARE` of the bar.
+
 DuckDB's figure for a statement can be coarse (steps of a third over a temporary
 table) or stay at 100 while the last rows are worked on, so the bar is a guide, not
 a clock; it never goes backwards.
@@ -20,6 +23,10 @@ from typing import Self
 
 import duckdb
 
+#: The share of a compressed log's load that unpacking takes: 0.84 s of about 7.5 s for a
+#: gzipped 1M-line JSON lines log (30 MB packed, 236 MB plain).
+UNPACK_SHARE = 0.1
+
 _SETTINGS = {"enable_progress_bar": "true", "enable_progress_bar_print": "false", "progress_bar_time": "0"}
 
 
@@ -30,21 +37,29 @@ class LoadProgress:
         self, con: duckdb.DuckDBPyConnection, report: Callable[[float], None], stage_share: float, every: float = 0.2
     ) -> None:
         self.con, self.report, self.stage_share, self.every = con, report, stage_share, every
-        self.span = (0.0, stage_share)  # staging comes first; storing() moves on
+        self.span = (0.0, stage_share)  # staging comes first (after unpacking, if any); storing() moves on
         self.shown = 0.0
         self.lock = threading.Lock()
         self.stopped = threading.Event()
         self.saved: dict[str, str] = {}
         self.thread: threading.Thread | None = None
 
+    def unpacked(self, fraction: float) -> None:
+        """The log is compressed, and this share of it has been unpacked: the rest of the bar moves up."""
+        start = UNPACK_SHARE
+        self.span = (start, start + (1.0 - start) * self.stage_share)
+        self._show(start * fraction)
+
     def storing(self) -> None:
         """The next statements check and store the staged rows."""
-        self._show(self.stage_share)
-        self.span = (self.stage_share, 1.0)
+        staged = self.span[1]
+        self._show(staged)
+        self.span = (staged, 1.0)
 
     def staged(self, fraction: float) -> None:
         """An adapter that parses in Python (FIX) says how far it has got through the file."""
-        self._show(self.stage_share * fraction)
+        start, end = self.span
+        self._show(start + (end - start) * fraction)
 
     def _show(self, done: float) -> None:
         with self.lock:
