@@ -1,5 +1,7 @@
 """CSV with a header row, read by DuckDB's CSV reader as text and typed by the store's checks.
 
+The separator (comma, semicolon, tab or '|') is DuckDB's to detect.
+
 Lines the reader cannot split (too many or too few columns, bad quoting) are not
 skipped: DuckDB's reject store hands them back with their line number and text, and
 they become rejected rows. Column names that differ from ours are mapped with
@@ -21,10 +23,15 @@ FORMAT = "csv"
 _ROW = "__safeguards_row"  # the data row number, named so it cannot clash with a file's column
 
 
+#: Separators DuckDB's reader detects on its own: European exports use ';', others tabs or '|'.
+SEPARATORS = (",", ";", "\t", "|")
+
+
 def looks_like(head: str) -> bool:
-    """A first line of comma-separated names, one of them a canonical-looking one."""
+    """A first line of separated names, one of them a canonical-looking one."""
     first = head.split("\n", 1)[0].strip().lower()
-    return "," in first and not first.startswith("{") and any(n in first for n in ("type", "order", "source"))
+    return (any(s in first for s in SEPARATORS) and not first.startswith("{")
+            and any(n in first for n in ("type", "order", "source")))
 
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, mapping: Mapping[str, str] | None = None) -> int:

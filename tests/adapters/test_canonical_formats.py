@@ -83,6 +83,17 @@ def test_csv_round_trip_keeps_unknown_columns_in_extra(store: duckdb.DuckDBPyCon
     assert store.execute("SELECT DISTINCT extra FROM events").fetchall() == [('{"venue":"CBOE"}',)]
 
 
+@pytest.mark.parametrize("separator", [";", "\t", "|"], ids=["semicolon", "tab", "pipe"])
+def test_csv_with_another_separator_is_told_and_read(
+    store: duckdb.DuckDBPyConnection, tmp_path: Path, separator: str
+) -> None:
+    path = tmp_path / "events.csv"
+    as_table(EVENTS).write_csv(path, separator=separator)
+    assert guess_format(path) == "csv"
+    assert ingest(store, path, "csv").loaded == 4
+    assert stored_events(store) == EVENTS
+
+
 def test_a_large_csv_read_in_parallel_keeps_its_row_numbers(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     """DuckDB reads a large file on all cores: rows are still numbered in file order, rejected ones too."""
     n, bad = 500_000, [1_000, 123_456, 499_999]
