@@ -17,6 +17,7 @@ from ..errors import PolicyError, PromotionRefused, SafeguardsError
 EXIT_OK = 0
 EXIT_FOUND = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 #: Which module registers each command (each module defines `register(subparsers)`), so a
 #: command imports only its own module: every module's imports together (papermill, pyarrow,
@@ -63,3 +64,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return EXIT_OK
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

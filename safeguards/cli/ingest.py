@@ -81,7 +81,13 @@ def _ingest_all(
             progress = LoadProgress(con, _file_bar(err, done, size, total, label), STAGE_SHARE[format])
         started = time.perf_counter()
         stage = stager(format, options, progress.staged if progress else None)
-        result = ingest_file(con, path, format, stage, options.describe(), progress)
+        try:
+            result = ingest_file(con, path, format, stage, options.describe(), progress)
+        except KeyboardInterrupt:
+            err.write(("\n" if bar else "") + f"[{number}/{len(plan)}] {path}: interrupted. A load is all or nothing: "
+                      f"this file is in the store whole or not at all. Run the same command again to load the "
+                      f"rest; files already loaded are skipped.\n")
+            raise
         seconds = time.perf_counter() - started
         done += size
         if bar:

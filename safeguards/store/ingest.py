@@ -12,6 +12,7 @@ import duckdb
 from ..errors import IngestError
 from .compressed import unpacked
 from .database import LoadResult, find_ingest, load_staged, utc_now
+from .interrupt import interruptible
 from .progress import LoadProgress
 
 #: An adapter's staging step: create relation ``name`` from the file; return how many
@@ -53,21 +54,24 @@ def ingest_file(
             options = {**(options or {}), "compression": compression}
         with progress or contextlib.nullcontext():
             con.execute("BEGIN TRANSACTION")
+            committed = False
             try:
-                skipped = stage(con, plain, STAGED)
-                if progress is not None:
-                    progress.storing()
-                result = load_staged(
-                    con, STAGED, path=str(path), digest=digest, format=format, skipped=skipped,
-                    options=options, started_at=started,
-                )
-                drop_staging(con)
-                con.execute("COMMIT")
+                with interruptible(con):  # left before ROLLBACK, so that no late interrupt can hit it
+                    skipped = stage(con, plain, STAGED)
+                    if progress is not None:
+                        progress.storing()
+                    result = load_staged(
+                        con, STAGED, path=str(path), digest=digest, format=format, skipped=skipped,
+                        options=options, started_at=started,
+                    )
+                    drop_staging(con)
+                    con.execute("COMMIT")
+                    committed = True
             except duckdb.Error as error:
-                con.execute("ROLLBACK")
                 message = str(error).split("\n", 1)[0]
                 raise IngestError(f"{path}: cannot be read as {format} ({message})") from None
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+            finally:
+                if not committed:
+                    with contextlib.suppress(duckdb.TransactionException):  # an interrupted COMMIT may have ended it
+                        con.execute("ROLLBACK")
     return result

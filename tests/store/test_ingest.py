@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 from safeguards.adapters import jsonl
+from safeguards.cli import EXIT_INTERRUPTED
 from safeguards.store import ingest as ingest_module
 from safeguards.store.database import load_staged as real_load_staged
 from safeguards.store.database import open_store
@@ -159,9 +160,9 @@ sys.exit(main())
 """
 
 
-def _killed_mid_load(db: Path, log: Path, reached: float) -> None:
-    """`safeguards ingest LOG --db DB` in a real process, SIGKILLed once its bar passes ``reached``, or else
-    just before it commits."""
+def _stopped_mid_load(db: Path, log: Path, reached: float, stop: signal.Signals) -> str:
+    """`safeguards ingest LOG --db DB` in a real process, sent ``stop`` once its bar passes ``reached``, or else
+    just before it commits; what it wrote on stderr."""
     process = subprocess.Popen(
         [sys.executable, "-c", _HELD_BEFORE_COMMIT, "ingest", str(log), "--db", str(db)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "SAFEGUARDS_PROGRESS": "1"},
@@ -173,15 +174,24 @@ def _killed_mid_load(db: Path, log: Path, reached: float) -> None:
         shown = [float(p) for p in re.findall(rb"(\d+\.\d)%", seen)]
         if (shown and max(shown) > reached * 100) or b"held before commit" in seen:
             break
-    process.send_signal(signal.SIGKILL)
+    process.send_signal(stop)
+    seen += process.stderr.read()
     process.wait()
-    assert process.returncode == -signal.SIGKILL, seen.decode(errors="replace")[-400:]
+    expected = -signal.SIGKILL if stop == signal.SIGKILL else EXIT_INTERRUPTED
+    assert process.returncode == expected, seen.decode(errors="replace")[-400:]
+    return seen.decode(errors="replace")
 
 
-@pytest.mark.parametrize("reached", [0.0, 0.5, 1.0])
-def test_an_ingest_killed_mid_load_leaves_the_store_as_it_was(tmp_path: Path, reached: float) -> None:
-    """SIGKILL while DuckDB stores a 1M-row file (as it starts, past half way, or with all but COMMIT done): on
-    reopening, the earlier log is whole and the killed one absent."""
+@pytest.mark.parametrize(
+    ("stop", "reached"),
+    [(signal.SIGKILL, 0.0), (signal.SIGKILL, 0.5), (signal.SIGKILL, 1.0), (signal.SIGINT, 0.5), (signal.SIGINT, 1.0)],
+    ids=["kill-at-start", "kill-half-way", "kill-before-commit", "ctrl-c-half-way", "ctrl-c-before-commit"],
+)
+def test_an_ingest_stopped_mid_load_leaves_the_store_as_it_was(
+    tmp_path: Path, stop: signal.Signals, reached: float
+) -> None:
+    """SIGKILL or Ctrl-C while DuckDB stores a 1M-row file (as it starts, past half way, or with all but COMMIT
+    done): on reopening, the earlier log is whole and the stopped one absent."""
     db = tmp_path / "events.duckdb"
     first = write_lines(tmp_path / "first.jsonl", json.dumps(GOOD), json.dumps({**GOOD, "event_id": "s2"}))
     con = open_store(db)
@@ -193,8 +203,10 @@ def test_an_ingest_killed_mid_load_leaves_the_store_as_it_was(tmp_path: Path, re
                   "event_id": "e" + i.cast(pl.Utf8), "order_id": "o" + i.cast(pl.Utf8),
                   "recv_ts": pl.repeat(1_771_684_200_000_000_000, n, eager=True) + i}).write_parquet(tmp_path / "big.parquet")
 
-    _killed_mid_load(db, tmp_path / "big.parquet", reached)
+    said = _stopped_mid_load(db, tmp_path / "big.parquet", reached, stop)
 
+    if stop == signal.SIGINT:
+        assert "big.parquet: interrupted. A load is all or nothing" in said and "Traceback" not in said
     con = open_store(db)
     assert con.execute("SELECT ingest_id, rows_loaded FROM ingests").fetchall() == [(1, 2)]
     assert con.execute("SELECT ingest_id, count(*) FROM events GROUP BY ALL").fetchall() == [(1, 2)]

@@ -1,0 +1,61 @@
+"""interruptible: Ctrl-C stops DuckDB's running statement, and the signal set-up is left as it was."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+
+import duckdb
+import pytest
+
+from safeguards.store.interrupt import interruptible
+
+#: Some 16 s on this machine if nothing stops it.
+LONG_QUERY = "SELECT count(*) FROM range(4000000000) AS r(i) WHERE hash(i) % 7 = 0"
+
+
+def _ctrl_c_soon() -> threading.Timer:
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
+
+
+def test_ctrl_c_stops_the_running_statement() -> None:
+    """Without it DuckDB may run the statement to its end before it says 'Query interrupted' (a RuntimeError)."""
+    con = duckdb.connect()
+    timer = _ctrl_c_soon()
+    with pytest.raises(KeyboardInterrupt):
+        with interruptible(con):
+            con.execute(LONG_QUERY).fetchall()
+    timer.join()
+    assert con.execute("SELECT 42").fetchone() == (42,)  # the connection is still good
+    assert signal.set_wakeup_fd(-1) == -1  # and nobody's wakeup fd is left behind
+
+
+def test_a_wakeup_fd_someone_else_owns_is_left_alone() -> None:
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    theirs = signal.set_wakeup_fd(writer.fileno())
+    try:
+        with interruptible(duckdb.connect()):
+            assert signal.set_wakeup_fd(writer.fileno()) == writer.fileno()
+    finally:
+        assert signal.set_wakeup_fd(theirs) == writer.fileno()
+        reader.close()
+        writer.close()
+
+
+def test_outside_the_main_thread_it_does_nothing() -> None:
+    outcome: list[object] = []
+
+    def run() -> None:
+        con = duckdb.connect()
+        with interruptible(con):
+            outcome.append(con.execute("SELECT 1").fetchone())
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert outcome == [(1,)]
