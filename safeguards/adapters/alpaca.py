@@ -28,7 +28,7 @@ from pathlib import Path
 import duckdb
 
 from ..store.checks import lit
-from .jsonl import create_lines, first_json_line
+from .jsonl import NOT_BLANK, create_lines, first_json_line
 
 FORMAT = "alpaca"
 
@@ -89,7 +89,7 @@ FROM (
         SELECT *, CASE WHEN j->>'$.stream' = 'trade_updates' THEN j->'$.data' ELSE j END AS d
         FROM (
             SELECT row_number, line, encoding_error, CASE WHEN json_valid(line) THEN line::JSON END AS j
-            FROM {create_lines(con, path, name)} WHERE trim(line) <> ''
+            FROM {create_lines(con, path, name)} WHERE {NOT_BLANK}
         )
     )
 )""")

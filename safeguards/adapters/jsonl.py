@@ -86,19 +86,20 @@ def create_lines(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> str:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {lines} AS "
             f"SELECT row_number, CASE WHEN row_number = 1 THEN ltrim(line, {_BOM_SQL}) ELSE line END AS line, "
-            f"encoding_error FROM ("
-            f"SELECT unnest(range(1, len(parts) + 1)) AS row_number, rtrim(unnest(parts), chr(13)) AS line, "
-            f"NULL::VARCHAR AS encoding_error "
-            f"FROM (SELECT string_split(content, chr(10)) AS parts FROM read_text({lit(str(path))})))"
+            f"NULL::VARCHAR AS encoding_error FROM ("
+            # The CR of a CRLF goes by slicing where there is one: rtrim() copied every line (1.2 s per 1M).
+            f"SELECT row_number, CASE WHEN suffix(line, chr(13)) THEN line[:-2] ELSE line END AS line FROM ("
+            f"SELECT unnest(range(1, len(parts) + 1)) AS row_number, unnest(parts) AS line "
+            f"FROM (SELECT string_split(content, chr(10)) AS parts FROM read_text({lit(str(path))}))))"
         )
     else:
         rows: list[tuple[int, str, str | None]] = []
         for number, raw in enumerate(path.read_bytes().removeprefix(BOM).split(b"\n"), start=1):
             try:
-                rows.append((number, raw.decode("utf-8").rstrip("\r"), None))
+                rows.append((number, raw.decode("utf-8").removesuffix("\r"), None))
             except UnicodeDecodeError as bad:
                 reason = f"not valid UTF-8 (byte {raw[bad.start]:#04x} at column {bad.start + 1})"
-                rows.append((number, raw.decode("utf-8", errors="replace").rstrip("\r"), reason))
+                rows.append((number, raw.decode("utf-8", errors="replace").removesuffix("\r"), reason))
         import polars as pl  # only here: a UTF-8 file (the usual case) never needs it
 
         frame = pl.DataFrame(rows, schema={"row_number": pl.Int64, "line": pl.Utf8, "encoding_error": pl.Utf8},
@@ -111,9 +112,12 @@ def create_lines(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> str:
     return lines
 
 
+#: A line with more than spaces on it; trim() only where the line is not plainly an object (it copies).
+NOT_BLANK = "line <> '' AND (starts_with(line, '{') OR trim(line) <> '')"
+
 #: A sealed control record of the engine's journal (header, markers): skipped and counted, so a
 #: journal segment ingests as the broker event log it is.
-_JOURNAL_CONTROL = ("CASE WHEN json_valid(line) THEN coalesce(json_extract_string(line, '$.source') = 'control' "
+_JOURNAL_CONTROL = ("CASE WHEN contains(line, 'journal_crc') AND json_valid(line) THEN coalesce(json_extract_string(line, '$.source') = 'control' "
                     "AND json_extract_string(line, '$.journal_crc') IS NOT NULL, false) ELSE false END")
 
 
@@ -159,7 +163,7 @@ FROM (
            CASE WHEN json_type(j) = 'OBJECT' THEN json_merge_patch(j, {removal}) END AS rest
     FROM (
         SELECT row_number, line, encoding_error, CASE WHEN json_valid(line) THEN line::JSON END AS j
-        FROM {lines} WHERE trim(line) <> '' AND NOT {_JOURNAL_CONTROL}
+        FROM {lines} WHERE {NOT_BLANK} AND NOT {_JOURNAL_CONTROL}
     )
 )"""
     con.execute(sql)

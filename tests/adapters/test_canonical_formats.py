@@ -60,18 +60,22 @@ def test_jsonl_round_trip_with_rfc3339_and_integer_timestamps(store: duckdb.Duck
     assert store.execute("SELECT DISTINCT extra->>'venue' FROM events").fetchall() == [("CBOE",)]
 
 
+@pytest.mark.parametrize("end", ["\n", "\r\n"], ids=["lf", "crlf"])
 @pytest.mark.parametrize("bad_byte_later", [False, True], ids=["utf8", "one-bad-line"])
 def test_a_byte_order_mark_before_json_lines_is_not_part_of_the_first_line(
-    store: duckdb.DuckDBPyConnection, tmp_path: Path, bad_byte_later: bool
+    store: duckdb.DuckDBPyConnection, tmp_path: Path, bad_byte_later: bool, end: str
 ) -> None:
-    """Windows tools start a UTF-8 file with a BOM; the file must still read as JSON lines, all of it."""
+    """Windows tools start a UTF-8 file with a BOM (and end lines with CRLF); the file must still read as JSON
+    lines, all of it, and a line's text is kept without its CR."""
     path = tmp_path / "events.jsonl"
-    body = "".join(json.dumps(event) + "\n" for event in EVENTS).encode()
-    path.write_bytes(b"\xef\xbb\xbf" + body + (b'{"source": "\xff"}\n' if bad_byte_later else b""))
+    body = "".join(json.dumps(event) + end for event in EVENTS).encode()
+    blank_then_bad = f"  {end}{{\"source\": 1}}{end}".encode() + (b'{"source": "\xff"}\n' if bad_byte_later else b"")
+    path.write_bytes(b"\xef\xbb\xbf" + body + blank_then_bad)
     assert guess_format(path) == "jsonl"
     result = ingest(store, path, "jsonl")
-    assert (result.loaded, result.rejected) == (4, int(bad_byte_later))
+    assert (result.loaded, result.rejected) == (4, 1 + bad_byte_later)
     assert stored_events(store) == EVENTS
+    assert store.execute("SELECT raw FROM rejected_rows ORDER BY row_number LIMIT 1").fetchone() == ('{"source": 1}',)
 
 
 def test_csv_round_trip_keeps_unknown_columns_in_extra(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
