@@ -133,7 +133,7 @@ def parse_timestamp(value: Any) -> int:
     if type(value) is int:
         return value
     if not isinstance(value, str):
-        raise EventError(f"expected an RFC 3339 string or integer nanoseconds, got {type(value).__name__}")
+        raise EventError(f"expected {KIND_WORDS[TS]}, got {type(value).__name__}")
     match = _TIMESTAMP_RE.match(value)
     if match is None:
         raise EventError(
@@ -172,11 +172,12 @@ def format_timestamp(nanos: int) -> str:
 
 _INT64_MIN: Final = -(1 << 63)
 _INT64_MAX: Final = (1 << 63) - 1  # integers and nanosecond timestamps are stored as BIGINT
-_KIND_WORDS: Final = {
+#: What a value of each kind must be, in the words every "expected ..., got ..." reason uses.
+KIND_WORDS: Final = {
     STR: "a string",
     INT: "an integer",
     NUM: "a number",
-    TS: "an RFC 3339 string or integer nanoseconds",
+    TS: "an RFC 3339 timestamp with its zone (e.g. 2026-02-21T14:30:00.123Z) or integer nanoseconds",
     BOOL: "true or false",
 }
 _SOURCES_TEXT: Final = ", ".join(sorted(TYPES_BY_SOURCE))
@@ -257,4 +258,4 @@ def validate_event(event: Any) -> str | None:
 
 
 def _wrong_kind(name: str, kind: str, value: Any) -> str:
-    return f"field {name!r}: expected {_KIND_WORDS[kind]}, got {type(value).__name__}"
+    return f"field {name!r}: expected {KIND_WORDS[kind]}, got {type(value).__name__}"

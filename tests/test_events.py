@@ -84,7 +84,7 @@ def test_a_complete_fill_is_valid_and_unknown_fields_are_allowed() -> None:
         (fill(poss_dup="Y"), "field 'poss_dup': expected true or false, got str"),
         (fill(side="long"), "field 'side': 'long' is not one of buy, sell"),
         (fill(recv_ts="2026-02-21 14:30"), "field 'recv_ts': not an RFC 3339 UTC timestamp"),
-        (fill(broker_ts=1.5), "field 'broker_ts': expected an RFC 3339 string or integer nanoseconds, got float"),
+        (fill(broker_ts=1.5), "field 'broker_ts': expected an RFC 3339 timestamp with its zone (e.g. 2026-02-21T14:30:00.123Z) or integer nanoseconds, got float"),
         ([1, 2], "an event must be a JSON object, got list"),
     ],
 )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..events import BOOL, FIELDS, INT, NUM, STR, TS
+from ..events import BOOL, FIELDS, INT, KIND_WORDS, NUM, STR, TS
 from ..store.checks import ident, lit
 from ..store.database import one_row
 
@@ -28,8 +28,6 @@ _ACCEPTED_JSON_TYPES = {
     BOOL: ("BOOLEAN",),
     TS: ("VARCHAR", "BIGINT", "UBIGINT"),
 }
-_EXPECTED_WORDS = {STR: "a string", NUM: "a number", INT: "an integer", BOOL: "true or false",
-                   TS: "an RFC 3339 string or integer nanoseconds"}
 _JSON_TYPE_WORDS = "CASE {t} WHEN 'VARCHAR' THEN 'str' WHEN 'BOOLEAN' THEN 'bool' WHEN 'DOUBLE' THEN 'float' " \
                    "WHEN 'BIGINT' THEN 'int' WHEN 'UBIGINT' THEN 'int' WHEN 'OBJECT' THEN 'object' " \
                    "WHEN 'ARRAY' THEN 'array' ELSE lower({t}) END"
@@ -146,7 +144,7 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
         words = _JSON_TYPE_WORDS.format(t=json_type)
         type_checks.append(
             f"WHEN {json_type} NOT IN ({accepted}, 'NULL') THEN "
-            f"{lit(f'field {field!r}: expected {_EXPECTED_WORDS[kind]}, got ')} || {words}"
+            f"{lit(f'field {field!r}: expected {KIND_WORDS[kind]}, got ')} || {words}"
         )
     removal = lit(json.dumps({n: None for n in names}))
     sql = f"""CREATE OR REPLACE TEMP TABLE {name} AS

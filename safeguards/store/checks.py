@@ -21,8 +21,8 @@ same tables, so the two never disagree about what is valid.
 from __future__ import annotations
 
 from ..events import (
-    BOOL, CHOICES, DEFAULT_ACCOUNT, FIELDS, INT, NUM, QUANTITY_FIELDS, REQUIRED, STR,
-    TIMESTAMP_PATTERN, TS, TYPES_BY_SOURCE,
+    BOOL, CHOICES, DEFAULT_ACCOUNT, FIELDS, INT, KIND_WORDS, NUM, QUANTITY_FIELDS, REQUIRED, STR,
+    TIMESTAMP_PATTERN, TYPES_BY_SOURCE,
 )
 from .schema import SQL_TYPES
 from .sql import ident, lit
@@ -125,8 +125,7 @@ def _type_error(name: str, kind: str, sql_type: str, value: str, wrong: str | No
     col = ident(name)
     if wrong is None and (value == col or value.startswith(("CAST(", "make_timestamp_ns(epoch_ns("))):
         return None
-    expected = {STR: "a string", INT: "an integer", NUM: "a number",
-                TS: "an RFC 3339 string or integer nanoseconds", BOOL: "true or false"}[kind]
+    expected = KIND_WORDS[kind]
     if wrong is not None:
         got = "bool" if sql_type == "BOOLEAN" else sql_type
         return f"WHEN {wrong} THEN {lit(f'field {name!r}: expected {expected}, got {got}')}"

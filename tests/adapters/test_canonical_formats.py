@@ -160,7 +160,7 @@ def test_bad_csv_rows_are_rejected_with_row_or_line_and_reason(store: duckdb.Duc
     assert rejected(store) == [
         ("row 2", "field 'cum_qty': expected a number, got zero"),
         ("row 3", "field 'leaves_qty': negative quantity -5.0"),
-        ("row 4", "field 'recv_ts': expected an RFC 3339 string or integer nanoseconds, got 21/02/2026"),
+        ("row 4", "field 'recv_ts': expected an RFC 3339 timestamp with its zone (e.g. 2026-02-21T14:30:00.123Z) or integer nanoseconds, got 21/02/2026"),
         ("line 5", "malformed CSV line: Expected Number of Columns: 8 Found: 7"),
     ]
     assert store.execute("SELECT raw FROM rejected_rows WHERE location = 'line 5'").fetchone() == (

@@ -28,7 +28,7 @@ def test_ingest_guesses_formats_and_summarizes(tmp_path: Path, capsys: pytest.Ca
     assert f"[1/2] {lines} (jsonl): 1 loaded, 1 rejected" in err
     assert f"[2/2] {table} (parquet): 1 loaded, 0 rejected" in err
     assert "rows loaded:   2\n" in out and "rows rejected: 1\n" in out
-    assert "1  field 'recv_ts': expected an RFC 3339 string or integer nanoseconds, got soon" in out
+    assert "1  field 'recv_ts': expected an RFC 3339 timestamp with its zone (e.g. 2026-02-21T14:30:00.123Z) or integer nanoseconds, got soon" in out
     assert "time span:     2026-02-21 14:30:00 .. 2026-02-21 15:00:00 (UTC)" in out
     assert "orders:        2\n" in out and "groups:        1\n" in out
     assert "overlap in time" not in out  # one log after the other
