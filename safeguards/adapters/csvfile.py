@@ -1,6 +1,6 @@
 """CSV with a header row, read by DuckDB's CSV reader as text and typed by the store's checks.
 
-The separator (comma, semicolon, tab or '|') is DuckDB's to detect.
+The separator (comma, semicolon, tab or '|') is DuckDB's to detect; quoting is RFC 4180's.
 
 Lines the reader cannot split (too many or too few columns, bad quoting) are not
 skipped: DuckDB's reject store hands them back with their line number and text, and
@@ -20,6 +20,10 @@ from ..store.database import one_row
 from .columns import mapped_select
 
 FORMAT = "csv"
+#: RFC 4180 quoting, and no comment lines, whatever the data looks like: DuckDB's sniffer
+#: otherwise took ' for the quote when a value was '' (and read it as empty), and could
+#: take a leading # for a comment and skip the line.
+_QUOTING = "quote = '\"', escape = '\"', comment = ''"
 _ROW = "__safeguards_row"  # the data row number, named so it cannot clash with a file's column
 
 
@@ -48,7 +52,8 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, mapping: Mappin
     # 11.3 s and 1.9-2.0 GB peak before, 8.4-8.6 s and 1.8-1.9 GB after (`safeguards ingest`).
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {name}_csv_read AS SELECT * FROM read_csv({lit(str(path))}, header = true, "
-        f"all_varchar = true, store_rejects = true, rejects_table = {lit(rejects)}, rejects_scan = {lit(scans)})"
+        f"all_varchar = true, {_QUOTING}, store_rejects = true, rejects_table = {lit(rejects)}, "
+        f"rejects_scan = {lit(scans)})"
     )
     con.execute(f"CREATE OR REPLACE TEMP VIEW {name}_csv AS SELECT row_number() OVER () AS {_ROW}, * "
                 f"FROM {name}_csv_read")

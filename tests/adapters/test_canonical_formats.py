@@ -98,6 +98,22 @@ def test_csv_with_another_separator_is_told_and_read(
     assert stored_events(store) == EVENTS
 
 
+@pytest.mark.parametrize("value", ["''", "'o1'"])
+def test_csv_quoting_is_rfc_4180_whatever_the_values_look_like(
+    store: duckdb.DuckDBPyConnection, tmp_path: Path, value: str
+) -> None:
+    """DuckDB's sniffer took ' for the quote when it saw values like these, and read '' as empty (found by
+    the format-parity property)."""
+    path = tmp_path / "events.csv"
+    path.write_text(f"source,type,event_id,order_id,recv_ts\nlocal,submit,s1,{value},2026-02-21T14:30:00Z\n"
+                    "#local,submit,s2,o2,2026-02-21T14:30:00Z\n")
+    result = ingest(store, path, "csv")
+    assert (result.loaded, result.rejected) == (1, 1)
+    assert store.execute("SELECT order_id FROM events").fetchall() == [(value,)]
+    assert [reason for _, reason in rejected(store)] == [
+        "field 'source': unknown source '#local' (expected one of: broker, local, market)"]
+
+
 def test_a_large_csv_read_in_parallel_keeps_its_row_numbers(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     """DuckDB reads a large file on all cores: rows are still numbered in file order, rejected ones too."""
     n, bad = 500_000, [1_000, 123_456, 499_999]
