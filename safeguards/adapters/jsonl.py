@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import codecs
 import json
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -57,7 +59,62 @@ def looks_like(head: str) -> bool:
     return isinstance(first, dict) and ("source" in first or "type" in first)
 
 
-def is_utf8(path: Path) -> bool:
+#: DuckDB's read_text holds a whole file (and its lines) in memory, and refuses one above
+#: 3.9 GiB: files up to WHOLE_BYTES are read whole, which is fastest (757 MB: 10.5 s
+#: against 12.2 s in pieces, bench_ingest.py), larger ones in pieces of about PIECE_BYTES
+#: cut at line ends (a 4.4 GB file of 20M lines: 101.6 s).
+WHOLE_BYTES = 1 << 30
+PIECE_BYTES = 256 << 20
+
+
+def create_lines(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> str:
+    """Create table ``name``_lines (row_number, line, encoding_error) over every line; return its name.
+
+    A byte order mark at the start (Windows tools write one) is not part of the first line.
+
+    DuckDB splits the lines of each piece. A piece that is not valid UTF-8 throughout,
+    which DuckDB refuses, is split by Python instead, and each line that does not decode
+    carries the reason: one bad byte costs one rejected line, not the whole file.
+    """
+    lines = f"{name}_lines"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {lines} (row_number BIGINT, line VARCHAR, encoding_error VARCHAR)")
+    for piece, first in _pieces(path):
+        if isinstance(piece, Path):
+            con.execute(f"INSERT INTO {lines} {_split_by_duckdb(piece, first)}")
+        else:
+            _insert_split_by_python(con, lines, piece, first)
+    return lines
+
+
+def _pieces(path: Path) -> Iterator[tuple[Path | bytes, int]]:
+    """The file in pieces, each with the number of its first line: a UTF-8 piece as a file DuckDB can read
+    (the file itself when it is small), any other as its bytes. Each piece but the last ends just before a
+    newline, so that its lines, and their numbers, are the file's."""
+    if path.stat().st_size <= WHOLE_BYTES:
+        yield (path, 1) if _is_utf8(path) else (path.read_bytes(), 1)
+        return
+    with tempfile.TemporaryDirectory(prefix="safeguards-lines-") as folder, open(path, "rb") as handle:
+        written = Path(folder) / "piece.txt"
+        first, start, size = 1, 0, path.stat().st_size
+        while start <= size:
+            handle.seek(start)
+            block = handle.read(PIECE_BYTES)
+            while start + len(block) < size and block.rfind(b"\n") < 0:  # a line longer than a piece
+                block += handle.read(PIECE_BYTES)
+            cut = block.rfind(b"\n") if start + len(block) < size else len(block)  # the last piece: all that is left
+            piece = memoryview(block)[:cut]  # no copy: a piece is large
+            try:
+                str(piece, "utf-8")
+            except UnicodeDecodeError:
+                yield bytes(piece), first
+            else:
+                written.write_bytes(piece)
+                yield written, first
+            first += block.count(b"\n", 0, cut) + 1
+            start += cut + 1
+
+
+def _is_utf8(path: Path) -> bool:
     """Whether the whole file decodes as UTF-8 (read in chunks: constant memory)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
@@ -70,44 +127,35 @@ def is_utf8(path: Path) -> bool:
     return True
 
 
-def create_lines(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> str:
-    """Create table ``name``_lines (row_number, line, encoding_error) over every line; return its name.
+def _split_by_duckdb(path: Path, first: int) -> str:
+    """SQL for the lines of a UTF-8 file whose first line is line ``first`` of the log."""
+    return (
+        f"SELECT row_number, CASE WHEN row_number = 1 THEN ltrim(line, {_BOM_SQL}) ELSE line END, NULL FROM ("
+        # The CR of a CRLF goes by slicing where there is one: rtrim() copied every line (1.2 s per 1M).
+        f"SELECT row_number, CASE WHEN suffix(line, chr(13)) THEN line[:-2] ELSE line END AS line FROM ("
+        f"SELECT unnest(range({first}, {first} + len(parts))) AS row_number, unnest(parts) AS line "
+        f"FROM (SELECT string_split(content, chr(10)) AS parts FROM read_text({lit(str(path))}))))"
+    )
 
-    A byte order mark at the start (Windows tools write one) is not part of the first line.
 
-    DuckDB reads the file in one go. A file that is not valid UTF-8 throughout, which
-    DuckDB refuses, is split by Python instead, and each line that does not decode
-    carries the reason: one bad byte costs one rejected line, not the whole file.
-    """
-    lines = f"{name}_lines"
-    if is_utf8(path):
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {lines} AS "
-            f"SELECT row_number, CASE WHEN row_number = 1 THEN ltrim(line, {_BOM_SQL}) ELSE line END AS line, "
-            f"NULL::VARCHAR AS encoding_error FROM ("
-            # The CR of a CRLF goes by slicing where there is one: rtrim() copied every line (1.2 s per 1M).
-            f"SELECT row_number, CASE WHEN suffix(line, chr(13)) THEN line[:-2] ELSE line END AS line FROM ("
-            f"SELECT unnest(range(1, len(parts) + 1)) AS row_number, unnest(parts) AS line "
-            f"FROM (SELECT string_split(content, chr(10)) AS parts FROM read_text({lit(str(path))}))))"
-        )
-    else:
-        rows: list[tuple[int, str, str | None]] = []
-        for number, raw in enumerate(path.read_bytes().removeprefix(BOM).split(b"\n"), start=1):
-            try:
-                rows.append((number, raw.decode("utf-8").removesuffix("\r"), None))
-            except UnicodeDecodeError as bad:
-                reason = f"not valid UTF-8 (byte {raw[bad.start]:#04x} at column {bad.start + 1})"
-                rows.append((number, raw.decode("utf-8", errors="replace").removesuffix("\r"), reason))
-        import polars as pl  # only here: a UTF-8 file (the usual case) never needs it
-
-        frame = pl.DataFrame(rows, schema={"row_number": pl.Int64, "line": pl.Utf8, "encoding_error": pl.Utf8},
-                             orient="row")
-        con.register(f"{lines}_frame", frame)
+def _insert_split_by_python(con: duckdb.DuckDBPyConnection, lines: str, data: bytes, first: int) -> None:
+    """Insert the lines of ``data`` (line ``first`` onwards) into ``lines``, each that is not UTF-8 with why."""
+    rows: list[tuple[int, str, str | None]] = []
+    for number, raw in enumerate((data.removeprefix(BOM) if first == 1 else data).split(b"\n"), start=first):
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {lines} AS SELECT * FROM {lines}_frame")
-        finally:
-            con.unregister(f"{lines}_frame")
-    return lines
+            rows.append((number, raw.decode("utf-8").removesuffix("\r"), None))
+        except UnicodeDecodeError as bad:
+            reason = f"not valid UTF-8 (byte {raw[bad.start]:#04x} at column {bad.start + 1})"
+            rows.append((number, raw.decode("utf-8", errors="replace").removesuffix("\r"), reason))
+    import polars as pl  # only here: a UTF-8 file (the usual case) never needs it
+
+    frame = pl.DataFrame(rows, schema={"row_number": pl.Int64, "line": pl.Utf8, "encoding_error": pl.Utf8},
+                         orient="row")
+    con.register(f"{lines}_frame", frame)
+    try:
+        con.execute(f"INSERT INTO {lines} SELECT * FROM {lines}_frame")
+    finally:
+        con.unregister(f"{lines}_frame")
 
 
 #: A line with more than spaces on it; trim() only where the line is not plainly an object (it copies).

@@ -1,0 +1,49 @@
+"""A large JSON lines file is read in pieces: the lines, their numbers and their reasons are the whole file's."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import duckdb
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from safeguards.adapters import jsonl
+
+#: Lines as logs have them: JSON, blank, spaces, a CR before the newline, a byte that is not UTF-8.
+_line = st.one_of(
+    st.builds(lambda n: json.dumps({"source": "local", "n": n}).encode(), st.integers(0, 10**6)),
+    st.sampled_from([b"", b"  ", b"{\"x\": \"\xc3\xa9\"}", b"not json", b"\xff{bad}"]),
+    st.binary(max_size=40).filter(lambda b: b"\n" not in b),
+).flatmap(lambda line: st.sampled_from([line, line + b"\r"]))
+
+
+def _lines(path: Path, piece_bytes: int, monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    monkeypatch.setattr(jsonl, "WHOLE_BYTES", piece_bytes)
+    monkeypatch.setattr(jsonl, "PIECE_BYTES", piece_bytes)
+    con = duckdb.connect()
+    table = jsonl.create_lines(con, path, "staged")
+    return con.execute(f"SELECT * FROM {table} ORDER BY row_number").fetchall()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_line, max_size=40), st.booleans(), st.booleans(), st.integers(1, 64))
+def test_pieces_read_as_the_whole_file(
+    monkeypatch_module: pytest.MonkeyPatch, lines: list[bytes], bom: bool, final_newline: bool, piece_bytes: int
+) -> None:
+    data = (b"\xef\xbb\xbf" if bom else b"") + b"\n".join(lines) + (b"\n" if final_newline else b"")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "log.jsonl"
+        path.write_bytes(data)
+        whole = _lines(path, len(data) + 1, monkeypatch_module)
+        assert [number for number, _, _ in whole] == list(range(1, data.count(b"\n") + 2))
+        assert _lines(path, piece_bytes, monkeypatch_module) == whole
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
