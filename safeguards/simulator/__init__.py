@@ -15,6 +15,7 @@ broker_seq numbering), :mod:`.simulation` (merging windows into one log),
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,14 +35,28 @@ def simulate_to(path: str | Path, options: SimOptions, progress: Callable[[int, 
     path = Path(path)
     if workers is None:
         workers = default_workers(options)
-    sink = open_sink(path)
-    try:
-        summary = simulate(options, sink, format_of(path), progress, workers)
-    finally:
-        sink.close()
     where = labels_path(path)
-    write_labels(where, summary.labels)
+    log_partial, labels_partial = _partial(path), _partial(where)
+    try:
+        sink = open_sink(log_partial)
+        try:
+            summary = simulate(options, sink, format_of(path), progress, workers)
+        finally:
+            sink.close()
+        write_labels(labels_partial, summary.labels)
+        os.replace(labels_partial, where)
+        os.replace(log_partial, path)
+    except BaseException:
+        log_partial.unlink(missing_ok=True)
+        labels_partial.unlink(missing_ok=True)
+        raise
     return summary, where
+
+
+def _partial(path: Path) -> Path:
+    """Where ``path`` is written until it is whole: a run stopped half way (Ctrl-C, a full disk) leaves
+    no log that looks complete, and an earlier log of that name stays as it was."""
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
 __all__ = [

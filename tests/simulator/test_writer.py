@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 
 from safeguards.events import FIELDS, TS, parse_timestamp
-from safeguards.simulator import SimOptions, simulate_to
+from safeguards.simulator import SimOptions, simulate_to, simulation
 from safeguards.simulator.scoring import read_jsonl
 from safeguards.simulator.writer import EVENT_SCHEMA, Parquet
 
@@ -31,3 +32,20 @@ def test_parquet_render_gives_every_canonical_column_typed():
     assert table.schema == EVENT_SCHEMA
     assert table.column("recv_ts").cast("int64").to_pylist() == [1_771_684_200_000_000_000]
     assert table.column("order_id").to_pylist() == [None]
+
+
+@pytest.mark.parametrize("name", ["s.jsonl", "s.parquet"])
+def test_a_run_stopped_half_way_leaves_no_log_and_the_earlier_one_as_it_was(tmp_path, monkeypatch, name):
+    """Written under a .partial name and renamed when whole: a cut log would look like a short complete one."""
+    out = tmp_path / name
+    simulate_to(out, SimOptions(seed=1, groups=50))
+    earlier = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+
+    def ctrl_c(events: int, groups: int) -> None:
+        assert (tmp_path / f"s.partial{out.suffix}").exists()  # being written, under its partial name
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(simulation, "PROGRESS_EVERY", 10_000)
+    with pytest.raises(KeyboardInterrupt):
+        simulate_to(out, SimOptions(seed=2, events=50_000), progress=ctrl_c, workers=0)
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == earlier
