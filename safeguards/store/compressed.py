@@ -55,6 +55,12 @@ def compression_of(path: Path) -> str | None:
     return None
 
 
+def packed_digest(path: Path) -> str | None:
+    """sha256 of a compressed file's own bytes (None for a plain one): a second load of the same
+    compressed file is found by it without unpacking."""
+    return file_digest(path) if compression_of(path) is not None else None
+
+
 def read_head(path: Path, size: int) -> bytes:
     """The first ``size`` bytes of the log, unpacked if it is compressed."""
     kind = compression_of(path)

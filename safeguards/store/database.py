@@ -92,9 +92,11 @@ def open_store(path: str | Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def find_ingest(con: duckdb.DuckDBPyConnection, digest: str) -> tuple[int, str] | None:
-    """(ingest_id, path) of an earlier load of the same bytes, if any."""
-    row = con.execute("SELECT ingest_id, path FROM ingests WHERE sha256 = ?", [digest]).fetchone()
+def find_ingest(con: duckdb.DuckDBPyConnection, digest: str, packed: bool = False) -> tuple[int, str] | None:
+    """(ingest_id, path) of an earlier load of the same bytes, if any; with ``packed``, of the same
+    compressed file (its own bytes' digest is kept in the options), found without unpacking it again."""
+    where = "options->>'packed_sha256' = ?" if packed else "sha256 = ?"
+    row = con.execute(f"SELECT ingest_id, path FROM ingests WHERE {where}", [digest]).fetchone()
     return (row[0], row[1]) if row else None
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 
 from ..errors import IngestError
-from .compressed import unpacked
+from .compressed import packed_digest, unpacked
 from .database import LoadResult, find_ingest, load_staged, utc_now
 from .interrupt import interruptible
 from .progress import LoadProgress
@@ -46,12 +46,15 @@ def ingest_file(
     ``progress``, if given, hears how far the load has got while it runs.
     """
     started = utc_now()
+    packed = packed_digest(path)
+    if packed is not None and (earlier := find_ingest(con, packed, packed=True)) is not None:
+        return LoadResult(str(path), format, earlier[0], already_ingested=True)
     with unpacked(path, progress.unpacked if progress else None) as (plain, digest, compression):
         earlier = find_ingest(con, digest)
         if earlier is not None:
             return LoadResult(str(path), format, earlier[0], already_ingested=True)
         if compression is not None:
-            options = {**(options or {}), "compression": compression}
+            options = {**(options or {}), "compression": compression, "packed_sha256": packed}
         with progress or contextlib.nullcontext():
             con.execute("BEGIN TRANSACTION")
             committed = False

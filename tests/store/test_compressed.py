@@ -15,6 +15,7 @@ import pytest
 
 from safeguards.adapters import guess_format
 from safeguards.errors import IngestError
+from safeguards.store import ingest as ingest_module
 from safeguards.store.compressed import unpacked
 from safeguards.store.database import open_store
 from safeguards.store.progress import UNPACK_SHARE, LoadProgress
@@ -70,6 +71,22 @@ def test_a_compressed_log_loads_as_its_content_and_is_that_log(
     # The plain log is the same log: it is not loaded again.
     assert ingest(store, plain, "jsonl").already_ingested
     assert list(own_temp_dir.iterdir()) == []
+
+
+def test_the_same_compressed_file_again_is_known_without_unpacking(
+    store: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "sample.jsonl.gz"
+    log.write_bytes(gzip.compress(SAMPLE.read_bytes()))
+    first = ingest(store, log, "jsonl")
+    monkeypatch.setattr(ingest_module, "unpacked", lambda *_: pytest.fail("unpacked again"))
+    again = ingest(store, log, "jsonl")
+    assert again.already_ingested and again.ingest_id == first.ingest_id
+    # A different compression of the same content is unpacked, and known by its content.
+    monkeypatch.undo()
+    recompressed = tmp_path / "sample.jsonl.xz"
+    recompressed.write_bytes(lzma.compress(SAMPLE.read_bytes()))
+    assert ingest(store, recompressed, "jsonl").already_ingested
 
 
 @pytest.mark.parametrize("format", ["csv", "parquet", "fix"])
