@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,31 +51,38 @@ def ingest_file(
     if packed is not None and (earlier := find_ingest(con, packed, packed=True)) is not None:
         return LoadResult(str(path), format, earlier[0], already_ingested=True)
     with unpacked(path, progress.unpacked if progress else None) as (plain, digest, compression):
-        earlier = find_ingest(con, digest)
-        if earlier is not None:
+        if (earlier := find_ingest(con, digest)) is not None:
             return LoadResult(str(path), format, earlier[0], already_ingested=True)
         if compression is not None:
             options = {**(options or {}), "compression": compression, "packed_sha256": packed}
         with progress or contextlib.nullcontext():
-            con.execute("BEGIN TRANSACTION")
-            committed = False
-            try:
-                with interruptible(con):  # left before ROLLBACK, so that no late interrupt can hit it
-                    skipped = stage(con, plain, STAGED)
-                    if progress is not None:
-                        progress.storing()
-                    result = load_staged(
-                        con, STAGED, path=str(path), digest=digest, format=format, skipped=skipped,
-                        options=options, started_at=started,
-                    )
-                    drop_staging(con)
-                    con.execute("COMMIT")
-                    committed = True
-            except duckdb.Error as error:
-                message = str(error).split("\n", 1)[0]
-                raise IngestError(f"{path}: cannot be read as {format} ({message})") from None
-            finally:
-                if not committed:
-                    with contextlib.suppress(duckdb.TransactionException):  # an interrupted COMMIT may have ended it
-                        con.execute("ROLLBACK")
-    return result
+            return _load_in_one_transaction(con, path, plain, digest, format, stage, options, started, progress)
+
+
+def _load_in_one_transaction(
+    con: duckdb.DuckDBPyConnection, path: Path, plain: Path, digest: str, format: str, stage: Stager,
+    options: dict[str, Any] | None, started: datetime, progress: LoadProgress | None,
+) -> LoadResult:
+    """Stage ``plain`` (``path``, unpacked) and store it: all of it, or nothing."""
+    con.execute("BEGIN TRANSACTION")
+    committed = False
+    try:
+        with interruptible(con):  # left before ROLLBACK, so that no late interrupt can hit it
+            skipped = stage(con, plain, STAGED)
+            if progress is not None:
+                progress.storing()
+            result = load_staged(
+                con, STAGED, path=str(path), digest=digest, format=format, skipped=skipped,
+                options=options, started_at=started,
+            )
+            drop_staging(con)
+            con.execute("COMMIT")
+            committed = True
+            return result
+    except duckdb.Error as error:
+        message = str(error).split("\n", 1)[0]
+        raise IngestError(f"{path}: cannot be read as {format} ({message})") from None
+    finally:
+        if not committed:
+            with contextlib.suppress(duckdb.TransactionException):  # an interrupted COMMIT may have ended it
+                con.execute("ROLLBACK")
