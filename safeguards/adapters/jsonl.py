@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 import json
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import duckdb
 from ..events import BOOL, FIELDS, INT, KIND_WORDS, NUM, STR, TS
 from ..store.checks import ident, lit
 from ..store.database import one_row
+from ..store.scratch import no_room, scratch_folder
 
 FORMAT = "jsonl"
 
@@ -93,8 +93,8 @@ def _pieces(path: Path) -> Iterator[tuple[Path | bytes, int]]:
     if path.stat().st_size <= WHOLE_BYTES:
         yield (path, 1) if _is_utf8(path) else (path.read_bytes(), 1)
         return
-    with tempfile.TemporaryDirectory(prefix="safeguards-lines-") as folder, open(path, "rb") as handle:
-        written = Path(folder) / "piece.txt"
+    with scratch_folder(path, "lines") as folder, open(path, "rb") as handle:
+        written = folder / "piece.txt"
         first, start, size = 1, 0, path.stat().st_size
         while start <= size:
             handle.seek(start)
@@ -108,7 +108,10 @@ def _pieces(path: Path) -> Iterator[tuple[Path | bytes, int]]:
             except UnicodeDecodeError:
                 yield bytes(piece), first
             else:
-                written.write_bytes(piece)
+                try:
+                    written.write_bytes(piece)
+                except OSError as error:
+                    raise no_room(path, folder, error) from None
                 yield written, first
             first += block.count(b"\n", 0, cut) + 1
             start += cut + 1

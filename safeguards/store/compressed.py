@@ -14,8 +14,6 @@ import gzip
 import hashlib
 import io
 import lzma
-import os
-import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import BinaryIO
 
 from ..errors import IngestError
 from .database import file_digest
+from .scratch import no_room, scratch_folder
 
 _OPENERS: dict[str, Callable[[Path | BinaryIO], io.BufferedIOBase]] = {
     "gzip": lambda path: gzip.open(path, "rb"),
@@ -83,12 +82,8 @@ def unpacked(path: Path, report: Callable[[float], None] | None = None) -> Itera
         yield path, file_digest(path), None
         return
     size = path.stat().st_size or 1
-    try:
-        folder = tempfile.mkdtemp(prefix="safeguards-unpack-")
-    except OSError as error:
-        raise _no_room(path, tempfile.gettempdir(), error) from None
-    plain = Path(folder) / (path.stem if path.suffix else path.name)
-    try:
+    with scratch_folder(path, "unpack") as folder:
+        plain = folder / (path.stem if path.suffix else path.name)
         digest = hashlib.sha256()
         try:
             with open(path, "rb") as raw, _OPENERS[kind](raw) as packed, open(plain, "wb") as out:
@@ -99,18 +94,9 @@ def unpacked(path: Path, report: Callable[[float], None] | None = None) -> Itera
                         report(raw.tell() / size)
         except _BROKEN as error:
             if isinstance(error, OSError) and error.errno is not None:  # the disk, not the stream
-                raise _no_room(path, folder, error) from None
+                raise no_room(path, folder, error) from None
             raise _broken(path, kind, error) from None
         yield plain, digest.hexdigest(), kind
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            plain.unlink()
-        os.rmdir(folder)
-
-
-def _no_room(path: Path, folder: str, error: OSError) -> IngestError:
-    return IngestError(f"{path}: cannot unpack into {folder} ({error.strerror}); "
-                       f"point TMPDIR at a folder with room for the unpacked log")
 
 
 def _broken(path: Path, kind: str | None, error: BaseException) -> IngestError:

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from safeguards.adapters import jsonl
+from safeguards.errors import IngestError
 
 #: Lines as logs have them: JSON, blank, spaces, a CR before the newline, a byte that is not UTF-8.
 _line = st.one_of(
@@ -47,3 +48,13 @@ def test_pieces_read_as_the_whole_file(
 def monkeypatch_module():
     with pytest.MonkeyPatch.context() as patch:
         yield patch
+
+
+def test_no_room_for_pieces_says_where_and_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b'{"source": "local"}\n' * 10)
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_folder))
+    with pytest.raises(IngestError, match=r"log.jsonl: cannot write into .*file .*point TMPDIR at a folder"):
+        _lines(log, 16, monkeypatch)

@@ -144,7 +144,7 @@ def test_no_room_to_unpack_says_where_and_what_to_do(tmp_path: Path, monkeypatch
     monkeypatch.setattr(tempfile, "tempdir", str(not_a_folder))
     log = tmp_path / "x.jsonl.gz"
     log.write_bytes(gzip.compress(b"{}\n"))
-    with pytest.raises(IngestError, match=r"x.jsonl.gz: cannot unpack into .*file .*point TMPDIR at a folder"):
+    with pytest.raises(IngestError, match=r"x.jsonl.gz: cannot write into .*file .*point TMPDIR at a folder"):
         with unpacked(log):
             pass
 
