@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import IngestError
 from ..store.compressed import read_head
 from ..store.ingest import Stager
+from ..store.progress import LoadProgress
 from . import alpaca, csvfile, fix, jsonl, parquet
 
 FORMATS = (jsonl.FORMAT, csvfile.FORMAT, parquet.FORMAT, fix.FORMAT, alpaca.FORMAT)
@@ -61,14 +62,15 @@ def guess_format(path: Path) -> str:
     )
 
 
-def stager(format: str, options: AdapterOptions, progress: fix.Progress | None = None) -> Stager:
+def stager(format: str, options: AdapterOptions, progress: LoadProgress | None = None) -> Stager:
     """The staging function for ``format`` with the options bound.
 
-    ``progress`` hears how far parsing has got where parsing is ours (FIX); how far
-    DuckDB's readers have got is polled (:class:`safeguards.store.progress.LoadProgress`).
+    ``progress`` hears how far parsing has got where parsing is ours (FIX), and which
+    part of staging each statement does where there are several (JSON lines); within a
+    statement, how far DuckDB has got is polled.
     """
     if format == jsonl.FORMAT:
-        return jsonl.stage
+        return functools.partial(jsonl.stage, progress=progress)
     if format == alpaca.FORMAT:
         return alpaca.stage
     if format == csvfile.FORMAT:
@@ -76,5 +78,5 @@ def stager(format: str, options: AdapterOptions, progress: fix.Progress | None =
     if format == parquet.FORMAT:
         return functools.partial(parquet.stage, mapping=options.mapping)
     if format == fix.FORMAT:
-        return functools.partial(fix.stage, intents=options.fix_intents, progress=progress)
+        return functools.partial(fix.stage, intents=options.fix_intents, progress=progress.staged if progress else None)
     raise IngestError(f"unknown format {format!r} (known: {', '.join(FORMATS)})")

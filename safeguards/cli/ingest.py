@@ -80,7 +80,7 @@ def _ingest_all(
             _draw_bar(err, done / total, label)
             progress = LoadProgress(con, _file_bar(err, done, size, total, label), STAGE_SHARE[format])
         started = time.perf_counter()
-        stage = stager(format, options, progress.staged if progress else None)
+        stage = stager(format, options, progress)
         try:
             result = ingest_file(con, path, format, stage, options.describe(), progress)
         except KeyboardInterrupt:

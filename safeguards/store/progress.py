@@ -10,8 +10,9 @@ A compressed log is unpacked first (:mod:`safeguards.store.compressed`), which t
 takes the first :data:`UNPACK_SHARE` of the bar.
 
 DuckDB's figure for a statement can be coarse (steps of a third over a temporary
-table) or stay at 100 while the last rows are worked on, so the bar is a guide, not
-a clock; it never goes backwards.
+table), stay at 100 while the last rows are worked on, or be 100 from the start (a
+scan of rows written earlier in the same transaction: JSON lines' parse), so the bar
+is a guide, not a clock; it never goes backwards.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class LoadProgress:
         self, con: duckdb.DuckDBPyConnection, report: Callable[[float], None], stage_share: float, every: float = 0.2
     ) -> None:
         self.con, self.report, self.stage_share, self.every = con, report, stage_share, every
-        self.span = (0.0, stage_share)  # staging comes first (after unpacking, if any); storing() moves on
+        self.staging = (0.0, stage_share)  # the bar's staging part: first (after unpacking, if any)
+        self.span = self.staging  # where the running statement's progress goes; storing() moves it on
         self.shown = 0.0
         self.lock = threading.Lock()
         self.stopped = threading.Event()
@@ -47,18 +49,25 @@ class LoadProgress:
     def unpacked(self, fraction: float) -> None:
         """The log is compressed, and this share of it has been unpacked: the rest of the bar moves up."""
         start = UNPACK_SHARE
-        self.span = (start, start + (1.0 - start) * self.stage_share)
+        self.staging = self.span = (start, start + (1.0 - start) * self.stage_share)
         self._show(start * fraction)
+
+    def staging_step(self, low: float, high: float) -> None:
+        """The statements that follow take staging from share ``low`` of it to ``high`` (an adapter that
+        stages in several statements says so, or each would fill the whole staging part)."""
+        start, end = self.staging
+        self.span = (start + (end - start) * low, start + (end - start) * high)
+        self._show(self.span[0])
 
     def storing(self) -> None:
         """The next statements check and store the staged rows."""
-        staged = self.span[1]
+        staged = self.staging[1]
         self._show(staged)
         self.span = (staged, 1.0)
 
     def staged(self, fraction: float) -> None:
         """An adapter that parses in Python (FIX) says how far it has got through the file."""
-        start, end = self.span
+        start, end = self.staging
         self._show(start + (end - start) * fraction)
 
     def _show(self, done: float) -> None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from safeguards.adapters import jsonl
 from safeguards.errors import IngestError
+from safeguards.store.progress import LoadProgress
 
 #: Lines as logs have them: JSON, blank, spaces, a CR before the newline, a byte that is not UTF-8.
 _line = st.one_of(
@@ -58,3 +59,16 @@ def test_no_room_for_pieces_says_where_and_what_to_do(tmp_path: Path, monkeypatc
     monkeypatch.setattr(tempfile, "tempdir", str(not_a_folder))
     with pytest.raises(IngestError, match=r"log.jsonl: cannot write into .*file .*point TMPDIR at a folder"):
         _lines(log, 16, monkeypatch)
+
+
+def test_the_bar_moves_piece_by_piece(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b'{"source": "local"}\n' * 100)  # 2,000 bytes: five pieces of 400
+    monkeypatch.setattr(jsonl, "WHOLE_BYTES", 400)
+    monkeypatch.setattr(jsonl, "PIECE_BYTES", 400)
+    con = duckdb.connect()
+    seen: list[float] = []
+    jsonl.stage(con, log, "staged", LoadProgress(con, seen.append, stage_share=1.0))
+    splitting = [share for share in seen if share < jsonl.SPLIT_SHARE]
+    assert len(splitting) == 4 and splitting == sorted(splitting), seen  # after pieces 1 to 4; then the parse
+    assert seen[-1] == pytest.approx(jsonl.SPLIT_SHARE)

@@ -36,3 +36,16 @@ def test_an_adapters_own_progress_fills_the_staging_share_and_never_falls_back()
         progress.staged(fraction)
     progress.storing()
     assert seen == pytest.approx([0.09, 0.45, 0.9])
+
+
+def test_an_adapter_staging_in_steps_gets_each_statement_its_part():
+    con = duckdb.connect()
+    seen: list[float] = []
+    with LoadProgress(con, seen.append, stage_share=0.5, every=0.005) as progress:
+        progress.staging_step(0.0, 0.5)
+        con.execute(SLOW_QUERY)
+        progress.staging_step(0.5, 1.0)
+        progress.storing()
+    assert seen[0] < 0.25 and any(0.0 < share < 0.25 for share in seen), seen
+    assert 0.25 in seen and 0.5 in seen  # each step starts where it says, and staging ends at 0.5
+    assert seen == sorted(seen) and seen[-1] == 0.5
