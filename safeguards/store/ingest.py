@@ -63,19 +63,24 @@ def _load_in_one_transaction(
     con: duckdb.DuckDBPyConnection, path: Path, plain: Path, digest: str, format: str, stage: Stager,
     options: dict[str, Any] | None, started: datetime, progress: LoadProgress | None,
 ) -> LoadResult:
-    """Stage ``plain`` (``path``, unpacked) and store it: all of it, or nothing."""
-    con.execute("BEGIN TRANSACTION")
-    committed = False
+    """Stage ``plain`` (``path``, unpacked), then store it in one transaction: all of it, or nothing.
+
+    Staging writes only this connection's temporary tables and views, so it runs before
+    the transaction: DuckDB then reports its progress (a scan of rows written in the
+    same transaction reads as done from the start), and the store is touched only inside.
+    """
+    began = committed = False
     try:
         with interruptible(con):  # left before ROLLBACK, so that no late interrupt can hit it
             skipped = stage(con, plain, STAGED)
             if progress is not None:
                 progress.storing()
+            con.execute("BEGIN TRANSACTION")
+            began = True
             result = load_staged(
                 con, STAGED, path=str(path), digest=digest, format=format, skipped=skipped,
                 options=options, started_at=started,
             )
-            drop_staging(con)
             con.execute("COMMIT")
             committed = True
             return result
@@ -83,6 +88,7 @@ def _load_in_one_transaction(
         message = str(error).split("\n", 1)[0]
         raise IngestError(f"{path}: cannot be read as {format} ({message})") from None
     finally:
-        if not committed:
+        if began and not committed:
             with contextlib.suppress(duckdb.TransactionException):  # an interrupted COMMIT may have ended it
                 con.execute("ROLLBACK")
+        drop_staging(con)

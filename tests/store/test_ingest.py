@@ -148,13 +148,14 @@ def test_a_file_with_some_fields_is_stored_in_its_shape_table_and_read_back_whol
 _HELD_BEFORE_COMMIT = """
 import sys, time
 from safeguards.store import ingest
-real_drop_staging = ingest.drop_staging
-def drop_staging_then_hold(con, *args):
-    real_drop_staging(con, *args)
+real_load_staged = ingest.load_staged
+def load_staged_then_hold(*args, **kwargs):
+    result = real_load_staged(*args, **kwargs)
     sys.stderr.write("held before commit\\n")
     sys.stderr.flush()
     time.sleep(600)
-ingest.drop_staging = drop_staging_then_hold
+    return result
+ingest.load_staged = load_staged_then_hold
 from safeguards.cli import main
 sys.exit(main())
 """
