@@ -11,8 +11,8 @@ takes the first :data:`UNPACK_SHARE` of the bar.
 
 DuckDB's figure for a statement can be coarse (steps of a third over a temporary
 table), stay at 100 while the last rows are worked on, or be 100 from the start (a
-scan of rows written earlier in the same transaction: JSON lines' parse), so the bar
-is a guide, not a clock; it never goes backwards.
+scan of rows written earlier in the same transaction: why staging runs before it), so
+the bar is a guide, not a clock; it never goes backwards.
 """
 
 from __future__ import annotations
