@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -79,6 +80,10 @@ def open_store(path: str | Path) -> duckdb.DuckDBPyConnection:
     try:
         con = duckdb.connect(str(path))
     except duckdb.Error as error:
+        holder = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", str(error))
+        if holder:  # DuckDB lets one process write a database at a time
+            raise StoreError(f"{path}: in use by another process (PID {holder[2]}, {holder[1]}); wait for it "
+                             f"to finish, or stop it, then run this again") from None
         raise StoreError(f"{path}: cannot open as a DuckDB database ({error})") from None
     try:
         con.execute("SET TimeZone = 'UTC'")
