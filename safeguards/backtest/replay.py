@@ -166,7 +166,8 @@ def run_backtest(
     label_rows = read_labels(labels) if labels is not None else None
     source = open_source(events, db, out_dir, window)
     try:
-        label_log = labelled_log(source.con, label_rows, labels) if label_rows is not None and labels is not None else None
+        label_log = (labelled_log(source.con, label_rows, labels)
+                     if label_rows is not None and labels is not None else None)
     except BaseException:
         source.close()
         raise

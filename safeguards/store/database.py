@@ -2,9 +2,8 @@
 
 A file is identified by the sha256 of its bytes (unpacked, if it is compressed): loading
 the same bytes again (under any name, packed or not) is reported as already ingested
-and changes nothing. Each load is one
-transaction: the ``ingests`` record, the events and the rejected rows appear
-together or not at all.
+and changes nothing. Each load is one transaction: the ``ingests`` record, the events
+and the rejected rows appear together or not at all.
 """
 
 from __future__ import annotations
