@@ -23,7 +23,16 @@ def _ctrl_c_soon() -> threading.Timer:
     return timer
 
 
-def test_ctrl_c_stops_the_running_statement() -> None:
+@pytest.fixture
+def ctrl_c_handled() -> object:
+    """Python's own SIGINT handler for the test: a shell that started pytest in the background ignores SIGINT,
+    and then interruptible rightly does nothing, so the half-hour query would run to its end."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_the_running_statement(ctrl_c_handled: object) -> None:
     """Without it DuckDB may run the statement to its end before it says 'Query interrupted' (a RuntimeError)."""
     con = duckdb.connect()
     timer = _ctrl_c_soon()
