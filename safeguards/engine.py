@@ -300,7 +300,10 @@ class Engine:
         if isinstance(target, Order):
             return [owner.name, callback.__name__, "order", target.order_id]
         if owner is self.escalation:
-            state, group_id, rule_id, since = target
+            state, group_id, rule_id, since, *scope = target
+            sessions = [key for key, held in self.escalation.sessions.items() if held is state]
+            if sessions:  # a session's episode: which session
+                return [owner.name, callback.__name__, "session_episode", [sessions[0], rule_id, since, *scope]]
             return [owner.name, callback.__name__, "episode", [group_id, rule_id, since]]
         return [owner.name, callback.__name__, "value", list(target)]
 
@@ -311,6 +314,9 @@ class Engine:
             target: Any = self.book.orders.get(payload)
             if target is None:  # evicted since: its timers were moot
                 return None
+        elif kind == "session_episode":
+            session, rule_id, since, *scope = payload
+            target = (self.escalation.sessions.setdefault(session, [0, None, None]), None, rule_id, since, *scope)
         elif kind == "episode":
             group_id, rule_id, since = payload
             # a group back to active may have been dropped with its evicted orders: its episode is moot

@@ -15,7 +15,7 @@ state whatever is evicted: a halt is cleared by a person, or by its rule.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 from .book import SEVERITY_RANK, Book
@@ -40,6 +40,10 @@ class Escalation(Guard):
         #: group key -> [level, rule id, since (broker ns)]
         self.groups: dict[str, list[Any]] = {}
         self.global_state: list[Any] = [0, None, None]
+        #: Each broker session's own state (scope ``session``); :attr:`session_state` is the current one's.
+        self.session: Hashable = None
+        self.session_state: list[Any] = [0, None, None]
+        self.sessions: dict[Hashable, list[Any]] = {None: self.session_state}
         self.escalated = False  # fast path for the gate: nothing escalated yet
         book.on_alert = self.on_alert
         book.on_evict.append(self.evicted)
@@ -50,8 +54,8 @@ class Escalation(Guard):
     # --- reading ---------------------------------------------------------------------
 
     def state_of(self, group_id: str | None = None) -> str:
-        """The effective trading state of a group (the stricter of its own and the global one)."""
-        level = self.global_state[0]
+        """The effective trading state of a group (the strictest of its own, its session's and the global one)."""
+        level = max(self.global_state[0], self.session_state[0])
         if group_id is not None:
             own = self.groups.get(group_id)
             if own is not None and own[0] > level:
@@ -69,6 +73,9 @@ class Escalation(Guard):
         if group_id is None:
             group_id = order.group_id if order is not None and order.group_id is not None else event["order_id"]
         level, rule, scope = self.global_state[0], self.global_state[1], "all trading"
+        session = self.session_state
+        if session[0] > level:
+            level, rule, scope = session[0], session[1], "this session's trading"
         own = self.groups.get(group_id)
         if own is not None and own[0] > level:
             level, rule, scope = own[0], own[1], f"group {group_id!r}"
@@ -96,6 +103,8 @@ class Escalation(Guard):
                 continue
             if rule["scope"] == "all":
                 self._raise(self.global_state, None, rule, alert)
+            elif rule["scope"] == "session":
+                self._raise(self.session_state, None, rule, alert, "this session's trading")
             else:
                 key = alert["group_id"] if alert["group_id"] is not None else alert["order_id"]
                 if key is None:
@@ -105,27 +114,28 @@ class Escalation(Guard):
                     state = self.groups[key] = [0, None, None]
                 self._raise(state, key, rule, alert)
 
-    def _raise(self, state: list[Any], group_id: str | None, rule: dict[str, Any], cause: dict[str, Any]) -> None:
+    def _raise(self, state: list[Any], group_id: str | None, rule: dict[str, Any], cause: dict[str, Any],
+               scope: str | None = None) -> None:
         level = LEVEL[rule["to"]]
         if level <= state[0]:
             return
         book = self.book
         state[0], state[1], state[2] = level, rule["id"], book.now
         self.escalated = True
-        scope = "all trading" if group_id is None else f"group {group_id!r}"
+        scope = scope or ("all trading" if group_id is None else f"group {group_id!r}")
         book.alert(
             rule["to"], ESCALATION_SEVERITY[rule["to"]], self.name, cause["order_id"], group_id,
             f"{scope} -> {rule['to']} by rule {rule['id']} after {cause['kind']}: {cause['detail']}",
         )
         if rule.get("clear_after_ns") is not None:
-            book.schedule(book.now + rule["clear_after_ns"], self._clear, (state, group_id, rule["id"], book.now))
+            book.schedule(book.now + rule["clear_after_ns"], self._clear, (state, group_id, rule["id"], book.now, scope))
 
-    def _clear(self, episode: tuple[list[Any], str | None, str, int], deadline: int) -> None:
-        state, group_id, rule_id, since = episode
+    def _clear(self, episode: tuple, deadline: int) -> None:
+        state, group_id, rule_id, since, *named = episode
         if state[1] != rule_id or state[2] != since:
             return
         state[0], state[1], state[2] = 0, None, None
-        scope = "all trading" if group_id is None else f"group {group_id!r}"
+        scope = named[0] if named else ("all trading" if group_id is None else f"group {group_id!r}")
         self.book.alert("resumed", "info", self.name, None, group_id, f"{scope} back to active: rule {rule_id} cleared")
 
     def evicted(self, order: Any) -> None:
@@ -135,17 +145,27 @@ class Escalation(Guard):
         if state is not None and state[0] == 0:
             del self.groups[key]
 
+    def use_session(self, key: Hashable) -> None:
+        """Scope ``session`` follows the broker session: another log's skew does not slow this one."""
+        if key != self.session:
+            self.session = key
+            self.session_state = self.sessions.setdefault(key, [0, None, None])
+
     def state(self) -> dict[str, Any]:
         return {"groups": {key: list(s) for key, s in self.groups.items()}, "all": list(self.global_state),
-                "escalated": self.escalated}
+                "escalated": self.escalated, "session": self.session,
+                "sessions": [[key, list(s)] for key, s in self.sessions.items()]}
 
     def restore(self, state: dict[str, Any]) -> None:
         self.groups = {key: list(s) for key, s in state["groups"].items()}
         self.global_state[:] = state["all"]
         self.escalated = state["escalated"]
+        self.session = state.get("session")
+        self.sessions = {key: list(s) for key, s in state.get("sessions", [[None, [0, None, None]]])}
+        self.session_state = self.sessions.setdefault(self.session, [0, None, None])
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            "all": STATES[self.global_state[0]],
+            "all": STATES[max(self.global_state[0], self.session_state[0])],
             "groups": {key: {"state": STATES[s[0]], "rule": s[1]} for key, s in self.groups.items() if s[0]},
         }

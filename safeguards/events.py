@@ -65,13 +65,19 @@ CHOICES: Final[dict[str, tuple[str, ...]]] = {
 }
 
 TYPES_BY_SOURCE: Final[dict[str, tuple[str, ...]]] = {
-    "local": ("intent", "submit", "cancel_request"),
+    "local": ("intent", "submit", "cancel_request", "replace_request"),
     "broker": (
         "pending_new", "new", "partial_fill", "fill", "pending_cancel", "canceled",
-        "cancel_rejected", "pending_replace", "replaced", "rejected", "expired",
+        "cancel_rejected", "pending_replace", "replaced", "rejected", "expired", "done_for_day",
     ),
     "market": ("quote",),
 }
+
+BROKER_TYPES: Final = TYPES_BY_SOURCE["broker"]
+LOCAL_TYPES: Final = TYPES_BY_SOURCE["local"]
+MARKET_TYPES: Final = TYPES_BY_SOURCE["market"]
+#: Trade reports: the broker types that carry a fill (last_qty, last_px).
+FILL_TYPES: Final = ("partial_fill", "fill")
 
 DEFAULT_ACCOUNT: Final = "default"
 
@@ -93,10 +99,12 @@ def _required_fields() -> dict[tuple[str, str], tuple[str, ...]]:
                 need += ["event_id", "broker_ts"]
                 if type_ != "cancel_rejected":
                     need += ["cum_qty", "leaves_qty"]
-                if type_ in ("partial_fill", "fill"):
+                if type_ in FILL_TYPES:
                     need += ["last_qty", "last_px"]
             if type_ == "intent":
                 need += ["group_id", "role", "symbol", "side", "qty"]
+            if type_ == "replace_request":
+                need.append("qty")  # the quantity asked for
             if type_ == "quote":
                 need += ["broker_ts", "symbol", "bid_px", "bid_qty", "ask_px", "ask_qty"]
             table[(source, type_)] = tuple(f for f in FIELDS if f in need)

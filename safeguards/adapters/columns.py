@@ -12,6 +12,12 @@ from ..errors import IngestError
 from ..events import FIELDS
 from ..store.checks import ident, lit
 
+#: Values of ``extra.recv_ts_from`` that name one of the broker's own clocks. Such a ``recv_ts`` is
+#: not our clock: a log whose broker events all take it from one of these cannot show local clock
+#: skew, and the backtest says so instead of measuring the skew between two of the broker's clocks.
+#: An adapter that fills ``recv_ts`` from a broker field names that field here.
+BROKER_CLOCKS = frozenset({"SendingTime", "timestamp"})
+
 
 def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
     """Read ``THEIRS=OURS`` pairs (e.g. from ``--map client_order_id=order_id``)."""

@@ -23,6 +23,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, ClassVar, NamedTuple
 
 from ..book import Book
+from ..events import BROKER_TYPES, FILL_TYPES, LOCAL_TYPES, MARKET_TYPES  # noqa: F401  (the guards' vocabulary)
 
 #: (verdict, guard, rule, reason): built once per outcome kind, never per event where avoidable.
 Decision = tuple[str, str, "str | None", str]
@@ -46,13 +47,6 @@ AT_RECORD = 40
 AT_STATE = 50
 AT_AFTER = 60
 
-BROKER_TYPES = (
-    "pending_new", "new", "partial_fill", "fill", "pending_cancel", "canceled",
-    "cancel_rejected", "pending_replace", "replaced", "rejected", "expired",
-)
-FILL_TYPES = ("partial_fill", "fill")
-LOCAL_TYPES = ("intent", "submit", "cancel_request")
-MARKET_TYPES = ("quote",)
 
 
 class StepSpec(NamedTuple):

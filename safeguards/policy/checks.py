@@ -10,15 +10,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import Problem
+from ..events import BROKER_TYPES
 from .durations import parse_duration
 from .schema import suggest, where
 from .source import Path, SourceMap
 
 REVERT = "revert"
-BROKER_EVENT_TYPES = (
-    "pending_new", "new", "partial_fill", "fill", "pending_cancel", "canceled",
-    "cancel_rejected", "pending_replace", "replaced", "rejected", "expired",
-)
 RATE_METRICS = {"recall", "false_alert_rate"}
 
 Check = Callable[[dict[str, Any], SourceMap], Iterator[Problem]]
@@ -129,7 +126,7 @@ def _progression_covers_each_state_once(data: dict[str, Any], source: SourceMap)
 @_needs("ordering")
 def _every_broker_event_has_a_state(data: dict[str, Any], source: SourceMap) -> Iterator[Problem]:
     events = data["ordering"]["events"]
-    for event_type in BROKER_EVENT_TYPES:
+    for event_type in BROKER_TYPES:
         if event_type not in events:
             yield source.problem(f"broker event type '{event_type}' announces no state; add `{event_type}: <state>` under ordering.events", ("ordering", "events"))
 

@@ -119,7 +119,7 @@ def compile_tables(data: dict[str, Any]) -> dict[str, Any]:
             "max_skew_ns": parse_duration(clock["max_skew"]),
             "offset_window_ns": parse_duration(clock["offset_window"]),
             "future_tolerance_ns": parse_duration(clock["future_tolerance"]),
-            "timeouts_ns": {name: _ns(clock["timeouts"].get(name)) for name in ("ack", "cancel", "fill")},
+            "timeouts_ns": {name: _ns(clock["timeouts"].get(name)) for name in ("ack", "cancel", "replace", "fill")},
         },
         "severities": {**default_severities(), **data.get("severities", {})},
         "escalation": sorted(

@@ -16,6 +16,8 @@ _ALERT_WORDS = {
     "ack_timeout": "an acknowledgement timeout",
     "cancel_timeout": "a cancel timeout",
     "fill_timeout": "a fill timeout",
+    "replace_timeout": "a replace timeout",
+    "fill_conflict": "a fill the order's quantities do not account for",
     "hedge_depth_exceeded": "a hedge deeper than allowed",
     "insufficient_liquidity": "a hedge larger than the market shows",
     "stale_quote": "a hedge priced on a stale quote",
@@ -127,12 +129,13 @@ def _hedging(h: dict[str, Any]) -> list[str]:
 def _clock(c: dict[str, Any]) -> list[str]:
     t = c["timeouts_ns"]
     fill = f"fill {_d(t['fill'])}" if t["fill"] is not None else "no fill timeout"
+    replace = f"replace {_d(t['replace'])}" if t.get("replace") is not None else "no replace timeout"
     return [
         "CLOCK (clock)",
         "  Time is the broker's time. The normal offset between our clock and the broker's is the smallest "
         f"seen over the last {_d(c['offset_window_ns'])}; an event departing from it by more than {_d(c['max_skew_ns'])} raises a clock-skew alert,",
         f"  and a broker time more than {_d(c['future_tolerance_ns'])} ahead of now raises a clock-skew alert too.",
-        f"  Timeouts (broker time): ack {_d(t['ack'])}, cancel {_d(t['cancel'])}, {fill}.",
+        f"  Timeouts (broker time): ack {_d(t['ack'])}, cancel {_d(t['cancel'])}, {replace}, {fill}.",
     ]
 
 

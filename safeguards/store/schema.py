@@ -41,8 +41,9 @@ SQL_TYPES = {STR: "VARCHAR", INT: "BIGINT", NUM: "DOUBLE", TS: "TIMESTAMP_NS", B
 
 _EVENT_COLUMNS = ",\n    ".join(f"{name} {SQL_TYPES[kind]}" for name, kind in FIELDS.items())
 
-#: Fields stored as a DuckDB ENUM: (type name, its values), as migration 6 created them.
-ENUM_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
+#: Fields stored as a DuckDB ENUM: (type name, its values), as migration 6 created them. Never edit:
+#: a migration that widens an enum creates a new type (see ENUM_TYPES).
+ENUM_TYPES_V6: dict[str, tuple[str, tuple[str, ...]]] = {
     "source": ("event_source", ("local", "broker", "market")),
     "type": ("event_type", (
         "intent", "submit", "cancel_request", "pending_new", "new", "partial_fill", "fill", "pending_cancel",
@@ -51,6 +52,12 @@ ENUM_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "side": ("order_side", ("buy", "sell")),
     "role": ("order_role", ("leg", "hedge", "stop")),
 }
+
+#: Migration 8's event type: migration 6's values, then ``replace_request`` and ``done_for_day``.
+EVENT_TYPE_V8 = ("event_type_v8", (*ENUM_TYPES_V6["type"][1], "replace_request", "done_for_day"))
+
+#: Fields stored as a DuckDB ENUM now: (type name, its values).
+ENUM_TYPES: dict[str, tuple[str, tuple[str, ...]]] = {**ENUM_TYPES_V6, "type": EVENT_TYPE_V8}
 
 
 def column_type(name: str) -> str:
@@ -193,14 +200,23 @@ MIGRATIONS: Sequence[tuple[int, str, Sequence[str | Callable[[duckdb.DuckDBPyCon
         "source, type, side and role stored as ENUM types (Parquet ingest 5M rows: about 0.4 CPU-s less)",
         (
             *(f"CREATE TYPE {type_name} AS ENUM ({', '.join(lit(v) for v in values)})"
-              for type_name, values in ENUM_TYPES.values()),
-            lambda con: _retype_shape_tables(con),
+              for type_name, values in ENUM_TYPES_V6.values()),
+            lambda con: _retype_shape_tables(con, ENUM_TYPES_V6),
         ),
     ),
     (
         7,
         "decisions.ingest_id and alerts.ingest_id: the log of the event (seq repeats across a store's logs)",
         ("ALTER TABLE decisions ADD COLUMN ingest_id INTEGER", "ALTER TABLE alerts ADD COLUMN ingest_id INTEGER"),
+    ),
+    (
+        8,
+        "event types replace_request (OrderCancelReplaceRequest) and done_for_day (ExecType 3): type widened",
+        (
+            f"CREATE TYPE {EVENT_TYPE_V8[0]} AS ENUM ({', '.join(lit(v) for v in EVENT_TYPE_V8[1])})",
+            lambda con: _retype_shape_tables(con, {"type": EVENT_TYPE_V8}),
+            f"DROP TYPE {ENUM_TYPES_V6['type'][0]}",
+        ),
     ),
 )
 
@@ -210,14 +226,17 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 EVENT_ROWS = "event_rows"
 
 
-def _retype_shape_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Migration 6: the closed-set columns of every shape table become their ENUM type."""
+def _retype_shape_tables(con: duckdb.DuckDBPyConnection, types: dict[str, tuple[str, tuple[str, ...]]]) -> None:
+    """Migrations 6 and 8: these closed-set columns of every shape table become their (new) ENUM type."""
     tables = _shape_tables(con)
+    con.execute("DROP VIEW IF EXISTS order_states")
+    con.execute("DROP VIEW IF EXISTS events")
     for table, columns in tables.items():
-        for name, (type_name, _) in ENUM_TYPES.items():
+        for name, (type_name, _) in types.items():
             if name in columns:
                 con.execute(f"ALTER TABLE {table} ALTER COLUMN {ident(name)} TYPE {type_name}")
     _create_events_view(con, tables)
+    con.execute(_ORDER_STATES)
 
 
 def shape_table(con: duckdb.DuckDBPyConnection, stored: Sequence[str], extra: bool) -> str:

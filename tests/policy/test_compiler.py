@@ -29,6 +29,7 @@ def test_reference_policy_identity_and_tables():
     assert t["ordering"]["transitions"]["pending_cancel"]["filled"] == "fill_races_cancel"
     assert t["ordering"]["stage"]["new"] < t["ordering"]["stage"]["partially_filled"]
     assert t["ordering"]["event_state"]["cancel_rejected"] == "revert"
+    assert t["ordering"]["event_state"]["done_for_day"] == "done_for_day" and "done_for_day" in t["ordering"]["terminal"]
     assert t["idempotency"] == {
         "key": ["account", "event_id"], "window_ns": 86_400 * 10**9, "max_keys": 1_000_000,
         "ignore_fields": ["broker_seq", "poss_dup", "recv_ts", "seq"],
@@ -37,11 +38,12 @@ def test_reference_policy_identity_and_tables():
     assert t["hedging"]["max_depth"] == 2 and t["hedging"]["liquidity_fraction"] == 0.5
     assert t["hedging"]["quote_max_age_ns"] == 2 * 10**9
     assert t["clock"] == {"max_skew_ns": 500 * 10**6, "offset_window_ns": 60 * 10**9, "future_tolerance_ns": 100 * 10**6,
-                          "timeouts_ns": {"ack": 5 * 10**9, "cancel": 5 * 10**9, "fill": None}}
+                          "timeouts_ns": {"ack": 5 * 10**9, "cancel": 5 * 10**9, "replace": 5 * 10**9, "fill": None}}
     halts = {r["id"]: r for r in t["escalation"]}
     assert halts["halt_on_illegal_after_terminal"]["after_terminal"] is True
     assert halts["reduce_on_clock_skew"] == {"id": "reduce_on_clock_skew", "alerts": ["clock_skew"], "after_terminal": False,
-                                             "min_severity": None, "scope": "all", "to": "reducing", "clear_after_ns": None}
+                                             "min_severity": None, "scope": "session", "to": "reducing",
+                                             "clear_after_ns": 120 * 10**9}
     assert all(r["to"] == "halted" and r["scope"] == "group" for r in t["escalation"] if r["id"] != "reduce_on_clock_skew")
 
 

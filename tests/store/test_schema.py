@@ -47,9 +47,9 @@ def test_migration_6_turns_every_shape_tables_closed_sets_into_enums_keeping_the
     from safeguards.events import CHOICES, TYPES_BY_SOURCE
     from safeguards.store.schema import ENUM_TYPES
 
-    assert {name: values for name, (_, values) in ENUM_TYPES.items()} == {
-        "source": tuple(TYPES_BY_SOURCE), "type": tuple(t for types in TYPES_BY_SOURCE.values() for t in types),
-        **CHOICES}, "a canonical value was added: widen its enum in a new migration"
+    assert {name: set(values) for name, (_, values) in ENUM_TYPES.items()} == {
+        "source": set(TYPES_BY_SOURCE), "type": {t for types in TYPES_BY_SOURCE.values() for t in types},
+        **{name: set(values) for name, values in CHOICES.items()}}, "a canonical value was added: widen its enum in a new migration"
     path, con = older_store(tmp_path, 5)
     con.execute("INSERT INTO event_rows (ingest_id, row_number, seq, source, type, event_id, order_id, group_id, role, "
                 "symbol, side, qty, recv_ts) VALUES (1, 1, 1, 'local', 'intent', 'i1', 'o1', 'g1', 'hedge', 'SPY', "
@@ -130,3 +130,23 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     path.write_text("not a database\n")
     with pytest.raises(StoreError, match="cannot open"):
         open_store(path)
+
+
+def test_migration_8_widens_the_event_type_for_replace_requests_and_done_for_day(tmp_path: Path) -> None:
+    """A version 7 store (event_type without the two new types) keeps its rows and then takes the new types."""
+    path, con = older_store(tmp_path, 7)
+    con.execute("INSERT INTO event_rows (ingest_id, row_number, seq, source, type, event_id, order_id, cum_qty, "
+                "leaves_qty, broker_ts, recv_ts) VALUES (1, 1, 1, 'broker', 'new', 'x1', 'o1', 0, 3, "
+                "TIMESTAMP_NS '2026-02-21 14:30:01', TIMESTAMP_NS '2026-02-21 14:30:01')")
+    with pytest.raises(duckdb.ConversionException):
+        con.execute("INSERT INTO event_rows (ingest_id, row_number, source, type) VALUES (1, 2, 'broker', 'done_for_day')")
+    con.close()
+
+    con = reopened(path)
+    con.execute("INSERT INTO event_rows (ingest_id, row_number, seq, source, type, event_id, order_id, cum_qty, "
+                "leaves_qty, broker_ts, recv_ts) VALUES (1, 2, 2, 'broker', 'done_for_day', 'x2', 'o1', 0, 0, "
+                "TIMESTAMP_NS '2026-02-21 14:30:02', TIMESTAMP_NS '2026-02-21 14:30:02')")
+    assert con.execute("SELECT type FROM events ORDER BY seq").fetchall() == [("new",), ("done_for_day",)]
+    assert con.execute("SELECT state FROM order_states").fetchall() == [("done_for_day",)]
+    assert dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE events)").fetchall())["type"].endswith(
+        "'replace_request', 'done_for_day')")
