@@ -25,7 +25,10 @@ class Order:
         "order_id", "group_id", "role", "parent_id", "symbol", "side", "qty", "state",
         "before_pending", "cum_qty", "leaves_qty", "has_intent", "submitted", "acked",
         "ack_deadline", "cancel_deadline", "fill_deadline", "hedge_depth", "late_qty", "adopted", "done_at",
+        "replace_deadline", "traded_qty", "replace_qty",
     )
+    #: Values of the slots added after the first checkpoints, for rows that predate them (in slot order).
+    _LATER_SLOTS = {"done_at": None, "replace_deadline": None, "traded_qty": None, "replace_qty": None}
 
     def __init__(self, order_id: str, state: str, group_id: str | None = None) -> None:
         self.order_id = order_id
@@ -50,6 +53,11 @@ class Order:
         self.adopted = False
         #: Broker time of its last event while terminal (None while live): eviction's clock.
         self.done_at: int | None = None
+        self.replace_deadline: int | None = None
+        #: The sum of the distinct trade reports' last_qty (None: none seen): a fill cum_qty does not account for shows here.
+        self.traded_qty: float | None = None
+        #: The quantity a pending replace request asked for (applied when the broker confirms it).
+        self.replace_qty: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__ if not name.endswith(("_deadline", "done_at"))}
@@ -61,8 +69,8 @@ class Order:
     @classmethod
     def from_row(cls, row: list[Any]) -> Order:
         order = cls.__new__(cls)
-        if len(row) == len(cls.__slots__) - 1:  # a checkpoint from before eviction: not finished yet
-            row = [*row, None]
+        missing = cls.__slots__[len(row):]  # a checkpoint from before these slots: their starting values
+        row = [*row, *(cls._LATER_SLOTS[name] for name in missing)]
         for name, value in zip(cls.__slots__, row, strict=True):
             setattr(order, name, value)
         return order
@@ -196,6 +204,23 @@ class Book:
         if self._finished and self.retain_ns is not None:
             wake = min(wake, self._finished[0][0] + self.retain_ns)
         self._wake_at = wake
+
+    def rebase(self, shift: int) -> None:
+        """Move broker time and every pending deadline by ``shift`` ns, once, when the broker's clock is first known.
+
+        Until then our clock stood in for the broker's (see :mod:`~.guards.clock`); what was
+        set under that guess is re-expressed in the broker's time, backwards too.
+        """
+        self.now += shift
+        self._timers = [(deadline + shift, count, callback, target) for deadline, count, callback, target in self._timers]
+        heapq.heapify(self._timers)
+        self._finished = deque((done_at + shift, order_id) for done_at, order_id in self._finished)
+        for order in self.orders.values():
+            for name in ("ack_deadline", "cancel_deadline", "replace_deadline", "fill_deadline", "done_at"):
+                value = getattr(order, name)
+                if value is not None:
+                    setattr(order, name, value + shift)
+        self._rewake()
 
     def set_timers(self, timers: list[tuple[int, int, Callable[[Any, int], None], Any]]) -> None:
         """Take back timers saved by :meth:`state` (in heap order), decoded by the engine."""

@@ -24,7 +24,8 @@ from .escalation import Escalation
 from .events import parse_timestamp
 from .pipeline import build_pipelines, fuse
 from .screening import check_event
-from .guards import GUARD_CLASSES
+from .session import LIVE, SessionTraits
+from .guards import GUARD_CLASSES, ClockGuard
 from .guards.base import ACCEPT, INVALID, VERDICTS, Guard
 from .guards.base import Decision as Outcome  # (verdict, guard, rule, reason): before the event's ids are added
 from .policy import CompiledPolicy, load_policy
@@ -54,6 +55,8 @@ class Engine:
         self.book.retain_ns, self.book.max_evicted = retention(tables)
         self.guards: list[Guard] = [cls(tables, self.book) for cls in guards]
         self.escalation = Escalation(tables, self.book)
+        #: The engine owns time: before the guards' steps, this moves broker time to the event's trusted time.
+        self._move_time = next(guard for guard in self.guards if isinstance(guard, ClockGuard)).move_time
         #: Each event type's steps, in order, and the same fused into one function (see :mod:`.pipeline`).
         self.pipelines = build_pipelines([*self.guards, self.escalation])
         self._runners = {type_: fuse(steps, _NO_OBJECTION) for type_, steps in self.pipelines.items()}
@@ -96,7 +99,7 @@ class Engine:
         Events of several broker sessions (a store's logs): call :meth:`use_session`
         before each stretch of one session's events.
         """
-        book, runners, counts = self.book, self._runners, self.counts
+        book, runners, counts, move_time = self.book, self._runners, self.counts, self._move_time
         orders = book.orders
         outcomes: list[Outcome] = []
         groups: list[str | None] = []
@@ -111,6 +114,7 @@ class Engine:
                 book.rts = event.get("recv_ts")
                 book.fields = named
                 try:
+                    move_time(event["source"])
                     outcome = runners[event["type"]](event)
                 except Exception as error:  # bad input must never crash the engine
                     outcome = (INVALID, "engine", None, f"could not process this event: {error!r}")
@@ -142,6 +146,7 @@ class Engine:
         book.rts = recv_ts
         book.fields = fields
         try:
+            self._move_time(event["source"])
             outcome = self._runners[event["type"]](event)
         except Exception as error:  # bad input must never crash the engine
             outcome = (INVALID, "engine", None, f"could not process this event: {error!r}")
@@ -231,17 +236,20 @@ class Engine:
         for guard in (*self.guards, self.escalation):
             guard.new_session()
 
-    def use_session(self, key: Hashable) -> None:
+    def use_session(self, key: Hashable, traits: SessionTraits = LIVE) -> None:
         """Events from here on belong to the broker's session ``key``, which numbers its messages on its own.
 
         For streams that interleave several numberings (logs of two venues merged
         by arrival): each event's ``broker_seq`` is compared with the last of its
-        own session, and a key not seen before starts afresh. The backtest calls
-        it wherever the next event comes from another log. Orders, dedup keys and
-        time are shared by all sessions.
+        own session, and a key not seen before starts afresh. Each session also
+        has its own clocks (offset window, skew episodes) and its own trading
+        state for escalation rules of scope ``session``; ``traits`` says what its
+        stamps and contents are (:class:`~.session.SessionTraits`). The backtest
+        calls it wherever the next event comes from another log. Orders, dedup
+        keys and broker time are shared by all sessions.
         """
         for guard in (*self.guards, self.escalation):
-            guard.use_session(key)
+            guard.use_session(key, traits)
 
     # --- time ------------------------------------------------------------------------
 

@@ -5,7 +5,8 @@ a terminal state, only from a minimum severity) move which scope (the alert's
 group, or all) to which state, and whether it clears after a span of broker
 time. States only rise until cleared. The gate step blocks local actions the
 state forbids: ``reducing`` lets only hedge intents (and their submits) and
-cancels through, ``halted`` only cancels. Broker events are facts and are never
+cancels through, ``halted`` only cancels (a replace request is gated like a
+submit: it changes what the order may trade). Broker events are facts and are never
 blocked. An order with no group is its own group (keyed by its order id).
 
 When an order is evicted, its group's entry is dropped only if it is back to
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
 from typing import Any
+
+from .session import LIVE, SessionTraits
 
 from .book import SEVERITY_RANK, Book
 from .guards.base import AT_GATE, BLOCK, Guard, StepSpec
@@ -49,7 +52,7 @@ class Escalation(Guard):
         book.on_evict.append(self.evicted)
 
     def steps(self) -> Iterable[StepSpec]:
-        return (StepSpec(("intent", "submit"), AT_GATE, self.gate),)
+        return (StepSpec(("intent", "submit", "replace_request"), AT_GATE, self.gate),)
 
     # --- reading ---------------------------------------------------------------------
 
@@ -145,7 +148,7 @@ class Escalation(Guard):
         if state is not None and state[0] == 0:
             del self.groups[key]
 
-    def use_session(self, key: Hashable) -> None:
+    def use_session(self, key: Hashable, traits: SessionTraits = LIVE) -> None:
         """Scope ``session`` follows the broker session: another log's skew does not slow this one."""
         if key != self.session:
             self.session = key

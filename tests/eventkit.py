@@ -50,6 +50,8 @@ class Stream:
         self.t = start
         self.step = step
         self.count = 0
+        #: Each order's highest cum_qty made so far: a fill's last_qty is what it adds, as a broker reports it.
+        self.cum: dict[str, float] = {}
 
     def _stamp(self) -> int:
         self.t += self.step
@@ -93,8 +95,11 @@ class Stream:
             event["cum_qty"] = cum
             event["leaves_qty"] = leaves
         if type_ in ("partial_fill", "fill"):
-            event["last_qty"] = last if last is not None else cum
+            made = self.cum.get(order_id, 0)
+            event["last_qty"] = last if last is not None else max(cum - made, 0)
             event["last_px"] = 1.1
+        if cum is not None and cum > self.cum.get(order_id, 0):
+            self.cum[order_id] = cum
         event.update(extra)
         return event
 

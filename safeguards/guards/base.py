@@ -23,6 +23,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, ClassVar, NamedTuple
 
 from ..book import Book
+from ..session import LIVE, SessionTraits
 from ..events import BROKER_TYPES, FILL_TYPES, LOCAL_TYPES, MARKET_TYPES  # noqa: F401  (the guards' vocabulary)
 
 #: (verdict, guard, rule, reason): built once per outcome kind, never per event where avoidable.
@@ -90,5 +91,5 @@ class Guard:
     def new_session(self) -> None:
         """The broker's message numbering starts over (see :meth:`~safeguards.engine.Engine.new_session`)."""
 
-    def use_session(self, key: Hashable) -> None:
+    def use_session(self, key: Hashable, traits: SessionTraits = LIVE) -> None:
         """Events from here on belong to the broker's session ``key`` (see :meth:`~safeguards.engine.Engine.use_session`)."""

@@ -10,10 +10,11 @@ request. Start-up reconciliation against the broker's open orders follows
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 from ..book import Order
+from ..session import LIVE, SessionTraits
 from .base import ACCEPT, AT_PRECHECK, AT_RECORD, BLOCK, BROKER_TYPES, FILL_TYPES, REJECT, STALE, Guard, StepSpec
 
 
@@ -31,13 +32,19 @@ class IntentsGuard(Guard):
         self.ack_ns: int | None = timeouts.get("ack")
         self.cancel_ns: int | None = timeouts.get("cancel")
         self.fill_ns: int | None = timeouts.get("fill")
+        self.replace_ns: int | None = timeouts.get("replace")
         self.initial: str = tables["ordering"]["initial"]
         self.terminal = frozenset(tables["ordering"]["terminal"])
         self._states = frozenset(tables["ordering"]["stage"])
         self._recorded = (ACCEPT, self.name, "intent_recorded", "intent recorded: submission may proceed")
         self._submitted = (ACCEPT, self.name, "intent_before_submit", "submit matches a recorded intent")
         self._cancel_ok = (ACCEPT, self.name, "cancel_allowed", "cancel request recorded")
+        self._replace_ok = (ACCEPT, self.name, "replace_allowed", "replace request recorded")
         self.orphans = 0
+        #: Orders first seen from the broker in sessions that record no intents (not orphans: nothing to miss).
+        self.unrecorded = 0
+        #: Whether the current session carries our local events (see :class:`~safeguards.session.SessionTraits`).
+        self.records_intents = True
         self.recovery: dict[str, str] = dict(self.config.get("recovery", {}))
         #: The state an intent the broker never saw is marked with: failed, never resubmitted.
         self.failed_state = "rejected" if "rejected" in self.terminal else min(self.terminal)
@@ -48,6 +55,7 @@ class IntentsGuard(Guard):
             StepSpec(("intent",), AT_RECORD, self.record_intent),
             StepSpec(("submit",), AT_RECORD, self.submit),
             StepSpec(("cancel_request",), AT_RECORD, self.cancel_request),
+            StepSpec(("replace_request",), AT_RECORD, self.replace_request),
             StepSpec(BROKER_TYPES, AT_RECORD, self.broker_event),
         )
 
@@ -119,6 +127,22 @@ class IntentsGuard(Guard):
             book.schedule(order.cancel_deadline, self._cancel_timeout, order)
         return self._cancel_ok
 
+    def replace_request(self, event: dict):
+        """A request to change the order (its new quantity): answered by replaced, refused, or the order's end."""
+        book = self.book
+        order = book.orders.get(event["order_id"])
+        if order is None:
+            if event["order_id"] in book.evicted:
+                return (BLOCK, self.name, "replace_known_order", "order finished long ago (evicted): nothing to replace")
+            return (BLOCK, self.name, "replace_known_order", "no such order to replace")
+        if order.state in self.terminal:
+            return (BLOCK, self.name, "replace_known_order", f"order already {order.state}: nothing to replace")
+        order.replace_qty = event["qty"]
+        if self.replace_ns is not None:
+            order.replace_deadline = book.now + self.replace_ns
+            book.schedule(order.replace_deadline, self._replace_timeout, order)
+        return self._replace_ok
+
     # --- broker events ------------------------------------------------------------
 
     def broker_event(self, event: dict):
@@ -145,17 +169,30 @@ class IntentsGuard(Guard):
         return (REJECT, self.name, "evicted_order", detail)
 
     def _adopt(self, event: dict) -> Order:
+        """An order first heard of from the broker: tracked from here (its exposure is real).
+
+        Its quantity is the report's OrderQty, else CumQty + LeavesQty while some is
+        left; else unknown (a report with LeavesQty 0 and no OrderQty does not say),
+        and overfill is then not judged. In a session that records intents it is an
+        ``orphan_order``; in one that records none (a broker-side log) there is no
+        intent to miss, and it is counted, not alerted.
+        """
         book = self.book
         order = Order(event["order_id"], self.initial, event.get("group_id"))
         order.adopted = True
         order.submitted = True
-        cum, leaves = event.get("cum_qty"), event.get("leaves_qty")
-        if cum is not None and leaves is not None:
+        qty, cum, leaves = event.get("qty"), event.get("cum_qty"), event.get("leaves_qty")
+        if qty is not None:
+            order.qty = qty
+        elif cum is not None and leaves:
             order.qty = cum + leaves
         for field in ("symbol", "side", "role", "parent_id"):
             if event.get(field) is not None:
                 setattr(order, field, event[field])
         book.orders[order.order_id] = order
+        if not self.records_intents:
+            self.unrecorded += 1
+            return order
         self.orphans += 1
         book.alert(
             "orphan_order", self.orphan_severity, self.name, order.order_id, order.group_id,
@@ -253,6 +290,14 @@ class IntentsGuard(Guard):
                 f"cancel not confirmed within {(self.cancel_ns or 0) / 1e9:g}s of broker time (order is {order.state})",
             )
 
+    def _replace_timeout(self, order: Order, deadline: int) -> None:
+        if order.replace_deadline == deadline and order.state not in self.terminal:
+            order.replace_deadline = None
+            self.book.alert(
+                "replace_timeout", self.severity["replace_timeout"], self.name, order.order_id, order.group_id,
+                f"replace not answered within {(self.replace_ns or 0) / 1e9:g}s of broker time (order is {order.state})",
+            )
+
     def _fill_timeout(self, order: Order, deadline: int) -> None:
         if order.fill_deadline == deadline and order.state not in self.terminal:
             order.fill_deadline = None
@@ -261,11 +306,16 @@ class IntentsGuard(Guard):
                 f"order not done within {(self.fill_ns or 0) / 1e9:g}s of broker time (order is {order.state})",
             )
 
+    def use_session(self, key: Hashable, traits: SessionTraits = LIVE) -> None:
+        self.records_intents = traits.records_intents
+
     def snapshot(self) -> dict[str, Any]:
-        return {"orphans": self.orphans}
+        return {"orphans": self.orphans, "unrecorded": self.unrecorded}
 
     def state(self) -> dict[str, Any]:
-        return {"orphans": self.orphans}
+        return {"orphans": self.orphans, "unrecorded": self.unrecorded, "records_intents": self.records_intents}
 
     def restore(self, state: dict[str, Any]) -> None:
         self.orphans = state["orphans"]
+        self.unrecorded = state.get("unrecorded", 0)
+        self.records_intents = state.get("records_intents", True)

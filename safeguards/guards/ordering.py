@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable
 from typing import Any
 
+from ..session import LIVE, SessionTraits
+
 from .base import ACCEPT, AT_STATE, BROKER_TYPES, FILL_TYPES, REJECT, STALE, Guard, StepSpec
 
 REVERT = "revert"
@@ -40,6 +42,7 @@ class OrderingGuard(Guard):
         self.late_fill_after = frozenset(late["after"])
         self.late_fill_severity: str = late["severity"]
         self.overfill_severity: str = self.severity["overfill"]
+        self.fill_conflict_severity: str = self.severity["fill_conflict"]
         self.check_gaps = bool(config["check_sequence_gaps"])
         self.gap_severity: str = self.severity["sequence_gap"]
         # States a `revert` event (cancel_rejected) can return from: the targets of the
@@ -90,36 +93,94 @@ class OrderingGuard(Guard):
             return (REJECT, self.name, None, f"the policy maps no order state to broker event {type_!r}")
         if target == REVERT:
             return self._revert(order, current)
+        if type_ in FILL_TYPES:
+            return self._fill(order, current, target, event)
         cum = event.get("cum_qty")
-        is_fill = type_ in FILL_TYPES
-        if is_fill and cum is not None and cum <= order.cum_qty and not (
-            cum == order.cum_qty and self.stage.get(target, 0) > self.stage.get(current, 0)
-        ):
-            return (STALE, self.name, None, f"cum_qty {cum} is not above the order's {order.cum_qty}: an older fill")
         decision = self._accepts.get(current, self._no_targets).get(target)
         if decision is not None:
             self._enter(order, current, target, event, cum)
             return decision
-        if is_fill and current in self.late_fill_after:
-            return self._late_fill(order, current, event, cum)
         if self.stage.get(target, 0) < self.stage.get(current, 0) or target == current:
             return (STALE, self.name, None, f"{type_} announces {target}, but the order is already {current}: a late delivery")
+        return self._violation(order, current, target, event, cum)
+
+    def _violation(self, order, current: str, target: str, event: dict, cum, kept: str = ""):
         after_terminal = current in self.terminal
         severity = self.violation_severity_after_terminal if after_terminal else self.violation_severity
-        book.alert(
+        self.book.alert(
             "illegal_transition", severity, self.name, order.order_id, order.group_id,
-            f"{type_} would move the order from {current} to {target}, which the policy does not allow",
+            f"{event['type']} would move the order from {current} to {target}, which the policy does not allow{kept}",
             after_terminal,
         )
         if self.apply_violations:
             self._enter(order, current, target, event, cum)
             return (ACCEPT, self.name, "on_violation", f"{current} -> {target} not allowed, applied by policy (alerted)")
+        if kept:
+            return (ACCEPT, self.name, "fill_kept", f"{current} -> {target} is not an allowed transition: "
+                                                   f"the order stays {current}, the fill's quantity is kept (alerted)")
         return (REJECT, self.name, "on_violation", f"{current} -> {target} is not an allowed transition")
+
+    # --- trade reports: a fill is never lost in silence --------------------------------
+
+    def _fill(self, order, current: str, target: str, event: dict):
+        """A trade report: its quantity is counted once, whatever the state says; the state follows the table.
+
+        The quantity it adds is what its ``cum_qty`` adds, plus what its ``last_qty``
+        adds beyond every cum_qty seen (the sum of the distinct reports' last_qty
+        above the order's cum_qty: a cum_qty restarted at a replace, say). The
+        latter contradicts the broker's own cum_qty: kept, and a ``fill_conflict``
+        alert names the order and the quantity. A report that adds nothing is an
+        older fill already counted (``stale``). One that adds quantity where the
+        policy allows no fill keeps its quantity (the venue traded) and alerts.
+        """
+        before = order.cum_qty
+        cum = event["cum_qty"]
+        last = event.get("last_qty") or 0
+        reported = cum if cum > before else before
+        traded = (order.traded_qty or 0) + last
+        unaccounted = traded - reported if traded > reported else 0
+        new_cum = reported + unaccounted
+        added = new_cum - before
+        allowed = self._accepts.get(current, self._no_targets).get(target)
+        if added <= 0:
+            order.traded_qty = traded
+            if allowed is not None and self.stage.get(target, 0) > self.stage.get(current, 0):
+                self._enter(order, current, target, event, None)  # e.g. the final fill at the same cum_qty
+                return allowed
+            return (STALE, self.name, None,
+                    f"cum_qty {cum} is not above the order's {before} and its {last} traded are counted: an older fill")
+        order.traded_qty = traded
+        if unaccounted:
+            self.book.alert(
+                "fill_conflict", self.fill_conflict_severity, self.name, order.order_id, order.group_id,
+                f"{event['type']} reports {last} traded but cum_qty {cum}, while {before} was already counted: "
+                f"{unaccounted} at stake that no cum_qty includes (cum_qty restarted at a replace?); kept, "
+                f"cum_qty {before} -> {new_cum}",
+            )
+        if allowed is not None:
+            self._enter(order, current, target, event, new_cum)
+            return allowed if not unaccounted else (ACCEPT, self.name, "fill_conflict",
+                                                    f"{current} -> {target}; {unaccounted} traded beyond cum_qty kept (alerted)")
+        if current in self.late_fill_after:
+            return self._late_fill(order, current, event, new_cum)
+        order.cum_qty = new_cum
+        self._check_overfill(order)
+        return self._violation(order, current, target, event, new_cum,
+                               f"; its {added} traded are kept (cum_qty {before} -> {new_cum}): the venue traded them")
 
     def _enter(self, order, current: str, target: str, event: dict, cum) -> None:
         if target in self.pending_states and current not in self.pending_states:
             order.before_pending = current
         order.state = target
+        qty = event.get("qty")
+        if event["type"] == "replaced":  # the replace took effect: its quantity is the order's now
+            order.replace_deadline = None
+            qty = qty if qty is not None else order.replace_qty
+            if qty is not None:
+                order.qty = qty
+            order.replace_qty = None
+        elif qty is not None and order.qty is None:
+            order.qty = qty
         if cum is not None and cum > order.cum_qty:
             order.cum_qty = cum
             self._check_overfill(order)
@@ -127,11 +188,11 @@ class OrderingGuard(Guard):
         if leaves is not None:
             order.leaves_qty = leaves
         if target in self.terminal:
-            order.cancel_deadline = None
-            order.fill_deadline = None
+            order.cancel_deadline = order.replace_deadline = order.fill_deadline = None
 
     def _revert(self, order, current: str):
-        order.cancel_deadline = None
+        order.cancel_deadline = order.replace_deadline = None
+        order.replace_qty = None
         if current in self.pending_states and order.before_pending is not None:
             previous = order.before_pending
             order.state = previous
@@ -141,7 +202,7 @@ class OrderingGuard(Guard):
 
     def _late_fill(self, order, current: str, event: dict, cum):
         before = order.cum_qty
-        if cum is not None and cum > before:
+        if cum > before:
             order.late_qty += cum - before
             order.cum_qty = cum
         self.book.alert(
@@ -178,7 +239,7 @@ class OrderingGuard(Guard):
         """Sequence numbers start over: the next one is compared with nothing (a restart is not a gap)."""
         self.last_broker_seq.clear()
 
-    def use_session(self, key: Hashable) -> None:
+    def use_session(self, key: Hashable, traits: SessionTraits = LIVE) -> None:
         """Events from here on are numbered by session ``key``: compared with its own last number, not another's."""
         if key != self.session:
             self.session = key
