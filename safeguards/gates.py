@@ -20,9 +20,12 @@ class GateResult:
     gate_id: str
     passed: bool
     detail: str
+    #: False when no run could measure the gate's metric (e.g. a false-alert rate on unlabeled history):
+    #: not a pass (promotion still refuses it), but not a failure of the run either.
+    measured: bool = True
 
     def render(self) -> str:
-        return f"{'PASS' if self.passed else 'FAIL'} {self.gate_id}: {self.detail}"
+        return f"{'PASS' if self.passed else 'FAIL' if self.measured else 'n/a'} {self.gate_id}: {self.detail}"
 
 
 def _bounds_text(gate: Mapping[str, Any]) -> str:
@@ -64,18 +67,20 @@ def evaluate_gates(gates: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[st
         if not relevant:
             results.append(GateResult(gate["id"], False, f"needs evidence on {wanted} data; none was given"))
             continue
-        failures, seen = [], []
+        failures, unmeasured, seen = [], [], []
         for run in relevant:
             source = run["dataset"].get("source") or run["dataset"]["kind"]
             for label, value in _observations(gate, run["metrics"]):
                 if value is None:
-                    failures.append(f"{label} cannot be measured on {source}")
+                    unmeasured.append(f"{label} cannot be measured on {source}")
                 elif not _within(float(value), gate):
                     failures.append(f"{label} = {value:g} on {source}, needs {bound}")
                 else:
                     seen.append(f"{label} = {value:g}")
-        if failures:
-            results.append(GateResult(gate["id"], False, "; ".join(failures)))
+        if unmeasured and not failures and not seen:
+            results.append(GateResult(gate["id"], False, "; ".join(unmeasured), measured=False))
+        elif failures or unmeasured:
+            results.append(GateResult(gate["id"], False, "; ".join(failures + unmeasured)))
         else:
             results.append(GateResult(gate["id"], True, f"{', '.join(seen)} ({bound})"))
     return results

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from ..collector import rare_collections
 from ..engine import Engine
+from ..session import LIVE
 from ..gates import GateResult, evaluate_gates
 from ..policy import CompiledPolicy, load_policy
 from ..promotion import EVIDENCE_FORMAT, METRICS_FILE
@@ -31,7 +32,7 @@ from .scoring import LabelTracker, dataset_kind, find_labels, labelled_log, metr
 from ..store.reader import EventBatch
 from .overlap import Worker
 from .sink import RunWriter, decisions_batch
-from .source import BATCH, EventSource, Window, from_database, from_log, log_stretches
+from .source import BATCH, EventSource, LogSession, Window, from_database, from_log, log_stretches
 from .summary import summarize
 
 #: ``progress(events_done, events_total)``; called after each batch.
@@ -74,7 +75,7 @@ class _Lane:
     decisions: pa.RecordBatch | None = None
     alerts: list[dict] = field(default_factory=list)
 
-    def step(self, batch: EventBatch, stretches: list[tuple[int, int, int]]) -> None:
+    def step(self, batch: EventBatch, stretches: list[tuple[int, int, int]], sessions: dict[int, LogSession]) -> None:
         # The store screened every event on ingest: the engine need not check them again.
         engine = self.engine
         arrivals = engine.arrivals
@@ -82,8 +83,9 @@ class _Lane:
         groups: list[str | None] = []
         self.alerts = []
         whole = len(stretches) == 1
-        for start, stop, log in stretches:  # each log numbers its broker messages on its own
-            engine.use_session(log)
+        for start, stop, log in stretches:  # each log numbers its broker messages and keeps its clocks on its own
+            session = sessions.get(log)
+            engine.use_session(log, session.traits if session is not None else LIVE)
             decided, grouped = engine.decide_stored(batch.events if whole else batch.events[start:stop],
                                                     batch.fields if whole else batch.fields[start:stop])
             outcomes += decided
@@ -188,12 +190,13 @@ def run_backtest(
         if other_policy is not None:
             comparison = Comparison(out_dir, main_policy.identity, other_policy.identity)
         total = source.stored_events()
+        sessions = source.sessions()
         done = 0
         with rare_collections():
             for batch in source.batches(batch_size):
                 stretches = log_stretches(batch)
                 for lane in lanes:
-                    lane.step(batch, stretches)
+                    lane.step(batch, stretches, sessions)
                 if comparison is not None:
                     a, b = lanes
                     comparison.observe(a.decisions, b.decisions, a.alerts, b.alerts)
@@ -202,7 +205,8 @@ def run_backtest(
                     progress(done, total)
             # Still rare: scoring allocates a list per alert key, and each young collection would
             # trigger, now and then, a full one over the engine's whole state (0.5 s at 1M events).
-            results = [_finish(lane, source, label_rows is not None, labels, started_at, started_clock) for lane in lanes]
+            results = [_finish(lane, source, label_rows is not None, labels, started_at, started_clock, sessions)
+                       for lane in lanes]
             if comparison is not None:
                 results[0].comparison = comparison.finish(source.con)
                 results[0].other = results[1]
@@ -219,7 +223,7 @@ def run_backtest(
 
 
 def _finish(lane: _Lane, source: EventSource, labelled: bool, labels: str | Path | None,
-            started_at: datetime, started_clock: float) -> BacktestResult:
+            started_at: datetime, started_clock: float, sessions: dict[int, LogSession]) -> BacktestResult:
     """Merge the lane's outputs, store them, and write its summary, scoring and evidence."""
     policy, engine = lane.policy, lane.engine
     decisions_path, alerts_path = lane.writer.finish()
@@ -243,6 +247,7 @@ def _finish(lane: _Lane, source: EventSource, labelled: bool, labels: str | Path
     }
     summary = {"run_id": lane.run_id, "policy": policy_block, "data": {**dataset, "rejected_on_ingest": rejected,
                                                                     "database": str(source.db_path)},
+               "logs": [session.describe() for session in sessions.values()],
                **summarize(decisions_path, alerts_path)}
     if scoring is not None:
         summary["scoring"] = {k: scoring[k] for k in ("by_fault_kind", "false_alerts_by_kind")}

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..events import parse_timestamp
+from ..session import SessionTraits
 from ..store import open_store
 from ..store.database import one_row
 from ..store.reader import EventBatch, arrow_batches, decode
@@ -115,6 +116,62 @@ class EventSource:
 
     def close(self) -> None:
         self.con.close()
+
+    def sessions(self) -> dict[int, LogSession]:
+        """Each log's traits and what the summary should say about it (one scan of the store)."""
+        return read_sessions(self.con)
+
+
+@dataclass(frozen=True)
+class LogSession:
+    """One stored log as the engine sees it: its traits, and the intents ingest made up from its submits."""
+
+    ingest_id: int
+    path: str
+    traits: SessionTraits
+    synthesized_intents: int
+
+    def notes(self) -> list[str]:
+        notes = self.traits.describe()
+        if self.synthesized_intents:
+            notes.append(f"{self.synthesized_intents:,} intents were taken from the log's own order messages "
+                         "(a historical log records no write-ahead intents)")
+        return notes
+
+    def describe(self) -> dict[str, Any]:
+        return {"ingest_id": self.ingest_id, "path": self.path, "traits": self.traits.to_dict(),
+                "synthesized_intents": self.synthesized_intents, "notes": self.notes()}
+
+
+def read_sessions(con: duckdb.DuckDBPyConnection) -> dict[int, LogSession]:
+    """Read each log's :class:`~safeguards.session.SessionTraits` off its events.
+
+    ``recv_ts`` is the broker's own clock when every stamped (broker or market)
+    event took it from one (``extra.recv_ts_from`` in :data:`~safeguards.adapters.columns.BROKER_CLOCKS`);
+    its resolution is a second (or a millisecond) when every stamped event's is;
+    the log records intents when it holds any local event.
+    """
+    from ..adapters.columns import BROKER_CLOCKS
+
+    clocks = ", ".join("'" + name.replace("'", "''") + "'" for name in sorted(BROKER_CLOCKS))
+    rows = con.execute(f"""
+        SELECT i.ingest_id, i.path,
+               count(e.ingest_id) FILTER (e.source = 'local') AS local_events,
+               count(e.ingest_id) FILTER (e.source <> 'local') AS stamped,
+               count(e.ingest_id) FILTER (e.source <> 'local' AND e.extra->>'recv_ts_from' IN ({clocks})) AS broker_clocked,
+               bool_and(epoch_ns(e.recv_ts) % 1000000000 = 0) FILTER (e.source <> 'local') AS whole_seconds,
+               bool_and(epoch_ns(e.recv_ts) % 1000000 = 0) FILTER (e.source <> 'local') AS whole_millis,
+               count(e.ingest_id) FILTER (e.extra->>'synthesized_from' IS NOT NULL) AS synthesized
+        FROM ingests i LEFT JOIN events e USING (ingest_id)
+        GROUP BY ALL ORDER BY i.ingest_id""").fetchall()
+    sessions = {}
+    for ingest_id, path, local, stamped, broker_clocked, seconds, millis, synthesized in rows:
+        own_clock = not (stamped and broker_clocked == stamped)
+        resolution = 1_000_000_000 if seconds else 1_000_000 if millis else 0
+        traits = SessionTraits(own_clock=own_clock, clock_resolution_ns=resolution if own_clock else 0,
+                               records_intents=bool(local))
+        sessions[ingest_id] = LogSession(ingest_id, path, traits, synthesized)
+    return sessions
 
 
 def log_stretches(batch: EventBatch) -> list[tuple[int, int, int]]:

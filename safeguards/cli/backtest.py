@@ -75,7 +75,7 @@ def failed_here(result: BacktestResult) -> list[GateResult]:
     """Gates that ask for this run's kind of data (or any) and fail on it."""
     kind = result.evidence["dataset"]["kind"]
     wanted = {gate["id"]: gate["dataset"] for gate in result.gate_specs}
-    return [g for g in result.gates if not g.passed and wanted.get(g.gate_id) in ("any", kind)]
+    return [g for g in result.gates if not g.passed and g.measured and wanted.get(g.gate_id) in ("any", kind)]
 
 
 def print_result(result: BacktestResult, out: TextIO) -> None:
@@ -85,6 +85,10 @@ def print_result(result: BacktestResult, out: TextIO) -> None:
               f"{metrics['events']:,} events, {metrics['alerts']:,} alerts ({metrics['critical_alerts']:,} critical) "
               f"in {result.seconds:.2f}s\n")
     out.write("verdicts: " + ", ".join(f"{k} {v:,}" for k, v in summary["verdicts"].items()) + "\n")
+    logs = summary.get("logs", [])
+    for log in logs:
+        for note in log["notes"]:
+            out.write(f"note: {log['path'] if len(logs) > 1 else 'the log'}: {note}\n")
     if summary["alert_kinds"]:
         out.write("alerts: " + ", ".join(f"{k} {v:,}" for k, v in summary["alert_kinds"].items()) + "\n")
     if result.scoring is not None:
