@@ -119,13 +119,18 @@ class Escalation(Guard):
 
     def _raise(self, state: list[Any], group_id: str | None, rule: dict[str, Any], cause: dict[str, Any],
                scope: str | None = None) -> None:
+        scope = scope or ("all trading" if group_id is None else f"group {group_id!r}")
         level = LEVEL[rule["to"]]
+        book = self.book
+        if level == state[0] and state[1] == rule["id"] and rule.get("clear_after_ns") is not None:
+            # a new trigger of the episode's own rule: the clear is counted from it (the old timer is moot)
+            state[2] = book.now
+            book.schedule(book.now + rule["clear_after_ns"], self._clear, (state, group_id, rule["id"], book.now, scope))
+            return
         if level <= state[0]:
             return
-        book = self.book
         state[0], state[1], state[2] = level, rule["id"], book.now
         self.escalated = True
-        scope = scope or ("all trading" if group_id is None else f"group {group_id!r}")
         book.alert(
             rule["to"], ESCALATION_SEVERITY[rule["to"]], self.name, cause["order_id"], group_id,
             f"{scope} -> {rule['to']} by rule {rule['id']} after {cause['kind']}: {cause['detail']}",

@@ -474,3 +474,49 @@ def test_labels_of_a_log_the_store_lacks_or_holds_twice_are_refused(tmp_path):
     twice = _store(tmp_path / "twice.duckdb", SAMPLE, as_parquet)
     with pytest.raises(UsageError, match="logs 1 and 2 of the store hold its labelled events equally"):
         run_backtest(REFERENCE, tmp_path / "out", db=twice, labels=labels)
+
+
+def _broker_only_log(path: Path, recv_ts_from: str | None = None, skew_ms: int = 0) -> Path:
+    """A broker-side log (no local events): two orders acked and filled; optionally stamped by a broker clock."""
+    t0 = 1_771_684_200_000_000_000
+    lines = []
+    for n in range(2):
+        for step, (type_, cum) in enumerate((("new", 0), ("fill", 5))):
+            stamp = t0 + (n * 10 + step) * 1_000_000_000
+            line = {"source": "broker", "type": type_, "event_id": f"E{n}{step}", "order_id": f"o{n}",
+                    "cum_qty": cum, "leaves_qty": 5 - cum, "broker_ts": stamp,
+                    "recv_ts": stamp + 1_000_000 + (skew_ms * 1_000_000 if n == 1 else 0)}
+            if type_ == "fill":
+                line.update(last_qty=5, last_px=1.0)
+            if recv_ts_from is not None:
+                line["recv_ts_from"] = recv_ts_from  # an unknown field: kept in extra, as adapters write it
+            lines.append(line)
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_a_broker_side_log_exercises_no_intents_and_says_so(tmp_path):
+    """No local events: orders are adopted without an orphan (and a halt) each; the summary and the command say why."""
+    from safeguards.cli import main
+
+    log = _broker_only_log(tmp_path / "drop_copy.jsonl")
+    result = run_backtest(REFERENCE, tmp_path / "run", events=log)
+    assert result.summary["alerts"] == 0 and result.summary["verdicts"] == {"accept": 4}
+    (only,) = result.summary["logs"]
+    assert only["traits"]["own_clock"] and not only["traits"]["records_intents"]
+    assert only["traits"]["clock_resolution_ns"] == 1_000_000  # every recv_ts a whole millisecond
+    assert any("intents safeguard is not exercised" in note for note in only["notes"])
+    assert main(["backtest", "--policy", str(REFERENCE), "--events", str(log), "--out", str(tmp_path / "cli")]) == 0
+
+
+def test_a_log_stamped_by_the_broker_clock_raises_no_clock_skew(tmp_path, capsys):
+    """recv_ts from the broker's SendingTime: a 3 s 'skew' is between two broker clocks; not measured, and said."""
+    from safeguards.cli import main
+
+    stamped = _broker_only_log(tmp_path / "sending_time.jsonl", recv_ts_from="SendingTime", skew_ms=3000)
+    ours = _broker_only_log(tmp_path / "log_time.jsonl", skew_ms=3000)
+    assert "clock_skew" not in run_backtest(REFERENCE, tmp_path / "a", events=stamped).summary["alert_kinds"]
+    assert run_backtest(REFERENCE, tmp_path / "b", events=ours).summary["alert_kinds"]["clock_skew"] == 1
+    assert main(["backtest", "--policy", str(REFERENCE), "--events", str(stamped), "--out", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    assert "local clock skew cannot be shown" in out and "gate n/a few_false_alerts" in out
