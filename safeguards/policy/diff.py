@@ -69,10 +69,10 @@ def _leaves(value: Any, path: tuple[str, ...]) -> dict[str, Any]:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
+            if key == "timeouts_ns":  # a table of durations, not one: flattened below
+                continue
             if key.endswith("_ns"):
                 out[".".join(path + (key.removesuffix("_ns"),))] = _Duration(item)
-            elif key == "timeouts_ns":
-                continue
             else:
                 out.update(_leaves(item, path + (key,)))
         if "timeouts_ns" in value:

@@ -68,6 +68,15 @@ def test_diff_in_policy_terms(tmp_path, capsys):
     assert "transition added: pending_cancel -> expired (rule cancel_completes)" in out
 
 
+def test_diff_of_a_timeout_change(tmp_path, capsys):
+    """A change under clock.timeouts is a duration change (it used to crash formatting the whole table as one)."""
+    new = tmp_path / "slower_ack.yaml"
+    new.write_text(REFERENCE.read_text().replace("    ack: 5s\n", "    ack: 6s\n").replace("    replace: 5s\n", ""))
+    assert main(["diff", str(REFERENCE), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "clock.timeouts.ack: 5s -> 6s" in out and "clock.timeouts.replace: 5s -> none" in out
+
+
 def test_diff_of_equal_policies(capsys):
     assert main(["diff", str(REFERENCE), str(REFERENCE)]) == 0
     assert "no change of meaning" in capsys.readouterr().out
