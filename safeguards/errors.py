@@ -38,11 +38,21 @@ class Problem:
         return head + "\n" + highlight(self.source_line, self.location)
 
 
+_SHOWN = 120  # characters of a source line shown at most
+
+
 def highlight(source_line: str, location: Location) -> str:
     """Show the offending line with carets under the offending text, sqlglot style."""
     text = source_line.rstrip("\n").expandtabs(1)
     start = max(location.col - 1, 0)
     end = location.end_col - 1 if location.end_col else len(text)
+    if len(text) > _SHOWN:  # a very long line: the part around the place, marked as cut
+        left = max(0, start - _SHOWN // 4)
+        shown = text[left:left + _SHOWN]
+        end, start = min(end, left + _SHOWN) - left, start - left
+        text = ("..." if left else "") + shown + ("..." if left + _SHOWN < len(source_line) else "")
+        if left:
+            start, end = start + 3, end + 3
     width = max(1, min(end, len(text)) - start) if start < len(text) else 1
     gutter = f"{location.line:>5} | "
     return f"{gutter}{text}\n{' ' * (len(gutter) - 2)}| {' ' * start}{'^' * width}"

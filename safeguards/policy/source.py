@@ -20,6 +20,10 @@ from ..errors import Location, PolicyError, Problem
 Path = tuple[str | int, ...]
 
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+#: A policy is a few hundred values a few levels deep: far beyond these, a file is a mistake or an attack
+#: (aliases repeating aliases expand a few lines into billions of values; deep nesting exhausts the stack).
+MAX_DEPTH = 64
+MAX_VALUES = 20_000
 _ALLOWED_TAGS = {
     "tag:yaml.org,2002:map",
     "tag:yaml.org,2002:seq",
@@ -77,9 +81,32 @@ class _Builder:
         self.source = source
         self.problems: list[Problem] = []
         self._scalars = SafeConstructor()
+        self._built = 0
+        self._open: set[int] = set()  # the nodes being built, outermost first: an alias to one is a cycle
 
     def build(self, node: yaml.Node, path: Path) -> Any:
+        self._built += 1
+        if self._built > MAX_VALUES:
+            raise PolicyError([self._problem(
+                f"the policy expands to more than {MAX_VALUES:,} values (anchors and aliases repeating each "
+                "other); write the values out, or use fewer aliases", node)])
+        if id(node) in self._open:
+            raise PolicyError([self._problem("this alias refers to a value that contains it (a value cannot "
+                                             "contain itself); write the value out", node)])
         self.source.values[path] = _location(self.source.path, node)
+        if isinstance(node, yaml.CollectionNode):
+            self._open.add(id(node))
+            try:
+                return self._build(node, path)
+            finally:
+                self._open.discard(id(node))
+        return self._build(node, path)
+
+    def _problem(self, message: str, node: yaml.Node) -> Problem:
+        location = _location(self.source.path, node)
+        return Problem(message, location, self.source.line_text(location))
+
+    def _build(self, node: yaml.Node, path: Path) -> Any:
         if node.tag == _TIMESTAMP_TAG and isinstance(node, yaml.ScalarNode):
             return node.value  # a policy holds no dates: `2026-01-01` means the text
         if node.tag not in _ALLOWED_TAGS:
@@ -101,6 +128,9 @@ class _Builder:
                 self._report("only plain keys are allowed here (no merge keys, lists or mappings as keys)", key_location)
                 continue
             key = key_node.value
+            if _has_surrogate(key):
+                self._report(_SURROGATE, key_location)
+                continue
             if key in first_seen:
                 earlier = first_seen[key]
                 self._report(
@@ -125,6 +155,10 @@ class _Builder:
             self._report(f"'{node.value}' is not a usable number here; write a finite number", self.source.values[path])
             self.source.unreadable.add(path)
             return None
+        if isinstance(value, str) and _has_surrogate(value):
+            self._report(_SURROGATE, self.source.values[path])
+            self.source.unreadable.add(path)
+            return None
         if not isinstance(value, (str, int, float, bool)) and value is not None:
             self._report(f"'{node.value}' reads as a {type(value).__name__}; quote it to keep it as text", self.source.values[path])
             self.source.unreadable.add(path)
@@ -133,6 +167,34 @@ class _Builder:
 
     def _report(self, message: str, location: Location) -> None:
         self.problems.append(Problem(message, location, self.source.line_text(location)))
+
+
+_SURROGATE = ("this text holds an unpaired surrogate (an escape such as \\ud800 that is half of a character); "
+              "write the character itself")
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _too_deep(text: str, path: str, source: SourceMap) -> Problem | None:
+    """Nesting beyond MAX_DEPTH, found from the parser's events (composing would recurse that deep first)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                location = Location(path, mark.line + 1, mark.column + 1)
+                return Problem(f"nested more than {MAX_DEPTH} levels deep; a policy needs a few", location,
+                               source.line_text(location))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
 
 
 def load_yaml(text: str, path: str = "<policy>") -> tuple[Any, SourceMap]:
@@ -144,6 +206,9 @@ def load_yaml(text: str, path: str = "<policy>") -> tuple[Any, SourceMap]:
     """
     source = SourceMap(path, text.splitlines())
     try:
+        deep = _too_deep(text, path, source)
+        if deep is not None:
+            raise PolicyError([deep])
         documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark

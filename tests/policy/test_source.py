@@ -58,3 +58,24 @@ def test_second_document_is_refused():
 def test_merge_keys_are_refused():
     _, source = load_yaml("base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\n", "f.yaml")
     assert any("merge" in p.message for p in source.problems)
+
+
+@pytest.mark.parametrize("text, message, line", [
+    # billion laughs placed before a policy: a few lines that would expand to 9^9 values
+    ('a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+     + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join(["*" + chr(97 + i)] * 9) + "]\n" for i in range(8))
+     + "format: 1\n", "expands to more than 20,000 values", 1),
+    ("a: &a [*a]\n", "refers to a value that contains it", 1),
+    ("format: 1\nmetadata: &m {name: x, version: 1, owner: me, self: *m}\n", "refers to a value that contains it", 2),
+    ("x: " + "[" * 2000 + "]" * 2000 + "\n", "nested more than 64 levels deep", 1),
+    ('format: 1\nmetadata: {owner: "\\ud800"}\n', "unpaired surrogate", 2),
+    ('format: 1\n"\\udc00": 1\n', "unpaired surrogate", 2),
+])
+def test_hostile_yaml_is_a_located_problem_not_a_hang_or_a_crash(text, message, line):
+    """A policy file is input from a person: bombs, cycles, deep nesting and broken text are refused where they are."""
+    try:
+        _, source = load_yaml(text, "p.yaml")
+        problems = source.problems
+    except PolicyError as error:
+        problems = error.problems
+    assert any(message in p.message and p.location.line == line for p in problems), [p.render() for p in problems]
