@@ -38,7 +38,10 @@ def loads(raw: bytes) -> Any:
     else:
         if type(value) is dict and _exact(value):
             return value
-    return _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+    try:
+        return _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
+    except RecursionError:  # json recurses per level of nesting: an attacker's line must not end the sidecar
+        raise ValueError("nested too deeply to be an event (an event is a flat object)") from None
 
 
 def _exact(event: dict[str, Any]) -> bool:

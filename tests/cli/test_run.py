@@ -128,3 +128,16 @@ def test_tick_zero_moves_time_with_events_only(tmp_path: Path):
         assert process.wait(timeout=30) == 0
     finally:
         process.kill() if process.poll() is None else None
+
+
+def test_a_deeply_nested_line_gets_its_invalid_decision_and_the_rest_are_answered(tmp_path):
+    """Hostile input never ends the sidecar (it used to exit with a RecursionError), journaled or not."""
+    s = Stream()
+    lines = ['{"x":' + "[" * 1000 + "]" * 1000 + "}", "[" * 100_000, json.dumps(s.quote())]
+    for extra in ([], ["--journal", str(tmp_path / "journal")]):
+        done = subprocess.run([*COMMAND, "--tick", "0", *extra], input="\n".join(lines) + "\n",
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        decisions = [json.loads(line) for line in done.stdout.splitlines() if '"decision"' in line]
+        assert [d["verdict"] for d in decisions] == ["invalid", "invalid", "accept"], extra
+        assert "nested too deeply" in decisions[0]["reason"] and "nested too deeply" in decisions[1]["reason"]
