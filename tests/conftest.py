@@ -12,3 +12,8 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--differential-events", type=int, default=20_000,
+                     help="events in the simulated log the differential test replays through every engine")

@@ -10,15 +10,12 @@ from typing import Any
 
 import pytest
 
-from safeguards.engine import Engine
 from safeguards.policy import CompiledPolicy
 from safeguards.session import SessionTraits
+from tests.engines import IMPLEMENTATIONS
 from tests.eventkit import policy_with, reference_policy
 
 CASES = Path(__file__).parent / "cases"
-
-#: name -> how to build that implementation's engine from a compiled policy.
-IMPLEMENTATIONS: dict[str, Callable[[CompiledPolicy], Any]] = {"python": Engine}
 
 
 @dataclass(frozen=True)
