@@ -27,8 +27,8 @@ from pathlib import Path
 
 import duckdb
 
-from ..store.checks import lit
 from .jsonl import NOT_BLANK, create_lines, first_json_line
+from .streams import case_map, leaves_qty, one_of, receive_time
 
 FORMAT = "alpaca"
 
@@ -52,8 +52,8 @@ def looks_like(head: str) -> bool:
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
     """Stage the file's trade updates as the temporary table ``name`` (parsed once, read twice)."""
-    types = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in EVENT_TYPES.items())
-    ending = ", ".join(lit(t) for t in ENDING_EVENTS)
+    recv_ts, recv_ts_from = receive_time("j", "d->>'$.timestamp'", "timestamp")
+    leaves = leaves_qty("d->>'$.order.qty'", "d->>'$.order.filled_qty'", f"mapped IN ({one_of(ENDING_EVENTS)})")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {name} AS
 SELECT row_number, 'line ' || row_number AS location, line AS raw,
        CASE WHEN encoding_error IS NOT NULL THEN encoding_error
@@ -73,18 +73,12 @@ SELECT row_number, 'line ' || row_number AS location, line AS raw,
        d->>'$.qty' AS last_qty,
        d->>'$.price' AS last_px,
        d->>'$.order.filled_qty' AS cum_qty,
-       CASE WHEN mapped IN ({ending}) THEN '0'
-            ELSE CAST(TRY_CAST(d->>'$.order.qty' AS DOUBLE) - TRY_CAST(d->>'$.order.filled_qty' AS DOUBLE) AS VARCHAR)
-       END AS leaves_qty,
+       {leaves} AS leaves_qty,
        d->>'$.timestamp' AS broker_ts,
-       coalesce(j->>'$.recv_ts', j->>'$.received_at', d->>'$.timestamp') AS recv_ts,
-       CASE WHEN d IS NOT NULL THEN json_object(
-           'alpaca', d,
-           'recv_ts_from', CASE WHEN j->>'$.recv_ts' IS NOT NULL THEN 'recv_ts'
-                                WHEN j->>'$.received_at' IS NOT NULL THEN 'received_at' ELSE 'timestamp' END)
-       END AS extra
+       {recv_ts} AS recv_ts,
+       CASE WHEN d IS NOT NULL THEN json_object('alpaca', d, 'recv_ts_from', {recv_ts_from}) END AS extra
 FROM (
-    SELECT *, d->>'$.event' AS event, CASE d->>'$.event' {types} END AS mapped
+    SELECT *, d->>'$.event' AS event, {case_map("d->>'$.event'", EVENT_TYPES)} AS mapped
     FROM (
         SELECT *, CASE WHEN j->>'$.stream' = 'trade_updates' THEN j->'$.data' ELSE j END AS d
         FROM (
