@@ -16,17 +16,18 @@ from ..errors import IngestError
 from ..store.compressed import read_head
 from ..store.ingest import Stager
 from ..store.progress import LoadProgress
-from . import alpaca, csvfile, fix, jsonl, parquet
+from . import alpaca, binance, csvfile, fix, jsonl, parquet
 
-FORMATS = (jsonl.FORMAT, csvfile.FORMAT, parquet.FORMAT, fix.FORMAT, alpaca.FORMAT)
+FORMATS = (jsonl.FORMAT, csvfile.FORMAT, parquet.FORMAT, fix.FORMAT, alpaca.FORMAT, binance.FORMAT)
 
 _HEAD_BYTES = 1 << 16
 
 #: The share of a file's load that staging takes, per format: the rest is checking and
-#: storing (measured on 1M-row files of JSON lines, CSV and FIX; Alpaca stages as JSON
-#: lines do). A progress bar's guide, see safeguards.store.progress. Parquet stages a
-#: view, so its one statement, the insert, reads the file.
-STAGE_SHARE = {jsonl.FORMAT: 0.8, alpaca.FORMAT: 0.8, csvfile.FORMAT: 0.4, parquet.FORMAT: 0.0, fix.FORMAT: 0.9}
+#: storing (measured on 1M-row files of JSON lines, CSV and FIX; Alpaca and Binance stage
+#: as JSON lines do). A progress bar's guide, see safeguards.store.progress. Parquet
+#: stages a view, so its one statement, the insert, reads the file.
+STAGE_SHARE = {jsonl.FORMAT: 0.8, alpaca.FORMAT: 0.8, binance.FORMAT: 0.8, csvfile.FORMAT: 0.4, parquet.FORMAT: 0.0,
+               fix.FORMAT: 0.9}
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ def guess_format(path: Path) -> str:
     text = head.removeprefix(jsonl.BOM).decode("utf-8", errors="replace")
     if alpaca.looks_like(text):
         return alpaca.FORMAT
+    if binance.looks_like(text):
+        return binance.FORMAT
     if jsonl.looks_like(text):
         return jsonl.FORMAT
     if csvfile.looks_like(text):
@@ -73,6 +76,8 @@ def stager(format: str, options: AdapterOptions, progress: LoadProgress | None =
         return functools.partial(jsonl.stage, progress=progress)
     if format == alpaca.FORMAT:
         return alpaca.stage
+    if format == binance.FORMAT:
+        return binance.stage
     if format == csvfile.FORMAT:
         return functools.partial(csvfile.stage, mapping=options.mapping)
     if format == parquet.FORMAT:

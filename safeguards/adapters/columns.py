@@ -15,8 +15,9 @@ from ..store.checks import ident, lit
 #: Values of ``extra.recv_ts_from`` that name one of the broker's own clocks. Such a ``recv_ts`` is
 #: not our clock: a log whose broker events all take it from one of these cannot show local clock
 #: skew, and the backtest says so instead of measuring the skew between two of the broker's clocks.
-#: An adapter that fills ``recv_ts`` from a broker field names that field here.
-BROKER_CLOCKS = frozenset({"SendingTime", "timestamp"})
+#: An adapter that fills ``recv_ts`` from a broker field names that field here: FIX's SendingTime,
+#: Alpaca's ``timestamp``, Binance's event time ``E``.
+BROKER_CLOCKS = frozenset({"SendingTime", "timestamp", "E"})
 
 
 def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
