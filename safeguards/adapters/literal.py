@@ -64,7 +64,9 @@ def _literal(text: str) -> object:
         where = f" at column {error.offset}" if error.offset else ""
         cut = " (the line may be cut short)" if "never closed" in what else ""
         raise UnreadableLine(f"not a whole printed dict: {what}{where}{cut}") from None
-    except (ValueError, TypeError) as error:  # names, calls, operators: not a literal
+    except ValueError:  # literal_eval's "malformed node", naming an object by its address
+        raise UnreadableLine("not a printed dict of plain values (it holds a name, a call or an operator)") from None
+    except TypeError as error:  # a list or dict as a key
         raise UnreadableLine(f"not a printed dict of plain values ({str(error)[:80]})") from None
     except (MemoryError, RecursionError):
         raise UnreadableLine("too complex to read as a printed dict") from None

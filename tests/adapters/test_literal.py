@@ -23,7 +23,7 @@ def test_a_printed_dict_and_its_json_read_alike() -> None:
         ("{'a': 1, 'b': [1, 2", "'[' was never closed at column 15 (the line may be cut short)"),
         ("[{'a': 1}]", "does not start with '{'"),
         ("{'a': 1} {'b': 2}", "not a whole printed dict: invalid syntax"),
-        ("{'a': len('x')}", "not a printed dict of plain values"),
+        ("{'a': len('x')}", "not a printed dict of plain values (it holds a name, a call or an operator)"),
         ("{'a': 10 ** 100}", "not a printed dict of plain values"),
         ("{'a': " + "-" * 5000 + "1}", "too complex to read"),
         ("{'a': 1" + "9" * 5000 + "}", "not a whole printed dict: Exceeds the limit (4300 digits) for integer string conversion"),
