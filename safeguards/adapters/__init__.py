@@ -16,18 +16,19 @@ from ..errors import IngestError
 from ..store.compressed import read_head
 from ..store.ingest import Stager
 from ..store.progress import LoadProgress
-from . import alpaca, binance, csvfile, fix, jsonl, parquet
+from . import alpaca, binance, csvfile, fix, jsonl, okx, parquet
 
-FORMATS = (jsonl.FORMAT, csvfile.FORMAT, parquet.FORMAT, fix.FORMAT, alpaca.FORMAT, binance.FORMAT)
+FORMATS = (jsonl.FORMAT, csvfile.FORMAT, parquet.FORMAT, fix.FORMAT, alpaca.FORMAT, binance.FORMAT,
+           okx.FORMAT)
 
 _HEAD_BYTES = 1 << 16
 
 #: The share of a file's load that staging takes, per format: the rest is checking and
 #: storing (measured on 1M-row files of JSON lines, CSV and FIX; Alpaca and Binance stage
-#: as JSON lines do). A progress bar's guide, see safeguards.store.progress. Parquet
-#: stages a view, so its one statement, the insert, reads the file.
-STAGE_SHARE = {jsonl.FORMAT: 0.8, alpaca.FORMAT: 0.8, binance.FORMAT: 0.8, csvfile.FORMAT: 0.4, parquet.FORMAT: 0.0,
-               fix.FORMAT: 0.9}
+#: as JSON lines do, OKX parses its lines in Python as FIX does). A progress bar's guide, see
+#: safeguards.store.progress. Parquet stages a view, so its one statement, the insert, reads the file.
+STAGE_SHARE = {jsonl.FORMAT: 0.8, alpaca.FORMAT: 0.8, binance.FORMAT: 0.8, okx.FORMAT: 0.9, csvfile.FORMAT: 0.4,
+               parquet.FORMAT: 0.0, fix.FORMAT: 0.9}
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ def guess_format(path: Path) -> str:
         return alpaca.FORMAT
     if binance.looks_like(text):
         return binance.FORMAT
+    if okx.looks_like(text):
+        return okx.FORMAT
     if jsonl.looks_like(text):
         return jsonl.FORMAT
     if csvfile.looks_like(text):
@@ -78,6 +81,8 @@ def stager(format: str, options: AdapterOptions, progress: LoadProgress | None =
         return alpaca.stage
     if format == binance.FORMAT:
         return binance.stage
+    if format == okx.FORMAT:
+        return okx.stage
     if format == csvfile.FORMAT:
         return functools.partial(csvfile.stage, mapping=options.mapping)
     if format == parquet.FORMAT:

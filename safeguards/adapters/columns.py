@@ -16,8 +16,8 @@ from ..store.checks import ident, lit
 #: not our clock: a log whose broker events all take it from one of these cannot show local clock
 #: skew, and the backtest says so instead of measuring the skew between two of the broker's clocks.
 #: An adapter that fills ``recv_ts`` from a broker field names that field here: FIX's SendingTime,
-#: Alpaca's ``timestamp``, Binance's event time ``E``.
-BROKER_CLOCKS = frozenset({"SendingTime", "timestamp", "E"})
+#: Alpaca's ``timestamp``, Binance's event time ``E``, OKX's order update time ``uTime``.
+BROKER_CLOCKS = frozenset({"SendingTime", "timestamp", "E", "uTime"})
 
 
 def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
