@@ -191,6 +191,35 @@ def test_parquet_bool_where_a_number_belongs_is_rejected(store: duckdb.DuckDBPyC
     assert (result.loaded, result.reasons) == (1, {"field 'cum_qty': expected a number, got bool": 1})
 
 
+@pytest.mark.parametrize(
+    ("first_lines", "format"),
+    [
+        ('{"source": "broker", "type": "new", "event_id": "e1"}', "jsonl"),
+        ('{"event": "new", "execution_id": "x1", "order": {"id": "b-1"}}', "alpaca"),
+        ('{"e": "executionReport", "E": 1727320813818, "s": "BNBUSDT", "x": "NEW"}', "binance"),
+        ('{"e": "ORDER_TRADE_UPDATE", "E": 1727321322392, "T": 1727321322389, "o": {"x": "NEW"}}', "binance"),
+        ('{"result": null, "id": 1}\n{"e": "outboundAccountPosition", "E": 1727320813819}', "binance"),
+        ('{"subscriptionId": 0, "event": {"e": "executionReport", "E": 1727320813818}}', "binance"),
+        ("{'event': 'login', 'msg': '', 'code': '0', 'connId': '7e28de68'}", "okx"),
+        ('{"arg": {"channel": "orders", "instType": "ANY"}, "data": []}', "okx"),
+    ],
+)
+def test_broker_streams_are_told_by_their_first_messages(tmp_path: Path, first_lines: str, format: str) -> None:
+    path = tmp_path / "stream.log"
+    path.write_text(first_lines + "\n")
+    assert guess_format(path) == format
+
+
+@pytest.mark.parametrize("first_line", ['{"e": "executionReport", "E": "1727320813818"}',  # E is Binance's integer
+                                        "{'event': 'login', 'code': '0'}",  # OKX's acks name their connection
+                                        "{'arg': 'orders', 'data': []}"])
+def test_lines_merely_like_a_broker_stream_are_not_taken_for_it(tmp_path: Path, first_line: str) -> None:
+    path = tmp_path / "stream.log"
+    path.write_text(first_line + "\n")
+    with pytest.raises(IngestError, match="cannot tell the format"):
+        guess_format(path)
+
+
 def test_a_file_of_unknown_format_asks_for_format(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("hello\n")

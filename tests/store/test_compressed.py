@@ -89,11 +89,17 @@ def test_the_same_compressed_file_again_is_known_without_unpacking(
     assert ingest(store, recompressed, "jsonl").already_ingested
 
 
-@pytest.mark.parametrize("format", ["csv", "parquet", "fix"])
+#: A real log of each format read from text of its own.
+REAL_LOGS = {"fix": "nyse_ccg_examples/ccg_examples.pipe.log",
+             "binance": "nexustrader-binance-usdm/ORDER_TRADE_UPDATE.log",
+             "okx": "nexustrader-okx-orders/okx_orders.log"}
+
+
+@pytest.mark.parametrize("format", ["csv", "parquet", "fix", "binance", "okx"])
 def test_every_format_loads_the_same_gzipped(tmp_path: Path, format: str) -> None:
-    if format == "fix":
-        plain = tmp_path / "ccg.log"
-        plain.write_bytes(real_file("nyse_ccg_examples/ccg_examples.pipe.log").read_bytes())
+    if format in REAL_LOGS:
+        plain = tmp_path / f"{format}.log"
+        plain.write_bytes(real_file(REAL_LOGS[format]).read_bytes())
     else:
         plain = tmp_path / f"sample.{format}"
         frame = pl.read_ndjson(SAMPLE).head(2000)
