@@ -50,6 +50,7 @@ from pathlib import Path
 
 import duckdb
 
+from ..store.checks import lit
 from ..store.database import one_row
 from .jsonl import NOT_BLANK, create_lines
 from .streams import case_map, epoch_millis, leaves_qty, one_of, receive_time
@@ -65,6 +66,9 @@ TRADES = ("TRADE", "CALCULATED")
 #: Execution type -> broker type, where the execution type alone decides.
 EXECUTION_TYPES = {"NEW": "new", "CANCELED": "canceled", "REJECTED": "rejected", "EXPIRED": "expired",
                    "AMENDMENT": "replaced"}
+
+#: A message with an ``id`` and one of these is the answer to a request (SUBSCRIBE, session.logon...).
+REPLY_KEYS = ("result", "status", "error")
 
 #: Order statuses after which nothing is left to fill.
 ENDED = ("FILLED", "CANCELED", "REJECTED", "EXPIRED", "EXPIRED_IN_MATCH")
@@ -98,7 +102,7 @@ def _unwrapped(message: dict) -> dict:
 
 
 def _is_reply(message: dict) -> bool:
-    return "id" in message and any(key in message for key in ("result", "status", "error"))
+    return "id" in message and any(key in message for key in REPLY_KEYS)
 
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
@@ -106,11 +110,11 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
     lines = create_lines(con, path, name)
     orders = one_of(list(ORDER_EVENTS))
     order_path = case_map("e", ORDER_EVENTS)
+    reply = " OR ".join(f"json_exists(j, {lit('$.' + key)})" for key in REPLY_KEYS)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {name}_parsed AS
 SELECT *, CASE WHEN json_type(j) = 'OBJECT' AND (
               (e IS NOT NULL AND e NOT IN ({orders}))
-              OR (e IS NULL AND json_exists(j, '$.id')
-                  AND (json_exists(j, '$.result') OR json_exists(j, '$.status') OR json_exists(j, '$.error'))))
+              OR (e IS NULL AND json_exists(j, '$.id') AND ({reply})))
           THEN true ELSE false END AS skip,
        CASE WHEN e IN ({orders}) THEN json_extract(ev, {order_path}) END AS d
 FROM (
