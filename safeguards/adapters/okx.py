@@ -5,7 +5,7 @@ see :mod:`.literal`, which reads it as data, within bounds) or the same as JSON.
 (``{'event': 'login' | 'subscribe' | 'error' | 'channel-conn-count', ...}``) and pushes
 of other channels are skipped and counted. An ``orders`` push ``{'arg': {...}, 'data':
 [order, ...]}`` may carry several orders: each is one staged row, located as
-``line N, order K of M``. A line that cannot be read (one cut short, say) is a
+``line N, order K of M``, its ``seq`` its place among the orders pushed. A line that cannot be read (one cut short, say) is a
 rejected row with the reason.
 
 Mapping (fields of each order in ``data``)
@@ -27,16 +27,21 @@ Mapping (fields of each order in ``data``)
       quote_ccy) has ``sz`` in that currency but fills in the base one: its qty is
       left out (the base size is not known until it ends) and its leaves_qty is
       estimated at the order's average fill price, else its limit or last price,
-      with ``extra.leaves_qty_estimated`` true;
+      with ``extra.leaves_qty_estimated`` true. The schema needs a leaves_qty on every
+      broker event, and the engine takes an unknown order's size as cum_qty +
+      leaves_qty: the quote amount itself, or 0, would read the first fill as an
+      overfill;
     * ``uTime`` (the order's update time, ms) -> broker_ts and, unless the recorder
       wrote its own ``recv_ts`` or ``received_at`` beside the push, recv_ts
-      (``extra.recv_ts_from`` says which); ``uTime`` rises with every change of one
-      order, where ``fillTime`` of a fill can precede the push before it. The order is
-      kept whole in ``extra.okx``, the push's ``arg`` in ``extra.okx_arg``.
+      (``extra.recv_ts_from`` says which). ``uTime`` rises with every change of one
+      order; a fill's ``fillTime`` (the match) comes before the push reporting it, and
+      in the capture equals the time of the push before that one, so it cannot keep an
+      order's pushes in order. The order is kept whole in ``extra.okx``, the push's
+      ``arg`` in ``extra.okx_arg``.
 
 Event ids
-    A fill is ``ORDER/trade/tradeId``: nine fills of one order can share a
-    millisecond, and only the trade id tells them apart; a fill without one is a
+    A fill is ``ORDER/trade/tradeId``: seven fills of one order share a millisecond
+    in the capture, and only the trade id tells them apart; a fill without one is a
     rejected row, never applied (it could not be told from a re-send). Any other
     push is ``ORDER/state/uTime``: one state change of the order at the time OKX
     records for it, which a re-send repeats and a later change does not.
