@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 import json
 
+from ..errors import EventError
+
 #: Longest line read, in characters: a venue's push of a few dozen orders is tens of KB;
 #: literal_eval's syntax tree of a line takes tens of times the line's size in memory.
 MAX_CHARS = 1 << 20
@@ -25,8 +27,8 @@ _OPENING = "{[("
 _CLOSING = "}])"
 
 
-class UnreadableLine(ValueError):
-    """A line that is not one whole printed dict (or JSON object); the message says why."""
+class UnreadableLine(EventError):
+    """A line that is not one whole printed dict (or JSON object); the message says why (a rejected row's reason)."""
 
 
 def read_dict(line: str) -> dict:
