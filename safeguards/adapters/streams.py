@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from ..store.checks import lit
 
+#: Quantities as venues write them: up to 20 digits before the point and 18 after.
+_DECIMAL = "DECIMAL(38, 18)"
+
 #: Fields a recorder adds to a captured message for its own receive time, in order of preference.
 RECORDER_CLOCKS = ("recv_ts", "received_at")
 
@@ -44,10 +47,13 @@ def epoch_millis(text: str) -> str:
 def leaves_qty(qty: str, cum_qty: str, ended: str) -> str:
     """SQL for ``leaves_qty``: 0 once the order has ended (``ended``, a condition), else ``qty - cum_qty``.
 
-    NULL when either is not a number; the store then names the field that is wrong.
+    The difference is taken in decimal, as the venue wrote the two: in binary floating
+    point 15.2 - 11.8 is 3.3999999999999986. NULL when either is not a number; the
+    store then names the field that is wrong.
     """
-    return (f"CASE WHEN {ended} THEN '0' "
-            f"ELSE CAST(TRY_CAST({qty} AS DOUBLE) - TRY_CAST({cum_qty} AS DOUBLE) AS VARCHAR) END")
+    decimal = f"TRY_CAST({qty} AS {_DECIMAL}) - TRY_CAST({cum_qty} AS {_DECIMAL})"
+    double = f"TRY_CAST({qty} AS DOUBLE) - TRY_CAST({cum_qty} AS DOUBLE)"  # 1e-05, say
+    return f"CASE WHEN {ended} THEN '0' ELSE CAST(coalesce(CAST({decimal} AS DOUBLE), {double}) AS VARCHAR) END"
 
 
 def case_map(value: str, mapping: dict[str, str]) -> str:

@@ -68,6 +68,9 @@ def test_usdm_capture_reads_the_order_nested_under_o(store: duckdb.DuckDBPyConne
     _assert_orders_apart_and_ids_unique(store, orders=29, events=64)
     canceled = rows(store, "SELECT cum_qty, leaves_qty, limit_px FROM events WHERE type = 'canceled'")
     assert len(canceled) == 8 and all(e["leaves_qty"] == 0 and e["limit_px"] > 0 for e in canceled)
+    # 15.2 - 11.8 left, taken as the venue wrote them: not 3.3999999999999986.
+    assert store.execute("SELECT leaves_qty FROM events WHERE event_id = 'CYBERUSDT/2512281279/trade/167609640'"
+                         ).fetchone() == (3.4,)
     # The futures order's own fields, not the event's: the side, its limit price, the order's trade time.
     first = rows(store, "SELECT side, limit_px, epoch_ns(broker_ts) // 1000000 AS broker_ms, epoch_ns(recv_ts) // 1000000 AS recv_ms, "
                         "extra->>'$.binance.fs' AS fs FROM events ORDER BY seq LIMIT 1")[0]
