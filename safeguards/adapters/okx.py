@@ -24,13 +24,12 @@ Mapping (fields of each order in ``data``)
       ``accFillSz`` -> symbol, side, qty, limit_px, cum_qty;
     * ``leaves_qty`` is ``sz - accFillSz`` while the order works, 0 once it is filled or
       canceled. A spot market order sized in the quote currency (``tgtCcy``
-      quote_ccy) has ``sz`` in that currency but fills in the base one: its qty is
-      left out (the base size is not known until it ends) and its leaves_qty is
-      estimated at the order's average fill price, else its limit or last price,
-      with ``extra.leaves_qty_estimated`` true. The schema needs a leaves_qty on every
-      broker event, and the engine takes an unknown order's size as cum_qty +
-      leaves_qty: the quote amount itself, or 0, would read the first fill as an
-      overfill;
+      quote_ccy) has ``sz`` in that currency but fills in the base one, so neither its
+      size nor what is left of it is known in the unit of its fills: its qty is left
+      out, its leaves_qty is 0 (the schema needs one on every broker event; the engine
+      reads no size from a 0, and judges no overfill on an order without a quantity,
+      where ``sz`` itself would read the first fill as one), and
+      ``extra.sized_in_quote_ccy`` is true;
     * ``uTime`` (the order's update time, ms) -> broker_ts and, unless the recorder
       wrote its own ``recv_ts`` or ``received_at`` beside the push, recv_ts
       (``extra.recv_ts_from`` says which). ``uTime`` rises with every change of one
@@ -158,11 +157,6 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
 
 def _mapping(name: str) -> str:
     ended = f"state IN ({one_of(ENDED)})"
-    working_leaves = leaves_qty("o->>'$.sz'", "o->>'$.accFillSz'", ended)
-    price = ("coalesce(nullif(TRY_CAST(o->>'$.avgPx' AS DOUBLE), 0), TRY_CAST(nullif(o->>'$.px', '') AS DOUBLE), "
-             "TRY_CAST(o->>'$.lastPx' AS DOUBLE))")
-    estimated_leaves = (f"CAST(greatest(TRY_CAST(o->>'$.sz' AS DOUBLE) / nullif({price}, 0) "
-                        f"- TRY_CAST(o->>'$.accFillSz' AS DOUBLE), 0) AS VARCHAR)")
     recv_ts, recv_ts_from = receive_time("p", epoch_millis("o->>'$.uTime'"), "uTime")
     return f"""CREATE OR REPLACE TEMP TABLE {name} AS
 SELECT row_number, location, raw,
@@ -183,13 +177,12 @@ SELECT row_number, location, raw,
        CASE WHEN is_trade THEN o->>'$.fillSz' WHEN mapped IN ('fill', 'partial_fill') THEN '0' END AS last_qty,
        CASE WHEN is_trade THEN o->>'$.fillPx' WHEN mapped IN ('fill', 'partial_fill') THEN o->>'$.avgPx' END AS last_px,
        o->>'$.accFillSz' AS cum_qty,
-       CASE WHEN quote_sized AND NOT {ended} THEN {estimated_leaves} ELSE {working_leaves} END AS leaves_qty,
+       {leaves_qty("o->>'$.sz'", "o->>'$.accFillSz'", f"quote_sized OR {ended}")} AS leaves_qty,
        {epoch_millis("o->>'$.uTime'")} AS broker_ts,
        {recv_ts} AS recv_ts,
        CASE WHEN o IS NOT NULL THEN json_merge_patch('{{}}', json_object(
            'okx', o, 'okx_arg', p->'$.arg', 'client_order_id', nullif(o->>'$.clOrdId', ''),
-           'recv_ts_from', {recv_ts_from},
-           'leaves_qty_estimated', CASE WHEN quote_sized AND NOT {ended} THEN true END)) END AS extra
+           'recv_ts_from', {recv_ts_from}, 'sized_in_quote_ccy', CASE WHEN quote_sized THEN true END)) END AS extra
 FROM (
     SELECT *,
            CASE WHEN is_trade THEN CASE WHEN state = 'filled' THEN 'fill' ELSE 'partial_fill' END

@@ -79,19 +79,19 @@ def test_the_big_sell_filled_in_pieces_sharing_milliseconds_adds_up(store: duckd
     assert cums == sorted(cums) and len(set(cums)) == len(cums)
 
 
-def test_a_quote_sized_market_order_has_no_base_qty_and_an_estimated_remainder(
+def test_a_quote_sized_market_order_has_no_base_qty_and_is_not_judged_for_overfill(
     store: duckdb.DuckDBPyConnection,
 ) -> None:
     ingest(store, real_file(CAPTURE), "okx")
-    got = rows(store, "SELECT type, qty, last_qty, cum_qty, leaves_qty, extra->>'leaves_qty_estimated' AS estimated "
-                      "FROM events WHERE order_id = ? ORDER BY seq", QUOTE_SIZED)
-    assert [(e["type"], e["qty"], e["cum_qty"], e["estimated"]) for e in got] == [
-        ("new", None, 0, "true"), ("partial_fill", None, 0.126039, "true"), ("fill", None, 0.126039, None)]
-    assert got[0]["leaves_qty"] == pytest.approx(0.005 / 0.03967)  # sz (BTC) at the last price, in ETH
-    assert got[1]["leaves_qty"] == pytest.approx(0.005 / 0.03967 - 0.126039)  # at the average fill price
-    assert (got[2]["last_qty"], got[2]["leaves_qty"]) == (0, 0)  # ended with no trade: too little left
+    got = rows(store, "SELECT type, qty, last_qty, cum_qty, leaves_qty, extra->>'sized_in_quote_ccy' AS in_quote, "
+                      "extra->'$.okx'->>'sz' AS sz FROM events WHERE order_id = ? ORDER BY seq", QUOTE_SIZED)
+    assert [(e["type"], e["qty"], e["cum_qty"], e["leaves_qty"], e["in_quote"], e["sz"]) for e in got] == [
+        ("new", None, 0, 0, "true", "0.005"), ("partial_fill", None, 0.126039, 0, "true", "0.005"),
+        ("fill", None, 0.126039, 0, "true", "0.005")]  # 0.005 BTC bought 0.126039 ETH
+    assert got[2]["last_qty"] == 0  # ended with no trade: too little was left to buy
+    assert store.execute("SELECT count(*) FROM events WHERE extra->>'sized_in_quote_ccy' IS NOT NULL").fetchone() == (3,)
     _, alerts = run(engine(), list(read_events(store)))
-    assert not [a for a in alerts if a["kind"] == "overfill"]
+    assert not [a for a in alerts if a["order_id"] == QUOTE_SIZED and a["kind"] in ("overfill", "fill_conflict")]
 
 
 def test_a_push_of_several_orders_is_a_row_each_and_a_resend_keeps_its_ids(
