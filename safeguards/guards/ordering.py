@@ -22,6 +22,15 @@ from .base import ACCEPT, AT_STATE, BROKER_TYPES, FILL_TYPES, REJECT, STALE, Gua
 REVERT = "revert"
 
 
+def quantity_tolerance(quantity: float) -> float:
+    """How far two quantities may differ and still be equal: sums of binary floats are not exact.
+
+    A venue's 11.8 and 3.4 add to 15.200000000000001 against its own cum_qty 15.2; a billionth
+    of the quantity (and at least a billionth of a unit) is rounding, not exposure.
+    """
+    return 1e-9 * max(abs(quantity), 1.0)
+
+
 class OrderingGuard(Guard):
     name = "ordering"
     section = "ordering"
@@ -138,7 +147,7 @@ class OrderingGuard(Guard):
         last = event.get("last_qty") or 0
         reported = cum if cum > before else before
         traded = (order.traded_qty or 0) + last
-        unaccounted = traded - reported if traded > reported else 0
+        unaccounted = traded - reported if traded - reported > quantity_tolerance(reported) else 0
         new_cum = reported + unaccounted
         added = new_cum - before
         allowed = self._accepts.get(current, self._no_targets).get(target)
@@ -215,7 +224,7 @@ class OrderingGuard(Guard):
         return (ACCEPT, self.name, "late_fills", f"fill after {current} is real exposure: quantity kept, group escalated")
 
     def _check_overfill(self, order) -> None:
-        if order.qty is not None and order.cum_qty > order.qty:
+        if order.qty is not None and order.cum_qty - order.qty > quantity_tolerance(order.qty):
             self.book.alert(
                 "overfill", self.overfill_severity, self.name, order.order_id, order.group_id,
                 f"cum_qty {order.cum_qty} exceeds the order quantity {order.qty}",
