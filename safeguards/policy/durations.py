@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from ..events import INT64_MAX
+
 NANOS = {
     "ns": 1,
     "us": 1_000,
@@ -15,6 +17,10 @@ NANOS = {
     "h": 3_600_000_000_000,
     "d": 86_400_000_000_000,
 }
+
+class UnusableDuration(ValueError):
+    """Written as a duration (the schema's pattern holds), but not one the engine can use."""
+
 
 _PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|h|d)\s*")
 
@@ -33,7 +39,9 @@ def parse_duration(text: str) -> int:
     if not matched:
         raise ValueError("empty duration; write e.g. 5s")
     if total != total.to_integral_value():
-        raise ValueError(f"{text!r} is finer than a nanosecond")
+        raise UnusableDuration(f"{text!r} is finer than a nanosecond; write whole nanoseconds")
+    if total > INT64_MAX:
+        raise UnusableDuration(f"{text!r} is longer than the engine can hold (about 292 years); write a shorter span")
     return int(total)
 
 
