@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 
 from ..events import INT64_MAX
@@ -17,6 +18,13 @@ NANOS = {
     "h": 3_600_000_000_000,
     "d": 86_400_000_000_000,
 }
+
+@dataclass(frozen=True)
+class Span:
+    """A duration as a value among others (in a diff): nanoseconds, or None where there is none (no timeout)."""
+
+    nanos: int | None
+
 
 class UnusableDuration(ValueError):
     """Written as a duration (the schema's pattern holds), but not one the engine can use."""
