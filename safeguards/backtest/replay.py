@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from ..collector import rare_collections
 from ..engine import Engine
+from ..errors import UsageError
 from ..session import LIVE
 from ..gates import GateResult, evaluate_gates
 from ..policy import CompiledPolicy, load_policy
@@ -106,6 +107,22 @@ OUTPUTS = ("decisions.parquet", "alerts.parquet", "summary.json", "scoring.json"
            "verdict_changes.parquet", "alert_changes.parquet", EVENTS_DB, EVENTS_DB + ".wal")
 
 
+def open_run_folder(folder: Path) -> None:
+    """Make the run folder (and its parents), or say why it cannot be one, before any work is done."""
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"--out {folder}: a file of that name exists; a run writes a folder: "
+                         "name a new folder, or remove the file") from None
+    except NotADirectoryError:
+        raise UsageError(f"--out {folder}: part of that path is a file, not a folder; name a folder") from None
+    except OSError as error:
+        raise UsageError(f"--out {folder}: cannot make the folder ({error.strerror}); "
+                         "check the path is writable") from None
+    clear_outputs(folder)
+
+
 def clear_outputs(folder: Path) -> None:
     for name in OUTPUTS:
         (folder / name).unlink(missing_ok=True)
@@ -127,7 +144,6 @@ def _write_json(path: Path, document: Any) -> None:
 
 
 def open_source(events: str | Path | None, db: str | Path | None, out_dir: Path, window: Window) -> EventSource:
-    from ..errors import UsageError
 
     if events is not None and db is None:
         return from_log(events, out_dir / EVENTS_DB, window)
@@ -161,8 +177,7 @@ def run_backtest(
     main_policy = _policy(policy)
     other_policy = _policy(compare) if compare is not None else None
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    clear_outputs(out_dir)
+    open_run_folder(out_dir)
     if labels is None and events is not None:
         labels = find_labels(Path(events))
     label_rows = read_labels(labels) if labels is not None else None

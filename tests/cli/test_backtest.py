@@ -41,3 +41,12 @@ def test_bad_input_exits_2(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
     assert main(["backtest", "--policy", str(tmp_path / "nope.yaml"), "--db", str(tmp_path / "x.duckdb"),
                  "--out", str(tmp_path / "o")]) == 2
+
+
+def test_out_naming_a_file_is_refused_before_any_work(tmp_path, capsys):
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine\n")
+    for out in (taken, taken / "run"):
+        assert main(["backtest", "--policy", str(REFERENCE), "--events", "data/sample.jsonl", "--out", str(out)]) == 2
+        assert "--out" in capsys.readouterr().err
+    assert taken.read_text() == "mine\n"
