@@ -8,6 +8,7 @@ never trusted.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -84,3 +85,60 @@ def evaluate_gates(gates: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[st
         else:
             results.append(GateResult(gate["id"], True, f"{', '.join(seen)} ({bound})"))
     return results
+
+
+class Verdict(enum.Enum):
+    """What a set of evidence says of a policy, as a report's banner shows it."""
+
+    PASS = "PASS"
+    FAIL = "FAIL"
+    NOT_ENOUGH_EVIDENCE = "NOT ENOUGH EVIDENCE"
+
+
+@dataclass(frozen=True)
+class GateReport:
+    """One policy's gates on a set of evidence: each result, which the evidence could speak to, and the verdict.
+
+    A gate applies when a run of the data it asks for is in the evidence; a gate
+    that does not apply, or could not be measured, is neither a pass nor a failure.
+    """
+
+    identity: str
+    results: tuple[GateResult, ...]
+    wanted: Mapping[str, str]  # gate id -> the kind of data it asks for
+    kinds: frozenset[str]  # the kinds of data in the evidence
+
+    def applies(self, result: GateResult) -> bool:
+        return self.wanted.get(result.gate_id) in ("any", *self.kinds)
+
+    @property
+    def failed(self) -> list[GateResult]:
+        """Gates measured on the data they ask for, and failed: what makes a run exit 1."""
+        return [g for g in self.results if self.applies(g) and g.measured and not g.passed]
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.failed:
+            return Verdict.FAIL
+        if all(g.passed for g in self.results):
+            return Verdict.PASS
+        return Verdict.NOT_ENOUGH_EVIDENCE
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(gate, PASS / FAIL / n/a, what was seen or what data it needs), one per gate."""
+        rows = []
+        for g in self.results:
+            if not self.applies(g):
+                rows.append((g.gate_id, "n/a", f"needs a run on {self.wanted.get(g.gate_id)} data"))
+            else:
+                rows.append((g.gate_id, "PASS" if g.passed else "FAIL" if g.measured else "n/a", g.detail))
+        return rows
+
+    def lines(self) -> list[str]:
+        return [f"{status} {gate}: {detail}" for gate, status, detail in self.rows()]
+
+
+def gate_report(identity: str, gates: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str, Any]]) -> GateReport:
+    """Evaluate ``gates`` (a policy's ``promotion.gates``) on evidence documents ``runs``."""
+    return GateReport(identity, tuple(evaluate_gates(gates, runs)), {g["id"]: g["dataset"] for g in gates},
+                      frozenset(run["dataset"]["kind"] for run in runs))

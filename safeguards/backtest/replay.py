@@ -24,11 +24,12 @@ import pyarrow as pa
 from ..collector import rare_collections
 from ..engine import Engine
 from ..errors import UsageError
+from ..events import parse_timestamp
 from ..session import LIVE
-from ..gates import GateResult, evaluate_gates
+from ..gates import GateReport, gate_report
 from ..policy import CompiledPolicy, load_policy
 from ..promotion import EVIDENCE_FORMAT, METRICS_FILE
-from .compare import Comparison
+from .compare import Comparison, why_nothing_differs
 from .scoring import LabelTracker, dataset_kind, find_labels, labelled_log, metrics, read_labels, scoring_document
 from ..store.reader import EventBatch
 from .overlap import Worker
@@ -50,16 +51,12 @@ class BacktestResult:
     run_id: str
     summary: dict[str, Any]
     evidence: dict[str, Any]
-    gates: list[GateResult]
-    gate_specs: list[dict[str, Any]] = field(default_factory=list)
+    gates: GateReport
     scoring: dict[str, Any] | None = None
     comparison: dict[str, Any] | None = None
     other: "BacktestResult | None" = None
     seconds: float = 0.0
 
-    @property
-    def gates_passed(self) -> bool:
-        return all(result.passed for result in self.gates)
 
 
 @dataclass
@@ -222,8 +219,12 @@ def run_backtest(
             # trigger, now and then, a full one over the engine's whole state (0.5 s at 1M events).
             results = [_finish(lane, source, label_rows is not None, labels, started_at, started_clock, sessions)
                        for lane in lanes]
-            if comparison is not None:
-                results[0].comparison = comparison.finish(source.con)
+            if comparison is not None and other_policy is not None:
+                span = results[0].summary["time_span"]
+                span_ns = (parse_timestamp(span["last_broker_ts"]) - parse_timestamp(span["first_broker_ts"])
+                           if span["first_broker_ts"] and span["last_broker_ts"] else None)
+                results[0].comparison = comparison.finish(
+                    source.con, why_nothing_differs(main_policy, other_policy, span_ns))
                 results[0].other = results[1]
         return results[0]
     except BaseException:
@@ -252,11 +253,11 @@ def _finish(lane: _Lane, source: EventSource, labelled: bool, labels: str | Path
     policy_block = {"identity": policy.identity, "hash": policy.hash, "name": policy.name, "version": policy.version}
     dataset = {"kind": kind, "source": source.description, "digest": source.digest, "events": events,
                "labels": str(labels) if labels is not None else None, "window": source.window.describe()}
-    gates = evaluate_gates(policy["promotion"]["gates"], [{"dataset": dataset, "metrics": body}])
+    gates = gate_report(policy.identity, policy["promotion"]["gates"], [{"dataset": dataset, "metrics": body}])
     seconds = time.perf_counter() - started_clock
     evidence = {
         "evidence_format": EVIDENCE_FORMAT, "policy": policy_block, "dataset": dataset, "metrics": body,
-        "gates": [{"id": g.gate_id, "passed": g.passed, "detail": g.detail} for g in gates],
+        "gates": [{"id": g.gate_id, "passed": g.passed, "detail": g.detail} for g in gates.results],
         "run": {"id": lane.run_id, "made_by": "safeguards backtest", "started_at": started_at.isoformat(),
                 "seconds": round(seconds, 3)},
     }
@@ -274,5 +275,4 @@ def _finish(lane: _Lane, source: EventSource, labelled: bool, labels: str | Path
         "INSERT INTO backtest_runs VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, ?, ?, ?)",
         [lane.run_id, policy.identity, policy.hash, source.digest, started_at.replace(tzinfo=None), events, alerts,
          str(lane.out_dir)])
-    return BacktestResult(lane.out_dir, lane.run_id, summary, evidence, gates, list(policy["promotion"]["gates"]),
-                          scoring, seconds=seconds)
+    return BacktestResult(lane.out_dir, lane.run_id, summary, evidence, gates, scoring, seconds=seconds)
