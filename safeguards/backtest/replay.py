@@ -246,7 +246,7 @@ def _finish(lane: _Lane, source: EventSource, labelled: bool, labels: str | Path
     events = sum(engine.counts.values())
     alerts = sum(engine.alert_counts.values())
     result = lane.tracker.score() if lane.tracker is not None else None
-    scoring = scoring_document(result) if result is not None else None
+    scoring = scoring_document(result, policy.tables) if result is not None else None
     kind = dataset_kind(result) if labelled else "unlabeled"
     rejected = source.rejected_rows()
     body = metrics(events, alerts, lane.critical, engine.counts.get("invalid", 0) + rejected, result)
@@ -266,7 +266,8 @@ def _finish(lane: _Lane, source: EventSource, labelled: bool, labels: str | Path
                "logs": [session.describe() for session in sessions.values()],
                **summarize(decisions_path, alerts_path)}
     if scoring is not None:
-        summary["scoring"] = {k: scoring[k] for k in ("by_fault_kind", "false_alerts_by_kind")}
+        summary["scoring"] = {k: scoring[k] for k in ("by_fault_kind", "false_alerts_by_kind", "assumptions",
+                                                      "alerts_after_block")}
         summary["scoring"]["listed_in"] = "scoring.json"
         _write_json(lane.out_dir / "scoring.json", scoring)
     _write_json(lane.out_dir / "summary.json", summary)

@@ -86,8 +86,17 @@ def print_result(result: BacktestResult, out: TextIO) -> None:
     if result.scoring is not None:
         out.write(f"faults: {metrics['injected_faults']:,} injected, {metrics['detected_faults']:,} detected, "
                   f"{metrics['missed_faults']:,} missed; {metrics['false_alerts']:,} false alerts\n")
+        assumed = result.scoring.get("assumptions", {})
         for kind, row in result.scoring["by_fault_kind"].items():
-            out.write(f"  {kind:<24} {row['detected']:>6,}/{row['injected']:<6,} missed {row['missed']:,}\n")
+            otherwise = f", {row['detected_otherwise']:,} caught otherwise" if row.get("detected_otherwise") else ""
+            limit = assumed.get(kind)
+            differs = (f" (labels assume {limit['limit']} = {limit['labels_assume']:g}, this policy has "
+                       f"{limit['this_policy']})" if limit and not limit["same"] else "")
+            out.write(f"  {kind:<24} {row['detected']:>6,}/{row['injected']:<6,} missed {row['missed']:,}"
+                      f"{otherwise}{differs}\n")
+        if result.scoring.get("alerts_after_block"):
+            out.write(f"  {result.scoring['alerts_after_block']:,} alerts are the broker's answers to orders this "
+                      "policy blocked at their intent: not counted as false alerts\n")
     for line in result.gates.lines():
         out.write(f"gate {line}\n")
     out.write(f"wrote {result.out_dir}/: decisions.parquet, alerts.parquet, summary.json, metrics.json"
