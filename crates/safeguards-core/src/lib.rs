@@ -5,4 +5,12 @@
 //! (`crates/safeguards-python`, the module `safeguards._core`) converts at the edge.
 #![forbid(unsafe_code)]
 
+pub mod decision;
+pub mod engine;
+pub mod event;
+pub mod num;
+pub mod policy;
+pub mod pyfmt;
+pub mod screen;
+pub mod session;
 pub mod timestamp;
