@@ -79,9 +79,10 @@ fn json_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
     Ok(match value {
         Value::Null => py.None(),
         Value::Bool(flag) => flag.into_py_any(py)?,
-        Value::Number(number) => match number.as_i64() {
-            Some(int) => int.into_py_any(py)?,
-            None => number.as_f64().unwrap_or(f64::NAN).into_py_any(py)?,
+        Value::Number(number) => match (number.as_i64(), number.as_u64()) {
+            (Some(int), _) => int.into_py_any(py)?,
+            (None, Some(uint)) => uint.into_py_any(py)?,
+            _ => number.as_f64().unwrap_or(f64::NAN).into_py_any(py)?,
         },
         Value::String(text) => text.into_py_any(py)?,
         Value::Array(items) => PyList::new(
@@ -529,6 +530,69 @@ impl Engine {
     /// A JSON-ready picture of the whole engine (for operators, tests and journals).
     fn snapshot(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         json_py(py, &self.core.snapshot(&self.identity))
+    }
+
+    /// Record a malformed input (bad JSON, bad field) and return its `invalid` decision.
+    #[pyo3(name = "invalid")]
+    fn record_invalid<'py>(
+        &mut self,
+        py: Python<'py>,
+        event: &Bound<'py, PyAny>,
+        reason: String,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        self.invalid(py, event, reason)
+    }
+
+    /// Everything the engine holds, JSON-ready (format `safeguards-core/1`): `from_state` continues exactly.
+    fn state(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let mut state = self
+            .core
+            .state()
+            .map_err(|error| engine_error(py, error.to_string()))?;
+        state["policy_hash"] =
+            Value::from(self.policy.bind(py).getattr("hash")?.extract::<String>()?);
+        json_py(py, &state)
+    }
+
+    /// An engine in exactly the state `state()` described (for the same policy).
+    #[classmethod]
+    fn from_state(
+        _class: &Bound<'_, pyo3::types::PyType>,
+        py: Python<'_>,
+        policy: Bound<'_, PyAny>,
+        state: Bound<'_, PyAny>,
+    ) -> PyResult<Engine> {
+        let mut engine = Engine::new(py, policy)?;
+        let hash: String = engine.policy.bind(py).getattr("hash")?.extract()?;
+        let saved = state
+            .get_item("policy_hash")
+            .ok()
+            .map(|h| h.str().map(|h| h.to_string()))
+            .transpose()?;
+        if saved.as_deref() != Some(hash.as_str()) {
+            let shown: String = saved
+                .unwrap_or_else(|| "None".into())
+                .chars()
+                .take(12)
+                .collect();
+            return Err(engine_error(
+                py,
+                format!(
+                    "state was saved under policy hash {shown}, not {}; load it with that policy",
+                    engine.identity
+                ),
+            ));
+        }
+        let text: String = py
+            .import("json")?
+            .call_method1("dumps", (state,))?
+            .extract()?;
+        let value: Value =
+            serde_json::from_str(&text).map_err(|error| engine_error(py, error.to_string()))?;
+        let tables = engine.core.tables.clone();
+        engine.core = CoreEngine::from_state(tables, &value)
+            .map_err(|error| engine_error(py, error.to_string()))?;
+        Ok(engine)
     }
 
     /// Orders and dedup keys held (memory bounds, for benchmarks).

@@ -210,3 +210,114 @@ impl Book {
         gone
     }
 }
+
+mod checkpointing {
+    use serde_json::{Value, json};
+
+    use super::super::checkpoint::{
+        Read, bad, field, flag, int, list, num, num_json, opt_int, opt_num, opt_text, text, uint,
+    };
+    use super::{Book, Evicted, Order};
+    use crate::event::{Role, Side};
+    use crate::policy::{State, Tables};
+
+    fn state_of(tables: &Tables, value: &Value) -> Read<State> {
+        tables
+            .state_id(&text(value, "order state")?)
+            .ok_or_else(|| bad("order state"))
+    }
+
+    impl Order {
+        fn state(&self, tables: &Tables) -> Value {
+            let name = |state: State| json!(tables.state_name(state).as_ref());
+            json!({
+                "order_id": self.order_id, "group_id": self.group_id, "role": self.role.map(Role::name),
+                "parent_id": self.parent_id, "symbol": self.symbol, "side": self.side.map(Side::name),
+                "qty": self.qty.map(num_json), "state": name(self.state), "before_pending": self.before_pending.map(name),
+                "cum_qty": num_json(self.cum_qty), "leaves_qty": self.leaves_qty.map(num_json),
+                "has_intent": self.has_intent, "submitted": self.submitted, "acked": self.acked,
+                "ack_deadline": self.ack_deadline, "cancel_deadline": self.cancel_deadline,
+                "fill_deadline": self.fill_deadline, "replace_deadline": self.replace_deadline,
+                "hedge_depth": self.hedge_depth, "late_qty": num_json(self.late_qty), "adopted": self.adopted,
+                "done_at": self.done_at, "traded_qty": self.traded_qty.map(num_json),
+                "replace_qty": self.replace_qty.map(num_json),
+            })
+        }
+
+        fn restore(tables: &Tables, v: &Value) -> Read<Order> {
+            let f = |name: &str| field(v, name);
+            let mut order = Order::new(
+                text(f("order_id")?, "order_id")?,
+                state_of(tables, f("state")?)?,
+                None,
+            );
+            order.group_id = opt_text(f("group_id")?, "group_id")?;
+            order.role = opt_text(f("role")?, "role")?.and_then(|role| Role::from_name(&role));
+            order.parent_id = opt_text(f("parent_id")?, "parent_id")?;
+            order.symbol = opt_text(f("symbol")?, "symbol")?;
+            order.side = opt_text(f("side")?, "side")?.and_then(|side| Side::from_name(&side));
+            order.qty = opt_num(f("qty")?, "qty")?;
+            order.before_pending = match f("before_pending")? {
+                Value::Null => None,
+                state => Some(state_of(tables, state)?),
+            };
+            order.cum_qty = num(f("cum_qty")?, "cum_qty")?;
+            order.leaves_qty = opt_num(f("leaves_qty")?, "leaves_qty")?;
+            order.has_intent = flag(f("has_intent")?, "has_intent")?;
+            order.submitted = flag(f("submitted")?, "submitted")?;
+            order.acked = flag(f("acked")?, "acked")?;
+            order.ack_deadline = opt_int(f("ack_deadline")?, "ack_deadline")?;
+            order.cancel_deadline = opt_int(f("cancel_deadline")?, "cancel_deadline")?;
+            order.fill_deadline = opt_int(f("fill_deadline")?, "fill_deadline")?;
+            order.replace_deadline = opt_int(f("replace_deadline")?, "replace_deadline")?;
+            order.hedge_depth = int(f("hedge_depth")?, "hedge_depth")?;
+            order.late_qty = num(f("late_qty")?, "late_qty")?;
+            order.adopted = flag(f("adopted")?, "adopted")?;
+            order.done_at = opt_int(f("done_at")?, "done_at")?;
+            order.traded_qty = opt_num(f("traded_qty")?, "traded_qty")?;
+            order.replace_qty = opt_num(f("replace_qty")?, "replace_qty")?;
+            Ok(order)
+        }
+    }
+
+    impl Book {
+        pub(crate) fn state(&self, tables: &Tables) -> Value {
+            let orders: Vec<Value> = self
+                .in_order()
+                .into_iter()
+                .map(|order| order.state(tables))
+                .collect();
+            let finished: Vec<Value> = self
+                .finished
+                .iter()
+                .map(|(at, id)| json!([at, id]))
+                .collect();
+            json!({"orders": orders, "finished": finished, "evicted": self.evicted.order, "evictions": self.evictions})
+        }
+
+        pub(crate) fn restore(tables: &Tables, value: &Value) -> Read<Book> {
+            let mut book = Book::new(tables.retain_ns(), tables.max_keys);
+            for order in list(field(value, "orders")?, "orders")? {
+                book.insert(Order::restore(tables, order)?);
+            }
+            for row in list(field(value, "finished")?, "finished")? {
+                let row = list(row, "finished")?;
+                let (Some(at), Some(id)) = (row.first(), row.get(1)) else {
+                    return Err(bad("finished"));
+                };
+                book.finished
+                    .push_back((int(at, "finished")?, text(id, "finished")?));
+            }
+            let mut evicted = Evicted {
+                limit: tables.max_keys,
+                ..Evicted::default()
+            };
+            for id in list(field(value, "evicted")?, "evicted")? {
+                evicted.remember(text(id, "evicted")?);
+            }
+            book.evicted = evicted;
+            book.evictions = uint(field(value, "evictions")?, "evictions")?;
+            Ok(book)
+        }
+    }
+}

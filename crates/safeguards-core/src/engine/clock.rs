@@ -208,3 +208,78 @@ impl ClockGuard {
         json!({"offset_ns": offset, "samples": self.clock().offsets.len(), "skew_alerts": self.skew_alerts})
     }
 }
+
+mod checkpointing {
+    use serde_json::{Value, json};
+
+    use super::super::checkpoint::{
+        Read, bad, field, flag, int, key, key_json, list, opt_int, sorted, uint,
+    };
+    use super::{ClockGuard, SessionClock};
+    use crate::policy::Tables;
+    use crate::session::Traits;
+
+    impl ClockGuard {
+        pub(crate) fn state(&self) -> Value {
+            let sessions = self
+                .sessions
+                .iter()
+                .map(|(k, c)| {
+                    let traits = json!({"own_clock": c.traits.own_clock,
+                        "clock_resolution_ns": c.traits.clock_resolution_ns,
+                        "records_intents": c.traits.records_intents});
+                    json!([
+                        key_json(k),
+                        traits,
+                        c.times,
+                        c.offsets,
+                        c.in_episode,
+                        c.offset
+                    ])
+                })
+                .collect();
+            json!({"session": key_json(&self.session), "sessions": sorted(sessions),
+                   "skew_alerts": self.skew_alerts, "rebased": self.rebased})
+        }
+
+        pub(crate) fn restore(tables: &Tables, value: &Value) -> Read<ClockGuard> {
+            let mut clock = ClockGuard::new(tables);
+            clock.sessions.clear();
+            for row in list(field(value, "sessions")?, "sessions")? {
+                let row = list(row, "session clock")?;
+                let [k, traits, times, offsets, in_episode, offset] = row.as_slice() else {
+                    return Err(bad("session clock"));
+                };
+                let ints = |v: &Value| -> Read<std::collections::VecDeque<i64>> {
+                    list(v, "session clock")?
+                        .iter()
+                        .map(|t| int(t, "session clock"))
+                        .collect()
+                };
+                let session = SessionClock {
+                    traits: Traits {
+                        own_clock: flag(field(traits, "own_clock")?, "own_clock")?,
+                        clock_resolution_ns: int(
+                            field(traits, "clock_resolution_ns")?,
+                            "clock_resolution_ns",
+                        )?,
+                        records_intents: flag(
+                            field(traits, "records_intents")?,
+                            "records_intents",
+                        )?,
+                    },
+                    times: ints(times)?,
+                    offsets: ints(offsets)?,
+                    in_episode: flag(in_episode, "in_episode")?,
+                    offset: opt_int(offset, "offset")?,
+                };
+                clock.sessions.insert(key(k)?, session);
+            }
+            clock.session = key(field(value, "session")?)?;
+            clock.sessions.entry(clock.session.clone()).or_default();
+            clock.skew_alerts = uint(field(value, "skew_alerts")?, "skew_alerts")?;
+            clock.rebased = flag(field(value, "rebased")?, "rebased")?;
+            Ok(clock)
+        }
+    }
+}

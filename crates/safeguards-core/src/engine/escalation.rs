@@ -290,3 +290,71 @@ impl Escalation {
         json!({"all": self.global.level.max(self.session_state().level).name(), "groups": groups})
     }
 }
+
+mod checkpointing {
+    use serde_json::{Value, json};
+
+    use super::super::checkpoint::{
+        Read, bad, field, flag, key, key_json, list, opt_int, opt_text, sorted, text,
+    };
+    use super::{Episode, Escalation};
+    use crate::policy::{Level, Tables};
+
+    fn episode_json(episode: &Episode) -> Value {
+        json!([episode.level.name(), episode.rule.as_deref(), episode.since])
+    }
+
+    fn episode(value: &Value) -> Read<Episode> {
+        let row = list(value, "episode")?;
+        let [level, rule, since] = row.as_slice() else {
+            return Err(bad("episode"));
+        };
+        Ok(Episode {
+            level: Level::from_name(&text(level, "episode")?).ok_or_else(|| bad("episode"))?,
+            rule: opt_text(rule, "episode")?.map(Into::into),
+            since: opt_int(since, "episode")?,
+        })
+    }
+
+    impl Escalation {
+        pub(crate) fn state(&self) -> Value {
+            let groups = self
+                .groups
+                .iter()
+                .map(|(k, e)| json!([k, episode_json(e)]))
+                .collect();
+            let sessions = self
+                .sessions
+                .iter()
+                .map(|(k, e)| json!([key_json(k), episode_json(e)]))
+                .collect();
+            json!({"groups": sorted(groups), "all": episode_json(&self.global), "session": key_json(&self.session),
+                   "sessions": sorted(sessions), "escalated": self.escalated})
+        }
+
+        pub(crate) fn restore(tables: &Tables, value: &Value) -> Read<Escalation> {
+            let mut trading = Escalation::new(tables);
+            let pair = |row: &Value| -> Read<(Value, Episode)> {
+                let row = list(row, "episode")?;
+                let [k, e] = row.as_slice() else {
+                    return Err(bad("episode"));
+                };
+                Ok((k.clone(), episode(e)?))
+            };
+            for row in list(field(value, "groups")?, "groups")? {
+                let (k, e) = pair(row)?;
+                trading.groups.insert(text(&k, "group")?, e);
+            }
+            trading.sessions.clear();
+            for row in list(field(value, "sessions")?, "sessions")? {
+                let (k, e) = pair(row)?;
+                trading.sessions.insert(key(&k)?, e);
+            }
+            trading.global = episode(field(value, "all")?)?;
+            trading.session = key(field(value, "session")?)?;
+            trading.sessions.entry(trading.session.clone()).or_default();
+            trading.escalated = flag(field(value, "escalated")?, "escalated")?;
+            Ok(trading)
+        }
+    }
+}

@@ -350,3 +350,63 @@ impl Hedging {
         json!({"quotes": self.quotes.len(), "groups": groups})
     }
 }
+
+mod checkpointing {
+    use serde_json::{Value, json};
+
+    use super::super::checkpoint::{
+        Read, bad, field, int, list, num, num_json, opt_int, sorted, text,
+    };
+    use super::{HedgeGroup, Hedging, Quote};
+    use crate::policy::Tables;
+
+    impl Hedging {
+        pub(crate) fn state(&self) -> Value {
+            let quotes = self
+                .quotes
+                .iter()
+                .map(|(s, q)| json!([s, num_json(q.bid_qty), num_json(q.ask_qty), q.broker_ts]))
+                .collect();
+            let groups = self
+                .groups
+                .iter()
+                .map(|(id, g)| json!([id, g.attempts, g.legs, g.unhedged_since, g.members]))
+                .collect();
+            json!({"quotes": sorted(quotes), "groups": sorted(groups), "pending_depth": self.pending_depth})
+        }
+
+        pub(crate) fn restore(tables: &Tables, value: &Value) -> Read<Hedging> {
+            let mut hedging = Hedging::new(tables);
+            for row in list(field(value, "quotes")?, "quotes")? {
+                let row = list(row, "quote")?;
+                let [symbol, bid_qty, ask_qty, broker_ts] = row.as_slice() else {
+                    return Err(bad("quote"));
+                };
+                let quote = Quote {
+                    bid_qty: num(bid_qty, "quote")?,
+                    ask_qty: num(ask_qty, "quote")?,
+                    broker_ts: int(broker_ts, "quote")?,
+                };
+                hedging.quotes.insert(text(symbol, "quote")?, quote);
+            }
+            for row in list(field(value, "groups")?, "groups")? {
+                let row = list(row, "group")?;
+                let [id, attempts, legs, since, members] = row.as_slice() else {
+                    return Err(bad("group"));
+                };
+                let group = HedgeGroup {
+                    attempts: int(attempts, "group")?,
+                    legs: list(legs, "group")?
+                        .iter()
+                        .map(|leg| text(leg, "group"))
+                        .collect::<Read<_>>()?,
+                    unhedged_since: opt_int(since, "group")?,
+                    members: int(members, "group")?,
+                };
+                hedging.groups.insert(text(id, "group")?, group);
+            }
+            hedging.pending_depth = int(field(value, "pending_depth")?, "pending_depth")?;
+            Ok(hedging)
+        }
+    }
+}

@@ -288,3 +288,63 @@ impl Idempotency {
         json!({"keys": self.seen.len(), "expired": self.expired, "evicted": self.evicted})
     }
 }
+
+mod checkpointing {
+    use serde_json::{Value, json};
+
+    use super::super::checkpoint::{Read, bad, field, int, list, opt_int, uint};
+    use super::{Idempotency, KeyMap};
+    use crate::policy::Tables;
+
+    fn clamp(value: Option<i128>) -> Option<i64> {
+        value.map(|v| i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX }))
+    }
+
+    impl Idempotency {
+        pub(crate) fn state(&self) -> Value {
+            let mut seen: Vec<(u64, u64)> = self.seen.iter().map(|(k, f)| (*k, *f)).collect();
+            seen.sort_unstable();
+            let buckets: Vec<Value> = self
+                .buckets
+                .iter()
+                .map(|(start, keys)| json!([start, keys]))
+                .collect();
+            json!({"seen": seen, "buckets": buckets, "bucket_end": clamp(self.bucket_end),
+                   "expire_at": clamp(self.expire_at), "oldest_done": self.oldest_done,
+                   "evicted": self.evicted, "expired": self.expired})
+        }
+
+        pub(crate) fn restore(tables: &Tables, value: &Value) -> Read<Idempotency> {
+            let mut dedup = Idempotency::new(tables);
+            let seen = list(field(value, "seen")?, "seen")?;
+            let mut map = KeyMap::default();
+            map.reserve(seen.len());
+            for pair in seen {
+                let pair = list(pair, "seen")?;
+                let [k, f] = pair.as_slice() else {
+                    return Err(bad("seen"));
+                };
+                map.insert(uint(k, "seen")?, uint(f, "seen")?);
+            }
+            dedup.seen = map;
+            for bucket in list(field(value, "buckets")?, "buckets")? {
+                let bucket = list(bucket, "bucket")?;
+                let [start, keys] = bucket.as_slice() else {
+                    return Err(bad("bucket"));
+                };
+                let keys = list(keys, "bucket")?
+                    .iter()
+                    .map(|k| uint(k, "bucket"))
+                    .collect::<Read<Vec<u64>>>()?;
+                dedup.buckets.push_back((int(start, "bucket")?, keys));
+            }
+            dedup.bucket_end = opt_int(field(value, "bucket_end")?, "bucket_end")?.map(i128::from);
+            dedup.expire_at = opt_int(field(value, "expire_at")?, "expire_at")?.map(i128::from);
+            dedup.oldest_done =
+                usize::try_from(uint(field(value, "oldest_done")?, "oldest_done")?).unwrap_or(0);
+            dedup.evicted = uint(field(value, "evicted")?, "evicted")?;
+            dedup.expired = uint(field(value, "expired")?, "expired")?;
+            Ok(dedup)
+        }
+    }
+}

@@ -610,3 +610,24 @@ impl Default for Intents {
         Intents::new()
     }
 }
+
+mod checkpointing {
+    use serde_json::{Value, json};
+
+    use super::super::checkpoint::{Read, field, flag, uint};
+    use super::Intents;
+
+    impl Intents {
+        pub(crate) fn state(&self) -> Value {
+            json!({"orphans": self.orphans, "unrecorded": self.unrecorded, "records_intents": self.records_intents})
+        }
+
+        pub(crate) fn restore(value: &Value) -> Read<Intents> {
+            Ok(Intents {
+                orphans: uint(field(value, "orphans")?, "orphans")?,
+                unrecorded: uint(field(value, "unrecorded")?, "unrecorded")?,
+                records_intents: flag(field(value, "records_intents")?, "records_intents")?,
+            })
+        }
+    }
+}

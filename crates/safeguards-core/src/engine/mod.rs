@@ -8,6 +8,7 @@
 //! buffered until taken ([`Engine::pop_alerts`]).
 
 pub mod book;
+pub mod checkpoint;
 pub mod clock;
 pub mod context;
 pub mod escalation;
@@ -458,6 +459,92 @@ impl Engine {
                 "ordering": self.ordering.snapshot(),
             },
         })
+    }
+
+    // --- checkpoints ------------------------------------------------------------------
+
+    /// Everything the engine holds, as JSON (format [`checkpoint::FORMAT`]):
+    /// [`Engine::from_state`] continues exactly as this engine would. Take the alerts first.
+    pub fn state(&self) -> Result<Value, checkpoint::CheckpointError> {
+        if !self.out.alerts.is_empty() {
+            return Err(checkpoint::CheckpointError(
+                "take the alerts (pop_alerts) before saving the engine's state".into(),
+            ));
+        }
+        let counts: Map<String, Value> = self
+            .counts()
+            .iter()
+            .map(|(verdict, count)| (verdict.name().into(), Value::from(*count)))
+            .collect();
+        let alert_counts: Vec<Value> = self
+            .alert_counts
+            .iter()
+            .map(|(kind, count)| json!([kind.name(), count]))
+            .collect();
+        Ok(json!({
+            "format": checkpoint::FORMAT,
+            "arrivals": self.arrivals,
+            "seq": self.out.seq,
+            "counts": counts,
+            "alert_counts": alert_counts,
+            "time": self.time.state(),
+            "book": self.book.state(&self.tables),
+            "escalation": self.trading.state(),
+            "idempotency": self.dedup.state(),
+            "clock": self.clock.state(),
+            "hedging": self.hedging.state(),
+            "intents": self.intents.state(),
+            "ordering": self.ordering.state(),
+        }))
+    }
+
+    /// An engine in exactly the state [`Engine::state`] described, under the same tables.
+    pub fn from_state(
+        tables: Tables,
+        state: &Value,
+    ) -> Result<Engine, checkpoint::CheckpointError> {
+        use checkpoint::{bad, field, int, list, opt_int, text, uint};
+        let format = state
+            .get("format")
+            .and_then(Value::as_str)
+            .unwrap_or("none");
+        if format != checkpoint::FORMAT {
+            return Err(checkpoint::CheckpointError(format!(
+                "format {format:?} is not {:?}; recover by replaying the journal's records",
+                checkpoint::FORMAT
+            )));
+        }
+        let mut engine = Engine::new(tables);
+        let tables = &engine.tables;
+        engine.time = Time::restore(field(state, "time")?)?;
+        engine.book = Book::restore(tables, field(state, "book")?)?;
+        engine.trading = Escalation::restore(tables, field(state, "escalation")?)?;
+        engine.dedup = Idempotency::restore(tables, field(state, "idempotency")?)?;
+        engine.clock = ClockGuard::restore(tables, field(state, "clock")?)?;
+        engine.hedging = Hedging::restore(tables, field(state, "hedging")?)?;
+        engine.intents = Intents::restore(field(state, "intents")?)?;
+        engine.ordering = Ordering::restore(field(state, "ordering")?)?;
+        engine.arrivals = int(field(state, "arrivals")?, "arrivals")?;
+        engine.out.seq = opt_int(field(state, "seq")?, "seq")?;
+        for verdict in Verdict::ALL {
+            let count = field(state, "counts")?
+                .get(verdict.name())
+                .ok_or_else(|| bad("counts"))?;
+            engine.counts[verdict as usize] = uint(count, "counts")?;
+        }
+        for row in list(field(state, "alert_counts")?, "alert_counts")? {
+            let row = list(row, "alert_counts")?;
+            let [kind, count] = row.as_slice() else {
+                return Err(bad("alert_counts"));
+            };
+            let kind = AlertKind::from_name(&text(kind, "alert_counts")?)
+                .ok_or_else(|| bad("alert_counts"))?;
+            engine
+                .alert_counts
+                .push((kind, uint(count, "alert_counts")?));
+        }
+        engine.rewake();
+        Ok(engine)
     }
 
     /// Timers pending (moot ones included: they are found moot when they fire).

@@ -459,3 +459,53 @@ impl Ordering {
         json!({"last_broker_seq": seqs})
     }
 }
+
+mod checkpointing {
+    use std::collections::HashMap;
+
+    use serde_json::{Value, json};
+
+    use super::super::checkpoint::{Read, bad, field, int, key, key_json, list, sorted, text};
+    use super::Ordering;
+
+    impl Ordering {
+        pub(crate) fn state(&self) -> Value {
+            let sessions = self
+                .sessions
+                .iter()
+                .map(|(k, seqs)| {
+                    let mut seqs: Vec<(&String, &i64)> = seqs.iter().collect();
+                    seqs.sort();
+                    json!([key_json(k), seqs])
+                })
+                .collect();
+            json!({"session": key_json(&self.session), "sessions": sorted(sessions)})
+        }
+
+        pub(crate) fn restore(value: &Value) -> Read<Ordering> {
+            let mut ordering = Ordering::new();
+            ordering.sessions.clear();
+            for row in list(field(value, "sessions")?, "sessions")? {
+                let row = list(row, "sessions")?;
+                let [k, seqs] = row.as_slice() else {
+                    return Err(bad("sessions"));
+                };
+                let mut last = HashMap::new();
+                for pair in list(seqs, "sessions")? {
+                    let pair = list(pair, "sessions")?;
+                    let [account, seq] = pair.as_slice() else {
+                        return Err(bad("sessions"));
+                    };
+                    last.insert(text(account, "sessions")?, int(seq, "sessions")?);
+                }
+                ordering.sessions.insert(key(k)?, last);
+            }
+            ordering.session = key(field(value, "session")?)?;
+            ordering
+                .sessions
+                .entry(ordering.session.clone())
+                .or_default();
+            Ok(ordering)
+        }
+    }
+}

@@ -164,3 +164,122 @@ mod tests {
         );
     }
 }
+
+mod checkpointing {
+    use serde_json::{Value, json};
+
+    use super::super::checkpoint::{
+        Read, bad, field, int, key, key_json, list, opt_int, text, uint,
+    };
+    use super::{Deadline, EpisodeScope, Reverse, Scheduled, Time, Timer};
+
+    fn deadline_name(deadline: Deadline) -> &'static str {
+        match deadline {
+            Deadline::Ack => "ack",
+            Deadline::Cancel => "cancel",
+            Deadline::Replace => "replace",
+            Deadline::Fill => "fill",
+        }
+    }
+
+    fn timer_json(timer: &Timer) -> Vec<Value> {
+        match timer {
+            Timer::Order { deadline, order_id } => vec![
+                json!("order"),
+                json!(deadline_name(*deadline)),
+                json!(order_id),
+            ],
+            Timer::Unhedged { group_id, since } => {
+                vec![json!("unhedged"), json!(group_id), json!(since)]
+            }
+            Timer::Clear {
+                scope,
+                rule_id,
+                since,
+            } => {
+                let scope = match scope {
+                    EpisodeScope::All => json!("all"),
+                    EpisodeScope::Session(session) => json!(["session", key_json(session)]),
+                    EpisodeScope::Group(group) => json!(["group", group]),
+                };
+                vec![json!("clear"), scope, json!(rule_id.as_ref()), json!(since)]
+            }
+        }
+    }
+
+    fn timer(row: &[Value]) -> Read<Timer> {
+        let what = "timer";
+        let at = |index: usize| row.get(index).ok_or_else(|| bad(what));
+        Ok(match text(at(0)?, what)?.as_str() {
+            "order" => Timer::Order {
+                deadline: match text(at(1)?, what)?.as_str() {
+                    "ack" => Deadline::Ack,
+                    "cancel" => Deadline::Cancel,
+                    "replace" => Deadline::Replace,
+                    "fill" => Deadline::Fill,
+                    _ => return Err(bad(what)),
+                },
+                order_id: text(at(2)?, what)?,
+            },
+            "unhedged" => Timer::Unhedged {
+                group_id: text(at(1)?, what)?,
+                since: int(at(2)?, what)?,
+            },
+            "clear" => {
+                let scope = match at(1)? {
+                    Value::String(all) if all == "all" => EpisodeScope::All,
+                    Value::Array(pair) if pair.len() == 2 => match pair[0].as_str() {
+                        Some("session") => EpisodeScope::Session(key(&pair[1])?),
+                        Some("group") => EpisodeScope::Group(text(&pair[1], what)?),
+                        _ => return Err(bad(what)),
+                    },
+                    _ => return Err(bad(what)),
+                };
+                Timer::Clear {
+                    scope,
+                    rule_id: text(at(2)?, what)?.into(),
+                    since: int(at(3)?, what)?,
+                }
+            }
+            _ => return Err(bad(what)),
+        })
+    }
+
+    impl Time {
+        pub(crate) fn state(&self) -> Value {
+            let mut timers: Vec<&Scheduled> = self.timers.iter().map(|Reverse(due)| due).collect();
+            timers.sort();
+            let timers: Vec<Value> = timers
+                .into_iter()
+                .map(|due| {
+                    let mut row = vec![json!(due.at), json!(due.count)];
+                    row.extend(timer_json(&due.timer));
+                    Value::Array(row)
+                })
+                .collect();
+            json!({"now": self.now, "offset": self.offset, "count": self.count, "timers": timers})
+        }
+
+        pub(crate) fn restore(value: &Value) -> Read<Time> {
+            let mut time = Time {
+                now: int(field(value, "now")?, "now")?,
+                offset: opt_int(field(value, "offset")?, "offset")?,
+                count: uint(field(value, "count")?, "count")?,
+                ..Time::default()
+            };
+            for row in list(field(value, "timers")?, "timers")? {
+                let row = list(row, "timer")?;
+                let (Some(at), Some(count)) = (row.first(), row.get(1)) else {
+                    return Err(bad("timer"));
+                };
+                let due = Scheduled {
+                    at: int(at, "timer")?,
+                    count: uint(count, "timer")?,
+                    timer: timer(&row[2..])?,
+                };
+                time.timers.push(Reverse(due));
+            }
+            Ok(time)
+        }
+    }
+}
