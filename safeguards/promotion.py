@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EvidenceError, PromotionRefused, RegistryError
-from .gates import GateResult, evaluate_gates
+from .gates import WHAT_TO_RUN, GateResult, gate_report
 from .policy.compiled import CompiledPolicy
 from .policy.diff import diff_policies
 from .policy.direction import Direction, judge
@@ -99,11 +99,18 @@ def check_evidence(policy: CompiledPolicy, evidence: Sequence[Evidence],
                 "re-run the backtest notebook with this exact policy"
             )
     documents = [item.document for item in evidence]
-    results = evaluate_gates(policy["promotion"]["gates"], documents)
+    results = _judged(policy["promotion"]["gates"], documents)
     if bar is not None and bar.hash != policy.hash:
         results += [GateResult(f"production:{r.gate_id}", r.passed, r.detail, r.measured)
-                    for r in evaluate_gates(bar["promotion"]["gates"], documents)]
+                    for r in _judged(bar["promotion"]["gates"], documents)]
     return results
+
+
+def _judged(gates: Sequence[dict[str, Any]], documents: list[dict[str, Any]]) -> list[GateResult]:
+    """Each gate's result, or its failure for want of evidence enough to judge it."""
+    report = gate_report("", gates, documents)
+    return [GateResult(r.gate_id, False, f"not enough evidence: {report.shortfalls[r.gate_id]}; {WHAT_TO_RUN}")
+            if r.gate_id in report.shortfalls and r.passed else r for r in report.results]
 
 
 def loosenings(production: CompiledPolicy | None, candidate: CompiledPolicy) -> list[str]:

@@ -37,11 +37,17 @@ def test_parameter_cells_default_to_the_bundled_sample_data():
     assert (ROOT / notebook_defaults(ROOT / "notebooks" / "compare.ipynb")["other"]).is_file()
 
 
-def test_backtest_notebook_makes_a_promotable_run_folder(tmp_path, logs):
-    run = run_notebook("backtest", {"policy": str(REFERENCE), "events": str(logs["labeled"]),
-                                    "baseline": str(logs["clean"])}, runs_root=tmp_path / "runs")
+@pytest.fixture(scope="module")
+def bundled_run(tmp_path_factory):
+    """The backtest notebook with its defaults: the bundled sample (every fault kind) and clean baseline."""
+    return run_notebook("backtest", {"policy": str(REFERENCE)}, runs_root=tmp_path_factory.mktemp("bundled") / "runs",
+                        cwd=ROOT)
+
+
+def test_backtest_notebook_makes_a_promotable_run_folder(tmp_path, bundled_run):
+    run = bundled_run
     policy = load_policy(REFERENCE)
-    assert run.folder.parent == (tmp_path / "runs" / policy.name / str(policy.version)).resolve()
+    assert run.folder.parent.parent.parent.name == "runs" and run.folder.parent.name == str(policy.version)
     assert run.notebook.is_file() and run.html.is_file() and (run.folder / "metrics.json").is_file()
     executed = nbformat.read(str(run.notebook), as_version=4)
     assert all(o.get("output_type") != "error" for c in executed.cells for o in c.get("outputs", []))
@@ -104,9 +110,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (CI installs Debian's chromium package)")
-def test_reports_render_in_a_real_browser_verdict_first_every_figure_loaded(tmp_path, logs):
-    backtest = run_notebook("backtest", {"policy": str(REFERENCE), "events": str(logs["labeled"]),
-                                         "baseline": str(logs["clean"])}, runs_root=tmp_path / "runs")
+def test_reports_render_in_a_real_browser_verdict_first_every_figure_loaded(tmp_path, logs, bundled_run):
+    backtest = bundled_run
     compare = run_notebook("compare", {"policy": str(REFERENCE), "other": str(CANDIDATE),
                                        "events": str(logs["labeled"])}, runs_root=tmp_path / "runs")
     seen = _seen_in_chromium(backtest.html)

@@ -18,15 +18,22 @@ def policy(version=1, max_depth=2):
     return compile_text(text, "p.yaml")
 
 
-def evidence(folder: Path, pol, kind="labeled", **overrides):
+def evidence(folder: Path, pol, kind="labeled", span_s=75, **overrides):
+    """A run folder's evidence, written by hand: enough of it (every fault kind 7 times, 10,000 clean events over 75 s)."""
+    from safeguards.simulator.faults import NAMES
+
     folder.mkdir(parents=True)
-    metrics = {"events": 1000, "alerts": 40, "critical_alerts": 0 if kind == "clean" else 12, "invalid_events": 0,
-               "recall": 1.0 if kind == "labeled" else None, "recall_by_fault_kind": {"duplicate": 1.0} if kind == "labeled" else {},
+    labeled = kind == "labeled"
+    metrics = {"events": 20_000 if labeled else 10_000, "alerts": 40, "critical_alerts": 12 if labeled else 0,
+               "invalid_events": 0, "recall": 1.0 if labeled else None,
+               "recall_by_fault_kind": {name: 1.0 for name in NAMES} if labeled else {},
+               "injected_by_fault_kind": {name: 7 for name in NAMES} if labeled else {},
                "false_alerts": 0, "false_alert_rate": 0.0, "missed_faults": 0}
     metrics.update(overrides)
     (folder / "metrics.json").write_text(json.dumps({
         "evidence_format": 1, "policy": {"identity": pol.identity, "hash": pol.hash},
-        "dataset": {"kind": kind, "source": f"{kind}.jsonl", "digest": "d" * 64}, "metrics": metrics,
+        "dataset": {"kind": kind, "source": f"{kind}.jsonl", "digest": "d" * 64, "broker_span_ns": span_s * 10**9},
+        "metrics": metrics,
     }))
     (folder / "backtest.ipynb").write_text("{}")
     return read_evidence(folder)
@@ -239,3 +246,21 @@ def test_production_gates_bind_a_candidate(tmp_path, runtime):
     with pytest.raises(PromotionRefused) as refused:
         promote(stricter, runs, "alice", "stricter", tmp_path / "runtime")
     assert "FAIL production:few_false_alerts" in str(refused.value)
+
+
+def test_evidence_too_thin_to_prove_anything_fails_its_gates(tmp_path):
+    """A 10 s labeled window holding 8 of 14 fault kinds and a 16-event clean window: not enough evidence."""
+    from safeguards.simulator.faults import NAMES
+
+    pol = policy()
+    few = {name: (3 if i < 8 else 0) for i, name in enumerate(NAMES)}
+    runs = [evidence(tmp_path / "l", pol, injected_by_fault_kind={k: n for k, n in few.items() if n},
+                     recall_by_fault_kind={k: 1.0 for k, n in few.items() if n}),
+            evidence(tmp_path / "c", pol, kind="clean", span_s=0.05, events=16)]
+    with pytest.raises(PromotionRefused) as refused:
+        promote(pol, runs, "alice", "r", tmp_path / "runtime")
+    text = str(refused.value)
+    assert "FAIL detects_every_fault_kind: not enough evidence: every fault kind needs 5 labelled instances; 14 of 14" in text
+    assert "FAIL no_critical_alerts_on_clean_traffic: not enough evidence: a clean baseline needs 10,000 events" in text
+    assert "16 events over 0.05s" in text and "safeguards simulate" in text
+    assert not (tmp_path / "runtime").exists()

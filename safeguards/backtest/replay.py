@@ -251,7 +251,9 @@ def _finish(lane: _Lane, source: EventSource, labelled: bool, labels: str | Path
     rejected = source.rejected_rows()
     body = metrics(events, alerts, lane.critical, engine.counts.get("invalid", 0) + rejected, result)
     policy_block = {"identity": policy.identity, "hash": policy.hash, "name": policy.name, "version": policy.version}
+    first, last = source.broker_span()
     dataset = {"kind": kind, "source": source.description, "digest": source.digest, "events": events,
+               "broker_span_ns": last - first if first is not None and last is not None else None,
                "labels": str(labels) if labels is not None else None, "window": source.window.describe()}
     gates = gate_report(policy.identity, policy["promotion"]["gates"], [{"dataset": dataset, "metrics": body}])
     seconds = time.perf_counter() - started_clock

@@ -188,6 +188,7 @@ def metrics(events: int, alerts: int, critical: int, invalid: int, result: Score
         "events": events, "alerts": alerts, "critical_alerts": critical, "invalid_events": invalid,
         "injected_faults": None, "detected_faults": None, "missed_faults": None,
         "false_alerts": None, "false_alert_rate": None, "recall": None, "recall_by_fault_kind": {},
+        "injected_by_fault_kind": {},
     }
     if result is None:
         return body
@@ -198,6 +199,7 @@ def metrics(events: int, alerts: int, critical: int, invalid: int, result: Score
         false_alerts=false_alerts, false_alert_rate=false_alerts / events if events else None,
         recall=detected / injected if injected else None,
         recall_by_fault_kind={kind: result.detected[kind] / n for kind, n in sorted(result.labelled.items())},
+        injected_by_fault_kind=dict(sorted(result.labelled.items())),
     )
     return body
 

@@ -13,7 +13,14 @@ GATES = [{"id": "catches", "metric": "recall", "per_fault_kind": False, "dataset
 
 
 def run(kind, **metrics):
-    return {"dataset": {"kind": kind, "source": f"{kind}.jsonl"}, "metrics": metrics}
+    """Evidence enough to judge a gate on: every fault kind 5 times, or 10,000 clean events over 60 s."""
+    from safeguards.simulator.faults import NAMES
+
+    metrics.setdefault("events", 10_000)
+    if kind == "labeled":
+        metrics.setdefault("injected_by_fault_kind", dict.fromkeys(NAMES, 5))
+    return {"dataset": {"kind": kind, "source": f"{kind}.jsonl", "digest": "0" * 64, "broker_span_ns": 60 * 10**9},
+            "metrics": metrics}
 
 
 def test_a_table_has_no_dtypes_shape_or_quotes_and_separates_thousands():
@@ -34,6 +41,10 @@ def test_the_verdict_is_pass_fail_or_not_enough_evidence():
     assert [r.verdict.value for r in (passing, failing, partial)] == ["PASS", "FAIL", "NOT ENOUGH EVIDENCE"]
     assert partial.rows()[1] == ("quiet", "n/a", "needs a run on clean data")
     assert [g.gate_id for g in failing.failed] == ["catches"]
+    thin = gate_report("p@1", GATES, [run("labeled", recall=1.0, injected_by_fault_kind={"duplicate": 9}),
+                                      run("clean", critical_alerts=0)])
+    assert thin.verdict.value == "NOT ENOUGH EVIDENCE" and not thin.failed
+    assert thin.rows()[0][1] == "n/a" and "13 of 14 have fewer" in thin.rows()[0][2]
 
 
 def test_the_page_opens_with_the_banner_and_shows_no_code():
