@@ -49,7 +49,7 @@ def looks_like(head: bytes) -> bool:
 
 def read_line(line: str, whole_file: bool) -> Line | None:
     """Where the messages of ``line`` are; None for a line that holds none by design (a screen log's event)."""
-    screen = _SCREEN.match(line)
+    screen = _SCREEN.match(line) if line.startswith("<") else None
     if screen is not None:
         if not screen["body"].startswith(MESSAGE_START):
             return None

@@ -38,7 +38,7 @@ class Message:
 
     fields: dict[str, str]
     repeated: tuple[str, ...]
-    pairs: list[tuple[str, str]]  # every field in order, for repeating groups (NoLegs 555)
+    pairs: list[list[str]]  # every field in order, [tag, value], for repeating groups (NoLegs 555)
 
 
 def read_message(text: str, delimiter: str, lenient: bool = False) -> Message:
@@ -47,11 +47,12 @@ def read_message(text: str, delimiter: str, lenient: bool = False) -> Message:
     if items and not items[-1]:
         items.pop()
     try:
-        pairs = [tuple(item.split("=", 1)) for item in items]
+        pairs = [item.split("=", 1) for item in items]
         fields = dict(pairs)  # type: ignore[arg-type]
     except ValueError:  # a field without '=' (or empty: two delimiters in a row)
         raise _garbled(items) from None
-    if not all(tag.isdigit() and tag.isascii() for tag in fields):
+    tags = "".join(fields)
+    if not (tags.isdigit() and tags.isascii()) or "" in fields:
         raise _garbled(items)
     if len(pairs) < 3 or pairs[0][0] != "8" or pairs[1][0] != "9" or pairs[2][0] != "35":
         first = "/".join(tag for tag, _ in pairs[:3])  # type: ignore[misc]

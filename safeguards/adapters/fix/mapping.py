@@ -83,7 +83,7 @@ def trade_amendment_reason(trans: str | None, exec_type: str | None) -> str:
             f"keeps its first quantity and price")
 
 
-def legs(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
+def legs(pairs: list[list[str]]) -> list[dict[str, str]]:
     """The entries of the NoLegs (555) group, each by canonical name (see LEG_TAGS); [] without one."""
     tags = {tag: name for name, tag in LEG_TAGS.items()}
     entries: list[dict[str, str]] = []
@@ -104,7 +104,7 @@ def legs(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
     return entries
 
 
-def quote_sides(pairs: list[tuple[str, str]]) -> dict[str, str]:
+def quote_sides(pairs: list[list[str]]) -> dict[str, str]:
     """A MarketDataSnapshot's best bid and offer: MDEntryType (269) 0/1 with MDEntryPx (270) and MDEntrySize (271)."""
     sides: dict[str, str] = {}
     entry: str | None = None
