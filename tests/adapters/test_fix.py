@@ -311,3 +311,18 @@ def test_44_trade_busts_and_corrections_are_rejected_with_what_they_leave_wrong(
         ("line 3", "trade correction (ExecType 150=G) has no canonical event type: the fill it corrects "
                    "(ExecRefID 19) keeps its first quantity and price"),
     ]
+
+
+def test_a_multileg_replace_and_a_leg_cancel_reach_their_legs(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    leg = lambda name, symbol: ("654=" + name, "600=" + symbol, "624=1", "623=1", "687=2")  # noqa: E731
+    path = write(
+        tmp_path / "multileg-replace.log",
+        msg("AB", "11=G1", "38=2", "555=2", *leg("a", "X"), *leg("b", "Y")),
+        msg("AC", "11=G2", "41=G1", "38=4", "555=2", "654=a", "687=4", "654=b", "687=6"),
+        msg("F", "11=G3", "41=G2", "555=1", "654=b"),
+    )
+    assert ingest(store, path, "fix", fix_intents="none").rejected == 0
+    got = rows(store, "SELECT type, order_id, qty FROM events ORDER BY row_number")
+    assert [(e["type"], e["order_id"].rsplit("/", 2)[-2:], e["qty"]) for e in got] == [
+        ("submit", ["G1", "a"], 2), ("submit", ["G1", "b"], 2),
+        ("replace_request", ["G1", "a"], 4), ("replace_request", ["G1", "b"], 6), ("cancel_request", ["G1", "b"], None)]

@@ -85,3 +85,11 @@ def test_text_before_the_message_that_is_not_a_time_is_read_with_the_message_tim
     got, notes = read(store, path)
     assert [e["recv_ts"] for e in got] == [NANOS, NANOS]
     assert sum("not a time" in note for note in notes) == 1  # said once, not per line
+
+
+def test_quickfix_event_log_lines_are_passed_over(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = write(tmp_path / "mixed.log", "20260221-14:29:59.000 : Initiated logon request",
+                 "20260221-14:30:00.000 : " + new_report())
+    (event,), notes = read(store, path)
+    assert event["type"] == "new"
+    assert "1 log lines without a message (engine events) were passed over" in notes

@@ -120,3 +120,11 @@ def test_a_logon_that_resets_starts_the_numbering_over(store: duckdb.DuckDBPyCon
     )
     assert ingest(store, path, "fix").rejected == 0
     assert [e["broker_seq"] for e in events(store)] == [2, 3, 4]
+
+
+def test_an_application_only_trace_has_no_holes_but_says_why(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = write(tmp_path / "trace.log", report("E1", seq=5), report("E2", seq=9), report("E3", seq=14))
+    result = ingest(store, path, "fix")
+    assert [e["broker_seq"] for e in events(store)] == [5, 6, 7]  # heartbeats filtered out are not losses
+    assert any(note.startswith("no session messages in the log (an application-only trace): the 7 MsgSeqNums")
+               for note in result.notes)

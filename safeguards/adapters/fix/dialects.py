@@ -5,7 +5,8 @@
 * QuickFIX ``.body`` stores: messages back to back, no newline;
 * QuickFIX/Go: ``2018/02/23 19:14:25.174454 8=FIX.4.2...`` (Go's log package: local time);
 * QuickFIX/J screen logs: ``<20200713-17:51:24, FIX.4.4:A->B, outgoing> (8=FIX...)``;
-  its ``event`` lines (``(Received logon)``) hold no message and are passed over, counted;
+  its ``event`` lines (``(Received logon)``), and the lines of a QuickFIX event log
+  (``20200713-17:51:24.109 : Received logon``), hold no message: passed over, counted;
 * log frameworks (log4j, logback, Python logging): any text before ``8=FIX``, with
   the log time read where the text holds one, and without a time where it does not
   (the message's own times then stand, and the summary says so once).
@@ -30,6 +31,8 @@ _BEGIN_STRING = re.compile(r"8=(FIXT?\.\d\.\d(?:SP\d)?)(\x01|\^A|\||;)")
 _QUICKFIX_PREFIX = re.compile(r"^\s*\d{8}-\s*\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?\s*:\s*$")
 _GO_PREFIX = re.compile(r"^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,9})?\s+$")
 _SCREEN = re.compile(r"^<(?P<time>[^,>]*),\s*(?P<session>[^,]*),\s*(?P<direction>[a-z]+)>\s*\((?P<body>.*)\)\s*$")
+#: A QuickFIX event-log line (``20200713-17:51:24.109 : Initiated logon request``): an engine event, no message.
+_EVENT_LINE = re.compile(r"^\d{8}-\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?\s*:\s*(?!8=FIX)\S")
 _LOOKS_LIKE = re.compile(r"(?m)^(?:[^\n]{0,200}?[\s:(\]>])?8=FIXT?\.\d\.\d(?:SP\d)?(?:\x01|\^A|\||;)")
 
 
@@ -56,6 +59,8 @@ def read_line(line: str, whole_file: bool) -> Line | None:
         return Line(screen["body"], read_log_time(screen["time"]), QUICKFIX_J_SCREEN)
     head, sep, rest = line.partition(MESSAGE_START)
     if not sep:
+        if _EVENT_LINE.match(line):
+            return None
         return Line(line, None, UNTIMED)  # no message at all: the reader rejects it
     body = MESSAGE_START + rest
     if not head.strip():

@@ -24,7 +24,9 @@ Times and sequence numbers
     (``extra.recv_ts_from`` says which). ``broker_seq`` is what a gap check needs (see
     :mod:`.sequence`): the broker's fresh events numbered in log order, starting at the
     first one's MsgSeqNum, each one more than the last plus the numbers really missing
-    before it; re-sends get none. ``extra.fix_seq`` is the MsgSeqNum and
+    before it; re-sends get none. A session whose log holds no session message at all
+    (an application-only trace: heartbeats and logons filtered out) has holes by design,
+    and they are not counted (the summary says so). ``extra.fix_seq`` is the MsgSeqNum and
     ``extra.fix_prev_seq`` the number the sender had reached before it.
 
 Quirks handled
@@ -55,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import IngestError
 from . import dialects
-from .framing import UnreadableMessage, read_message
+from .framing import Message, UnreadableMessage, read_message
 from .mapping import (FILL_TYPES, MESSAGE_NAMES, NUMBER_TAGS, OUTBOUND, READ, SESSION_TYPES, SIDES, execution_type,
                       legs, quote_sides)
 from .sequence import Hole, SenderSequence, SequenceProblem, Step
@@ -108,6 +110,7 @@ class _Session:
     by_order_id: dict[str, str] = field(default_factory=dict)  # OrderID (37) -> root ClOrdID
     multileg: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # root -> (leg, ratio)
     hedges: dict[str, str] = field(default_factory=dict)  # a hedge's ClOrdID -> the group (root) it hedges
+    has_session_messages: bool = False  # none at all: an application-only trace, whose holes are not losses
     outbound_orders: dict[tuple[int, int], str] = field(default_factory=dict)  # (epoch, our MsgSeqNum) -> ClOrdID
     senders: dict[str, SenderSequence] = field(default_factory=dict)
     pending_holes: dict[str, list[Hole]] = field(default_factory=dict)
@@ -142,6 +145,7 @@ class FixReader:
         self.dialects: Counter[str] = Counter()
         self.zone: int | None = None  # the zone of log times that state none, once inferred
         self.synthesized = 0
+        self.untraced_holes = 0  # MsgSeqNums absent from an application-only trace (not counted as lost)
 
     # --- lines -------------------------------------------------------------------
 
@@ -217,6 +221,7 @@ class FixReader:
         if msg_type == "A" and session.last_type != "A":
             session.epoch += 1
         session.last_type = msg_type
+        session.has_session_messages = session.has_session_messages or msg_type in SESSION_TYPES
         step = self._follow(session, sender, msg_type, tags, location, raw)
         if step is False:
             return
@@ -240,7 +245,7 @@ class FixReader:
             session.pending_holes.setdefault(sender, []).append(step.hole)
         return step
 
-    def _map(self, session: _Session, session_id: str, sender: str, target: str, msg_type: str, message: Any,
+    def _map(self, session: _Session, session_id: str, sender: str, target: str, msg_type: str, message: Message,
              raw: str, location: str, log_time: LogTime | None, step: Step | None) -> None:
         tags = message.fields
         epoch = session.epoch
@@ -328,7 +333,7 @@ class FixReader:
             event_id = f"{session_id}/{msg_type}:{tags.get('34') if msg_type == '3' else clordid}@{epoch}"
         holes = session.pending_holes.pop(sender, []) if broker_side and msg_type != "W" else []
         if broker_side and msg_type != "W":
-            row["_numbering"] = (step, holes)
+            row["_numbering"] = (step, holes, session)
         order_id = f"{session_id}/{root}" if root else None
         if msg_type == "AB":
             session.multileg[root or ""] = [(leg.get("leg") or str(n), _float(leg.get("ratio")) or 1.0)
@@ -404,7 +409,7 @@ class FixReader:
         for index, leg in enumerate(chosen or list(ratios)):
             leg_row = dict(row)
             if index and "_numbering" in row:  # one message: its holes counted once
-                leg_row["_numbering"] = (row["_numbering"][0], [])
+                leg_row["_numbering"] = (row["_numbering"][0], [], row["_numbering"][2])
             if not chosen:  # the whole order's quantities, in each leg's units
                 for name in ("qty", "cum_qty", "leaves_qty"):
                     if leg_row.get(name) is not None:
@@ -430,9 +435,12 @@ class FixReader:
             numbering = row.pop("_numbering", None)
             if numbering is None:
                 continue
-            step, holes = numbering
+            step, holes, session = numbering
             if step is None or not step.fresh or row["type"] == "intent":
                 continue
+            if not session.has_session_messages:
+                self.untraced_holes += sum(hole.missing() for hole in holes)
+                holes = []
             seq = row["fix_seq"]
             last = seq if last is None else last + 1 + sum(hole.missing() for hole in holes)
             row["broker_seq"] = last
@@ -455,6 +463,9 @@ class FixReader:
             notes.append(f"log times state no zone: read as {zone_text(self.zone)} (inferred from SendingTime (52))")
         if self.passed_over:
             notes.append(f"{self.passed_over:,} log lines without a message (engine events) were passed over")
+        if self.untraced_holes:
+            notes.append(f"no session messages in the log (an application-only trace): the {self.untraced_holes:,} "
+                         f"MsgSeqNums between its messages are taken as filtered out, not lost (no sequence gap)")
         if self.lenient:
             notes.append("read with --fix-lenient, as examples rather than one session: CheckSum (10), BodyLength (9), "
                          "BeginString (8) and reused MsgSeqNum (34) were not checked")
