@@ -128,3 +128,12 @@ def test_an_application_only_trace_has_no_holes_but_says_why(store: duckdb.DuckD
     assert [e["broker_seq"] for e in events(store)] == [5, 6, 7]  # heartbeats filtered out are not losses
     assert any(note.startswith("no session messages in the log (an application-only trace): the 7 MsgSeqNums")
                for note in result.notes)
+
+
+def test_a_gap_fill_reusing_a_number_without_possdup_is_refused(store: duckdb.DuckDBPyConnection,
+                                                                 tmp_path: Path) -> None:
+    path = write(tmp_path / "gapfill.log", report("E1", seq=1), report("E2", seq=2),
+                 msg("4", "123=Y", "36=5", seq=1), report("E3", seq=3))
+    ingest(store, path, "fix")
+    assert reasons_by_line(store)["line 3"].startswith("MsgSeqNum (34) '1' was already used")
+    assert [e["broker_seq"] for e in events(store)] == [1, 2, 3]

@@ -70,18 +70,21 @@ class SenderSequence:
         if msg_type == "A" and expected is not None and (seq < expected or fields.get("141") == "Y"):
             self.epoch += 1
             expected = self.expected = None
-        if msg_type == "4":
+        gap_fill = msg_type == "4" and fields.get("123") == "Y"
+        if msg_type == "4" and not gap_fill:  # reset mode: its own MsgSeqNum is ignored
             return self._sequence_reset(seq, fields, poss_dup, previous)
         if expected is not None and seq < expected and not poss_dup and self.lenient:
             self.epoch += 1
             expected = self.expected = None
             previous = None
-        if expected is not None and seq < expected:
-            if not poss_dup:
-                raise SequenceProblem(
-                    f"MsgSeqNum (34) {str(seq)!r} was already used (next expected: {str(expected)!r}) and "
-                    f"PossDupFlag (43) is not Y: a FIX engine refuses it and logs out; if this is a re-send, "
-                    f"its sender failed to mark it")
+        if expected is not None and seq < expected and not poss_dup:
+            raise SequenceProblem(
+                f"MsgSeqNum (34) {str(seq)!r} was already used (next expected: {str(expected)!r}) and "
+                f"PossDupFlag (43) is not Y: a FIX engine refuses it and logs out; if this is a re-send, "
+                f"its sender failed to mark it")
+        if gap_fill:
+            return self._sequence_reset(seq, fields, poss_dup, previous)
+        if expected is not None and seq < expected:  # a re-send of a number already reached
             self.received.add((self.epoch, seq))
             return Step(False, previous)
         hole = Hole(self, self.epoch, expected, seq - 1) if expected is not None and seq > expected else None
