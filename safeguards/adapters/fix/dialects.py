@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .times import LogTime, read_log_time
+from .times import LogTime, parse_fix_time, read_log_time
 
 MESSAGE_START = "8=FIX"
 QUICKFIX, BODY_STORE, QUICKFIX_GO, QUICKFIX_J_SCREEN, LOG_FRAMEWORK, UNTIMED = (
@@ -65,6 +65,11 @@ def read_line(line: str, whole_file: bool) -> Line | None:
     body = MESSAGE_START + rest
     if not head.strip():
         return Line(body, None, BODY_STORE if whole_file else QUICKFIX)
+    if head.endswith(" : ") and len(head) > 20 and head[8] == "-":  # QuickFIX's own prefix, read without a search
+        try:
+            return Line(body, LogTime(parse_fix_time(head[:-3].strip()), 0), QUICKFIX)
+        except ValueError:
+            pass
     log_time = read_log_time(head)
     if log_time is None:
         return Line(body, None, UNTIMED)
@@ -84,7 +89,7 @@ _SPLITTERS = {d: re.compile(re.escape(d) + r"(?=8=FIX)") for d in ("\x01", "^A",
 
 def messages(body: str, delimiter: str | None) -> list[str]:
     """The messages of a line (a ``.body`` store's are back to back), each ending with its delimiter."""
-    if delimiter is None:
+    if delimiter is None or body.count(MESSAGE_START) == 1:
         return [body]
     parts = _SPLITTERS[delimiter].split(body)
     return [part + delimiter for part in parts[:-1]] + [parts[-1]]

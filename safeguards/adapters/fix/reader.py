@@ -365,7 +365,7 @@ class FixReader:
 
     def _add(self, row: dict[str, Any], event_type: str | None, event_id: str | None, order_id: str | None,
              group_id: str | None = None, leg: str | None = None, parent_id: str | None = None) -> None:
-        row = {**row, "type": event_type, "event_id": event_id, "order_id": order_id, "leg": leg}
+        row.update(type=event_type, event_id=event_id, order_id=order_id, leg=leg)  # each caller's row is its own
         if event_type == "submit" and self.intents == INTENTS_FROM_SUBMITS:
             name = MESSAGE_NAMES[row["fix_msg_type"]]
             intent = {**row, "type": "intent", "event_id": event_id.replace(f"/{row['fix_msg_type']}:", "/intent:", 1)
