@@ -35,6 +35,7 @@ from .files import (
     HISTORY, JOURNAL_FORMAT, JournalLock, SegmentWriter, checkpoint_name, checkpoint_numbers, fsync_folder,
     read_checkpoint, read_segment, segment_name, segment_numbers, write_checkpoint,
 )
+from . import disk
 from .records import CONTROL, encode, encode_raw
 from ..guards.idempotency import hash_probe
 from .seed import HashSeedWarning, ensure_journal_seed, process_seed
@@ -86,9 +87,11 @@ class JournaledEngine:
         self.policy = policy if isinstance(policy, CompiledPolicy) else load_policy(policy)
         self.engine = Engine(self.policy)
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        with disk.refusing(self.folder, "create the journal folder"):
+            self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = JournalLock(self.folder)
         try:
+            disk.ensure_room(self.folder)
             self.hash_seed = ensure_journal_seed(self.folder)
             self.recovery = self._recover()
             self.recovery.hash_seed = self.hash_seed
@@ -223,15 +226,16 @@ class JournaledEngine:
     def _archive_before(self, number: int) -> None:
         """Segments before `number` to history/ (kept as the day's broker log); older checkpoints deleted."""
         older = [n for n in segment_numbers(self.folder) if n < number]
-        if older:
-            history = self.folder / HISTORY
-            history.mkdir(exist_ok=True)
-            for n in older:
-                os.replace(self.folder / segment_name(n), history / segment_name(n))
-            fsync_folder(history)
-        for n in checkpoint_numbers(self.folder):
-            if n < number:
-                (self.folder / checkpoint_name(n)).unlink()
+        history = self.folder / HISTORY
+        with disk.refusing(history, "move finished segments to history/"):
+            if older:
+                history.mkdir(exist_ok=True)
+                for n in older:
+                    os.replace(self.folder / segment_name(n), history / segment_name(n))
+                fsync_folder(history)
+            for n in checkpoint_numbers(self.folder):
+                if n < number:
+                    (self.folder / checkpoint_name(n)).unlink()
         fsync_folder(self.folder)
 
     def maybe_checkpoint(self) -> Path | None:
