@@ -130,5 +130,17 @@ class JournalLocked(JournalError):
     """Another live process holds the journal."""
 
 
+class JournalNotDurable(JournalError):
+    """The journal's disk refused a write or a sync (full, read-only, failing): nothing more can be answered.
+
+    Carries the file, what was being done, and the OS error; the message says what to do.
+    """
+
+    def __init__(self, message: str, *, path: str, errno: int | None = None):
+        super().__init__(message)
+        self.path = path
+        self.errno = errno
+
+
 class NotebookError(SafeguardsError):
     """A validation notebook cannot be found or run, or one of its cells failed (names the cell and error)."""

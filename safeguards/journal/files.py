@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import JournalError, JournalLocked
+from . import disk
 from .records import CONTROL, BadRecord, decode, encode
 
 JOURNAL_FORMAT = 1
@@ -52,15 +53,27 @@ def checkpoint_numbers(folder: Path) -> list[int]:
 
 
 def write_checkpoint(path: Path, content: dict[str, Any]) -> None:
-    """Atomically: a temporary file, fsynced, renamed over the name, the folder fsynced. Sealed by a sha256."""
+    """Atomically: a temporary file, synced, renamed over the name, the folder synced. Sealed by a sha256."""
     body = json.dumps(content, separators=(",", ":"), sort_keys=True, allow_nan=False)
     sealed = json.dumps({"sha256": hashlib.sha256(body.encode()).hexdigest()})[:-1] + ',"content":' + body + "}"
+    _write_atomically(path, sealed.encode(), "write a checkpoint")
+
+
+def _write_atomically(path: Path, data: bytes, doing: str) -> None:
+    """`data` under `path` whole or not at all; a failure leaves no temporary file behind."""
     temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(sealed.encode())
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    with disk.refusing(path, doing):
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                disk.write_all(descriptor, data)
+                disk.datasync(descriptor)
+            finally:
+                os.close(descriptor)
+            os.replace(temporary, path)
+        except OSError:
+            temporary.unlink(missing_ok=True)
+            raise
     fsync_folder(path.parent)
 
 
@@ -85,7 +98,8 @@ class JournalLock:
 
     def __init__(self, folder: Path):
         self.path = folder / "LOCK"
-        self.handle = open(self.path, "a+")
+        with disk.refusing(self.path, "lock the journal"):
+            self.handle = open(self.path, "a+")
         try:
             fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -96,15 +110,23 @@ class JournalLock:
                 f"{folder}: journal is in use by another live process (pid {holder}); "
                 "stop that process first, or give this one its own --journal"
             ) from None
-        self.handle.seek(0)
-        self.handle.truncate()
-        self.handle.write(str(os.getpid()))
-        self.handle.flush()
+        try:
+            with disk.refusing(self.path, "write this process's id into the journal's lock"):
+                self.handle.seek(0)
+                self.handle.truncate()
+                self.handle.write(str(os.getpid()))
+                self.handle.flush()
+        except BaseException:
+            self.release()
+            raise
 
     def release(self) -> None:
         if not self.handle.closed:
             fcntl.flock(self.handle, fcntl.LOCK_UN)
-            self.handle.close()
+            try:
+                self.handle.close()
+            except OSError:  # the pid could not be flushed (a full disk): the lock is released all the same
+                pass
 
 
 @dataclass
@@ -115,6 +137,7 @@ class SegmentReading:
     header: dict[str, Any]
     records: list[dict[str, Any]] = field(default_factory=list)
     torn_tail: bool = False
+    size: int = 0  #: bytes of complete lines (the torn tail excluded)
 
 
 def read_segment(path: Path, *, last: bool) -> SegmentReading:
@@ -141,23 +164,36 @@ def read_segment(path: Path, *, last: bool) -> SegmentReading:
             f"{path}:1: journal format {header.get('journal_format')!r}; this release reads format {JOURNAL_FORMAT} — "
             "recover it with the release that wrote it"
         )
-    return SegmentReading(path, header, records, torn)
+    return SegmentReading(path, header, records, torn, len(data) - len(tail))
 
 
 class SegmentWriter:
-    """Appends sealed records to one segment; every `append` is durable when it returns."""
+    """Appends sealed records to one segment; every `append` is durable when it returns, or raises.
+
+    A write or sync that fails (a full disk, an I/O error) raises
+    :class:`JournalNotDurable` before anything that depends on it can be
+    answered, after cutting the segment back to its last complete write (so no
+    partial record stays to be glued to a later one); the writer then refuses
+    every further append, as the disk's state is no longer known. Opening an
+    existing segment syncs it: what recovery read from it and re-sends is on disk.
+    """
 
     def __init__(self, path: Path, header: dict[str, Any] | None = None):
         self.path = path
+        self.broken: JournalNotDurable | None = None
         fresh = not path.exists()
         if fresh:
             if header is None:
                 raise ValueError("a new segment needs a header")
-            _create_with_header(path, header)
-        if torn := (not fresh and _ends_torn(path)):
-            _cut_torn_tail(path)
+            _write_atomically(path, encode(header), "create a journal segment")  # whole or not at all
+        with disk.refusing(path, "open a journal segment for appending"):
+            if torn := (not fresh and _ends_torn(path)):
+                _cut_torn_tail(path)
+            self.handle = open(path, "ab", buffering=0)
+            self.size = os.fstat(self.handle.fileno()).st_size  #: bytes written whole (durable after a sync)
+            if not fresh:
+                disk.datasync(self.handle.fileno())
         self.torn_tail_dropped = torn
-        self.handle = open(path, "ab", buffering=0)
 
     def append(self, records: list[dict[str, Any]]) -> None:
         self.append_lines([encode(record) for record in records])
@@ -165,30 +201,47 @@ class SegmentWriter:
     def append_lines(self, lines: list[bytes]) -> None:
         """Sealed lines (from `encode` or `encode_raw`), durable when this returns."""
         if lines:
-            self.handle.write(b"".join(lines))
-            os.fdatasync(self.handle.fileno())
+            self._write(b"".join(lines))
+            self.sync()
 
     def append_unsynced(self, records: list[dict[str, Any]]) -> None:
         """Written now, durable at the next `append`: for markers whose loss is harmless."""
-        self.handle.write(b"".join(encode(record) for record in records))
+        self._write(b"".join(encode(record) for record in records))
 
     def sync(self) -> None:
         """Make everything written so far durable (markers written by `append_unsynced`)."""
-        os.fdatasync(self.handle.fileno())
+        self._refuse_if_broken()
+        try:
+            disk.datasync(self.handle.fileno())
+        except OSError as error:  # never retried: after a failed sync the kernel may have dropped the pages
+            self._break(f"make the journal durable (fdatasync up to byte {self.size:,})", error)
+
+    def _write(self, data: bytes) -> None:
+        self._refuse_if_broken()
+        try:
+            disk.write_all(self.handle.fileno(), data)
+        except OSError as error:
+            self._cut_back()
+            self._break(f"append {len(data):,} bytes to the journal at byte {self.size:,}", error)
+        self.size += len(data)
+
+    def _cut_back(self) -> None:
+        """Best effort: drop a partial write, so the segment ends with a whole record (recovery copes if not)."""
+        try:
+            os.ftruncate(self.handle.fileno(), self.size)
+        except OSError:
+            pass
+
+    def _break(self, doing: str, error: OSError) -> None:
+        self.broken = disk.not_durable(self.path, doing, error)
+        raise self.broken
+
+    def _refuse_if_broken(self) -> None:
+        if self.broken is not None:
+            raise self.broken
 
     def close(self) -> None:
         self.handle.close()
-
-
-def _create_with_header(path: Path, header: dict[str, Any]) -> None:
-    """A segment appears whole or not at all: a kill while creating it leaves no headless segment behind."""
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(encode(header))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    fsync_folder(path.parent)
 
 
 def _ends_torn(path: Path) -> bool:
@@ -205,15 +258,17 @@ def _cut_torn_tail(path: Path) -> None:
     keep = data.rfind(b"\n") + 1
     with open(path, "r+b") as handle:
         handle.truncate(keep)
-        os.fsync(handle.fileno())
+        disk.fsync(handle.fileno())
 
 
 def fsync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    """Make the folder's entries (a rename, a new file) durable."""
+    with disk.refusing(folder, "make the journal folder's entries durable (fsync)"):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            disk.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def iter_journal_events(folder: Path) -> Iterator[dict[str, Any]]:

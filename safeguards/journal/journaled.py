@@ -35,6 +35,8 @@ from .files import (
     HISTORY, JOURNAL_FORMAT, JournalLock, SegmentWriter, checkpoint_name, checkpoint_numbers, fsync_folder,
     read_checkpoint, read_segment, segment_name, segment_numbers, write_checkpoint,
 )
+from . import disk
+from .committed import CommitMark, Committed, read_mark, refuse_if_short
 from .records import CONTROL, encode, encode_raw
 from ..guards.idempotency import hash_probe
 from .seed import HashSeedWarning, ensure_journal_seed, process_seed
@@ -86,13 +88,21 @@ class JournaledEngine:
         self.policy = policy if isinstance(policy, CompiledPolicy) else load_policy(policy)
         self.engine = Engine(self.policy)
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        with disk.refusing(self.folder, "create the journal folder"):
+            self.folder.mkdir(parents=True, exist_ok=True)
         self._lock = JournalLock(self.folder)
         try:
+            disk.ensure_room(self.folder)
             self.hash_seed = ensure_journal_seed(self.folder)
+            self._mark = CommitMark(self.folder)
+        except BaseException:
+            self._lock.release()
+            raise
+        try:
             self.recovery = self._recover()
             self.recovery.hash_seed = self.hash_seed
         except BaseException:
+            self._mark.close()
             self._lock.release()
             raise
 
@@ -103,14 +113,18 @@ class JournaledEngine:
             "source": CONTROL, "type": "journal_header", "journal_format": JOURNAL_FORMAT,
             "policy": self.policy.identity, "policy_hash": self.policy.hash,
             "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "arrivals": self.engine.arrivals,  # inputs journaled before this segment: recovery checks the link
         }
 
     def _recover(self) -> Recovery:
         """Newest usable checkpoint + the segments after it; else every segment (history included)."""
         numbers = segment_numbers(self.folder)
         checkpoints = checkpoint_numbers(self.folder)
+        mark = read_mark(self.folder)
         if not numbers and not checkpoints:
             self._writer = SegmentWriter(self.folder / segment_name(1), self._header())
+            refuse_if_short(self.folder, mark, self._committed())
+            self._mark.record(self._committed())
             return Recovery(fresh=True, hash_seed=self.hash_seed)
         started = time.perf_counter()
         report = Recovery(fresh=False)
@@ -124,10 +138,12 @@ class JournaledEngine:
                                    "usable; restore them from backup into history/")
         else:
             paths = [self.folder / segment_name(n) for n in numbers if n >= first]
+        _refuse_gaps(paths, first)
         pending: list[Answer] = []
         for path in paths:
             reading = read_segment(path, last=path == paths[-1] and path.parent == self.folder)
             self._check_owner(reading.path, reading.header)
+            self._check_link(reading.path, reading.header)
             report.segments += 1
             report.torn_tail_dropped = reading.torn_tail
             for record in reading.records:
@@ -135,6 +151,8 @@ class JournaledEngine:
                 self._replay(record, pending)
         current = max([*numbers, first or 0])
         self._writer = SegmentWriter(self.folder / segment_name(current), self._header())
+        refuse_if_short(self.folder, mark, self._committed())
+        self._mark.record(self._committed())
         self._archive_before(current)
         report.unanswered = [(decision, alerts) for decision, alerts in pending if decision or alerts]
         report.seconds = time.perf_counter() - started
@@ -148,6 +166,21 @@ class JournaledEngine:
                 f"{path}: journal belongs to {header.get('policy', str(made_by)[:12])}, "
                 f"not {self.policy.identity}; run with that policy, or start a new journal for this one"
             )
+
+    def _check_link(self, path: Path, header: dict[str, Any]) -> None:
+        """A segment begins where the journal before it ended (headers from before the link say nothing)."""
+        begins = header.get("arrivals")
+        if begins is not None and begins != self.engine.arrivals:
+            raise JournalError(
+                f"{path}: this segment begins after input {begins:,}, but the journal before it ends at input "
+                f"{self.engine.arrivals:,}: the segment before it was cut short or replaced. Restore the journal "
+                "folder (history/ included) from a complete copy"
+            )
+
+    def _committed(self, arrivals: int | None = None) -> Committed:
+        """Where the journal is durable now: the current segment's size, the inputs journaled (the engine's by default)."""
+        return Committed(_number_of(self._writer.path), self._writer.size,
+                         self.engine.arrivals if arrivals is None else arrivals)
 
     def _load_checkpoint(self, number: int, report: Recovery) -> int | None:
         """The segment number a usable checkpoint starts at, with the engine restored; None to replay instead."""
@@ -216,6 +249,7 @@ class JournaledEngine:
         write_checkpoint(path, content)
         self._writer.close()
         self._writer = SegmentWriter(self.folder / segment_name(number), self._header())
+        self._mark.record(self._committed())
         self._archive_before(number)
         self.since_checkpoint = 0
         return path
@@ -223,15 +257,16 @@ class JournaledEngine:
     def _archive_before(self, number: int) -> None:
         """Segments before `number` to history/ (kept as the day's broker log); older checkpoints deleted."""
         older = [n for n in segment_numbers(self.folder) if n < number]
-        if older:
-            history = self.folder / HISTORY
-            history.mkdir(exist_ok=True)
-            for n in older:
-                os.replace(self.folder / segment_name(n), history / segment_name(n))
-            fsync_folder(history)
-        for n in checkpoint_numbers(self.folder):
-            if n < number:
-                (self.folder / checkpoint_name(n)).unlink()
+        history = self.folder / HISTORY
+        with disk.refusing(history, "move finished segments to history/"):
+            if older:
+                history.mkdir(exist_ok=True)
+                for n in older:
+                    os.replace(self.folder / segment_name(n), history / segment_name(n))
+                fsync_folder(history)
+            for n in checkpoint_numbers(self.folder):
+                if n < number:
+                    (self.folder / checkpoint_name(n)).unlink()
         fsync_folder(self.folder)
 
     def maybe_checkpoint(self) -> Path | None:
@@ -274,7 +309,7 @@ class JournaledEngine:
             quarantined = quarantined or record.get("source") == CONTROL
             lines.append(line)
             records.append(record)
-        self._writer.append_lines(lines)
+        self._commit(lines, arrival)
         self.since_checkpoint += len(records)
         process, pop_alerts = self.engine.process, self.engine.pop_alerts
         if not quarantined:
@@ -315,13 +350,18 @@ class JournaledEngine:
 
     def reconcile(self, open_orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Start-up reconciliation with the broker's open orders: journaled (so replay repeats it), then applied."""
-        self._writer.append([{"source": CONTROL, "type": "reconcile", "orders": open_orders}])
+        self._commit([encode({"source": CONTROL, "type": "reconcile", "orders": open_orders})])
         return self.engine.reconcile(open_orders)
 
     def new_session(self) -> None:
         """The broker's numbering starts over (:meth:`Engine.new_session`): journaled, then applied."""
-        self._writer.append([{"source": CONTROL, "type": "new_session"}])
+        self._commit([encode({"source": CONTROL, "type": "new_session"})])
         self.engine.new_session()
+
+    def _commit(self, lines: list[bytes], arrivals: int | None = None) -> None:
+        """Append sealed lines durably, then note how far the journal has committed (`arrivals`: inputs through them)."""
+        self._writer.append_lines(lines)
+        self._mark.record(self._committed(arrivals))
 
     def answered(self) -> None:
         """The caller has written the answers out; note it (made durable by the next commit)."""
@@ -330,7 +370,7 @@ class JournaledEngine:
     def advance(self, now: int | str) -> list[dict[str, Any]]:
         """Broker time is now `now`: journaled, then timeouts fire."""
         stamp = now if type(now) is int else _broker_time(now)
-        self._writer.append([{"source": CONTROL, "type": "advance", "now": stamp}])
+        self._commit([encode({"source": CONTROL, "type": "advance", "now": stamp})])
         return self.engine.advance(stamp)
 
     def shutdown(self) -> None:
@@ -341,6 +381,7 @@ class JournaledEngine:
 
     def close(self) -> None:
         self._writer.close()
+        self._mark.close()
         self._lock.release()
 
     def __enter__(self) -> JournaledEngine:
@@ -352,6 +393,16 @@ class JournaledEngine:
 
 def _number_of(path: Path) -> int:
     return int(path.name.split("-")[1].split(".")[0])
+
+
+def _refuse_gaps(paths: list[Path], first: int | None) -> None:
+    """Segments to replay follow one another (from the checkpoint's, if one is used): none missing in between."""
+    expected = first if first is not None else 1
+    for path in paths:
+        if _number_of(path) != expected:
+            raise JournalError(f"{path.parent / segment_name(expected)} is missing: the journal has {path.name} after "
+                               f"segment {expected - 1}. Restore it from a complete copy of the journal folder")
+        expected += 1
 
 
 def _broker_time(text: str) -> int:

@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from ..errors import JournalError
+from .disk import not_durable
 from .files import fsync_folder
 
 SEED_FILE = "hash-seed.json"
@@ -103,7 +104,7 @@ def ensure_journal_seed(folder: Path) -> int:
             temporary.unlink()
         fsync_folder(folder)
     except OSError as error:
-        raise JournalError(f"{folder}: cannot record the journal's hash seed: {error.strerror or error}") from None
+        raise not_durable(folder / SEED_FILE, "record the journal's hash seed", error) from None
     seed = journal_seed(folder)
     assert seed is not None
     return seed

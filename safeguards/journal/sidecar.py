@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import UsageError
+from ..errors import JournalNotDurable, UsageError
 from ..idle_clock import IdleClock
 from ..jsonlines import dumps, loads
 from ..engine import Engine
@@ -134,7 +134,7 @@ def serve_journaled(policy: str, journal: str | Path, source: IO[bytes], out: IO
             journaled.new_session()
             print("safeguards run: new session: broker message numbers start over", file=err, flush=True)
         print(f"safeguards run: {journaled.engine.identity} ready", file=err, flush=True)
-        ended_by = _serve(journaled, LineReader(source), out, IdleClock(tick))
+        ended_by = _serve(journaled, LineReader(source), out, err, IdleClock(tick))
         journaled.shutdown()
         engine = journaled.engine
         summary = {
@@ -147,7 +147,7 @@ def serve_journaled(policy: str, journal: str | Path, source: IO[bytes], out: IO
         journaled.close()
 
 
-def _serve(journaled: JournaledEngine, reader: LineReader, out: IO[str], clock: IdleClock) -> str:
+def _serve(journaled: JournaledEngine, reader: LineReader, out: IO[str], err: IO[str], clock: IdleClock) -> str:
     state = {"reading": False, "stop": False}
 
     def on_sigterm(signum: int, frame: Any) -> None:
@@ -175,7 +175,14 @@ def _serve(journaled: JournaledEngine, reader: LineReader, out: IO[str], clock: 
                     inputs.append(parse_line(raw))
                     numbers.append(line_number)
             if inputs:
-                write_answers(journaled.submit(inputs), out, line_numbers=numbers)
+                try:
+                    answers = journaled.submit(inputs)
+                except JournalNotDurable:
+                    print(f"safeguards run: stopped answering: lines {numbers[0]:,} to {numbers[-1]:,} of this run got "
+                          "no decision (they could not be journaled); send them again after the restart",
+                          file=err, flush=True)
+                    raise
+                write_answers(answers, out, line_numbers=numbers)
                 out.flush()
                 journaled.answered()
                 journaled.maybe_checkpoint()
