@@ -123,10 +123,10 @@ def runtime(tmp_path, proved):
     return tmp_path / "runtime"
 
 
-def promote_version(tmp_path, version):
+def promote_version(tmp_path, version, signer=None):
     pol = policy(version=version)
     runs = [evidence(tmp_path / f"l{version}", pol), evidence(tmp_path / f"c{version}", pol, kind="clean")]
-    return promote(pol, runs, "alice", f"v{version}", tmp_path / "runtime")
+    return promote(pol, runs, "alice", f"v{version}", tmp_path / "runtime", signer=signer)
 
 
 def test_edited_registry_is_refused(tmp_path, runtime):
@@ -201,16 +201,11 @@ def test_unsigned_or_foreign_signed_entries_are_refused(tmp_path, runtime, monke
     registry.write_text(original)
     mallory, _, _ = init_keys(tmp_path / "mallory.key", tmp_path / "mallory-trusted")
     with pytest.raises(SigningError, match="not among the trusted keys"):
-        promote_version_signed(tmp_path, 2, Signer.load(mallory))
+        promote_version(tmp_path, 2, Signer.load(mallory))
     monkeypatch.setenv(TRUSTED_KEYS_ENV, str(tmp_path / "mallory-trusted"))  # production trusting another key only
     with pytest.raises(SigningError, match="not among the trusted keys"):
         load_policy(tmp_path / "runtime/multileg_options")
 
-
-def promote_version_signed(tmp_path, version, signer):
-    pol = policy(version=version)
-    runs = [evidence(tmp_path / f"s{version}", pol), evidence(tmp_path / f"sc{version}", pol, kind="clean")]
-    return promote(pol, runs, "alice", f"v{version}", tmp_path / "runtime", signer=signer)
 
 
 def test_a_symlinked_artifact_is_refused(tmp_path, runtime):
