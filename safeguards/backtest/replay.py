@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..collector import rare_collections
-from ..engine import Engine
+from ..core import Engine
 from ..session import LIVE
 from ..gates import GateResult, evaluate_gates
 from ..policy import CompiledPolicy, load_policy
