@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from safeguards import Engine
+from safeguards.engine import Engine  # the Python engine: these tests read its book's internals (the core's eviction: tests/conformance, crates/safeguards-core/tests)
 from tests.eventkit import S, Stream, kinds, policy_with, run, verdicts, working_order
 
 WINDOW = 60 * S

@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..collector import rare_collections
-from ..engine import Engine
+from ..core import Engine
 from ..errors import UsageError
 from ..events import parse_timestamp
 from ..session import LIVE

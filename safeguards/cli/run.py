@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..collector import rare_collections
-from ..engine import Engine
+from ..core import Engine
 from ..errors import UsageError
 from ..journal.seed import REEXEC_MARK, reexec_argv
 from ..idle_clock import IdleClock

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..engine import Engine
+from ..core import Engine
 
 ESCALATIONS = ("halted", "reducing")
 
@@ -61,7 +61,7 @@ def run_engine(events: Iterable[dict], policy: str | Path) -> tuple[dict[int, di
     for event in events:
         decision = engine.process(event)
         decisions[decision["seq"]] = decision
-        if engine.book.alerts:
+        if engine.pending_alerts():
             alerts.extend(engine.pop_alerts())
     alerts.extend(engine.pop_alerts())
     return decisions, alerts

@@ -222,43 +222,21 @@ impl EventType {
         matches!(self, EventType::PartialFill | EventType::Fill)
     }
 
-    /// The fields an event of this type must carry, in canonical order.
-    pub fn required(self) -> Vec<Field> {
-        let source = self.source();
-        let mut need = vec![Field::RecvTs];
-        if self != EventType::Quote {
-            need.push(Field::OrderId);
-        }
-        if source == Source::Broker {
-            need.extend([Field::EventId, Field::BrokerTs]);
-            if self != EventType::CancelRejected {
-                need.extend([Field::CumQty, Field::LeavesQty]);
-            }
-            if self.is_fill() {
-                need.extend([Field::LastQty, Field::LastPx]);
-            }
-        }
+    /// The fields an event of this type must carry, in canonical order (DESIGN section 4's table).
+    pub fn required(self) -> &'static [Field] {
+        use EventType::*;
+        use Field::*;
         match self {
-            EventType::Intent => need.extend([
-                Field::GroupId,
-                Field::Role,
-                Field::Symbol,
-                Field::Side,
-                Field::Qty,
-            ]),
-            EventType::ReplaceRequest => need.push(Field::Qty),
-            EventType::Quote => need.extend([
-                Field::BrokerTs,
-                Field::Symbol,
-                Field::BidPx,
-                Field::BidQty,
-                Field::AskPx,
-                Field::AskQty,
-            ]),
-            _ => {}
+            Intent => &[OrderId, GroupId, Role, Symbol, Side, Qty, RecvTs],
+            Submit | CancelRequest => &[OrderId, RecvTs],
+            ReplaceRequest => &[OrderId, Qty, RecvTs],
+            CancelRejected => &[EventId, OrderId, BrokerTs, RecvTs],
+            PartialFill | EventType::Fill => &[
+                EventId, OrderId, LastQty, LastPx, CumQty, LeavesQty, BrokerTs, RecvTs,
+            ],
+            Quote => &[Symbol, BidPx, BidQty, AskPx, AskQty, BrokerTs, RecvTs],
+            _ => &[EventId, OrderId, CumQty, LeavesQty, BrokerTs, RecvTs],
         }
-        need.sort();
-        need
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod decision;
 pub mod engine;
 pub mod event;
+pub mod fastmap;
 pub mod num;
 pub mod policy;
 pub mod pyfmt;

@@ -87,7 +87,7 @@ pub fn screen(items: Vec<(Field, Raw)>) -> Result<Event, String> {
         checked.push((field, check_value(field, value)?));
     }
     let source = kind.source();
-    for field in kind.required() {
+    for &field in kind.required() {
         if !checked.iter().any(|(present, _)| *present == field) {
             return Err(format!(
                 "missing field {} (required for {} {})",
@@ -110,6 +110,15 @@ pub fn screen(items: Vec<(Field, Raw)>) -> Result<Event, String> {
     Ok(event)
 }
 
+/// A field name as Python's `repr` shows it (field names are plain ASCII: quoted as they are).
+struct Quoted(&'static str);
+
+impl std::fmt::Display for Quoted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "'{}'", self.0)
+    }
+}
+
 fn wrong_kind(field: Field, value: &Raw) -> String {
     format!(
         "field {}: expected {}, got {}",
@@ -120,7 +129,8 @@ fn wrong_kind(field: Field, value: &Raw) -> String {
 }
 
 fn check_value(field: Field, value: Raw) -> Result<Checked, String> {
-    let name = str_repr(field.name());
+    // The quoted field name, only when a reason needs it (rare: never for a valid event).
+    let name = Quoted(field.name());
     match (field.kind(), value) {
         (Kind::Str, Raw::Str(text)) => {
             if let Some(choices) = field.choices()

@@ -176,18 +176,42 @@ fn engine_error(py: Python<'_>, message: String) -> PyErr {
 }
 
 /// The engine, compiled: `safeguards.Engine`'s API over `safeguards-core`.
-#[pyclass(module = "safeguards._core", name = "Engine")]
+#[pyclass(module = "safeguards._core", name = "Engine", subclass)]
 struct Engine {
     core: CoreEngine,
     #[pyo3(get)]
     identity: String,
     #[pyo3(get)]
     policy: Py<PyAny>,
+    /// Decision texts made once as Python strings (verdicts, guards, rules, most reasons, the identity).
+    texts: TextCache,
+    /// Outcome tuples of the bulk paths, shared between equal outcomes.
+    outcomes: std::collections::HashMap<String, Py<PyTuple>>,
+}
+
+/// Python strings for texts that recur in decision after decision: made once, then shared.
+struct TextCache {
+    known: std::collections::HashMap<String, Py<PyString>>,
+}
+
+impl TextCache {
+    const LIMIT: usize = 4096;
+
+    fn get<'py>(&mut self, py: Python<'py>, text: &str) -> Bound<'py, PyString> {
+        if let Some(known) = self.known.get(text) {
+            return known.bind(py).clone();
+        }
+        let made = PyString::new(py, text);
+        if self.known.len() < TextCache::LIMIT {
+            self.known.insert(text.to_owned(), made.clone().unbind());
+        }
+        made
+    }
 }
 
 impl Engine {
     fn decision<'py>(
-        &self,
+        &mut self,
         py: Python<'py>,
         event: &Event,
         decided: &Decided,
@@ -202,20 +226,48 @@ impl Engine {
     }
 
     fn outcome_items(
-        &self,
+        &mut self,
         py: Python<'_>,
         dict: &Bound<'_, PyDict>,
         outcome: &Outcome,
     ) -> PyResult<()> {
-        dict.set_item(intern!(py, "verdict"), outcome.verdict.name())?;
-        dict.set_item(intern!(py, "guard"), outcome.guard.name())?;
+        let texts = &mut self.texts;
         dict.set_item(
-            intern!(py, "rule"),
-            outcome.rule.as_ref().map(|rule| rule.as_str()),
+            intern!(py, "verdict"),
+            texts.get(py, outcome.verdict.name()),
         )?;
-        dict.set_item(intern!(py, "reason"), outcome.reason.to_string())?;
-        dict.set_item(intern!(py, "policy"), &self.identity)?;
+        dict.set_item(intern!(py, "guard"), texts.get(py, outcome.guard.name()))?;
+        match &outcome.rule {
+            Some(rule) => dict.set_item(intern!(py, "rule"), texts.get(py, rule.as_str()))?,
+            None => dict.set_item(intern!(py, "rule"), py.None())?,
+        }
+        let reason = outcome.reason.to_string();
+        dict.set_item(intern!(py, "reason"), texts.get(py, &reason))?;
+        dict.set_item(intern!(py, "policy"), texts.get(py, &self.identity))?;
         Ok(())
+    }
+
+    /// An outcome as a `(verdict, guard, rule, reason)` tuple, the same tuple for equal outcomes.
+    fn outcome_tuple<'py>(
+        &mut self,
+        py: Python<'py>,
+        outcome: &Outcome,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let reason = outcome.reason.to_string();
+        let key = format!(
+            "{}\0{}\0{}\0{reason}",
+            outcome.verdict.name(),
+            outcome.guard.name(),
+            outcome.rule.as_ref().map_or("\u{1}", |rule| rule.as_str())
+        );
+        if let Some(known) = self.outcomes.get(&key) {
+            return Ok(known.bind(py).clone());
+        }
+        let made = outcome_py(py, outcome)?;
+        if self.outcomes.len() < TextCache::LIMIT {
+            self.outcomes.insert(key, made.clone().unbind());
+        }
+        Ok(made)
     }
 
     /// A malformed input's decision: the ids it has as strings, its own seq if an int.
@@ -300,6 +352,10 @@ impl Engine {
         Ok(Engine {
             core: CoreEngine::new(tables),
             identity: policy.getattr("identity")?.extract()?,
+            texts: TextCache {
+                known: std::collections::HashMap::new(),
+            },
+            outcomes: std::collections::HashMap::new(),
             policy: policy.unbind(),
         })
     }
@@ -371,10 +427,56 @@ impl Engine {
                     self.core.unprocessable(seq, why)
                 }
             };
-            outcomes.append(outcome_py(py, &decided.outcome)?)?;
+            outcomes.append(self.outcome_tuple(py, &decided.outcome)?)?;
             groups.append(&decided.group_id)?;
         }
         Ok((outcomes, groups))
+    }
+
+    /// The batch entry point from a Python list of event dicts, without a dict per decision.
+    ///
+    /// Returns each event's seq, its outcome `(verdict, guard, rule, reason)` (tuples shared between
+    /// equal outcomes, so a writer can dictionary-encode them) and its group; then the alerts raised.
+    /// A malformed event's outcome is `("invalid", "schema", "canonical_event", reason)`.
+    #[allow(clippy::type_complexity)]
+    fn decide_batch<'py>(
+        &mut self,
+        py: Python<'py>,
+        events: &Bound<'py, PyAny>,
+    ) -> PyResult<(
+        Bound<'py, PyList>,
+        Bound<'py, PyList>,
+        Bound<'py, PyList>,
+        Bound<'py, PyList>,
+    )> {
+        let seqs = PyList::empty(py);
+        let outcomes = PyList::empty(py);
+        let groups = PyList::empty(py);
+        for event in events.try_iter()? {
+            let event = event?;
+            match screened(&event)? {
+                Ok(valid) => {
+                    let decided = self.core.decide(&valid);
+                    seqs.append(decided.seq)?;
+                    outcomes.append(self.outcome_tuple(py, &decided.outcome)?)?;
+                    groups.append(&decided.group_id)?;
+                }
+                Err(reason) => {
+                    let decision = self.invalid(py, &event, reason)?;
+                    seqs.append(decision.get_item("seq")?)?;
+                    let outcome = ["verdict", "guard", "rule", "reason"].map(|name| {
+                        decision
+                            .get_item(name)
+                            .ok()
+                            .flatten()
+                            .map_or_else(|| py.None(), Bound::unbind)
+                    });
+                    outcomes.append(PyTuple::new(py, outcome)?)?;
+                    groups.append(decision.get_item("group_id")?)?;
+                }
+            }
+        }
+        Ok((seqs, outcomes, groups, self.pop_alerts(py)?))
     }
 
     /// Decide many events; their decisions (in order) and every alert raised.
@@ -554,45 +656,50 @@ impl Engine {
         json_py(py, &state)
     }
 
-    /// An engine in exactly the state `state()` described (for the same policy).
+    /// An engine in exactly the state `state()` described (for the same policy), of this class.
     #[classmethod]
-    fn from_state(
-        _class: &Bound<'_, pyo3::types::PyType>,
-        py: Python<'_>,
-        policy: Bound<'_, PyAny>,
-        state: Bound<'_, PyAny>,
-    ) -> PyResult<Engine> {
-        let mut engine = Engine::new(py, policy)?;
-        let hash: String = engine.policy.bind(py).getattr("hash")?.extract()?;
-        let saved = state
-            .get_item("policy_hash")
-            .ok()
-            .map(|h| h.str().map(|h| h.to_string()))
-            .transpose()?;
-        if saved.as_deref() != Some(hash.as_str()) {
-            let shown: String = saved
-                .unwrap_or_else(|| "None".into())
-                .chars()
-                .take(12)
-                .collect();
-            return Err(engine_error(
-                py,
-                format!(
+    fn from_state<'py>(
+        class: &Bound<'py, pyo3::types::PyType>,
+        policy: Bound<'py, PyAny>,
+        state: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = class.py();
+        let made = class.call1((policy,))?;
+        {
+            let mut engine = made.cast::<Engine>()?.borrow_mut();
+            let hash: String = engine.policy.bind(py).getattr("hash")?.extract()?;
+            let saved = match state.get_item("policy_hash") {
+                Ok(saved) => Some(saved.str()?.to_string()),
+                Err(_) => None,
+            };
+            if saved.as_deref() != Some(hash.as_str()) {
+                let shown: String = saved
+                    .unwrap_or_else(|| "None".into())
+                    .chars()
+                    .take(12)
+                    .collect();
+                let message = format!(
                     "state was saved under policy hash {shown}, not {}; load it with that policy",
                     engine.identity
-                ),
-            ));
+                );
+                return Err(engine_error(py, message));
+            }
+            let text: String = py
+                .import("json")?
+                .call_method1("dumps", (state,))?
+                .extract()?;
+            let value: Value =
+                serde_json::from_str(&text).map_err(|error| engine_error(py, error.to_string()))?;
+            let tables = engine.core.tables.clone();
+            engine.core = CoreEngine::from_state(tables, &value)
+                .map_err(|error| engine_error(py, error.to_string()))?;
         }
-        let text: String = py
-            .import("json")?
-            .call_method1("dumps", (state,))?
-            .extract()?;
-        let value: Value =
-            serde_json::from_str(&text).map_err(|error| engine_error(py, error.to_string()))?;
-        let tables = engine.core.tables.clone();
-        engine.core = CoreEngine::from_state(tables, &value)
-            .map_err(|error| engine_error(py, error.to_string()))?;
-        Ok(engine)
+        Ok(made)
+    }
+
+    /// How many alerts are raised and not yet taken.
+    fn pending_alerts(&self) -> usize {
+        self.core.pending_alerts()
     }
 
     /// Orders and dedup keys held (memory bounds, for benchmarks).

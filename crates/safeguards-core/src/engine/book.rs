@@ -1,6 +1,8 @@
 //! The book: what the engine knows about each order, and how finished orders leave it.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use crate::fastmap::{FastMap as HashMap, FastSet as HashSet};
 
 use serde_json::{Value, json};
 
@@ -151,7 +153,7 @@ pub struct Book {
 impl Book {
     pub fn new(retain_ns: i64, max_evicted: usize) -> Book {
         Book {
-            orders: HashMap::new(),
+            orders: HashMap::default(),
             finished: VecDeque::new(),
             evicted: Evicted {
                 limit: max_evicted,

@@ -9,7 +9,9 @@
 //! `recv_ts` is not our clock gives no samples; a coarse one widens the tolerance. Re-sends
 //! (`poss_dup`) are not sampled. Until the first sample our clock stands in for the broker's.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::fastmap::FastMap as HashMap;
 
 use serde_json::{Value, json};
 
@@ -62,7 +64,7 @@ impl ClockGuard {
             window_ns: tables.offset_window_ns,
             future_ns: tables.future_tolerance_ns,
             session: SessionKey::None,
-            sessions: HashMap::from([(SessionKey::None, SessionClock::default())]),
+            sessions: HashMap::from_iter([(SessionKey::None, SessionClock::default())]),
             skew_alerts: 0,
             rebased: false,
         }

@@ -6,7 +6,7 @@
 //! clears them. Broker events are facts and are never blocked. An order with no group is its own
 //! group (keyed by its order id). An evicted order's group forgets an `active` entry, never a raised one.
 
-use std::collections::HashMap;
+use crate::fastmap::FastMap as HashMap;
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
@@ -43,7 +43,7 @@ pub struct Escalation {
 
 impl Escalation {
     pub fn new(tables: &Tables) -> Escalation {
-        let mut by_kind: HashMap<AlertKind, Vec<usize>> = HashMap::new();
+        let mut by_kind: HashMap<AlertKind, Vec<usize>> = HashMap::default();
         for (index, rule) in tables.escalation.iter().enumerate() {
             for kind in &rule.alerts {
                 by_kind.entry(*kind).or_default().push(index);
@@ -52,10 +52,10 @@ impl Escalation {
         Escalation {
             rules: tables.escalation.clone(),
             by_kind,
-            groups: HashMap::new(),
+            groups: HashMap::default(),
             global: Episode::default(),
             session: SessionKey::None,
-            sessions: HashMap::from([(SessionKey::None, Episode::default())]),
+            sessions: HashMap::from_iter([(SessionKey::None, Episode::default())]),
             escalated: false,
         }
     }

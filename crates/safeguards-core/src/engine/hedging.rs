@@ -7,7 +7,7 @@
 //! hedge filled since is unhedged; past `max_unhedged` it raises `unhedged_timeout`. An evicted
 //! order leaves its group's legs; a group with no orders left is dropped.
 
-use std::collections::{HashMap, HashSet};
+use crate::fastmap::{FastMap as HashMap, FastSet as HashSet};
 
 use serde_json::{Map, Value, json};
 
@@ -58,8 +58,8 @@ impl Hedging {
             quote_max_age_ns: tables.quote_max_age_ns,
             max_attempts: tables.max_attempts,
             max_unhedged_ns: tables.max_unhedged_ns,
-            quotes: HashMap::new(),
-            groups: HashMap::new(),
+            quotes: HashMap::default(),
+            groups: HashMap::default(),
             pending_depth: 0,
         }
     }
@@ -92,7 +92,7 @@ impl Hedging {
     /// 1 + the parent's depth if the parent is a hedge order, following parent links.
     pub fn depth_of(book: &Book, parent_id: Option<&str>) -> i64 {
         let mut depth = 1;
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         let mut order = parent_id.and_then(|id| book.orders.get(id));
         while let Some(current) = order {
             if current.role != Some(Role::Hedge) || !seen.insert(current.order_id.as_str()) {

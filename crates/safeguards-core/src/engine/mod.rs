@@ -221,6 +221,11 @@ impl Engine {
         })
     }
 
+    /// How many alerts are raised and not yet taken.
+    pub fn pending_alerts(&self) -> usize {
+        self.out.alerts.len()
+    }
+
     /// The alerts raised since the last call, oldest first.
     pub fn pop_alerts(&mut self) -> Vec<Alert> {
         let alerts = std::mem::take(&mut self.out.alerts);

@@ -7,7 +7,7 @@
 //! quantity it is an `overfill`. Gaps in `broker_seq` (per account, within a session's numbering)
 //! raise `sequence_gap`. A fill is never lost in silence (see [`Ordering::fill`]).
 
-use std::collections::HashMap;
+use crate::fastmap::FastMap as HashMap;
 
 use serde_json::{Map, Value, json};
 
@@ -42,7 +42,7 @@ impl Ordering {
     pub fn new() -> Ordering {
         Ordering {
             session: SessionKey::None,
-            sessions: HashMap::from([(SessionKey::None, HashMap::new())]),
+            sessions: HashMap::from_iter([(SessionKey::None, HashMap::default())]),
         }
     }
 
@@ -461,7 +461,7 @@ impl Ordering {
 }
 
 mod checkpointing {
-    use std::collections::HashMap;
+    use crate::fastmap::FastMap as HashMap;
 
     use serde_json::{Value, json};
 
@@ -490,7 +490,7 @@ mod checkpointing {
                 let [k, seqs] = row.as_slice() else {
                     return Err(bad("sessions"));
                 };
-                let mut last = HashMap::new();
+                let mut last = HashMap::default();
                 for pair in list(seqs, "sessions")? {
                     let pair = list(pair, "sessions")?;
                     let [account, seq] = pair.as_slice() else {
