@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Simulate a multi-leg options book (verticals, strangles, butterflies, iron condors) with "
                     "emergency hedges, and inject faults at the given rates. Writes canonical JSON lines (or "
                     "Parquet when OUT ends in .parquet, or the session as a QuickFIX message log, both sides, "
-                    "when OUT ends in .log) and the labels beside it (OUT.labels.jsonl / .labels.parquet; a FIX "
+                    "when OUT ends in .log; as log4j tracer lines, ';'-delimited, when it ends in .tracer.log) and "
+                    "the labels beside it (OUT.labels.jsonl / .labels.parquet; a FIX "
                     "log's labels name what ingest reads back). Same seed and options, same bytes.",
         epilog=f"fault kinds: {_KINDS_HELP}",
     )

@@ -62,7 +62,7 @@ def _simulate_fix(path: Path, options: SimOptions, progress: Callable[[int, int]
     import json
 
     from ..events import parse_timestamp
-    from .fixlog import fix_labels, write_fix_log
+    from .fixlog import fix_labels, is_tracer, write_fix_log
 
     canonical = path.with_name(f"{path.name}.canonical.partial.jsonl")
     where, log_partial = labels_path(path), _partial(path)
@@ -76,7 +76,7 @@ def _simulate_fix(path: Path, options: SimOptions, progress: Callable[[int, int]
                     if name in event:
                         event[name] = parse_timestamp(event[name])
                 events.append(event)
-        session = write_fix_log(events, log_partial)
+        session = write_fix_log(events, log_partial, is_tracer(path))
         rows = [json.loads(line) for line in canonical_labels.read_text().splitlines()]
         with open(where, "w", encoding="ascii", newline="\n") as out:
             for row in fix_labels(rows, session):

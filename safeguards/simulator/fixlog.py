@@ -14,6 +14,10 @@ each line stamped with its ``recv_ts`` (``20260221-14:30:00.001000 : 8=FIX.4.4..
 * market data (``MD`` -> ``US``): MarketDataSnapshotFullRefresh (35=W), bid and offer;
 * Logon and Logout around it all.
 
+A second dialect, for a path ending in ``.tracer.log``: log4j tracer lines with ``;`` as
+the delimiter and the log time to the millisecond
+(``2026/02/21-14:30:00,001 INFO :: TracingIncomingMessage[BRK]: 8=FIX.4.4;9=...``).
+
 Intents are not written (a FIX log has none): ingest takes them from our submits.
 Read back by :mod:`safeguards.adapters.fix`, the log gives the same orders, states
 and quantities as the canonical log, under FIX's ids (``US@BRK/<ClOrdID>/<leg>``).
@@ -49,7 +53,8 @@ def _number(value: float) -> str:
 class FixSession:
     """Writes one simulated session's events as FIX lines, keeping what FIX needs that an event lacks."""
 
-    def __init__(self, events: list[dict]) -> None:
+    def __init__(self, events: list[dict], tracer: bool = False) -> None:
+        self.tracer = tracer
         self.intents = {e["order_id"]: e for e in events if e["type"] == "intent"}
         self.legs: dict[str, list[dict]] = {}  # group -> its legs' intents, in order
         for intent in self.intents.values():
@@ -103,6 +108,11 @@ class FixSession:
         target = BROKER if sender == US else US
         head = [fields[0], ("34", str(seq)), ("49", sender), ("52", fix_time(sent if sent is not None else at)),
                 ("56", target)]
+        if self.tracer:
+            stamp = fix_time(at)
+            time = f"{stamp[:4]}/{stamp[4:6]}/{stamp[6:8]}-{stamp[9:17]},{stamp[18:21]}"
+            direction = "Outgoing" if sender == US else "Incoming"
+            return f"{time} INFO :: Tracing{direction}Message[{sender}]: {encode([*head, *fields[1:]], BEGIN_STRING, ';')}\n"
         return f"{fix_time(at)} : {encode([*head, *fields[1:]], BEGIN_STRING)}\n"
 
     def _messages(self, event: dict) -> Iterator[tuple[list[tuple[str, str]], str]]:
@@ -187,15 +197,21 @@ class FixSession:
         return fields + self._leg_group(leg)
 
 
+def is_tracer(path: Path) -> bool:
+    """Whether ``path`` asks for the log4j tracer dialect (``OUT.tracer.log``)."""
+    return path.name.endswith(".tracer.log")
+
+
 #: Faults a FIX log cannot carry: ingest takes an intent from every NewOrderSingle, so a
 #: submit without an intent is not one once read back; a hedge the engine blocks (too deep,
 #: too large for the book, on a stale quote) is an intent that never went over the wire.
 NOT_IN_FIX = frozenset({"submit_without_intent", "hedge_depth", "insufficient_liquidity", "stale_quote"})
 
 
-def write_fix_log(events: list[dict], path: Path) -> FixSession:
-    """Write ``events`` (canonical, in arrival order, times in integer nanoseconds) as a FIX message log."""
-    session = FixSession(events)
+def write_fix_log(events: list[dict], path: Path, tracer: bool = False) -> FixSession:
+    """Write ``events`` (canonical, in arrival order, times in integer nanoseconds) as a FIX message log
+    (as log4j tracer lines with ``tracer``: see :func:`is_tracer`)."""
+    session = FixSession(events, tracer)
     with open(path, "w", encoding="latin-1", newline="\n") as out:
         for line in session.lines(events):
             out.write(line)

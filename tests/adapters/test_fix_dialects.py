@@ -93,3 +93,10 @@ def test_quickfix_event_log_lines_are_passed_over(store: duckdb.DuckDBPyConnecti
     (event,), notes = read(store, path)
     assert event["type"] == "new"
     assert "1 log lines without a message (engine events) were passed over" in notes
+
+
+def test_a_damaged_message_is_never_taken_for_an_event_line(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = write(tmp_path / "damaged.log", "20260221-14:30:00.000 : " + new_report().replace("8=FIX", "8=FIZ"))
+    ingest(store, path, "fix")
+    assert store.execute("SELECT reason FROM rejected_rows").fetchall() == [
+        ("no FIX message on this line (expected 8=FIX...)",)]

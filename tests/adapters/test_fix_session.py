@@ -137,3 +137,11 @@ def test_a_gap_fill_reusing_a_number_without_possdup_is_refused(store: duckdb.Du
     ingest(store, path, "fix")
     assert reasons_by_line(store)["line 3"].startswith("MsgSeqNum (34) '1' was already used")
     assert [e["broker_seq"] for e in events(store)] == [1, 2, 3]
+
+
+def test_a_report_the_store_refuses_opens_no_gap(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = write(tmp_path / "refused.log", msg("A", seq=1), report("E1", seq=2), msg("8", "11=A", "17=E2", "150=0", "39=0", "38=10", "14=0", "151=-5", seq=3),
+                 report("E3", seq=4))
+    result = ingest(store, path, "fix")
+    assert result.reasons == {"field 'leaves_qty': negative quantity -5.0": 1}
+    assert [e["broker_seq"] for e in events(store)] == [2, 3]  # E3 follows E1: nothing was lost

@@ -10,12 +10,12 @@ from safeguards.cli import main
 POLICY = str(Path(__file__).resolve().parents[2] / "rules" / "multileg_options.yaml")
 
 
-def run(tmp_path: Path, *simulate: str) -> tuple[int, dict, Path]:
-    log, db, out = tmp_path / "day.log", tmp_path / "db.duckdb", tmp_path / "run"
+def run(tmp_path: Path, *simulate: str, name: str = "day.log") -> tuple[int, dict, Path]:
+    log, db, out = tmp_path / name, tmp_path / "db.duckdb", tmp_path / "run"
     assert main(["simulate", "--seed", "3", "--groups", "120", "-o", str(log), "--quiet", *simulate]) == 0
     assert main(["ingest", str(log), "--db", str(db)]) == 0
     code = main(["backtest", "--policy", POLICY, "--db", str(db), "--out", str(out),
-                 "--labels", str(tmp_path / "day.log.labels.jsonl")])
+                 "--labels", str(tmp_path / f"{name}.labels.jsonl")])
     return code, json.loads((out / "summary.json").read_text()), log
 
 
@@ -33,3 +33,9 @@ def test_faults_injected_into_a_fix_log_are_detected_through_ingest(tmp_path: Pa
     kinds = json.loads((tmp_path / "run" / "scoring.json").read_text())["by_fault_kind"]
     assert kinds and all(kind["missed"] == 0 for kind in kinds.values()), kinds
     assert "submit_without_intent" not in kinds  # a FIX log cannot carry it (ingest takes an intent from every D)
+
+
+def test_the_log4j_tracer_dialect_reads_back_as_clean(tmp_path: Path, capsys) -> None:
+    code, summary, log = run(tmp_path, "--faults", "none", name="day.tracer.log")
+    assert code == 0 and not any(summary["alert_severities"].get(s) for s in ("warning", "critical"))
+    assert " INFO :: TracingIncomingMessage[BRK]: 8=FIX.4.4;9=" in log.read_text(encoding="latin-1")

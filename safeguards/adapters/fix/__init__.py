@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from ...errors import IngestError
+from ...store.checks import checked_select
 from ...store.ingest import Staged
 from .dialects import looks_like
 from .framing import encode
@@ -57,10 +58,29 @@ def stage(
     con.register(f"{name}_frame", frame)
     try:
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * EXCLUDE ({', '.join(EXTRA_COLUMNS)}), "
+            f"CREATE OR REPLACE TEMP TABLE {name}_read AS SELECT * EXCLUDE ({', '.join(EXTRA_COLUMNS)}), "
             f"CASE WHEN pre_reason IS NULL THEN json_merge_patch('{{}}', json_object({pairs}, 'fix_message', raw)) "
             f"END AS extra FROM {name}_frame"
         )
     finally:
         con.unregister(f"{name}_frame")
+    _close_refused_numbers(con, f"{name}_read", name)
     return Staged(reader.skipped, SKIPPED_WHAT, tuple(reader.notes()))
+
+
+def _close_refused_numbers(con: duckdb.DuckDBPyConnection, read: str, name: str) -> None:
+    """``name``: the rows of ``read`` with ``broker_seq`` closed over the reports the store will refuse.
+
+    A report rejected for its content (a negative quantity, a missing field) was received:
+    it is no lost message, so the events after it must not look like a gap. The store's
+    own checks (:func:`~safeguards.store.checks.checked_select`) say which rows it refuses,
+    and each numbered event after one moves down by one.
+    """
+    columns = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {read})").fetchall())
+    refused = f"SELECT row_number FROM ({checked_select(read, columns)}) WHERE reason IS NOT NULL"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT r.* REPLACE (r.broker_seq - coalesce(sum(CASE WHEN "
+        f"f.row_number IS NOT NULL AND r.broker_seq IS NOT NULL THEN 1 ELSE 0 END) OVER (ORDER BY r.row_number "
+        f"ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS broker_seq) "
+        f"FROM {read} AS r LEFT JOIN ({refused}) AS f USING (row_number) ORDER BY r.row_number"
+    )

@@ -59,7 +59,7 @@ def read_line(line: str, whole_file: bool) -> Line | None:
         return Line(screen["body"], read_log_time(screen["time"]), QUICKFIX_J_SCREEN)
     head, sep, rest = line.partition(MESSAGE_START)
     if not sep:
-        if _EVENT_LINE.match(line):
+        if _EVENT_LINE.match(line) and "\x01" not in line and "35=" not in line:  # not a damaged message
             return None
         return Line(line, None, UNTIMED)  # no message at all: the reader rejects it
     body = MESSAGE_START + rest
