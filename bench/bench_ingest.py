@@ -95,6 +95,7 @@ import duckdb
 import polars as pl
 
 from safeguards.adapters import AdapterOptions, stager
+from safeguards.adapters.fix.framing import frame as fix_frame
 from safeguards.store.database import open_store
 from safeguards.store.ingest import ingest_file
 
@@ -141,15 +142,15 @@ def fix_messages(n: int) -> str:
              + (seconds % 60).cast(pl.Utf8).str.zfill(2) + "." + (i % 1000).cast(pl.Utf8).str.zfill(3))
     frame = pl.DataFrame({"i": i, "exec_type": exec_type, "status": status, "cum": cum, "leaves": leaves})
     log_time = stamp + "417"  # the recorder's clock, microseconds after SendingTime
-    lines = frame.select(
-        (log_time + " : 8=FIX.4.4\x019=200\x0135=8\x0134=" + (pl.col("i") + 1).cast(pl.Utf8)
+    bodies = frame.select(
+        ("35=8\x0134=" + (pl.col("i") + 1).cast(pl.Utf8)
          + "\x0149=BRK\x0152=" + stamp + "\x0156=US\x0111=O" + (pl.col("i") // 4).cast(pl.Utf8)
          + "\x0117=E" + pl.col("i").cast(pl.Utf8) + "\x0137=B" + (pl.col("i") // 4).cast(pl.Utf8)
          + "\x01150=" + pl.col("exec_type") + "\x0139=" + pl.col("status")
          + "\x0155=SPY\x0154=1\x0138=10\x0144=1.25\x0132=5\x0131=1.25\x0114=" + pl.col("cum")
-         + "\x01151=" + pl.col("leaves") + "\x0160=" + stamp + "\x0110=000\x01").alias("line")
-    )["line"]
-    return "\n".join(lines.to_list()) + "\n"
+         + "\x01151=" + pl.col("leaves") + "\x0160=" + stamp + "\x01").alias("body"), log_time.alias("time")
+    )
+    return "".join(f"{time} : {fix_frame(body)}\n" for body, time in bodies.iter_rows())
 
 
 def timed(run: Callable[[], None]) -> tuple[float, float]:

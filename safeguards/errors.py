@@ -114,6 +114,10 @@ class RegistryError(SafeguardsError):
     """The runtime registry or an artifact in it is missing, inconsistent or tampered with."""
 
 
+class SigningError(RegistryError):
+    """A signature is missing, made by an untrusted key, or does not match; or a key cannot be read or made."""
+
+
 class PromotionRefused(SafeguardsError):
     """Promotion was refused because the evidence does not pass the policy's gates (exit code 1)."""
 

@@ -178,8 +178,8 @@ def format_timestamp(nanos: int) -> str:
 
 # --- validation ---------------------------------------------------------------------
 
-_INT64_MIN: Final = -(1 << 63)
-_INT64_MAX: Final = (1 << 63) - 1  # integers and nanosecond timestamps are stored as BIGINT
+INT64_MIN: Final = -(1 << 63)
+INT64_MAX: Final = (1 << 63) - 1  # integers and nanosecond timestamps are stored as BIGINT
 #: What a value of each kind must be, in the words every "expected ..., got ..." reason uses.
 KIND_WORDS: Final = {
     STR: "a string",
@@ -238,7 +238,7 @@ def validate_event(event: Any) -> str | None:
                 continue
         elif kind is TS:
             if cls is int:
-                if not _INT64_MIN <= value <= _INT64_MAX:
+                if not INT64_MIN <= value <= INT64_MAX:
                     return f"field {name!r}: {value} is outside the 64-bit integer range"
                 continue
             if cls is str:
@@ -246,12 +246,12 @@ def validate_event(event: Any) -> str | None:
                     nanos = parse_timestamp(value)
                 except EventError as error:
                     return f"field {name!r}: {error}"
-                if not _INT64_MIN <= nanos <= _INT64_MAX:
+                if not INT64_MIN <= nanos <= INT64_MAX:
                     return f"field {name!r}: outside the range of nanosecond timestamps (years 1677 to 2262): {value!r}"
                 continue
         elif kind is INT:
             if cls is int:
-                if not _INT64_MIN <= value <= _INT64_MAX:
+                if not INT64_MIN <= value <= INT64_MAX:
                     return f"field {name!r}: {value} is outside the 64-bit integer range"
                 continue
         elif cls is bool:

@@ -8,9 +8,20 @@ never trusted.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+
+#: The least evidence a gate is judged on (the desk's minimum; less proves nothing, whatever the gate says):
+#: labeled data with every fault kind the simulator injects, each this many times ...
+MIN_LABELED_PER_FAULT_KIND = 5
+#: ... and a clean baseline of this many events over this much broker time.
+MIN_CLEAN_EVENTS = 10_000
+MIN_CLEAN_SPAN_NS = 60_000_000_000
+WHAT_TO_RUN = ("run `safeguards notebook run backtest -p events LOG -p baseline CLEAN_LOG` on longer logs "
+                "(`safeguards simulate --events 100000 -o day.jsonl` writes one with every fault kind)")
 
 
 @dataclass(frozen=True)
@@ -84,3 +95,102 @@ def evaluate_gates(gates: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[st
         else:
             results.append(GateResult(gate["id"], True, f"{', '.join(seen)} ({bound})"))
     return results
+
+
+class Verdict(enum.Enum):
+    """What a set of evidence says of a policy, as a report's banner shows it."""
+
+    PASS = "PASS"
+    FAIL = "FAIL"
+    NOT_ENOUGH_EVIDENCE = "NOT ENOUGH EVIDENCE"
+
+
+@dataclass(frozen=True)
+class GateReport:
+    """One policy's gates on a set of evidence: each result, which the evidence could speak to, and the verdict.
+
+    A gate applies when a run of the data it asks for is in the evidence; a gate
+    that does not apply, or could not be measured, is neither a pass nor a failure.
+    """
+
+    identity: str
+    results: tuple[GateResult, ...]
+    wanted: Mapping[str, str]  # gate id -> the kind of data it asks for
+    kinds: frozenset[str]  # the kinds of data in the evidence
+    shortfalls: Mapping[str, str] = field(default_factory=dict)  # gate id -> what its evidence lacks
+
+    def applies(self, result: GateResult) -> bool:
+        return self.wanted.get(result.gate_id) in ("any", *self.kinds)
+
+    @property
+    def failed(self) -> list[GateResult]:
+        """Gates measured on the data they ask for, and failed: what makes a run exit 1."""
+        return [g for g in self.results if self.applies(g) and g.measured and not g.passed]
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.failed:
+            return Verdict.FAIL
+        if all(g.passed for g in self.results) and not self.shortfalls:
+            return Verdict.PASS
+        return Verdict.NOT_ENOUGH_EVIDENCE
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(gate, PASS / FAIL / n/a, what was seen or what data it needs), one per gate."""
+        rows = []
+        for g in self.results:
+            if not self.applies(g):
+                rows.append((g.gate_id, "n/a", f"needs a run on {self.wanted.get(g.gate_id)} data"))
+            elif g.passed and g.gate_id in self.shortfalls:
+                rows.append((g.gate_id, "n/a", f"not enough evidence: {self.shortfalls[g.gate_id]}"))
+            else:
+                rows.append((g.gate_id, "PASS" if g.passed else "FAIL" if g.measured else "n/a", g.detail))
+        return rows
+
+    def lines(self) -> list[str]:
+        return [f"{status} {gate}: {detail}" for gate, status, detail in self.rows()]
+
+
+def gate_report(identity: str, gates: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str, Any]]) -> GateReport:
+    """Evaluate ``gates`` (a policy's ``promotion.gates``) on evidence documents ``runs``."""
+    shortfalls = {gate["id"]: lack for gate in gates if (lack := shortfall(gate, runs)) is not None}
+    return GateReport(identity, tuple(evaluate_gates(gates, runs)), {g["id"]: g["dataset"] for g in gates},
+                      frozenset(run["dataset"]["kind"] for run in runs), shortfalls)
+
+
+def shortfall(gate: dict[str, Any], documents: Sequence[dict[str, Any]]) -> str | None:
+    """What the evidence lacks for ``gate`` to mean something, or None when it is enough."""
+    from .simulator.faults import NAMES  # here: the simulator package costs 1.5 s to import, most commands need none of it
+
+    wanted = gate["dataset"]
+    runs = [d for d in documents if wanted == "any" or d["dataset"]["kind"] == wanted]
+    undigested = [d["dataset"].get("source", "?") for d in runs if not _is_digest(d["dataset"].get("digest"))]
+    if undigested:
+        return f"no digest of the data for {', '.join(undigested)}"
+    labeled = [d for d in runs if d["dataset"]["kind"] == "labeled"]
+    clean = [d for d in runs if d["dataset"]["kind"] == "clean"]
+    if wanted == "labeled" or (wanted == "any" and labeled):
+        counts: dict[str, int] = {}
+        for document in labeled:
+            for kind, n in (document["metrics"].get("injected_by_fault_kind") or {}).items():
+                counts[kind] = counts.get(kind, 0) + int(n)
+        thin = [f"{kind} ({counts.get(kind, 0)})" for kind in NAMES if counts.get(kind, 0) < MIN_LABELED_PER_FAULT_KIND]
+        if thin:
+            return (f"every fault kind needs {MIN_LABELED_PER_FAULT_KIND} labelled instances; "
+                    f"{len(thin)} of {len(NAMES)} have fewer: {', '.join(thin)}")
+    if wanted == "clean" or (wanted == "any" and clean and not labeled):
+        if not any(_long_enough(d) for d in clean):
+            seen = ", ".join(f"{d['dataset'].get('source')}: {d['metrics'].get('events', 0):,} events over "
+                             f"{(d['dataset'].get('broker_span_ns') or 0) / 1e9:g}s" for d in clean) or "none"
+            return (f"a clean baseline needs {MIN_CLEAN_EVENTS:,} events over {MIN_CLEAN_SPAN_NS / 1e9:g}s of "
+                    f"broker time ({seen})")
+    return None
+
+
+def _long_enough(document: dict[str, Any]) -> bool:
+    return ((document["metrics"].get("events") or 0) >= MIN_CLEAN_EVENTS
+            and (document["dataset"].get("broker_span_ns") or 0) >= MIN_CLEAN_SPAN_NS)
+
+
+def _is_digest(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)

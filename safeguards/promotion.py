@@ -3,8 +3,14 @@
 Evidence is a run folder (from `safeguards notebook run` or `safeguards
 backtest`) holding `metrics.json`. Promotion refuses unless every evidence run
 was produced by this exact policy hash and every gate passes on it; then the
-compiled policy and a registry entry (who, when, why, evidence digest) are
-written under the runtime root.
+compiled policy and a signed registry entry (who, when, why, evidence digest)
+are written under the runtime root.
+
+The bar is the desk's, not the author's: once a version is in production, its
+gates apply to every candidate as well as the candidate's own, and a candidate
+that loosens anything production enforces (a limit, a gate, a rule; see
+:mod:`.policy.direction`) needs a second person (``approved_by``, not the
+author), with the loosening recorded in the registry beside both names.
 """
 
 from __future__ import annotations
@@ -17,9 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EvidenceError, PromotionRefused, RegistryError
-from .gates import GateResult, evaluate_gates
+from .gates import WHAT_TO_RUN, GateResult, gate_report
 from .policy.compiled import CompiledPolicy
+from .policy.diff import diff_policies
+from .policy.direction import Direction, judge
 from .registry import Registry
+from .signing import Signer
 
 METRICS_FILE = "metrics.json"
 EVIDENCE_FORMAT = 1
@@ -87,8 +96,12 @@ def _metric_problems(metrics: dict[str, Any]) -> list[str]:
     return problems
 
 
-def check_evidence(policy: CompiledPolicy, evidence: Sequence[Evidence]) -> list[GateResult]:
-    """Refuse evidence from another policy; return every gate's result (passed or not)."""
+def check_evidence(policy: CompiledPolicy, evidence: Sequence[Evidence],
+                   bar: CompiledPolicy | None = None) -> list[GateResult]:
+    """Refuse evidence from another policy; return every gate's result (passed or not).
+
+    ``bar``: the policy in production, whose gates the evidence must pass too (as ``production:<id>``).
+    """
     if not evidence:
         raise EvidenceError("no evidence given: pass --evidence RUN_DIR (a labeled run, and a clean baseline if a gate asks for one)")
     for item in evidence:
@@ -99,31 +112,66 @@ def check_evidence(policy: CompiledPolicy, evidence: Sequence[Evidence]) -> list
                 f"{item.folder}: evidence was produced by {identity}, not by {policy.identity}; "
                 "re-run the backtest notebook with this exact policy"
             )
-    return evaluate_gates(policy["promotion"]["gates"], [item.document for item in evidence])
+    documents = [item.document for item in evidence]
+    results = _judged(policy["promotion"]["gates"], documents)
+    if bar is not None and bar.hash != policy.hash:
+        results += [GateResult(f"production:{r.gate_id}", r.passed, r.detail, r.measured)
+                    for r in _judged(bar["promotion"]["gates"], documents)]
+    return results
+
+
+def _judged(gates: Sequence[dict[str, Any]], documents: list[dict[str, Any]]) -> list[GateResult]:
+    """Each gate's result, or its failure for want of evidence enough to judge it."""
+    report = gate_report("", gates, documents)
+    return [GateResult(r.gate_id, False, f"not enough evidence: {report.shortfalls[r.gate_id]}; {WHAT_TO_RUN}")
+            if r.gate_id in report.shortfalls and r.passed else r for r in report.results]
+
+
+def loosenings(production: CompiledPolicy | None, candidate: CompiledPolicy) -> list[str]:
+    """Every change from what production runs that lets more through, in words."""
+    if production is None:
+        return []
+    return [change.render() for change in diff_policies(production, candidate) if judge(change) is Direction.LOOSENING]
 
 
 def promote(policy: CompiledPolicy, evidence: Sequence[Evidence], by: str, reason: str,
-            runtime_root: str | Path = "runtime") -> tuple[dict[str, Any], list[GateResult]]:
-    """Check the evidence and gates, then write the artifact and a registry entry."""
+            runtime_root: str | Path = "runtime", signer: Signer | None = None,
+            approved_by: str | None = None) -> tuple[dict[str, Any], list[GateResult]]:
+    """Check the evidence against the candidate's gates and production's, then write the artifact and a signed entry."""
     if not by.strip() or not reason.strip():
         raise EvidenceError("promotion records who and why: give --by NAME and --reason TEXT")
-    results = check_evidence(policy, evidence)
-    failed = [result for result in results if not result.passed]
-    if failed:
-        raise PromotionRefused("gates failed:\n" + "\n".join(f"  {result.render()}" for result in results))
+    signer = signer if signer is not None else Signer.load()
     registry = Registry(Path(runtime_root), policy.name)
     earlier = registry.promoted_hash(policy.version)
     if earlier == policy.hash:
         raise RegistryError(f"{policy.identity} is already promoted; to make it current again: safeguards rollback {policy.name} --to {policy.version}")
+    if earlier is not None:
+        raise RegistryError(f"{policy.name}@{policy.version} was already promoted as #{earlier[:12]}; a promoted version "
+                            "never changes: raise metadata.version")
+    production = registry.load() if registry.current() is not None else None
+    weakened = loosenings(production, policy)
+    if weakened and (not approved_by or not approved_by.strip() or approved_by.strip() == by.strip()):
+        raise PromotionRefused(
+            f"{policy.identity} loosens what production ({production.identity if production else '-'}) enforces:\n"
+            + "\n".join(f"  {change}" for change in weakened)
+            + "\na loosening needs a second person: give --approved-by NAME (not the author)")
+    # With an approved loosening the approver accepts the candidate's own bar; otherwise production's binds too.
+    results = check_evidence(policy, evidence, bar=None if weakened else production)
+    failed = [result for result in results if not result.passed]
+    if failed:
+        raise PromotionRefused("gates failed:\n" + "\n".join(f"  {result.render()}" for result in results))
     digest = hashlib.sha256("\n".join(sorted(item.digest for item in evidence)).encode()).hexdigest()
-    entry = registry.record("promote", policy.hash, policy.version, by, reason, evidence_digest=digest, artifact=policy)
+    entry = registry.record("promote", policy.hash, policy.version, by, reason, signer, evidence_digest=digest,
+                            artifact=policy, approved_by=approved_by if weakened else None, weakened=weakened)
     return entry, results
 
 
-def rollback(name: str, version: int, by: str, reason: str, runtime_root: str | Path = "runtime") -> dict[str, Any]:
-    """Re-point production to an earlier promoted version (verified), recorded like a promotion."""
+def rollback(name: str, version: int, by: str, reason: str, runtime_root: str | Path = "runtime",
+             signer: Signer | None = None) -> dict[str, Any]:
+    """Re-point production to an earlier promoted version (verified), recorded and signed like a promotion."""
     if not by.strip() or not reason.strip():
         raise EvidenceError("a rollback records who and why: give --by NAME and --reason TEXT")
+    signer = signer if signer is not None else Signer.load()
     registry = Registry(Path(runtime_root), name)
     policy = registry.load(version)  # refuses a version never promoted or a damaged artifact
-    return registry.record("rollback", policy.hash, version, by, reason)
+    return registry.record("rollback", policy.hash, version, by, reason, signer)

@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Final
 
-from .events import BOOL, CHOICES, FIELDS, INT, NUM, QUANTITY_FIELDS, REQUIRED, STR, TS, parse_timestamp, validate_event
+from .events import (BOOL, CHOICES, FIELDS, INT, INT64_MAX, INT64_MIN, NUM, QUANTITY_FIELDS, REQUIRED, STR, TS,
+                     parse_timestamp, validate_event)
 
 #: (reason, broker_ts ns or None, recv_ts ns or None, fields or None): the reason is None
 #: for a valid event; ``fields`` names its canonical fields that are present and not None,
@@ -26,8 +27,6 @@ from .events import BOOL, CHOICES, FIELDS, INT, NUM, QUANTITY_FIELDS, REQUIRED, 
 Checked = tuple["str | None", "int | None", "int | None", "tuple[str, ...] | None"]
 Checker = Callable[[dict], "Checked | None"]
 
-INT64_MIN: Final = -(1 << 63)  # integers and timestamps must fit 64 bits (the store's BIGINT), as validate_event says
-INT64_MAX: Final = (1 << 63) - 1
 _CHECKER_LIMIT: Final = 4096  # shapes cached at most: odd inputs must not grow memory without bound
 _STAMP_VARIABLES: Final = {"broker_ts": "broker_ts", "recv_ts": "recv_ts"}
 

@@ -17,3 +17,15 @@ if os.environ.get("CI"):
 def pytest_addoption(parser):
     parser.addoption("--differential-events", type=int, default=20_000,
                      help="events in the simulated log the differential test replays through every engine")
+
+
+def pytest_configure(config):
+    """Every test signs promotions with one throwaway key pair, never the user's own keys (~/.config/safeguards)."""
+    import tempfile
+
+    from safeguards.signing import SIGNING_KEY_ENV, TRUSTED_KEYS_ENV, init_keys
+
+    folder = tempfile.mkdtemp(prefix="safeguards-test-keys-")
+    private, _, _ = init_keys(os.path.join(folder, "signing.key"), os.path.join(folder, "trusted"))
+    os.environ[SIGNING_KEY_ENV] = str(private)
+    os.environ[TRUSTED_KEYS_ENV] = os.path.join(folder, "trusted")

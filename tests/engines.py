@@ -15,3 +15,12 @@ from safeguards.policy import CompiledPolicy
 
 #: name -> how to build that implementation's engine from a compiled policy.
 IMPLEMENTATIONS: dict[str, Callable[[CompiledPolicy], Any]] = {"python": Engine}
+
+
+def _rust_engine(policy: CompiledPolicy) -> Any:
+    from safeguards._core import Engine as RustEngine
+
+    return RustEngine(policy)
+
+
+IMPLEMENTATIONS["rust"] = _rust_engine

@@ -61,7 +61,7 @@ def test_sample_data_scoring_and_evidence(sample_run):
     assert metrics["critical_alerts"] == 190 and metrics["invalid_events"] == 0
     assert len(metrics["recall_by_fault_kind"]) == 14 and set(metrics["recall_by_fault_kind"].values()) == {1.0}
     scoring = json.loads((sample_run.out_dir / "scoring.json").read_text())
-    assert scoring["by_fault_kind"]["duplicate"] == {"injected": 87, "detected": 87, "missed": 0}
+    assert scoring["by_fault_kind"]["duplicate"] == {"injected": 87, "detected": 87, "missed": 0, "detected_otherwise": 0}
     assert scoring["missed"] == [] and scoring["false_alerts"] == []
 
 
@@ -69,7 +69,7 @@ def test_missed_faults_and_false_alerts_are_listed(sample_run):
     """The candidate allows a third hedge level: every hedge_depth fault is missed, and listed with its seq."""
     other = sample_run.other
     scoring = json.loads((other.out_dir / "scoring.json").read_text())
-    assert scoring["by_fault_kind"]["hedge_depth"] == {"injected": 15, "detected": 0, "missed": 15}
+    assert scoring["by_fault_kind"]["hedge_depth"] == {"injected": 15, "detected": 0, "missed": 15, "detected_otherwise": 0}
     missed = [label for label in scoring["missed"] if label["fault"] == "hedge_depth"]
     assert len(missed) == 15 and all(isinstance(label["seq"], int) for label in missed)
     assert other.evidence["metrics"]["false_alerts"] == len(scoring["false_alerts"]) == 15
@@ -520,3 +520,19 @@ def test_a_log_stamped_by_the_broker_clock_raises_no_clock_skew(tmp_path, capsys
     assert main(["backtest", "--policy", str(REFERENCE), "--events", str(stamped), "--out", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
     assert "local clock skew cannot be shown" in out and "gate n/a few_false_alerts" in out
+
+
+def test_a_stricter_policy_is_scored_fairly(tmp_path):
+    """max_depth 1 stops a hedge chain a level early: the labelled depth fault is caught (by escalation or the
+    depth guard at an earlier hedge), and the broker's answers to the hedges it blocked are not false alerts."""
+    log = simulated(tmp_path, "deep", seed=7, groups=80, faults="none", rates=("hedge_depth=0.5",))
+    stricter = tmp_path / "stricter.yaml"
+    stricter.write_text(REFERENCE.read_text().replace("max_depth: 2", "max_depth: 1"))
+    result = run_backtest(stricter, tmp_path / "run", events=log)
+    metrics = result.evidence["metrics"]
+    assert metrics["injected_faults"] > 0
+    assert metrics["recall_by_fault_kind"]["hedge_depth"] == 1.0
+    assert metrics["false_alerts"] == 0
+    scoring = json.loads((tmp_path / "run" / "scoring.json").read_text())
+    assert scoring["by_fault_kind"]["hedge_depth"]["detected_otherwise"] > 0
+    assert scoring["alerts_after_block"] > 0 and "acted on it otherwise" in scoring["detection_rule"]

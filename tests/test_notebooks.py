@@ -7,6 +7,8 @@ evidence promotion accepts; a failing cell must be named with its error.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 
 import nbformat
 import pytest
@@ -35,34 +37,91 @@ def test_parameter_cells_default_to_the_bundled_sample_data():
     assert (ROOT / notebook_defaults(ROOT / "notebooks" / "compare.ipynb")["other"]).is_file()
 
 
-def test_backtest_notebook_makes_a_promotable_run_folder(tmp_path, logs):
-    run = run_notebook("backtest", {"policy": str(REFERENCE), "events": str(logs["labeled"]),
-                                    "baseline": str(logs["clean"])}, runs_root=tmp_path / "runs")
+@pytest.fixture(scope="module")
+def bundled_run(tmp_path_factory):
+    """The backtest notebook with its defaults: the bundled sample (every fault kind) and clean baseline."""
+    return run_notebook("backtest", {"policy": str(REFERENCE)}, runs_root=tmp_path_factory.mktemp("bundled") / "runs",
+                        cwd=ROOT)
+
+
+def test_backtest_notebook_makes_a_promotable_run_folder(tmp_path, bundled_run):
+    run = bundled_run
     policy = load_policy(REFERENCE)
-    assert run.folder.parent == (tmp_path / "runs" / policy.name / str(policy.version)).resolve()
+    assert run.folder.parent.parent.parent.name == "runs" and run.folder.parent.name == str(policy.version)
     assert run.notebook.is_file() and run.html.is_file() and (run.folder / "metrics.json").is_file()
     executed = nbformat.read(str(run.notebook), as_version=4)
     assert all(o.get("output_type") != "error" for c in executed.cells for o in c.get("outputs", []))
     assert "data:image/png;base64," in run.html.read_text()
-    assert {doc["dataset"]["kind"] for _, doc in run.evidence} == {"labeled", "clean"}
-    assert all(gate.passed for gate in run.gates) and not run.failed_gates
-    evidence = [read_evidence(folder) for folder, _ in run.evidence]
+    assert {doc["dataset"]["kind"] for _, doc in run.main.evidence} == {"labeled", "clean"}
+    assert run.main.gates.verdict.value == "PASS" and not run.main.gates.failed
+    evidence = [read_evidence(folder) for folder, _ in run.main.evidence]
     entry, _ = promote(policy, evidence, by="tester", reason="notebook run", runtime_root=tmp_path / "runtime")
     assert entry["policy_hash"] == policy.hash
 
 
-def test_compare_notebook_via_the_command_exits_1_when_a_gate_fails(tmp_path, logs, capsys):
-    code = main(["notebook", "run", "compare", "--runs", str(tmp_path / "runs"), "-p", "policy", str(CANDIDATE),
-                 "-p", "other", str(REFERENCE), "-p", "events", str(logs["labeled"])])
+def test_compare_notebook_judges_the_candidate_and_shows_both_sides(tmp_path, logs, capsys):
+    """The exit status is the candidate's (B, `other`): it allows one more hedge level, so it misses depth faults."""
+    code = main(["notebook", "run", "compare", "--runs", str(tmp_path / "runs"), "-p", "policy", str(REFERENCE),
+                 "-p", "other", str(CANDIDATE), "-p", "events", str(logs["labeled"])])
     printed = capsys.readouterr().out
-    folder = next((tmp_path / "runs" / "multileg_options" / "2").iterdir())
+    folder = next((tmp_path / "runs" / "multileg_options" / "1").iterdir())
     assert (folder / "compare.ipynb").is_file() and (folder / "compare.html").is_file()
     comparison = json.loads((folder / "comparison.json").read_text())
-    assert comparison["b"] == load_policy(REFERENCE).identity
+    assert comparison["b"] == load_policy(CANDIDATE).identity
     assert f"report: {folder / 'compare.html'}" in printed
-    # the candidate misses hedge-depth faults if the log has any; otherwise every gate here passes
-    missed = json.loads((folder / "metrics.json").read_text())["metrics"]["missed_faults"]
-    assert code == (1 if missed else 0)
+    assert f"policy {load_policy(REFERENCE).identity}" in printed and f"candidate {load_policy(CANDIDATE).identity}" in printed
+    missed = json.loads((folder / "other" / "metrics.json").read_text())["metrics"]["missed_faults"]
+    assert missed > 0, "the labeled log should hold hedge-depth faults the candidate lets through"
+    assert code == 1
+    assert printed.startswith("NOT ENOUGH EVIDENCE: policy") or printed.startswith("PASS: policy")
+    assert "FAIL: candidate" in printed and "to promote" not in printed
+    assert "data-verdict='FAIL'" in (folder / "compare.html").read_text()
+
+
+_PROBE = """<!doctype html><html><body><iframe id="report" src="{page}" style="width:1200px;height:900px"></iframe>
+<pre id="seen">pending</pre><script>
+document.getElementById("report").addEventListener("load", () => {{
+  const page = document.getElementById("report").contentDocument;
+  const images = [...page.images];
+  const first = page.querySelector(".cell");
+  document.getElementById("seen").textContent = JSON.stringify({{
+    verdicts: [...page.querySelectorAll(".banner")].map(b => b.dataset.verdict),
+    banner_first: !!(first && first.querySelector(".banner")),
+    images: images.length, loaded: images.filter(i => i.complete && i.naturalWidth > 0).length,
+    code: page.body.innerText.includes("import ") || page.body.innerText.includes("shape: ("),
+    untitled: [...page.querySelectorAll("table")].length - [...page.querySelectorAll("table caption")].length}});
+}});
+</script></body></html>"""
+
+
+def _seen_in_chromium(page) -> dict:
+    """What headless Chromium shows of a report: banners, whether every picture loaded, code or raw frames on the page."""
+    probe = page.parent / "probe.html"
+    probe.write_text(_PROBE.format(page=page.name))
+    shown = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+         "--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True).stdout
+    probe.unlink()
+    return json.loads(shown.split('<pre id="seen">', 1)[1].split("</pre>", 1)[0].replace("&quot;", '"'))
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (CI installs Debian's chromium package)")
+def test_reports_render_in_a_real_browser_verdict_first_every_figure_loaded(tmp_path, logs, bundled_run):
+    backtest = bundled_run
+    compare = run_notebook("compare", {"policy": str(REFERENCE), "other": str(CANDIDATE),
+                                       "events": str(logs["labeled"])}, runs_root=tmp_path / "runs")
+    seen = _seen_in_chromium(backtest.html)
+    assert seen["verdicts"] == ["PASS"] and seen["banner_first"]
+    assert seen["images"] >= 4 and seen["loaded"] == seen["images"]
+    assert not seen["code"] and seen["untitled"] == 0
+    seen = _seen_in_chromium(compare.html)
+    assert seen["verdicts"][0] == "FAIL" and len(seen["verdicts"]) == 2 and seen["banner_first"]
+    assert seen["images"] >= 1 and seen["loaded"] == seen["images"]
+    assert not seen["code"] and seen["untitled"] == 0
 
 
 def test_a_failing_cell_is_named_with_its_error(tmp_path, capsys):

@@ -36,11 +36,12 @@ class AdapterOptions:
     """What a person may tell an adapter beyond the file itself."""
 
     mapping: Mapping[str, str] = field(default_factory=dict)  # CSV/Parquet: their column -> our field
-    fix_intents: str = fix.INTENTS_NONE  # FIX: see safeguards.adapters.fix
+    fix_intents: str = fix.INTENTS_FROM_SUBMITS  # FIX: see safeguards.adapters.fix.reader
+    fix_lenient: bool = False  # FIX: CheckSum and BodyLength not checked (hand-written examples)
 
     def describe(self) -> dict[str, object]:
         """The options as recorded in the ``ingests`` table."""
-        return {"mapping": dict(self.mapping), "fix_intents": self.fix_intents}
+        return {"mapping": dict(self.mapping), "fix_intents": self.fix_intents, "fix_lenient": self.fix_lenient}
 
 
 def guess_format(path: Path) -> str:
@@ -88,5 +89,6 @@ def stager(format: str, options: AdapterOptions, progress: LoadProgress | None =
     if format == parquet.FORMAT:
         return functools.partial(parquet.stage, mapping=options.mapping)
     if format == fix.FORMAT:
-        return functools.partial(fix.stage, intents=options.fix_intents, progress=progress.staged if progress else None)
+        return functools.partial(fix.stage, intents=options.fix_intents, lenient=options.fix_lenient,
+                                 progress=progress.staged if progress else None)
     raise IngestError(f"unknown format {format!r} (known: {', '.join(FORMATS)})")

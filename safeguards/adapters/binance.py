@@ -52,6 +52,7 @@ import duckdb
 
 from ..store.checks import lit
 from ..store.database import one_row
+from ..store.ingest import Staged
 from .jsonl import NOT_BLANK, create_lines
 from .streams import case_map, epoch_millis, leaves_qty, one_of, receive_time
 
@@ -105,8 +106,8 @@ def _is_reply(message: dict) -> bool:
     return "id" in message and any(key in message for key in REPLY_KEYS)
 
 
-def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
-    """Stage the file's order events as the temporary table ``name``; return how many other messages were skipped."""
+def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> Staged:
+    """Stage the file's order events as the temporary table ``name``; say how many other messages were skipped."""
     lines = create_lines(con, path, name)
     orders = one_of(list(ORDER_EVENTS))
     order_path = case_map("e", ORDER_EVENTS)
@@ -172,4 +173,4 @@ FROM (
     )
 )""")
     skipped: int = one_row(con, f"SELECT count(*) FROM {name}_parsed WHERE skip")[0]
-    return skipped
+    return Staged(skipped, "Binance messages other than order updates")

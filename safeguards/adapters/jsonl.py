@@ -18,6 +18,7 @@ import duckdb
 from ..events import BOOL, FIELDS, INT, KIND_WORDS, NUM, STR, TS
 from ..store.checks import ident, lit
 from ..store.database import one_row
+from ..store.ingest import Staged
 from ..store.progress import LoadProgress
 from ..store.scratch import no_room, scratch_folder
 
@@ -182,7 +183,7 @@ _JOURNAL_CONTROL = ("CASE WHEN contains(line, 'journal_crc') AND json_valid(line
                     "AND json_extract_string(line, '$.journal_crc') IS NOT NULL, false) ELSE false END")
 
 
-def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, progress: LoadProgress | None = None) -> int:
+def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, progress: LoadProgress | None = None) -> Staged:
     """Stage the file's lines as the temporary table ``name`` (parsed once, read twice); return the lines skipped."""
     lines = create_lines(con, path, name, progress)
     if progress is not None:
@@ -231,4 +232,4 @@ FROM (
     con.execute(sql)
     # Counted after the parse: a progress bar would read this quick statement's 100% as the parse's.
     skipped: int = one_row(con, f"SELECT count(*) FROM {lines} WHERE {_JOURNAL_CONTROL}")[0]
-    return skipped
+    return Staged(skipped, "journal control records")

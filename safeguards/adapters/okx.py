@@ -53,6 +53,7 @@ from typing import Any
 
 import duckdb
 
+from ..store.ingest import Staged
 from .jsonl import NOT_BLANK, create_lines
 from .literal import UnreadableLine, as_json, read_dict
 from .streams import epoch_millis, leaves_qty, one_of, receive_time
@@ -139,8 +140,8 @@ class PushReader:
         return pl.DataFrame(self.rows, schema=schema, orient="row")
 
 
-def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
-    """Stage the file's order updates as the temporary table ``name``; return how many messages were skipped."""
+def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> Staged:
+    """Stage the file's order updates as the temporary table ``name``; say how many messages were skipped."""
     lines = create_lines(con, path, name)
     reader = PushReader()
     result = con.execute(f"SELECT row_number, line, encoding_error FROM {lines} WHERE {NOT_BLANK} ORDER BY row_number")
@@ -152,7 +153,7 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
         con.execute(_mapping(name))
     finally:
         con.unregister(f"{name}_frame")
-    return reader.skipped
+    return Staged(reader.skipped, "OKX acks and other channels' pushes")
 
 
 def _mapping(name: str) -> str:

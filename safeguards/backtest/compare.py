@@ -19,6 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..policy import CompiledPolicy
+from ..policy.diff import diff_policies
+from ..policy.durations import Span, format_duration
 from .sink import sql_text
 
 EXAMPLES = 20
@@ -113,8 +116,11 @@ class Comparison:
                 if len(self.alert_examples) < EXAMPLES:
                     self.alert_examples.append(row)
 
-    def finish(self, con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-        """Write ``verdict_changes.parquet``, ``alert_changes.parquet`` and ``comparison.json``."""
+    def finish(self, con: duckdb.DuckDBPyConnection, why_the_same: list[str] | None = None) -> dict[str, Any]:
+        """Write ``verdict_changes.parquet``, ``alert_changes.parquet`` and ``comparison.json``.
+
+        ``why_the_same``: what to say if nothing differs (see :func:`why_nothing_differs`).
+        """
         self.changes.merge(con, self.out_dir / "verdict_changes.parquet", "seq")
         self.alerts.merge(con, self.out_dir / "alert_changes.parquet", "seq, change, kind")
         shutil.rmtree(self.scratch, ignore_errors=True)
@@ -126,6 +132,7 @@ class Comparison:
             "alerts_vanished": dict(sorted(self.vanished.items())),
             "first_verdict_changes": self.examples,
             "first_alert_changes": self.alert_examples,
+            "why_nothing_differs": (why_the_same or []) if not (self.transitions or self.appeared or self.vanished) else [],
             "files": {"verdict_changes": "verdict_changes.parquet", "alert_changes": "alert_changes.parquet"},
         }
         (self.out_dir / "comparison.json").write_text(json.dumps(document, indent=2) + "\n", "utf-8")
@@ -133,6 +140,27 @@ class Comparison:
 
     def discard(self) -> None:
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def why_nothing_differs(a: CompiledPolicy, b: CompiledPolicy, span_ns: int | None) -> list[str]:
+    """For each change from A to B, why it decided no event differently here: a window longer than the data, or unreached."""
+    reasons = []
+    for change in diff_policies(a, b):
+        if change.where.startswith("metadata."):
+            continue
+        spans = [value.nanos for value in (change.old, change.new) if isinstance(value, Span)]
+        if spans and span_ns is not None and all(nanos is None or nanos > span_ns for nanos in spans):
+            reasons.append(f"{change.render()}: both longer than the {_about(span_ns)} of broker time "
+                           "the data spans, so no event here can tell them apart")
+        else:
+            reasons.append(f"{change.render()}: no event in this data reached it")
+    return reasons or ["the two versions mean the same (no change of meaning)"]
+
+
+def _about(nanos: int) -> str:
+    """A span to the second (to the millisecond under a second): 2m31s, not 2m31s518702us."""
+    unit = 1_000_000_000 if nanos >= 1_000_000_000 else 1_000_000
+    return format_duration(max(nanos // unit, 1) * unit)
 
 
 def render(document: dict[str, Any]) -> str:
@@ -145,4 +173,7 @@ def render(document: dict[str, Any]) -> str:
         total = sum(counts.values())
         detail = ", ".join(f"{kind} {n:,}" for kind, n in counts.items())
         lines.append(f"  {total:,} alerts {change} with B" + (f" ({detail})" if detail else ""))
+    if document.get("why_nothing_differs"):
+        lines.append("  nothing differs on this data; why, change by change:")
+        lines += [f"    {reason}" for reason in document["why_nothing_differs"]]
     return "\n".join(lines)

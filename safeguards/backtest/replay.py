@@ -23,11 +23,13 @@ import pyarrow as pa
 
 from ..collector import rare_collections
 from ..engine import Engine
+from ..errors import UsageError
+from ..events import parse_timestamp
 from ..session import LIVE
-from ..gates import GateResult, evaluate_gates
+from ..gates import GateReport, gate_report
 from ..policy import CompiledPolicy, load_policy
 from ..promotion import EVIDENCE_FORMAT, METRICS_FILE
-from .compare import Comparison
+from .compare import Comparison, why_nothing_differs
 from .scoring import LabelTracker, dataset_kind, find_labels, labelled_log, metrics, read_labels, scoring_document
 from ..store.reader import EventBatch
 from .overlap import Worker
@@ -49,16 +51,12 @@ class BacktestResult:
     run_id: str
     summary: dict[str, Any]
     evidence: dict[str, Any]
-    gates: list[GateResult]
-    gate_specs: list[dict[str, Any]] = field(default_factory=list)
+    gates: GateReport
     scoring: dict[str, Any] | None = None
     comparison: dict[str, Any] | None = None
     other: "BacktestResult | None" = None
     seconds: float = 0.0
 
-    @property
-    def gates_passed(self) -> bool:
-        return all(result.passed for result in self.gates)
 
 
 @dataclass
@@ -106,6 +104,22 @@ OUTPUTS = ("decisions.parquet", "alerts.parquet", "summary.json", "scoring.json"
            "verdict_changes.parquet", "alert_changes.parquet", EVENTS_DB, EVENTS_DB + ".wal")
 
 
+def open_run_folder(folder: Path) -> None:
+    """Make the run folder (and its parents), or say why it cannot be one, before any work is done."""
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"--out {folder}: a file of that name exists; a run writes a folder: "
+                         "name a new folder, or remove the file") from None
+    except NotADirectoryError:
+        raise UsageError(f"--out {folder}: part of that path is a file, not a folder; name a folder") from None
+    except OSError as error:
+        raise UsageError(f"--out {folder}: cannot make the folder ({error.strerror}); "
+                         "check the path is writable") from None
+    clear_outputs(folder)
+
+
 def clear_outputs(folder: Path) -> None:
     for name in OUTPUTS:
         (folder / name).unlink(missing_ok=True)
@@ -127,7 +141,6 @@ def _write_json(path: Path, document: Any) -> None:
 
 
 def open_source(events: str | Path | None, db: str | Path | None, out_dir: Path, window: Window) -> EventSource:
-    from ..errors import UsageError
 
     if events is not None and db is None:
         return from_log(events, out_dir / EVENTS_DB, window)
@@ -161,8 +174,7 @@ def run_backtest(
     main_policy = _policy(policy)
     other_policy = _policy(compare) if compare is not None else None
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    clear_outputs(out_dir)
+    open_run_folder(out_dir)
     if labels is None and events is not None:
         labels = find_labels(Path(events))
     label_rows = read_labels(labels) if labels is not None else None
@@ -207,8 +219,12 @@ def run_backtest(
             # trigger, now and then, a full one over the engine's whole state (0.5 s at 1M events).
             results = [_finish(lane, source, label_rows is not None, labels, started_at, started_clock, sessions)
                        for lane in lanes]
-            if comparison is not None:
-                results[0].comparison = comparison.finish(source.con)
+            if comparison is not None and other_policy is not None:
+                span = results[0].summary["time_span"]
+                span_ns = (parse_timestamp(span["last_broker_ts"]) - parse_timestamp(span["first_broker_ts"])
+                           if span["first_broker_ts"] and span["last_broker_ts"] else None)
+                results[0].comparison = comparison.finish(
+                    source.con, why_nothing_differs(main_policy, other_policy, span_ns))
                 results[0].other = results[1]
         return results[0]
     except BaseException:
@@ -230,18 +246,20 @@ def _finish(lane: _Lane, source: EventSource, labelled: bool, labels: str | Path
     events = sum(engine.counts.values())
     alerts = sum(engine.alert_counts.values())
     result = lane.tracker.score() if lane.tracker is not None else None
-    scoring = scoring_document(result) if result is not None else None
+    scoring = scoring_document(result, policy.tables) if result is not None else None
     kind = dataset_kind(result) if labelled else "unlabeled"
     rejected = source.rejected_rows()
     body = metrics(events, alerts, lane.critical, engine.counts.get("invalid", 0) + rejected, result)
     policy_block = {"identity": policy.identity, "hash": policy.hash, "name": policy.name, "version": policy.version}
+    first, last = source.broker_span()
     dataset = {"kind": kind, "source": source.description, "digest": source.digest, "events": events,
+               "broker_span_ns": last - first if first is not None and last is not None else None,
                "labels": str(labels) if labels is not None else None, "window": source.window.describe()}
-    gates = evaluate_gates(policy["promotion"]["gates"], [{"dataset": dataset, "metrics": body}])
+    gates = gate_report(policy.identity, policy["promotion"]["gates"], [{"dataset": dataset, "metrics": body}])
     seconds = time.perf_counter() - started_clock
     evidence = {
         "evidence_format": EVIDENCE_FORMAT, "policy": policy_block, "dataset": dataset, "metrics": body,
-        "gates": [{"id": g.gate_id, "passed": g.passed, "detail": g.detail} for g in gates],
+        "gates": [{"id": g.gate_id, "passed": g.passed, "detail": g.detail} for g in gates.results],
         "run": {"id": lane.run_id, "made_by": "safeguards backtest", "started_at": started_at.isoformat(),
                 "seconds": round(seconds, 3)},
     }
@@ -250,7 +268,8 @@ def _finish(lane: _Lane, source: EventSource, labelled: bool, labels: str | Path
                "logs": [session.describe() for session in sessions.values()],
                **summarize(decisions_path, alerts_path)}
     if scoring is not None:
-        summary["scoring"] = {k: scoring[k] for k in ("by_fault_kind", "false_alerts_by_kind")}
+        summary["scoring"] = {k: scoring[k] for k in ("by_fault_kind", "false_alerts_by_kind", "assumptions",
+                                                      "alerts_after_block")}
         summary["scoring"]["listed_in"] = "scoring.json"
         _write_json(lane.out_dir / "scoring.json", scoring)
     _write_json(lane.out_dir / "summary.json", summary)
@@ -259,5 +278,4 @@ def _finish(lane: _Lane, source: EventSource, labelled: bool, labels: str | Path
         "INSERT INTO backtest_runs VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, ?, ?, ?)",
         [lane.run_id, policy.identity, policy.hash, source.digest, started_at.replace(tzinfo=None), events, alerts,
          str(lane.out_dir)])
-    return BacktestResult(lane.out_dir, lane.run_id, summary, evidence, gates, list(policy["promotion"]["gates"]),
-                          scoring, seconds=seconds)
+    return BacktestResult(lane.out_dir, lane.run_id, summary, evidence, gates, scoring, seconds=seconds)

@@ -28,6 +28,9 @@ LABELED, CLEAN, UNLABELED = "labeled", "clean", "unlabeled"
 DECISION_KEYS = ("seq", "event_id", "order_id", "group_id", "verdict", "guard", "rule", "reason", "policy")
 
 
+_REFUSED = pa.array(["block", "reject"])
+
+
 def _rows(decisions: pa.RecordBatch) -> list[dict[str, Any]]:
     return decisions.select(list(DECISION_KEYS)).to_pylist()
 
@@ -130,6 +133,7 @@ class LabelTracker:
         self.alerts: list[dict[str, Any]] = []
         self.orders: set[str] = set()  # of the labels' log, when there are several
         self.groups: set[str] = set()
+        self.blocked: set[tuple[Any, Any]] = set()  # (order, group) whose intent this run blocked or rejected
 
     def observe(self, decisions: pa.RecordBatch, alerts: list[dict[str, Any]]) -> None:
         if self.log is not None:  # other logs' events and alerts are not what the labels describe
@@ -140,6 +144,11 @@ class LabelTracker:
             self.groups.update(pc.unique(decisions.column("group_id")).to_pylist())
             alerts = [alert for alert in alerts if self._about_labelled_log(alert)]
         self.alerts.extend(alerts)
+        refused = pc.and_(pc.equal(decisions.column("type"), "intent"),
+                          pc.is_in(decisions.column("verdict"), value_set=_REFUSED))
+        if refused.true_count:
+            picked = decisions.filter(refused)
+            self.blocked.update(zip(picked.column("order_id").to_pylist(), picked.column("group_id").to_pylist()))
         if self._wanted is None:
             for row in _rows(decisions):  # labels whose seq Arrow cannot hold: compare in Python
                 if row["seq"] in self.wanted:
@@ -164,7 +173,7 @@ class LabelTracker:
         from ..simulator.scoring import score
 
         replayed = [label for label in self.labels if label["seq"] in self.decisions]
-        return score(replayed, self.decisions, self.alerts)
+        return score(replayed, self.decisions, self.alerts, self.blocked)
 
 
 def dataset_kind(result: Score | None) -> str:
@@ -179,6 +188,7 @@ def metrics(events: int, alerts: int, critical: int, invalid: int, result: Score
         "events": events, "alerts": alerts, "critical_alerts": critical, "invalid_events": invalid,
         "injected_faults": None, "detected_faults": None, "missed_faults": None,
         "false_alerts": None, "false_alert_rate": None, "recall": None, "recall_by_fault_kind": {},
+        "injected_by_fault_kind": {},
     }
     if result is None:
         return body
@@ -189,19 +199,46 @@ def metrics(events: int, alerts: int, critical: int, invalid: int, result: Score
         false_alerts=false_alerts, false_alert_rate=false_alerts / events if events else None,
         recall=detected / injected if injected else None,
         recall_by_fault_kind={kind: result.detected[kind] / n for kind, n in sorted(result.labelled.items())},
+        injected_by_fault_kind=dict(sorted(result.labelled.items())),
     )
     return body
 
 
-def scoring_document(result: Score) -> dict[str, Any]:
-    """Per fault kind injected / detected / missed, and the missed labels and false alerts listed."""
+def assumptions(kinds: list[str], tables: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """For each labelled kind built against a policy limit: the limit the labels assume, and this policy's value."""
+    from ..simulator.faults import BY_NAME
+
+    found = {}
+    for kind in kinds:
+        assumed = BY_NAME[kind].assumes if kind in BY_NAME else None
+        if assumed is None:
+            continue
+        path, value = assumed
+        here: Any = tables
+        for part in path.split("."):
+            here = here.get(part) if isinstance(here, dict) else None
+        found[kind] = {"limit": path.replace("_ns", ""), "labels_assume": value, "this_policy": here,
+                       "same": here == value}
+    return found
+
+
+def scoring_document(result: Score, tables: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Per fault kind injected / detected / missed, and the missed labels and false alerts listed.
+
+    ``tables``: the scored policy's, to say which labels assume a limit it sets otherwise.
+    """
     kinds = sorted(result.labelled)
     return {
+        "assumptions": assumptions(kinds, tables) if tables is not None else {},
         "by_fault_kind": {
             kind: {"injected": result.labelled[kind], "detected": result.detected[kind],
-                   "missed": result.labelled[kind] - result.detected[kind]}
+                   "missed": result.labelled[kind] - result.detected[kind],
+                   "detected_otherwise": result.otherwise[kind]}
             for kind in kinds
         },
+        "detection_rule": ("a fault is caught when its labelled verdict and alert are seen, or when any safeguard "
+                           "acted on it otherwise (the event not accepted, an alert raised at it, escalation included)"),
+        "alerts_after_block": result.after_block,
         "false_alerts_by_kind": dict(sorted(Counter(a["kind"] for a in result.unexplained).items())),
         "missed": [label for kind in kinds for label in result.missed.get(kind, [])],
         "false_alerts": result.unexplained,

@@ -30,7 +30,7 @@ from ..events import parse_timestamp
 from ..session import SessionTraits
 from ..store import open_store
 from ..store.database import one_row
-from ..store.reader import EventBatch, arrow_batches, decode
+from ..store.reader import EventBatch, arrow_batches, decode, events_where
 from .overlap import prefetched
 
 #: Events per batch. A batch's dicts are the backtest's largest live object (about 1.5 KB
@@ -101,6 +101,14 @@ class EventSource:
 
     def stored_events(self) -> int:
         return one_row(self.con, "SELECT count(*) FROM events")[0]
+
+    def broker_span(self) -> tuple[int | None, int | None]:
+        """First and last broker time (ns) of the events the window lets through: how long the evidence watched."""
+        where, params = events_where(since_ns=self.window.start_ns, until_ns=self.window.end_ns,
+                                     account=self.window.account)
+        first, last = self.con.execute(
+            f"SELECT epoch_ns(min(broker_ts)), epoch_ns(max(broker_ts)) FROM events {where}", params).fetchone()
+        return first, last
 
     def rejected_rows(self) -> int:
         return one_row(self.con, "SELECT count(*) FROM rejected_rows")[0]

@@ -27,6 +27,7 @@ COMMAND_MODULE = {
     "schema": "policy_commands", "explain": "policy_commands",
     "ingest": "ingest", "run": "run", "promote": "promote", "rollback": "promote",
     "simulate": "simulate", "backtest": "backtest", "notebook": "notebook",
+    "status": "status", "keys": "keys",
 }
 #: The command modules, in the order the full parser lists their commands.
 COMMAND_MODULES = tuple(dict.fromkeys(COMMAND_MODULE.values()))
@@ -42,7 +43,16 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in (only,) if only is not None else COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(subparsers)
+    _describe_commands(subparsers)
     return parser
+
+
+def _describe_commands(subparsers: argparse._SubParsersAction) -> None:
+    """`safeguards CMD --help` opens with the line the command list shows, where the command gives no longer text."""
+    for choice in subparsers._choices_actions:
+        command = subparsers.choices[choice.dest]
+        if not command.description and choice.help:
+            command.description = choice.help[0].upper() + choice.help[1:] + "."
 
 
 def main(argv: Sequence[str] | None = None) -> int:

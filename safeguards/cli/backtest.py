@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TextIO
 
 from ..backtest import BacktestResult, render_comparison, run_backtest
-from ..gates import GateResult
 from .progress import wants_progress
 
 
@@ -68,14 +67,7 @@ def run(args: argparse.Namespace) -> int:
         print(render_comparison(result.comparison))
         print(f"differences: {result.out_dir / 'comparison.json'}, verdict_changes.parquet, alert_changes.parquet; "
               f"B's own run: {result.other.out_dir if result.other else '-'}")
-    return 1 if failed_here(result) else 0
-
-
-def failed_here(result: BacktestResult) -> list[GateResult]:
-    """Gates that ask for this run's kind of data (or any) and fail on it."""
-    kind = result.evidence["dataset"]["kind"]
-    wanted = {gate["id"]: gate["dataset"] for gate in result.gate_specs}
-    return [g for g in result.gates if not g.passed and g.measured and wanted.get(g.gate_id) in ("any", kind)]
+    return 1 if result.gates.failed else 0
 
 
 def print_result(result: BacktestResult, out: TextIO) -> None:
@@ -94,14 +86,18 @@ def print_result(result: BacktestResult, out: TextIO) -> None:
     if result.scoring is not None:
         out.write(f"faults: {metrics['injected_faults']:,} injected, {metrics['detected_faults']:,} detected, "
                   f"{metrics['missed_faults']:,} missed; {metrics['false_alerts']:,} false alerts\n")
+        assumed = result.scoring.get("assumptions", {})
         for kind, row in result.scoring["by_fault_kind"].items():
-            out.write(f"  {kind:<24} {row['detected']:>6,}/{row['injected']:<6,} missed {row['missed']:,}\n")
-    kind = dataset["kind"]
-    wanted = {gate["id"]: gate["dataset"] for gate in result.gate_specs}
-    for gate in result.gates:
-        if wanted.get(gate.gate_id) in ("any", kind):
-            out.write(f"gate {gate.render()}\n")
-        else:
-            out.write(f"gate n/a {gate.gate_id}: needs a run on {wanted.get(gate.gate_id)} data\n")
+            otherwise = f", {row['detected_otherwise']:,} caught otherwise" if row.get("detected_otherwise") else ""
+            limit = assumed.get(kind)
+            differs = (f" (labels assume {limit['limit']} = {limit['labels_assume']:g}, this policy has "
+                       f"{limit['this_policy']})" if limit and not limit["same"] else "")
+            out.write(f"  {kind:<24} {row['detected']:>6,}/{row['injected']:<6,} missed {row['missed']:,}"
+                      f"{otherwise}{differs}\n")
+        if result.scoring.get("alerts_after_block"):
+            out.write(f"  {result.scoring['alerts_after_block']:,} alerts are the broker's answers to orders this "
+                      "policy blocked at their intent: not counted as false alerts\n")
+    for line in result.gates.lines():
+        out.write(f"gate {line}\n")
     out.write(f"wrote {result.out_dir}/: decisions.parquet, alerts.parquet, summary.json, metrics.json"
               + (", scoring.json" if result.scoring is not None else "") + "\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -14,9 +15,9 @@ import duckdb
 
 from ..adapters import FORMATS, STAGE_SHARE, AdapterOptions, guess_format, stager
 from ..adapters.columns import parse_mapping
-from ..adapters.fix import INTENT_MODES, INTENTS_NONE
+from ..adapters.fix import INTENT_MODES, INTENTS_FROM_SUBMITS
 from ..errors import IngestError
-from ..store.database import LoadResult, logs_interleave, one_row, open_store
+from ..store.database import LoadResult, logs_interleave, logs_overlap, one_row, open_store
 from ..store.ingest import ingest_file
 from ..store.progress import LoadProgress
 from .progress import wants_progress
@@ -41,9 +42,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", choices=FORMATS, help="input format (default: guessed from each file's content)")
     parser.add_argument("--map", dest="mapping", action="append", default=[], metavar="THEIRS=OURS",
                         help="CSV/Parquet: read column THEIRS as canonical field OURS (repeatable)")
-    parser.add_argument("--fix-intents", choices=INTENT_MODES, default=INTENTS_NONE,
-                        help="FIX: 'from-submits' records each of our NewOrderSingles as an intent too "
-                             "(orders with no NewOrderSingle still have none); default: none")
+    parser.add_argument("--fix-intents", choices=INTENT_MODES, default=INTENTS_FROM_SUBMITS,
+                        help="FIX: 'from-submits' (the default) records each of our NewOrderSingles and "
+                             "NewOrderMultileg legs as an intent too (orders with none in the log still have "
+                             "none); 'none' records no intent (every order is then an orphan)")
+    parser.add_argument("--fix-lenient", action="store_true",
+                        help="FIX: do not check CheckSum (10) and BodyLength (9), for hand-written examples "
+                             "(a specification's); every other check still applies")
     parser.set_defaults(run=run)
 
 
@@ -54,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     missing = [str(p) for p in args.logs if not p.is_file()]
     if missing:
         raise IngestError(f"no such file: {', '.join(missing)}")
-    options = AdapterOptions(mapping=parse_mapping(args.mapping), fix_intents=args.fix_intents)
+    options = AdapterOptions(mapping=parse_mapping(args.mapping), fix_intents=args.fix_intents,
+                             fix_lenient=args.fix_lenient)
     plan = [(path, args.format or guess_format(path)) for path in args.logs]
     con = open_store(args.db)
     try:
@@ -130,18 +136,16 @@ def _print_summary(con: duckdb.DuckDBPyConnection, results: list[LoadResult], ou
     out.write(f"ingested {len(fresh)} file(s)" + (f", {already} already ingested" if already else "") + "\n")
     out.write(f"rows loaded:   {loaded:,}\n")
     out.write(f"rows rejected: {rejected:,}\n")
-    reasons: dict[str, int] = {}
+    _print_reasons(con, fresh, out)
+    skipped_by_what: dict[str, int] = {}
     for result in fresh:
-        for reason, count in result.reasons.items():
-            reasons[reason] = reasons.get(reason, 0) + count
-    ranked = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
-    for reason, count in ranked[:SUMMARY_REASONS]:
-        out.write(f"  {count:>9,}  {reason}\n")
-    if len(ranked) > SUMMARY_REASONS:
-        rest = sum(count for _, count in ranked[SUMMARY_REASONS:])
-        out.write(f"  {rest:>9,}  ({len(ranked) - SUMMARY_REASONS:,} other reasons: see the rejected_rows table)\n")
-    if skipped:
-        out.write(f"skipped (FIX session messages, journal control records): {skipped:,}\n")
+        if result.skipped:
+            skipped_by_what[result.skipped_what] = skipped_by_what.get(result.skipped_what, 0) + result.skipped
+    for what, count in skipped_by_what.items():
+        out.write(f"skipped ({what}): {count:,}\n")
+    for result in fresh:
+        for note in result.notes:
+            out.write(f"note: {Path(result.path).name}: {note}\n" if len(fresh) > 1 else f"note: {note}\n")
     if not fresh:
         return
     ids = ", ".join(str(r.ingest_id) for r in fresh)
@@ -158,9 +162,43 @@ def _print_summary(con: duckdb.DuckDBPyConnection, results: list[LoadResult], ou
         out.write("final broker state per order: " + ", ".join(f"{s} {n:,}" for s, n in ranked_states) + "\n")
     if no_intent:
         out.write(f"orders with broker events but no intent: {no_intent:,}\n")
-    if logs_interleave(con):
+    if logs_overlap(con):
         out.write("the store's logs overlap in time: a backtest merges them by arrival (recv_ts), "
                   "each log in its own order and with its own message numbering\n")
+    elif logs_interleave(con):
+        out.write("the store's logs were ingested out of time order: a backtest replays them in time order, "
+                  "each log in its own order and with its own message numbering\n")
+
+
+#: A reason's values (quoted, but not a field's name; after "got"; a closing number), replaced to give its kind.
+_VALUES = re.compile(r"(?<!field )'(?:[^'\\]|\\.)*'|\"[^\"]*\"|(?<=got ).*$|-?\d+(?:\.\d+)?$")
+
+
+def reason_kind(reason: str) -> str:
+    """What a rejection reason says, without the values that vary row to row (a field's name stays)."""
+    return _VALUES.sub("…", reason)
+
+
+def _print_reasons(con: duckdb.DuckDBPyConnection, fresh: list[LoadResult], out: TextIO) -> None:
+    """Rejection reasons grouped by kind, commonest first, each with its count and its first example and place."""
+    if not any(result.rejected for result in fresh):
+        return
+    ids = ", ".join(str(r.ingest_id) for r in fresh)
+    rows = con.execute(
+        f"SELECT reason, count(*), arg_min(location, (ingest_id, row_number)), arg_min(path, (ingest_id, row_number)), "
+        f"min((ingest_id, row_number)) FROM rejected_rows WHERE ingest_id IN ({ids}) GROUP BY reason").fetchall()
+    kinds: dict[str, list] = {}
+    for reason, count, location, path, first in sorted(rows, key=lambda row: row[4]):
+        kind = kinds.setdefault(reason_kind(reason), [0, reason, location, path])
+        kind[0] += count
+    ranked = sorted(kinds.items(), key=lambda item: -item[1][0])
+    for kind, (count, example, location, path) in ranked[:SUMMARY_REASONS]:
+        out.write(f"  {count:>9,}  {example if count == 1 else kind}\n")
+        if count > 1 and kind != example:
+            out.write(f"  {'':>9}  first: {Path(path).name}: {location}: {example}\n")
+    if len(ranked) > SUMMARY_REASONS:
+        rest = sum(count for _, (count, *_) in ranked[SUMMARY_REASONS:])
+        out.write(f"  {rest:>9,}  ({len(ranked) - SUMMARY_REASONS:,} other kinds of reason: see the rejected_rows table)\n")
 
 
 def _order_counts(con: duckdb.DuckDBPyConnection, ids: str) -> tuple[int, dict[str, int], int]:

@@ -37,18 +37,20 @@ def run(args: argparse.Namespace) -> int:
     result = run_notebook(args.name, parameters, runs_root=args.runs, notebooks_dir=args.notebooks,
                           progress=wants_progress(sys.stderr))
     out = sys.stdout
-    out.write(f"notebook {args.name} ran for {result.policy.identity}\n")
-    for folder, document in result.evidence:
-        metrics, dataset = document["metrics"], document["dataset"]
-        out.write(f"  evidence {folder}: {dataset['kind']} data {dataset['source']}, {metrics['events']:,} events, "
-                  f"{metrics['alerts']:,} alerts, recall {metrics['recall']}, false alerts {metrics['false_alerts']}\n")
-    for gate in result.gates:
-        out.write(f"  gate {gate.render()}\n" if gate.gate_id in result.applicable
-                  else f"  gate n/a {gate.gate_id}: no run on the data it asks for\n")
+    sides = [("policy", result.main)] + ([("candidate", result.candidate)] if result.candidate else [])
+    for role, side in sides:
+        out.write(f"{side.gates.verdict.value}: {role} {side.policy.identity} ({side.source})\n")
+        for folder, document in side.evidence:
+            metrics, dataset = document["metrics"], document["dataset"]
+            out.write(f"  evidence {folder}: {dataset['kind']} data {dataset['source']}, {metrics['events']:,} events, "
+                      f"{metrics['alerts']:,} alerts, recall {metrics['recall']}, false alerts {metrics['false_alerts']}\n")
+        for line in side.gates.lines():
+            out.write(f"  gate {line}\n")
     out.write(f"report: {result.html}\nexecuted notebook: {result.notebook}\nrun folder: {result.folder}\n")
-    evidence = " ".join(f"--evidence {folder}" for folder, _ in result.evidence)
-    if result.failed_gates:
-        out.write(f"{len(result.failed_gates)} gate(s) failed: not promotable as is\n")
+    judged = result.judged
+    if judged.gates.failed:
+        out.write(f"{len(judged.gates.failed)} gate(s) of {judged.policy.identity} failed: not promotable as is\n")
         return 1
-    out.write(f"to promote: safeguards promote {result.policy_source} {evidence} --by NAME --reason TEXT\n")
+    evidence = " ".join(f"--evidence {folder}" for folder, _ in judged.evidence)
+    out.write(f"to promote: safeguards promote {judged.source} {evidence} --by NAME --reason TEXT\n")
     return 0

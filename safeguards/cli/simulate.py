@@ -21,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write a deterministic simulated broker event log with labelled injected faults",
         description="Simulate a multi-leg options book (verticals, strangles, butterflies, iron condors) with "
                     "emergency hedges, and inject faults at the given rates. Writes canonical JSON lines (or "
-                    "Parquet when OUT ends in .parquet) and the labels beside it (OUT.labels.jsonl / "
-                    ".labels.parquet). Same seed and options, same bytes.",
+                    "Parquet when OUT ends in .parquet, or the session as a QuickFIX message log, both sides, "
+                    "when OUT ends in .log) and the labels beside it (OUT.labels.jsonl / .labels.parquet; a FIX "
+                    "log's labels name what ingest reads back). Same seed and options, same bytes.",
         epilog=f"fault kinds: {_KINDS_HELP}",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -33,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="probability of a fault kind per opportunity (repeatable), e.g. duplicate=0.01")
     parser.add_argument("--faults", choices=("default", "none"), default="default",
                         help="base rates before --rate: the defaults, or none (a clean log)")
-    parser.add_argument("-o", "--out", required=True, type=Path, metavar="OUT", help="output log (.jsonl or .parquet)")
+    parser.add_argument("-o", "--out", required=True, type=Path, metavar="OUT", help="output log (.jsonl, .parquet, or .log for FIX)")
     parser.add_argument("--workers", type=int, metavar="N", default=None,
                         help="worker processes building the log (default: one per CPU, none for runs under about "
                              "200,000 events; 0: none). The output does not depend on it")

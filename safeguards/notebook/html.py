@@ -1,8 +1,11 @@
-"""A self-contained HTML page from an executed notebook: code, text, tables and images inline.
+"""A self-contained HTML report from an executed notebook: text, tables and images inline, no code.
 
+The page is for a risk manager: the verdict banner (the outputs of the cell
+tagged ``banner``) comes first under the title, then each section's text,
+tables and pictures; the code stays in the executed notebook beside the page.
 nbconvert would do this too, but brings a template stack (jinja2, mistune,
 bleach, pandocfilters...) for one static page; this is the subset our notebooks
-produce. Markdown is shown as preformatted text except headings.
+produce. Markdown is shown as paragraphs except headings.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import html
 import re
 from typing import Any
 
+BANNER_TAG = "banner"  # the cell whose outputs open the page
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -18,9 +23,17 @@ pre{background:#f6f8fa;padding:.6em;overflow-x:auto;font-size:13px}
 .out pre{background:#fff;border-left:3px solid #ddd}
 .err pre{background:#fff0f0;border-left:3px solid #c00}
 .cell{margin:1em 0}.n{color:#888;font-size:12px}
-table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ddd;padding:2px 6px}
+table{border-collapse:collapse;font-size:13px;margin:.4em 0}td,th{border-bottom:1px solid #e3e3e3;padding:3px 10px;text-align:left}
+th{background:#f3f4f6;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
+caption{text-align:left;font-weight:600;padding:.3em 0}.more,.empty{color:#666;font-size:13px}
+.figures{display:flex;flex-wrap:wrap;gap:1.6em;margin:.6em 0}.figure{font-size:13px;color:#444}
+.figure b{font-size:20px;color:#111}.gates{margin:.3em 0;font-size:13px}
 img{max-width:100%}
 """
+
+
+def _tags(cell: Any) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
 
 
 def _text(value: Any) -> str:
@@ -57,17 +70,16 @@ def _output(output: dict[str, Any]) -> str:
 
 
 def render_html(notebook: Any, title: str) -> str:
-    """The page for an executed notebook (an nbformat node or plain dict)."""
+    """The report for an executed notebook (an nbformat node or plain dict): banner first, no code cells' source."""
+    cells = notebook["cells"]
+    first = [cell for cell in cells if BANNER_TAG in _tags(cell)]
     body = [f"<h1>{html.escape(title)}</h1>"]
-    for cell in notebook["cells"]:
-        source = _text(cell.get("source", ""))
+    for cell in first + [cell for cell in cells if cell not in first]:
         if cell["cell_type"] == "markdown":
-            body.append(f'<div class="cell">{_markdown(source)}</div>')
-        elif cell["cell_type"] == "code":
-            count = cell.get("execution_count")
-            tags = ", ".join(cell.get("metadata", {}).get("tags", []))
-            head = f'<div class="n">[{count if count is not None else " "}] {html.escape(tags)}</div>'
+            body.append(f'<div class="cell">{_markdown(_text(cell.get("source", "")))}</div>')
+        elif cell["cell_type"] == "code" and "parameters" not in _tags(cell):
             outputs = "".join(_output(o) for o in cell.get("outputs", []))
-            body.append(f'<div class="cell">{head}<pre>{html.escape(source)}</pre>{outputs}</div>')
+            if outputs:
+                body.append(f'<div class="cell">{outputs}</div>')
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>\n")

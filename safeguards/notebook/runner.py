@@ -21,7 +21,7 @@ import papermill
 from papermill.exceptions import PapermillExecutionError
 
 from ..errors import NotebookError
-from ..gates import GateResult, evaluate_gates
+from ..gates import GateReport, gate_report
 from ..policy import CompiledPolicy, load_policy
 from ..promotion import METRICS_FILE
 from .html import render_html
@@ -31,22 +31,34 @@ from .kernel import KERNEL_NAME, CurrentPythonKernelManager
 PACKAGED_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
+#: A notebook parameter of this name is the candidate policy a notebook weighs against ``policy`` (compare).
+CANDIDATE_PARAMETER = "other"
+
+
+@dataclass
+class Judged:
+    """One policy as a run judged it: where it came from, the evidence it made and its gates on that evidence."""
+
+    policy: CompiledPolicy
+    source: str
+    evidence: list[tuple[Path, dict[str, Any]]]
+    gates: GateReport
+
+
 @dataclass
 class NotebookRun:
-    """A finished run: its folder, files, the evidence documents found in it and the gate results."""
+    """A finished run: its folder and files, the policy it validated and, for a comparison, the candidate."""
 
     folder: Path
     notebook: Path
     html: Path
-    policy: CompiledPolicy
-    policy_source: str
-    evidence: list[tuple[Path, dict[str, Any]]]
-    gates: list[GateResult]
-    applicable: list[str]
+    main: Judged
+    candidate: Judged | None = None
 
     @property
-    def failed_gates(self) -> list[GateResult]:
-        return [g for g in self.gates if not g.passed and g.gate_id in self.applicable]
+    def judged(self) -> Judged:
+        """The side the run answers for: the candidate of a comparison, else the policy itself."""
+        return self.candidate if self.candidate is not None else self.main
 
 
 def find_notebook(name: str, notebooks_dir: str | Path | None = None) -> Path:
@@ -137,15 +149,21 @@ def run_notebook(name: str, parameters: dict[str, Any] | None = None, runs_root:
             f"failed: {error.ename}: {error.evalue}\n"
             f"executed notebook with the traceback: {executed}\nreport: {page}") from None
     _write_html(executed, page, f"{source.stem}: {policy.identity}")
+    main = _judge(source, folder, policy, str(values["policy"]), "policy")
+    candidate = None
+    if values.get(CANDIDATE_PARAMETER):
+        other = str(values[CANDIDATE_PARAMETER])
+        candidate = _judge(source, folder, load_policy(other), other, CANDIDATE_PARAMETER)
+    return NotebookRun(folder, executed, page, main, candidate)
+
+
+def _judge(notebook: Path, folder: Path, policy: CompiledPolicy, origin: str, parameter: str) -> Judged:
     evidence = _evidence_in(folder, policy)
     if not evidence:
-        raise NotebookError(f"{source} ran but wrote no {METRICS_FILE} by {policy.identity} in {folder}; "
-                            "it must backtest the `policy` parameter into out_dir")
-    specs = policy["promotion"]["gates"]
-    kinds = {document["dataset"]["kind"] for _, document in evidence}
-    applicable = [gate["id"] for gate in specs if gate["dataset"] == "any" or gate["dataset"] in kinds]
-    gates = evaluate_gates(specs, [document for _, document in evidence])
-    return NotebookRun(folder, executed, page, policy, str(values["policy"]), evidence, gates, applicable)
+        raise NotebookError(f"{notebook} ran but wrote no {METRICS_FILE} by {policy.identity} in {folder}; "
+                            f"it must backtest the `{parameter}` parameter into out_dir")
+    gates = gate_report(policy.identity, policy["promotion"]["gates"], [document for _, document in evidence])
+    return Judged(policy, origin, evidence, gates)
 
 
 _INSERTED_TAGS = {"injected-parameters", "papermill-error-cell-tag"}

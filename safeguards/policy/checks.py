@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import Problem
 from ..events import BROKER_TYPES
-from .durations import parse_duration
+from .durations import UnusableDuration, parse_duration
 from .schema import suggest, where
 from .source import Path, SourceMap
 
@@ -190,6 +190,8 @@ def _positive_durations(data: dict[str, Any], source: SourceMap) -> Iterator[Pro
         try:
             if parse_duration(value) <= 0:
                 yield source.problem(f"{where(path)} must be longer than zero", path)
+        except UnusableDuration as error:
+            yield source.problem(f"{where(path)}: {error}", path)
         except ValueError:
             continue  # the schema already said it is not a duration
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .compiled import CompiledPolicy
-from .durations import format_duration
+from .direction import Direction, judge
+from .durations import Span, format_duration
 
 # Tables derived from others, or held only for explanation: diffing them would say the same thing twice.
 _SKIP = {("ordering", "rules"), ("compiled_format",), ("hash",)}
@@ -36,7 +37,7 @@ class Change:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, _Duration):
+    if isinstance(value, Span):
         return format_duration(value.nanos) if value.nanos is not None else "none"
     if isinstance(value, str):
         return value if value else "(empty)"
@@ -49,11 +50,6 @@ def _show(value: Any) -> str:
     if value is None:
         return "none"
     return str(value)
-
-
-@dataclass(frozen=True)
-class _Duration:
-    nanos: int | None
 
 
 _MEMBER = object()  # a name listed in a set-like list
@@ -72,12 +68,12 @@ def _leaves(value: Any, path: tuple[str, ...]) -> dict[str, Any]:
             if key == "timeouts_ns":  # a table of durations, not one: flattened below
                 continue
             if key.endswith("_ns"):
-                out[".".join(path + (key.removesuffix("_ns"),))] = _Duration(item)
+                out[".".join(path + (key.removesuffix("_ns"),))] = Span(item)
             else:
                 out.update(_leaves(item, path + (key,)))
         if "timeouts_ns" in value:
             for name, nanos in value["timeouts_ns"].items():
-                out[".".join(path + ("timeouts", name))] = _Duration(nanos)
+                out[".".join(path + ("timeouts", name))] = Span(nanos)
         return out
     if isinstance(value, list) and value and all(isinstance(item, dict) and "id" in item for item in value):
         out = {}
@@ -109,8 +105,17 @@ def diff_policies(old: CompiledPolicy, new: CompiledPolicy) -> list[Change]:
 
 
 def render_diff(old: CompiledPolicy, new: CompiledPolicy) -> str:
+    """Each change with its direction, loosenings first: what a reviewer must look at leads."""
     changes = diff_policies(old, new)
     head = f"{old.identity} -> {new.identity}"
     if not changes:
         return f"{head}\nno change of meaning"
-    return head + "\n" + "\n".join(f"  {change.render()}" for change in changes)
+    judged = sorted(((judge(change), change) for change in changes), key=lambda pair: _ORDER.index(pair[0]))
+    counts = {direction: sum(1 for d, _ in judged if d is direction) for direction in _ORDER}
+    summary = ", ".join(f"{n} {direction.value}" for direction, n in counts.items() if n)
+    width = max(len(direction.value) for direction in _ORDER)
+    lines = [f"  {direction.value:<{width}}  {change.render()}" for direction, change in judged]
+    return "\n".join([head, f"{len(changes)} change{'s' if len(changes) != 1 else ''}: {summary}", *lines])
+
+
+_ORDER = (Direction.LOOSENING, Direction.TIGHTENING, Direction.NEUTRAL)

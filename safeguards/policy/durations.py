@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal
+
+from ..events import INT64_MAX
 
 NANOS = {
     "ns": 1,
@@ -15,6 +18,17 @@ NANOS = {
     "h": 3_600_000_000_000,
     "d": 86_400_000_000_000,
 }
+
+@dataclass(frozen=True)
+class Span:
+    """A duration as a value among others (in a diff): nanoseconds, or None where there is none (no timeout)."""
+
+    nanos: int | None
+
+
+class UnusableDuration(ValueError):
+    """Written as a duration (the schema's pattern holds), but not one the engine can use."""
+
 
 _PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|h|d)\s*")
 
@@ -33,7 +47,9 @@ def parse_duration(text: str) -> int:
     if not matched:
         raise ValueError("empty duration; write e.g. 5s")
     if total != total.to_integral_value():
-        raise ValueError(f"{text!r} is finer than a nanosecond")
+        raise UnusableDuration(f"{text!r} is finer than a nanosecond; write whole nanoseconds")
+    if total > INT64_MAX:
+        raise UnusableDuration(f"{text!r} is longer than the engine can hold (about 292 years); write a shorter span")
     return int(total)
 
 

@@ -120,6 +120,17 @@ def _number_hint(text: str) -> str:
     return " (remove the quotes)"
 
 
+def _is_duration(schema: dict[str, Any]) -> bool:
+    return "span of time" in schema.get("description", "")
+
+
+def _duration_examples(number: float) -> str:
+    """A bare number where a duration belongs: what it would be in milliseconds and in seconds."""
+    shown = f"{number:g}"
+    seconds = f" (that is {number / 1000:g}s)" if number >= 1000 else ""
+    return f"{shown}ms{seconds} or {shown}s; a bare number has no unit"
+
+
 _TYPE_WORDS = {
     "object": "a mapping (key: value lines)",
     "array": "a list",
@@ -160,6 +171,8 @@ def _translate(error: ValidationError, source: SourceMap) -> list[Problem]:
         hint = ""
         if expected in ("integer", "number") and isinstance(error.instance, str):
             hint = _number_hint(error.instance)
+        if _is_duration(schema) and isinstance(error.instance, (int, float)) and not isinstance(error.instance, bool):
+            return [source.problem(f"{here} is a span of time and needs its unit: write {_duration_examples(error.instance)}", path)]
         return [source.problem(f"{here} must be {words}, not {_describe(error.instance)}{hint}", path)]
     if kind == "enum":
         choices = [str(c) for c in error.validator_value]
@@ -168,7 +181,7 @@ def _translate(error: ValidationError, source: SourceMap) -> list[Problem]:
         return [source.problem(f"{here} must be {error.validator_value!r}; this release reads policy format {error.validator_value}", path)]
     if kind == "pattern":
         described = schema.get("description", "")
-        if "span of time" in described:
+        if _is_duration(schema):
             return [source.problem(f"{here}: {_describe(error.instance)} is not a duration; write a positive number and a unit, e.g. 250ms, 5s, 1m30s, 24h", path)]
         return [source.problem(f"{here}: {_describe(error.instance)} is not a valid name: use lower case letters, digits and _ (starting with a letter)", path)]
     if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):

@@ -16,6 +16,7 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from ..errors import Location, PolicyError, Problem
+from . import yaml_mistakes
 
 Path = tuple[str | int, ...]
 
@@ -211,6 +212,10 @@ def load_yaml(text: str, path: str = "<policy>") -> tuple[Any, SourceMap]:
             raise PolicyError([deep])
         documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as error:
+        explained = yaml_mistakes.explain(error, source.lines)
+        if explained is not None:
+            at = yaml_mistakes.location(path, explained)
+            raise PolicyError([Problem(explained[0], at, source.line_text(at))]) from None
         mark = error.problem_mark or error.context_mark
         location = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path, 1, 1)
         what = error.problem or error.context or "invalid YAML"

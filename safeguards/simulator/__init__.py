@@ -35,6 +35,8 @@ def simulate_to(path: str | Path, options: SimOptions, progress: Callable[[int, 
     path = Path(path)
     if workers is None:
         workers = default_workers(options)
+    if format_of(path) == "fix":
+        return _simulate_fix(path, options, progress, workers)
     where = labels_path(path)
     log_partial, labels_partial = _partial(path), _partial(where)
     try:
@@ -50,6 +52,42 @@ def simulate_to(path: str | Path, options: SimOptions, progress: Callable[[int, 
         log_partial.unlink(missing_ok=True)
         labels_partial.unlink(missing_ok=True)
         raise
+    return summary, where
+
+
+def _simulate_fix(path: Path, options: SimOptions, progress: Callable[[int, int], None] | None,
+                  workers: int) -> tuple[Summary, Path]:
+    """The canonical log first (beside ``path``, removed after), then the same session as a FIX log, and its
+    labels translated to what ingest makes of the FIX log (see :mod:`.fixlog`)."""
+    import json
+
+    from ..events import parse_timestamp
+    from .fixlog import fix_labels, write_fix_log
+
+    canonical = path.with_name(f"{path.name}.canonical.partial.jsonl")
+    where, log_partial = labels_path(path), _partial(path)
+    try:
+        summary, canonical_labels = simulate_to(canonical, options, progress, workers)
+        events = []
+        with open(canonical, encoding="ascii") as lines:
+            for line in lines:
+                event = json.loads(line)
+                for name in ("recv_ts", "broker_ts"):
+                    if name in event:
+                        event[name] = parse_timestamp(event[name])
+                events.append(event)
+        session = write_fix_log(events, log_partial)
+        rows = [json.loads(line) for line in canonical_labels.read_text().splitlines()]
+        with open(where, "w", encoding="ascii", newline="\n") as out:
+            for row in fix_labels(rows, session):
+                out.write(json.dumps(row, separators=(",", ":")) + "\n")
+        os.replace(log_partial, path)
+    except BaseException:
+        log_partial.unlink(missing_ok=True)
+        raise
+    finally:
+        canonical.unlink(missing_ok=True)
+        labels_path(canonical).unlink(missing_ok=True)
     return summary, where
 
 

@@ -30,6 +30,9 @@ class FaultKind:
     escalates: str | None
     default_rate: float
     what: str
+    #: The policy limit the fault is built against (a compiled-table path and its value), when its
+    #: expectation holds only under that limit: a policy with another value may catch it otherwise.
+    assumes: tuple[str, int | float] | None = None
 
 
 KINDS: Final[tuple[FaultKind, ...]] = (
@@ -40,7 +43,8 @@ KINDS: Final[tuple[FaultKind, ...]] = (
     FaultKind("conflicting_duplicate", PER_GROUP, "reject", "conflicting_duplicate", "halted", 0.02,
               "a fill re-sent with the same event_id but a different last_px, after the group's last action"),
     FaultKind("lost_ack", PER_GROUP, None, "ack_timeout", None, 0.02,
-              "a leg's acks are lost and its first fill comes more than 5s after the submit"),
+              "a leg's acks are lost and its first fill comes more than 5s after the submit",
+              ("clock.timeouts_ns.ack", 5_000_000_000)),
     FaultKind("fill_after_cancel", PER_GROUP, "accept", "illegal_transition", "halted", 0.02,
               "a canceled leg reports a fill for its remaining quantity (quantity must be kept)"),
     FaultKind("overfill", PER_GROUP, "accept", "overfill", "halted", 0.02,
@@ -50,15 +54,17 @@ KINDS: Final[tuple[FaultKind, ...]] = (
     FaultKind("submit_without_intent", PER_GROUP, "block", "submit_without_intent", None, 0.02,
               "a submit for an order with no intent"),
     FaultKind("hedge_depth", PER_GROUP, "block", "hedge_depth_exceeded", "halted", 0.02,
-              "a hedge of a hedge fills partially and a third-level hedge is asked for"),
+              "a hedge of a hedge fills partially and a third-level hedge is asked for", ("hedging.max_depth", 2)),
     FaultKind("insufficient_liquidity", PER_GROUP, "block", "insufficient_liquidity", None, 0.02,
-              "a hedge asks for more than half the displayed size on the side it takes (retried once the book refills)"),
+              "a hedge asks for more than half the displayed size on the side it takes (retried once the book refills)",
+              ("hedging.liquidity_fraction", 0.5)),
     FaultKind("stale_quote", PER_GROUP, "block", "stale_quote", None, 0.02,
-              "a hedge is asked for when its symbol's last quote is over 2s old (then retries after a fresh quote)"),
+              "a hedge is asked for when its symbol's last quote is over 2s old (then retries after a fresh quote)",
+              ("hedging.quote_max_age_ns", 2_000_000_000)),
     FaultKind("clock_skew", PER_GROUP, None, "clock_skew", "reducing", 0.01,
-              "an episode where recv_ts runs 1.2s ahead of broker_ts + the normal offset"),
+              "an episode where recv_ts runs 1.2s ahead of broker_ts + the normal offset", ("clock.max_skew_ns", 500_000_000)),
     FaultKind("future_timestamp", PER_GROUP, None, "clock_skew", "reducing", 0.01,
-              "a quote whose broker_ts is 1.5s in the future"),
+              "a quote whose broker_ts is 1.5s in the future", ("clock.future_tolerance_ns", 100_000_000)),
     FaultKind("sequence_gap", PER_BROKER_EVENT, None, "sequence_gap", None, 0.002,
               "broker_seq skips 1 to 3 numbers before a broker event"),
 )

@@ -1,11 +1,19 @@
 """Score an engine run against a simulated log's labels: recall per fault kind, unexplained alerts.
 
-A label is *detected* when every expectation it carries holds: the decision of
+A label is *detected* when every expectation it carries holds (the decision of
 event ``seq`` has the labelled verdict, and an alert of the labelled kind has the
-label's ``seq`` or ``order_id``. An alert is *explained* when some label expects
-it (by kind and seq or order), or when it is the escalation (``halted``,
-``reducing``) some label says its fault causes; every other alert is a false
-alarm. On a clean log (no labels) every alert is a false alarm.
+label's ``seq`` or ``order_id``), or when some safeguard acted on the fault in
+another way: the labelled event was not accepted, or an alert was raised at it
+(escalation included). A stricter policy than the one the labels were written for
+stops a fault earlier or otherwise, and that is a catch, not a miss.
+
+An alert is *explained* when some label expects it (by kind and seq or order),
+when it is the escalation (``halted``, ``reducing``) some label says its fault
+causes, or when it is about an order this run blocked at its intent: the log was
+recorded by a system that let that order through, so the broker's answers to it
+exist only because of that, and are not false alarms of the stricter run. Every
+other alert is a false alarm. On a clean log (no labels) every alert is one,
+except those about orders the run blocked.
 """
 
 from __future__ import annotations
@@ -29,6 +37,10 @@ class Score:
     missed: dict[str, list[dict]] = field(default_factory=lambda: defaultdict(list))
     unexplained: list[dict] = field(default_factory=list)
     alerts: int = 0
+    #: Labels detected by another action than the labelled one (see the module docstring), per fault kind.
+    otherwise: Counter = field(default_factory=Counter)
+    #: Alerts explained as the broker's answers to orders this run blocked at their intent.
+    after_block: int = 0
 
     def recall(self, fault: str) -> float:
         n = self.labelled[fault]
@@ -55,12 +67,18 @@ def run_engine(events: Iterable[dict], policy: str | Path) -> tuple[dict[int, di
     return decisions, alerts
 
 
-def score(labels: list[dict[str, Any]], decisions: dict[int, dict], alerts: list[dict]) -> Score:
+def score(labels: list[dict[str, Any]], decisions: dict[int, dict], alerts: list[dict],
+          blocked: Iterable[tuple[Any, Any]] = ()) -> Score:
+    """``blocked``: (order_id, group_id) of the orders whose intent this run blocked or rejected."""
     result = Score(alerts=len(alerts))
+    blocked_orders = {order for order, _ in blocked}
+    blocked_groups = {group for _, group in blocked if group is not None}
     by_seq: dict[tuple[str, Any], list[dict]] = defaultdict(list)
     by_order: dict[tuple[str, Any], list[dict]] = defaultdict(list)
+    by_any_seq: dict[Any, list[dict]] = defaultdict(list)
     for alert in alerts:
         by_seq[alert["kind"], alert["seq"]].append(alert)
+        by_any_seq[alert["seq"]].append(alert)
         if alert["order_id"] is not None:
             by_order[alert["kind"], alert["order_id"]].append(alert)
     explained: set[int] = set()
@@ -81,6 +99,12 @@ def score(labels: list[dict[str, Any]], decisions: dict[int, dict], alerts: list
             halted_scopes.update((label["group_id"], label["order_id"]))
         elif label["escalates"] == "reducing":
             reducing = True
+        if not ok:
+            decision = decisions.get(label["seq"])
+            if (decision is not None and decision["verdict"] != "accept") or by_any_seq.get(label["seq"]):
+                ok = True
+                result.otherwise[fault] += 1
+                explained.update(id(a) for a in by_any_seq.get(label["seq"], []))
         if ok:
             result.detected[fault] += 1
         else:
@@ -91,6 +115,9 @@ def score(labels: list[dict[str, Any]], decisions: dict[int, dict], alerts: list
         if alert["kind"] == "halted" and (alert["group_id"] in halted_scopes or alert["order_id"] in halted_scopes):
             continue
         if alert["kind"] == "reducing" and reducing:
+            continue
+        if alert["order_id"] in blocked_orders or (alert["kind"] == "halted" and alert["group_id"] in blocked_groups):
+            result.after_block += 1
             continue
         result.unexplained.append(alert)
     return result

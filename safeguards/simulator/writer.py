@@ -141,8 +141,9 @@ def format_named(name: str) -> Format:
 
 
 def format_of(path: Path) -> str:
-    """The format a path asks for: Parquet when it ends in ``.parquet``, JSON lines otherwise."""
-    return "parquet" if path.suffix == ".parquet" else "jsonl"
+    """The format a path asks for: Parquet when it ends in ``.parquet``, a FIX message log when it ends in
+    ``.log`` (see :mod:`.fixlog`), JSON lines otherwise."""
+    return "parquet" if path.suffix == ".parquet" else "fix" if path.suffix == ".log" else "jsonl"
 
 
 class JsonLinesSink:

@@ -46,6 +46,17 @@ def logs_interleave(con: duckdb.DuckDBPyConnection, where: str = "", params: Seq
     return any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))
 
 
+def logs_overlap(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether two of the store's logs span overlapping times (``recv_ts``), whatever order they were ingested in."""
+    spans = con.execute("SELECT min(recv_ts), max(recv_ts) FROM events GROUP BY ingest_id ORDER BY 1").fetchall()
+    reached = None
+    for start, end in spans:
+        if reached is not None and start < reached:
+            return True
+        reached = end if reached is None else max(reached, end)
+    return False
+
+
 def utc_now() -> datetime:
     """Now, as the naive UTC datetime DuckDB's TIMESTAMP columns hold."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
@@ -72,6 +83,8 @@ class LoadResult:
     skipped: int = 0
     already_ingested: bool = False
     reasons: dict[str, int] = field(default_factory=dict)
+    skipped_what: str = "records skipped on purpose"  # the adapter's words for what it skipped
+    notes: tuple[str, ...] = ()  # how the adapter read the file, said once
 
 
 def open_store(path: str | Path) -> duckdb.DuckDBPyConnection:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,27 @@ from .database import LoadResult, find_ingest, load_staged, utc_now
 from .interrupt import interruptible
 from .progress import LoadProgress
 
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What staging tells the load beside the rows: what it skipped on purpose, and notes for the summary.
+
+    ``skipped_what`` names the skipped records in the adapter's words (FIX session
+    messages, OKX subscription acks...); ``notes`` say once how the file was read (its
+    dialect, an inferred time zone), and are kept with the load in ``ingests.options``.
+    """
+
+    skipped: int = 0
+    skipped_what: str = "records skipped on purpose"
+    notes: tuple[str, ...] = ()
+
+
 #: An adapter's staging step: create relation ``name`` from the file; return how many
-#: records it skipped on purpose (e.g. FIX heartbeats), which are counted, not stored.
+#: records it skipped on purpose (e.g. FIX heartbeats), which are counted, not stored,
+#: as a plain count or as :class:`Staged` with the adapter's words for them.
 #: Helper relations it creates are named ``name`` + a suffix, and dropped with it.
-Stager = Callable[[duckdb.DuckDBPyConnection, Path, str], int]
+Stager = Callable[[duckdb.DuckDBPyConnection, Path, str], int | Staged]
 
 STAGED = "staged_rows"
 
@@ -72,18 +91,22 @@ def _load_in_one_transaction(
     began = committed = False
     try:
         with interruptible(con):  # left before ROLLBACK, so that no late interrupt can hit it
-            skipped = stage(con, plain, STAGED)
+            staged = stage(con, plain, STAGED)
+            if not isinstance(staged, Staged):
+                staged = Staged(staged)
+            if staged.notes:
+                options = {**(options or {}), "notes": list(staged.notes)}
             if progress is not None:
                 progress.storing()
             con.execute("BEGIN TRANSACTION")
             began = True
             result = load_staged(
-                con, STAGED, path=str(path), digest=digest, format=format, skipped=skipped,
+                con, STAGED, path=str(path), digest=digest, format=format, skipped=staged.skipped,
                 options=options, started_at=started,
             )
             con.execute("COMMIT")
             committed = True
-            return result
+            return dataclasses.replace(result, skipped_what=staged.skipped_what, notes=staged.notes)
     except duckdb.Error as error:
         message = str(error).split("\n", 1)[0]
         raise IngestError(f"{path}: cannot be read as {format} ({message})") from None

@@ -143,8 +143,9 @@ def _merge_extra(extra: pa.Array, events: list[dict[str, Any]]) -> None:
                 event.setdefault(key, value)
 
 
-def _where(ingest_ids: Sequence[int] | None, since_ns: int | None, until_ns: int | None,
-           account: str | None) -> tuple[str, list[Any]]:
+def events_where(ingest_ids: Sequence[int] | None = None, since_ns: int | None = None, until_ns: int | None = None,
+                 account: str | None = None) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its parameters) that picks the events of some logs, a recv_ts window and an account."""
     conditions: list[str] = []
     params: list[Any] = []
     if ingest_ids is not None:
@@ -264,7 +265,7 @@ def arrow_batches(
     otherwise DuckDB sorts them.
     """
     con.execute("SET preserve_insertion_order = true").fetchall()  # DuckDB's default; the plain scan relies on it
-    where, params = _where(ingest_ids, since_ns, until_ns, account)
+    where, params = events_where(ingest_ids, since_ns, until_ns, account)
     yield from con.sql(_query(where, replay_order(con, where, params)), params=params).to_arrow_reader(size)
 
 

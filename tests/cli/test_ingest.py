@@ -33,9 +33,17 @@ def test_ingest_guesses_formats_and_summarizes(tmp_path: Path, capsys: pytest.Ca
     assert "orders:        2\n" in out and "groups:        1\n" in out
     assert "overlap in time" not in out  # one log after the other
 
-    earlier = tmp_path / "c.jsonl"  # a second venue's log, starting before the first one ended
-    earlier.write_text(json.dumps({**EVENT, "event_id": "s4", "order_id": "o3", "recv_ts": "2026-02-21T14:45:00Z"}) + "\n")
+    earlier = tmp_path / "c.jsonl"  # a log of the day before, ingested after: out of order, but no overlap
+    earlier.write_text(json.dumps({**EVENT, "event_id": "s4", "order_id": "o3", "recv_ts": "2026-02-20T14:45:00Z"}) + "\n")
     assert main(["ingest", str(earlier), "--db", str(db)]) == 0
+    out, _ = capsys.readouterr()
+    assert "overlap in time" not in out
+    assert "the store's logs were ingested out of time order: a backtest replays them in time order" in out
+
+    venue = tmp_path / "d.jsonl"  # a second venue's log, spanning the first two's times
+    venue.write_text("".join(json.dumps({**EVENT, "event_id": f"s{n}", "order_id": "o4", "recv_ts": ts}) + "\n"
+                             for n, ts in ((5, "2026-02-21T14:45:00Z"), (6, "2026-02-21T15:30:00Z"))))
+    assert main(["ingest", str(venue), "--db", str(db)]) == 0
     out, _ = capsys.readouterr()
     assert "the store's logs overlap in time: a backtest merges them by arrival (recv_ts)" in out
 
@@ -43,7 +51,7 @@ def test_ingest_guesses_formats_and_summarizes(tmp_path: Path, capsys: pytest.Ca
     out, err = capsys.readouterr()
     assert "already ingested" in err and "rows loaded:   0" in out
     con = duckdb.connect(str(db))
-    assert con.execute("SELECT count(*) FROM events").fetchone() == (3,)
+    assert con.execute("SELECT count(*) FROM events").fetchone() == (5,)
 
 
 def test_ingest_of_the_real_ice_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -53,7 +61,7 @@ def test_ingest_of_the_real_ice_log(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "orders:        637\n" in out
     assert "final broker state per order: canceled 595, fill 34, new 8\n" in out
     assert "orders with broker events but no intent: 637\n" in out
-    assert "skipped (FIX session messages, journal control records): 91\n" in out
+    assert "skipped (FIX session messages): 91\n" in out
 
 
 def test_column_mapping_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -109,29 +117,41 @@ def test_a_progress_bar_can_be_forced_on_stderr(
     assert "\r[" + "#" * 30 + "] 100.0% a.jsonl (jsonl)" in err
 
 
-def test_the_summary_lists_the_commonest_reasons_and_counts_the_rest(
+def test_the_summary_groups_reasons_by_kind_with_a_first_example(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lines = tmp_path / "many.jsonl"
-    lines.write_text("".join(json.dumps({**EVENT, "recv_ts": f"t{i}"}) + "\n" for i in range(20)))
+    lines.write_text("".join(json.dumps({**EVENT, "recv_ts": f"t{i}", **({"qty": -i} if i > 15 else {})}) + "\n"
+                             for i in range(20)))
     assert main(["ingest", str(lines), "--db", str(tmp_path / "e.duckdb")]) == 0
     out = capsys.readouterr().out
-    assert out.count("field 'recv_ts'") == 12
-    assert "          8  (8 other reasons: see the rejected_rows table)\n" in out
+    assert "         16  field 'recv_ts': expected an RFC 3339 timestamp" in out  # one kind, not one line per value
+    assert "got …\n" in out and "first: many.jsonl: line 1: field 'recv_ts': " in out and "got t0\n" in out
+    assert "          4  field 'qty': negative quantity …\n" in out
 
 
-def test_fix_intents_from_submits_leaves_orders_we_never_sent_without_one(
+def test_the_skipped_label_comes_from_the_adapter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    okx = real_file("nexustrader-okx-orders/okx_orders.log")
+    assert main(["ingest", str(okx), "--db", str(tmp_path / "okx.duckdb")]) == 0
+    out = capsys.readouterr().out
+    assert "skipped (OKX acks and other channels' pushes): 3\n" in out and "FIX" not in out
+
+
+def test_fix_intents_come_from_our_submits_by_default_but_never_for_orders_we_never_sent(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ccg = real_file("nyse_ccg_examples/ccg_examples.pipe.log")
     ice = real_file("ice_fix42/FIX.4.2-ICE-12000.body")
-    assert main(["ingest", str(ccg), "--db", str(tmp_path / "plain.duckdb")]) == 0
-    assert "orders with broker events but no intent: 10\n" in capsys.readouterr().out
-    # Every CCG order has its NewOrderSingle in the log, so each gets an intent...
-    assert main(["ingest", str(ccg), "--db", str(tmp_path / "ccg.duckdb"), "--fix-intents", "from-submits"]) == 0
-    assert "no intent" not in capsys.readouterr().out
-    # ...while ICE's store holds only ICE's side: its 637 orders stay orphans, intents or not.
-    assert main(["ingest", str(ice), "--db", str(tmp_path / "ice.duckdb"), "--fix-intents", "from-submits"]) == 0
+    assert main(["ingest", str(ccg), "--db", str(tmp_path / "none.duckdb"), "--fix-lenient",
+                 "--fix-intents", "none"]) == 0
+    assert "orders with broker events but no intent: 12\n" in capsys.readouterr().out
+    # By default each NewOrderSingle in the log gives its order an intent (two CCG examples lack a symbol)...
+    assert main(["ingest", str(ccg), "--db", str(tmp_path / "ccg.duckdb"), "--fix-lenient"]) == 0
+    out = capsys.readouterr().out
+    assert "note: 13 intents taken from our own order messages" in out
+    assert "orders with broker events but no intent: 2\n" in out
+    # ...while ICE's store holds only ICE's side: its 637 orders stay without one.
+    assert main(["ingest", str(ice), "--db", str(tmp_path / "ice.duckdb")]) == 0
     assert "orders with broker events but no intent: 637\n" in capsys.readouterr().out
 
 

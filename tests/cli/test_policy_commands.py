@@ -77,6 +77,29 @@ def test_diff_of_a_timeout_change(tmp_path, capsys):
     assert "clock.timeouts.ack: 5s -> 6s" in out and "clock.timeouts.replace: 5s -> none" in out
 
 
+def test_diff_marks_each_change_and_fails_on_a_loosening_when_asked(tmp_path, capsys):
+    stricter = tmp_path / "stricter.yaml"
+    stricter.write_text(REFERENCE.read_text().replace("max_depth: 2", "max_depth: 1"))
+    looser = tmp_path / "looser.yaml"
+    looser.write_text(REFERENCE.read_text().replace("max_depth: 2", "max_depth: 1").replace("at_most: 0.001", "at_most: 0.01"))
+    assert main(["diff", str(REFERENCE), str(stricter), "--fail-on", "loosening"]) == 0
+    assert "1 change: 1 tightening\n  tightening  hedging.max_depth: 2 -> 1" in capsys.readouterr().out
+    assert main(["diff", str(REFERENCE), str(looser), "--fail-on", "loosening"]) == 1
+    out = capsys.readouterr().out
+    assert out.index("loosening   promotion.gates[few_false_alerts].at_most: 0.001 -> 0.01") < out.index("  tightening  hedging")
+    assert main(["diff", str(REFERENCE), str(stricter), "--fail-on", "change"]) == 1
+    assert main(["diff", str(REFERENCE), str(REFERENCE), "--fail-on", "change"]) == 0
+
+
+def test_every_command_help_says_what_it_does(capsys):
+    from safeguards.cli import COMMAND_MODULE
+    for command in COMMAND_MODULE:
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        usage, _, rest = capsys.readouterr().out.partition("\n\n")
+        assert rest.split("\n")[0].strip() and not rest.startswith("positional arguments"), command
+
+
 def test_diff_of_equal_policies(capsys):
     assert main(["diff", str(REFERENCE), str(REFERENCE)]) == 0
     assert "no change of meaning" in capsys.readouterr().out

@@ -31,3 +31,32 @@ def test_promote_and_rollback_exit_codes(tmp_path, capsys):
     assert main(["rollback", "multileg_options", "--to", "3", "--by", "bob", "--reason", "x", "--runtime", runtime]) == 2
     assert "never promoted" in capsys.readouterr().err
     assert main(["rollback", "multileg_options", "--to", "1", "--by", "bob", "--reason", "re-point", "--runtime", runtime]) == 0
+    capsys.readouterr()
+    assert main(["status", "multileg_options", "--runtime", runtime]) == 0
+    status = capsys.readouterr().out
+    assert status.startswith(f"live: {pol.identity} since ") and "(rollback by bob)" in status
+    assert "  1  " in status and "promote  v1" in status and "  2  " in status and "rollback v1" in status
+    assert main(["status", "nothing_here", "--runtime", runtime]) == 2
+
+
+def test_keys_init_makes_a_pair_and_never_overwrites(tmp_path, capsys):
+    key, trusted = tmp_path / "me" / "signing.key", tmp_path / "trusted"
+    assert main(["keys", "init", "--key", str(key), "--trusted", str(trusted)]) == 0
+    printed = capsys.readouterr().out
+    assert key.stat().st_mode & 0o777 == 0o600 and len(list(trusted.glob("*.pub"))) == 1
+    assert str(key) in printed and "keep it secret" in printed
+    before = key.read_bytes()
+    assert main(["keys", "init", "--key", str(key), "--trusted", str(trusted)]) == 2
+    assert "never overwritten" in capsys.readouterr().err and key.read_bytes() == before
+
+
+def test_promote_without_a_key_says_how_to_make_one(tmp_path, capsys, monkeypatch):
+    from safeguards.signing import SIGNING_KEY_ENV
+
+    monkeypatch.setenv(SIGNING_KEY_ENV, str(tmp_path / "absent.key"))
+    pol = compile_text(REFERENCE.read_text())
+    labeled, clean = evidence(tmp_path / "l", pol), evidence(tmp_path / "c", pol, kind="clean")
+    assert main(["promote", str(REFERENCE), "--evidence", str(labeled.folder), "--evidence", str(clean.folder),
+                 "--by", "alice", "--reason", "r", "--runtime", str(tmp_path / "runtime")]) == 2
+    assert "safeguards keys init" in capsys.readouterr().err
+    assert not (tmp_path / "runtime").exists()

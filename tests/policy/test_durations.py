@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from safeguards.policy.durations import format_duration, parse_duration
+from safeguards.policy.durations import UnusableDuration, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -17,6 +17,12 @@ def test_parse(text, nanos):
 @pytest.mark.parametrize("text", ["", "5", "5 sec", "-5s", "1.5ns", "s", "5s!", 5])
 def test_parse_refuses_with_reason(text):
     with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["99999999999999999999999h", "1.5ns", "300000d"])
+def test_well_formed_but_unusable_durations_say_so(text):
+    with pytest.raises(UnusableDuration):
         parse_duration(text)
 
 

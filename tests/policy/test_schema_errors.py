@@ -71,6 +71,19 @@ def test_negative_duration_is_not_a_duration(policy_data):
     assert "is not a duration" in problem
 
 
+def test_a_bare_number_for_a_duration_asks_for_its_unit(policy_data):
+    policy_data["hedging"]["quote_max_age"] = 2000
+    [problem] = problems_for(policy_data)
+    assert "hedging.quote_max_age is a span of time and needs its unit: write 2000ms (that is 2s)" in problem
+    assert "must be text" not in problem
+
+
+def test_a_duration_beyond_64_bit_nanoseconds_is_refused(policy_data):
+    policy_data["idempotency"]["window"] = "99999999999999999999999h"
+    [problem] = problems_for(policy_data)
+    assert "idempotency.window" in problem and "longer than the engine can hold" in problem
+
+
 def test_unknown_event_type_key(policy_data):
     policy_data["ordering"]["events"]["fil"] = "filled"
     [problem] = problems_for(policy_data)

@@ -36,10 +36,34 @@ def test_syntax_error_has_location_and_snippet():
     with pytest.raises(PolicyError) as caught:
         load_yaml("a:\n  b: [1, 2\nc: 3\n", "f.yaml")
     [problem] = caught.value.problems
-    assert problem.location.path == "f.yaml"
-    assert problem.location.line >= 2
-    assert problem.message.startswith("invalid YAML")
+    assert str(problem.location) == "f.yaml:2:6"
+    assert "never closed" in problem.message
     assert "^" in problem.render()
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "words"),
+    [
+        ("format: 1\nmetadata:\n\tname: x\n", "3:1", "use spaces|replace the tab with spaces"),
+        ("format: 1\nmetadata:\n  name x\n  owner: y\n", "3:3", "'name x' has no colon"),
+        ("format: 1\nmetadata\n  name: x\n", "2:1", "'metadata' needs a colon after it: write 'metadata:'"),
+        ("format: 1\nmetadata:\n  name: x\n   owner: y\n", "4:4", "indented 1 space more than the line above"),
+        ("format: 1\nmetadata:\n  name: x\n owner: y\n", "4:2", "does not line up"),
+        ("format: 1\nmetadata:\n  name: \"x\n  owner: y\n", "3:9", 'this " is never closed'),
+        ("format: 1\nstates: [a, b\nclock:\n  a: 1\n", "2:9", "this [ is never closed: end the list with ]"),
+        ("format: 1\nstates: {a: 1\nclock:\n  a: 1\n", "2:9", "this { is never closed: end the mapping with }"),
+        ("format: 1\nmetadata:\n  name: a: b\n", "3:10", "put the value in quotes"),
+    ],
+    ids=["tab", "missing colon", "missing colon on a section", "indented too far", "indented too little",
+         "unclosed quote", "unclosed bracket", "unclosed brace", "colon in a value"],
+)
+def test_common_yaml_mistakes_are_told_in_plain_words_on_their_own_line(text, where, words):
+    with pytest.raises(PolicyError) as caught:
+        load_yaml(text, "f.yaml")
+    [problem] = caught.value.problems
+    assert str(problem.location) == f"f.yaml:{where}"
+    assert any(option in problem.message for option in words.split("|")), problem.message
+    assert "token" not in problem.message and "<block" not in problem.message
 
 
 @pytest.mark.parametrize("text", ["", "   \n# only a comment\n"])

@@ -1,0 +1,323 @@
+//! The book: what the engine knows about each order, and how finished orders leave it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use serde_json::{Value, json};
+
+use crate::event::{Role, Side};
+use crate::num::Num;
+use crate::policy::{State, Tables};
+
+/// What the engine knows about one order.
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub order_id: String,
+    pub group_id: Option<String>,
+    pub role: Option<Role>,
+    pub parent_id: Option<String>,
+    pub symbol: Option<String>,
+    pub side: Option<Side>,
+    pub qty: Option<Num>,
+    pub state: State,
+    pub before_pending: Option<State>,
+    pub cum_qty: Num,
+    pub leaves_qty: Option<Num>,
+    pub has_intent: bool,
+    pub submitted: bool,
+    pub acked: bool,
+    pub ack_deadline: Option<i64>,
+    pub cancel_deadline: Option<i64>,
+    pub fill_deadline: Option<i64>,
+    pub replace_deadline: Option<i64>,
+    pub hedge_depth: i64,
+    pub late_qty: Num,
+    pub adopted: bool,
+    /// Broker time of its last event while terminal (None while live): eviction's clock.
+    pub done_at: Option<i64>,
+    /// The sum of the distinct trade reports' last_qty (None: none seen).
+    pub traded_qty: Option<Num>,
+    /// The quantity a pending replace request asked for.
+    pub replace_qty: Option<Num>,
+    /// When it entered the book, relative to the others: the book is read in this order.
+    pub(crate) born: u64,
+}
+
+impl Order {
+    pub fn new(order_id: String, state: State, group_id: Option<String>) -> Order {
+        Order {
+            order_id,
+            group_id,
+            role: None,
+            parent_id: None,
+            symbol: None,
+            side: None,
+            qty: None,
+            state,
+            before_pending: None,
+            cum_qty: Num::ZERO,
+            leaves_qty: None,
+            has_intent: false,
+            submitted: false,
+            acked: false,
+            ack_deadline: None,
+            cancel_deadline: None,
+            fill_deadline: None,
+            replace_deadline: None,
+            hedge_depth: 0,
+            late_qty: Num::ZERO,
+            adopted: false,
+            done_at: None,
+            traded_qty: None,
+            replace_qty: None,
+            born: 0,
+        }
+    }
+
+    /// The order as the Python API shows it (`Engine.order`): every field but deadlines.
+    pub fn to_json(&self, tables: &Tables) -> Value {
+        let name = |state: State| Value::from(tables.state_name(state).as_ref());
+        json!({
+            "order_id": self.order_id,
+            "group_id": self.group_id,
+            "role": self.role.map(Role::name),
+            "parent_id": self.parent_id,
+            "symbol": self.symbol,
+            "side": self.side.map(Side::name),
+            "qty": self.qty.map(num_json),
+            "state": name(self.state),
+            "before_pending": self.before_pending.map(name),
+            "cum_qty": num_json(self.cum_qty),
+            "leaves_qty": self.leaves_qty.map(num_json),
+            "has_intent": self.has_intent,
+            "submitted": self.submitted,
+            "acked": self.acked,
+            "hedge_depth": self.hedge_depth,
+            "late_qty": num_json(self.late_qty),
+            "adopted": self.adopted,
+            "traded_qty": self.traded_qty.map(num_json),
+            "replace_qty": self.replace_qty.map(num_json),
+        })
+    }
+}
+
+/// A number as JSON, an int staying an int.
+pub fn num_json(value: Num) -> Value {
+    match value {
+        Num::Int(int) => Value::from(int),
+        Num::Float(float) => Value::from(float),
+    }
+}
+
+/// Evicted order ids, the newest `limit` of them, oldest first.
+#[derive(Debug, Clone, Default)]
+pub struct Evicted {
+    ids: HashSet<String>,
+    order: VecDeque<String>,
+    limit: usize,
+}
+
+impl Evicted {
+    pub fn contains(&self, order_id: &str) -> bool {
+        self.ids.contains(order_id)
+    }
+
+    fn remember(&mut self, order_id: String) {
+        if self.ids.insert(order_id.clone()) {
+            self.order.push_back(order_id);
+            if self.order.len() > self.limit
+                && let Some(oldest) = self.order.pop_front()
+            {
+                self.ids.remove(&oldest);
+            }
+        }
+    }
+}
+
+/// Orders, and the queue by which finished ones are evicted once `retain_ns` of broker time old.
+///
+/// A terminal order that sees an event is queued (time, id); the engine pops the queue's old end
+/// as broker time passes, so the cost is amortised O(1). Evicted ids are remembered (the newest
+/// `max_keys` of the dedup policy), so a late event for one is told apart from an orphan.
+#[derive(Debug, Clone)]
+pub struct Book {
+    pub orders: HashMap<String, Order>,
+    pub finished: VecDeque<(i64, String)>,
+    pub evicted: Evicted,
+    pub evictions: u64,
+    pub retain_ns: i64,
+    born: u64,
+}
+
+impl Book {
+    pub fn new(retain_ns: i64, max_evicted: usize) -> Book {
+        Book {
+            orders: HashMap::new(),
+            finished: VecDeque::new(),
+            evicted: Evicted {
+                limit: max_evicted,
+                ..Evicted::default()
+            },
+            evictions: 0,
+            retain_ns,
+            born: 0,
+        }
+    }
+
+    /// Put a new order in the book (after every order already there).
+    pub fn insert(&mut self, mut order: Order) {
+        self.born += 1;
+        order.born = self.born;
+        self.orders.insert(order.order_id.clone(), order);
+    }
+
+    /// The orders in the order they entered the book.
+    pub fn in_order(&self) -> Vec<&Order> {
+        let mut orders: Vec<&Order> = self.orders.values().collect();
+        orders.sort_by_key(|order| order.born);
+        orders
+    }
+
+    pub fn group_of_order(&self, order_id: Option<&str>) -> Option<String> {
+        order_id
+            .and_then(|id| self.orders.get(id))
+            .and_then(|order| order.group_id.clone())
+    }
+
+    /// Drop the orders finished before `horizon`; returns them, so the guards forget what served only them.
+    pub fn evict_before(&mut self, horizon: i64) -> Vec<Order> {
+        let mut gone = Vec::new();
+        while let Some((done_at, _)) = self.finished.front() {
+            if *done_at >= horizon {
+                break;
+            }
+            let Some((done_at, order_id)) = self.finished.pop_front() else {
+                break;
+            };
+            // gone, live again, or seen since: a newer entry rules
+            if self
+                .orders
+                .get(&order_id)
+                .is_none_or(|order| order.done_at != Some(done_at))
+            {
+                continue;
+            }
+            if let Some(order) = self.orders.remove(&order_id) {
+                self.evicted.remember(order_id);
+                self.evictions += 1;
+                gone.push(order);
+            }
+        }
+        gone
+    }
+}
+
+mod checkpointing {
+    use serde_json::{Value, json};
+
+    use super::super::checkpoint::{
+        Read, bad, field, flag, int, list, num, num_json, opt_int, opt_num, opt_text, text, uint,
+    };
+    use super::{Book, Evicted, Order};
+    use crate::event::{Role, Side};
+    use crate::policy::{State, Tables};
+
+    fn state_of(tables: &Tables, value: &Value) -> Read<State> {
+        tables
+            .state_id(&text(value, "order state")?)
+            .ok_or_else(|| bad("order state"))
+    }
+
+    impl Order {
+        fn state(&self, tables: &Tables) -> Value {
+            let name = |state: State| json!(tables.state_name(state).as_ref());
+            json!({
+                "order_id": self.order_id, "group_id": self.group_id, "role": self.role.map(Role::name),
+                "parent_id": self.parent_id, "symbol": self.symbol, "side": self.side.map(Side::name),
+                "qty": self.qty.map(num_json), "state": name(self.state), "before_pending": self.before_pending.map(name),
+                "cum_qty": num_json(self.cum_qty), "leaves_qty": self.leaves_qty.map(num_json),
+                "has_intent": self.has_intent, "submitted": self.submitted, "acked": self.acked,
+                "ack_deadline": self.ack_deadline, "cancel_deadline": self.cancel_deadline,
+                "fill_deadline": self.fill_deadline, "replace_deadline": self.replace_deadline,
+                "hedge_depth": self.hedge_depth, "late_qty": num_json(self.late_qty), "adopted": self.adopted,
+                "done_at": self.done_at, "traded_qty": self.traded_qty.map(num_json),
+                "replace_qty": self.replace_qty.map(num_json),
+            })
+        }
+
+        fn restore(tables: &Tables, v: &Value) -> Read<Order> {
+            let f = |name: &str| field(v, name);
+            let mut order = Order::new(
+                text(f("order_id")?, "order_id")?,
+                state_of(tables, f("state")?)?,
+                None,
+            );
+            order.group_id = opt_text(f("group_id")?, "group_id")?;
+            order.role = opt_text(f("role")?, "role")?.and_then(|role| Role::from_name(&role));
+            order.parent_id = opt_text(f("parent_id")?, "parent_id")?;
+            order.symbol = opt_text(f("symbol")?, "symbol")?;
+            order.side = opt_text(f("side")?, "side")?.and_then(|side| Side::from_name(&side));
+            order.qty = opt_num(f("qty")?, "qty")?;
+            order.before_pending = match f("before_pending")? {
+                Value::Null => None,
+                state => Some(state_of(tables, state)?),
+            };
+            order.cum_qty = num(f("cum_qty")?, "cum_qty")?;
+            order.leaves_qty = opt_num(f("leaves_qty")?, "leaves_qty")?;
+            order.has_intent = flag(f("has_intent")?, "has_intent")?;
+            order.submitted = flag(f("submitted")?, "submitted")?;
+            order.acked = flag(f("acked")?, "acked")?;
+            order.ack_deadline = opt_int(f("ack_deadline")?, "ack_deadline")?;
+            order.cancel_deadline = opt_int(f("cancel_deadline")?, "cancel_deadline")?;
+            order.fill_deadline = opt_int(f("fill_deadline")?, "fill_deadline")?;
+            order.replace_deadline = opt_int(f("replace_deadline")?, "replace_deadline")?;
+            order.hedge_depth = int(f("hedge_depth")?, "hedge_depth")?;
+            order.late_qty = num(f("late_qty")?, "late_qty")?;
+            order.adopted = flag(f("adopted")?, "adopted")?;
+            order.done_at = opt_int(f("done_at")?, "done_at")?;
+            order.traded_qty = opt_num(f("traded_qty")?, "traded_qty")?;
+            order.replace_qty = opt_num(f("replace_qty")?, "replace_qty")?;
+            Ok(order)
+        }
+    }
+
+    impl Book {
+        pub(crate) fn state(&self, tables: &Tables) -> Value {
+            let orders: Vec<Value> = self
+                .in_order()
+                .into_iter()
+                .map(|order| order.state(tables))
+                .collect();
+            let finished: Vec<Value> = self
+                .finished
+                .iter()
+                .map(|(at, id)| json!([at, id]))
+                .collect();
+            json!({"orders": orders, "finished": finished, "evicted": self.evicted.order, "evictions": self.evictions})
+        }
+
+        pub(crate) fn restore(tables: &Tables, value: &Value) -> Read<Book> {
+            let mut book = Book::new(tables.retain_ns(), tables.max_keys);
+            for order in list(field(value, "orders")?, "orders")? {
+                book.insert(Order::restore(tables, order)?);
+            }
+            for row in list(field(value, "finished")?, "finished")? {
+                let row = list(row, "finished")?;
+                let (Some(at), Some(id)) = (row.first(), row.get(1)) else {
+                    return Err(bad("finished"));
+                };
+                book.finished
+                    .push_back((int(at, "finished")?, text(id, "finished")?));
+            }
+            let mut evicted = Evicted {
+                limit: tables.max_keys,
+                ..Evicted::default()
+            };
+            for id in list(field(value, "evicted")?, "evicted")? {
+                evicted.remember(text(id, "evicted")?);
+            }
+            book.evicted = evicted;
+            book.evictions = uint(field(value, "evictions")?, "evictions")?;
+            Ok(book)
+        }
+    }
+}

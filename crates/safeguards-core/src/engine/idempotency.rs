@@ -1,0 +1,350 @@
+//! Idempotency: a repeated broker event (same key inside the window) is not applied twice.
+//!
+//! A key is one 64-bit xxh3 hash of canonical bytes of its fields, its content another: stable
+//! across processes (no per-process salt), and value-based (5 and 5.0 are equal, a timestamp is
+//! its instant however it was spelt). Keys are listed in buckets of 1/64 of the window of broker
+//! time, in arrival order; expiry drops a whole bucket once broker time is a window past its end,
+//! and the `max_keys` bound drops the oldest keys first. Expiry follows the engine's trusted broker
+//! time, never the stamp of the event at hand.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use serde_json::{Value, json};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::decision::{AlertKind, Guard, Outcome, Reason, Step, Verdict};
+use crate::event::{DEFAULT_ACCOUNT, Event, Field, FieldValue};
+use crate::policy::Tables;
+use crate::pyfmt::opt_repr;
+
+use super::context::Ctx;
+
+const BUCKETS_PER_WINDOW: i64 = 64;
+
+/// The keys are hashes already: a map over them needs no second hash.
+#[derive(Default, Clone, Copy)]
+pub struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+type KeyMap = HashMap<u64, u64, BuildHasherDefault<PassThrough>>;
+
+/// Canonical bytes of one field value (tagged, so values of different kinds never meet).
+fn push_value(bytes: &mut Vec<u8>, value: Option<FieldValue<'_>>) {
+    match value {
+        None => bytes.push(b'-'),
+        Some(FieldValue::Str(text)) => {
+            bytes.push(b's');
+            bytes.extend_from_slice(&(text.len() as u64).to_le_bytes());
+            bytes.extend_from_slice(text.as_bytes());
+        }
+        Some(FieldValue::Int(int)) => {
+            bytes.push(b'i');
+            bytes.extend_from_slice(&int.to_le_bytes());
+        }
+        Some(FieldValue::Num(num)) => {
+            let (tag, bits) = num.canonical();
+            bytes.push(tag);
+            bytes.extend_from_slice(&bits.to_le_bytes());
+        }
+        Some(FieldValue::Bool(flag)) => {
+            bytes.push(b'b');
+            bytes.push(u8::from(flag));
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    key_fields: Vec<Field>,
+    default_key: bool,
+    content_fields: Vec<Field>,
+    max_keys: usize,
+    bucket_ns: i64,
+    /// From a bucket's start to its expiry.
+    bucket_life_ns: i64,
+    seen: KeyMap,
+    buckets: VecDeque<(i64, Vec<u64>)>,
+    /// Keys stamped before this go in the newest bucket; None: the next key opens one.
+    bucket_end: Option<i128>,
+    /// Broker time at which the oldest bucket expires; None: nothing to expire.
+    expire_at: Option<i128>,
+    /// Keys of the oldest bucket already evicted by the max_keys bound.
+    oldest_done: usize,
+    pub evicted: u64,
+    pub expired: u64,
+    scratch: Vec<u8>,
+}
+
+impl Idempotency {
+    pub fn new(tables: &Tables) -> Idempotency {
+        let bucket_ns = (tables.window_ns / BUCKETS_PER_WINDOW).max(1);
+        Idempotency {
+            default_key: tables.key_fields == [Field::Account, Field::EventId],
+            key_fields: tables.key_fields.clone(),
+            content_fields: tables.content_fields.clone(),
+            max_keys: tables.max_keys,
+            bucket_ns,
+            bucket_life_ns: bucket_ns.saturating_add(tables.window_ns),
+            seen: KeyMap::default(),
+            buckets: VecDeque::new(),
+            bucket_end: None,
+            expire_at: None,
+            oldest_done: 0,
+            evicted: 0,
+            expired: 0,
+            scratch: Vec::with_capacity(256),
+        }
+    }
+
+    /// The event's dedup key, None if it has none (a local event without an event_id, say).
+    pub fn key(&mut self, event: &Event) -> Option<u64> {
+        let bytes = &mut self.scratch;
+        bytes.clear();
+        if self.default_key {
+            let event_id = event.event_id.as_deref()?;
+            match event.account.as_deref() {
+                None | Some(DEFAULT_ACCOUNT) => bytes.push(b'k'),
+                Some(account) => {
+                    bytes.push(b'K');
+                    push_value(bytes, Some(FieldValue::Str(account)));
+                }
+            }
+            push_value(bytes, Some(FieldValue::Str(event_id)));
+        } else {
+            let values: Vec<_> = self
+                .key_fields
+                .iter()
+                .map(|field| event.get(*field))
+                .collect();
+            if values.iter().all(Option::is_none) {
+                return None;
+            }
+            bytes.push(b'c');
+            for value in values {
+                push_value(bytes, value);
+            }
+        }
+        Some(xxh3_64(bytes))
+    }
+
+    /// A digest of the event's content: its present content fields and their values.
+    pub fn fingerprint(&mut self, event: &Event) -> u64 {
+        let bytes = &mut self.scratch;
+        bytes.clear();
+        for field in &self.content_fields {
+            if let Some(value) = event.get(*field) {
+                bytes.push(*field as u8);
+                push_value(bytes, Some(value));
+            }
+        }
+        xxh3_64(bytes)
+    }
+
+    /// The step (broker and local events, first): a repeat is `duplicate`, a repeat with other content a conflict.
+    pub fn check(&mut self, ctx: &mut Ctx<'_>, event: &Event) -> Step {
+        let key = self.key(event)?;
+        let now = ctx.sink.time.now;
+        if self.expire_at.is_some_and(|at| i128::from(now) >= at) {
+            self.expire(now);
+        }
+        if let Some(known) = self.seen.get(&key).copied() {
+            if known == self.fingerprint(event) {
+                return Some(Outcome::fixed(
+                    Verdict::Duplicate,
+                    Guard::Idempotency,
+                    "dedup_window",
+                    Reason::Duplicate,
+                ));
+            }
+            let group = ctx.group_of(event);
+            let severity = ctx.tables.severity(AlertKind::ConflictingDuplicate);
+            let event_id = opt_repr(event.event_id.as_deref());
+            ctx.sink.alert(
+                AlertKind::ConflictingDuplicate,
+                severity,
+                Guard::Idempotency,
+                event.order_id.clone(),
+                group,
+                format!("event_id {event_id} seen before with different content; not applied"),
+                false,
+            );
+            return Some(Outcome::fixed(
+                Verdict::Reject,
+                Guard::Idempotency,
+                "conflicting_duplicate",
+                Reason::ConflictingDuplicate {
+                    event_id: event.event_id.clone(),
+                },
+            ));
+        }
+        let stamp = match event.broker_ts {
+            Some(stamp) => stamp,
+            // a local event: its broker-time estimate
+            None => now.max(
+                event
+                    .recv_ts
+                    .saturating_sub(ctx.sink.time.offset.unwrap_or(0)),
+            ),
+        };
+        let fingerprint = self.fingerprint(event);
+        self.seen.insert(key, fingerprint);
+        if self.bucket_end.is_none_or(|end| i128::from(stamp) >= end) {
+            self.open_bucket(stamp);
+        }
+        if let Some((_, keys)) = self.buckets.back_mut() {
+            keys.push(key);
+        }
+        if self.seen.len() > self.max_keys {
+            self.evict_oldest();
+        }
+        None
+    }
+
+    fn open_bucket(&mut self, stamp: i64) {
+        self.bucket_end = Some(i128::from(stamp) + i128::from(self.bucket_ns));
+        self.buckets.push_back((stamp, Vec::new()));
+        if self.buckets.len() == 1 {
+            self.expire_at = Some(i128::from(stamp) + i128::from(self.bucket_life_ns));
+        }
+    }
+
+    /// Drop the buckets whose every key is older than the window.
+    fn expire(&mut self, now: i64) {
+        let last_start = i128::from(now) - i128::from(self.bucket_life_ns);
+        while let Some((start, _)) = self.buckets.front() {
+            if i128::from(*start) > last_start {
+                break;
+            }
+            let Some((_, keys)) = self.buckets.pop_front() else {
+                break;
+            };
+            for key in &keys[self.oldest_done.min(keys.len())..] {
+                if self.seen.remove(key).is_some() {
+                    self.expired += 1;
+                }
+            }
+            self.oldest_done = 0;
+        }
+        if self.buckets.is_empty() {
+            self.bucket_end = None;
+        }
+        self.expire_at = self
+            .buckets
+            .front()
+            .map(|(start, _)| i128::from(*start) + i128::from(self.bucket_life_ns));
+    }
+
+    /// More than `max_keys` held: forget the oldest keys (memory is bounded whatever the window).
+    fn evict_oldest(&mut self) {
+        while self.seen.len() > self.max_keys && !self.buckets.is_empty() {
+            let keys = &self.buckets[0].1;
+            if self.oldest_done < keys.len() {
+                if self.seen.remove(&keys[self.oldest_done]).is_some() {
+                    self.evicted += 1;
+                }
+                self.oldest_done += 1;
+                continue;
+            }
+            if self.buckets.len() == 1 {
+                break;
+            }
+            self.buckets.pop_front();
+            self.oldest_done = 0;
+            self.expire_at = self
+                .buckets
+                .front()
+                .map(|(start, _)| i128::from(*start) + i128::from(self.bucket_life_ns));
+        }
+        if let Some((_, keys)) = self.buckets.front_mut()
+            && self.oldest_done > 65_536
+            && self.oldest_done * 2 > keys.len()
+        {
+            keys.drain(..self.oldest_done);
+            self.oldest_done = 0;
+        }
+    }
+
+    pub fn keys_held(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn snapshot(&self) -> Value {
+        json!({"keys": self.seen.len(), "expired": self.expired, "evicted": self.evicted})
+    }
+}
+
+mod checkpointing {
+    use serde_json::{Value, json};
+
+    use super::super::checkpoint::{Read, bad, field, int, list, opt_int, uint};
+    use super::{Idempotency, KeyMap};
+    use crate::policy::Tables;
+
+    fn clamp(value: Option<i128>) -> Option<i64> {
+        value.map(|v| i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX }))
+    }
+
+    impl Idempotency {
+        pub(crate) fn state(&self) -> Value {
+            let mut seen: Vec<(u64, u64)> = self.seen.iter().map(|(k, f)| (*k, *f)).collect();
+            seen.sort_unstable();
+            let buckets: Vec<Value> = self
+                .buckets
+                .iter()
+                .map(|(start, keys)| json!([start, keys]))
+                .collect();
+            json!({"seen": seen, "buckets": buckets, "bucket_end": clamp(self.bucket_end),
+                   "expire_at": clamp(self.expire_at), "oldest_done": self.oldest_done,
+                   "evicted": self.evicted, "expired": self.expired})
+        }
+
+        pub(crate) fn restore(tables: &Tables, value: &Value) -> Read<Idempotency> {
+            let mut dedup = Idempotency::new(tables);
+            let seen = list(field(value, "seen")?, "seen")?;
+            let mut map = KeyMap::default();
+            map.reserve(seen.len());
+            for pair in seen {
+                let pair = list(pair, "seen")?;
+                let [k, f] = pair.as_slice() else {
+                    return Err(bad("seen"));
+                };
+                map.insert(uint(k, "seen")?, uint(f, "seen")?);
+            }
+            dedup.seen = map;
+            for bucket in list(field(value, "buckets")?, "buckets")? {
+                let bucket = list(bucket, "bucket")?;
+                let [start, keys] = bucket.as_slice() else {
+                    return Err(bad("bucket"));
+                };
+                let keys = list(keys, "bucket")?
+                    .iter()
+                    .map(|k| uint(k, "bucket"))
+                    .collect::<Read<Vec<u64>>>()?;
+                dedup.buckets.push_back((int(start, "bucket")?, keys));
+            }
+            dedup.bucket_end = opt_int(field(value, "bucket_end")?, "bucket_end")?.map(i128::from);
+            dedup.expire_at = opt_int(field(value, "expire_at")?, "expire_at")?.map(i128::from);
+            dedup.oldest_done =
+                usize::try_from(uint(field(value, "oldest_done")?, "oldest_done")?).unwrap_or(0);
+            dedup.evicted = uint(field(value, "evicted")?, "evicted")?;
+            dedup.expired = uint(field(value, "expired")?, "expired")?;
+            Ok(dedup)
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! The canonical event (DESIGN section 4): its fields, sources, types, roles and sides, in one place.
+
+use crate::num::Num;
+
+/// What kind of value a canonical field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    Int,
+    Number,
+    Timestamp,
+    Bool,
+}
+
+impl Kind {
+    /// The words every "expected ..., got ..." reason uses.
+    pub fn words(self) -> &'static str {
+        match self {
+            Kind::Str => "a string",
+            Kind::Int => "an integer",
+            Kind::Number => "a number",
+            Kind::Timestamp => {
+                "an RFC 3339 timestamp with its zone (e.g. 2026-02-21T14:30:00.123Z) or integer nanoseconds"
+            }
+            Kind::Bool => "true or false",
+        }
+    }
+}
+
+macro_rules! fields {
+    ($($variant:ident = $name:literal : $kind:ident),* $(,)?) => {
+        /// Every canonical field, in the order of DESIGN section 4 (the event store's column order).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Field { $($variant),* }
+
+        impl Field {
+            pub const ALL: &'static [Field] = &[$(Field::$variant),*];
+
+            pub fn name(self) -> &'static str {
+                match self { $(Field::$variant => $name),* }
+            }
+
+            pub fn kind(self) -> Kind {
+                match self { $(Field::$variant => Kind::$kind),* }
+            }
+
+            pub fn from_name(name: &str) -> Option<Field> {
+                match name { $($name => Some(Field::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+fields! {
+    Seq = "seq": Int,
+    Source = "source": Str,
+    Type = "type": Str,
+    EventId = "event_id": Str,
+    Account = "account": Str,
+    OrderId = "order_id": Str,
+    BrokerOrderId = "broker_order_id": Str,
+    GroupId = "group_id": Str,
+    Leg = "leg": Str,
+    Role = "role": Str,
+    ParentId = "parent_id": Str,
+    Symbol = "symbol": Str,
+    Side = "side": Str,
+    Qty = "qty": Number,
+    LimitPx = "limit_px": Number,
+    LastQty = "last_qty": Number,
+    LastPx = "last_px": Number,
+    CumQty = "cum_qty": Number,
+    LeavesQty = "leaves_qty": Number,
+    BidPx = "bid_px": Number,
+    BidQty = "bid_qty": Number,
+    AskPx = "ask_px": Number,
+    AskQty = "ask_qty": Number,
+    BrokerTs = "broker_ts": Timestamp,
+    RecvTs = "recv_ts": Timestamp,
+    BrokerSeq = "broker_seq": Int,
+    PossDup = "poss_dup": Bool,
+}
+
+impl Field {
+    /// Quantities may not be negative; prices may (a credit spread's limit is negative).
+    pub fn is_quantity(self) -> bool {
+        matches!(
+            self,
+            Field::Qty
+                | Field::LastQty
+                | Field::CumQty
+                | Field::LeavesQty
+                | Field::BidQty
+                | Field::AskQty
+        )
+    }
+
+    /// The closed set of values of a field, besides source and type.
+    pub fn choices(self) -> Option<&'static [&'static str]> {
+        match self {
+            Field::Side => Some(&["buy", "sell"]),
+            Field::Role => Some(&["leg", "hedge", "stop"]),
+            _ => None,
+        }
+    }
+}
+
+/// Who an event comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    Broker,
+    Local,
+    Market,
+}
+
+impl Source {
+    /// Sorted, as the screen lists them.
+    pub const ALL: [Source; 3] = [Source::Broker, Source::Local, Source::Market];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Broker => "broker",
+            Source::Local => "local",
+            Source::Market => "market",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Source> {
+        Source::ALL.into_iter().find(|source| source.name() == name)
+    }
+
+    pub fn types(self) -> &'static [EventType] {
+        use EventType::*;
+        match self {
+            Source::Local => &[Intent, Submit, CancelRequest, ReplaceRequest],
+            Source::Broker => &[
+                PendingNew,
+                New,
+                PartialFill,
+                Fill,
+                PendingCancel,
+                Canceled,
+                CancelRejected,
+                PendingReplace,
+                Replaced,
+                Rejected,
+                Expired,
+                DoneForDay,
+            ],
+            Source::Market => &[Quote],
+        }
+    }
+}
+
+/// Every event type, with the source it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    Intent,
+    Submit,
+    CancelRequest,
+    ReplaceRequest,
+    PendingNew,
+    New,
+    PartialFill,
+    Fill,
+    PendingCancel,
+    Canceled,
+    CancelRejected,
+    PendingReplace,
+    Replaced,
+    Rejected,
+    Expired,
+    DoneForDay,
+    Quote,
+}
+
+impl EventType {
+    pub const COUNT: usize = 17;
+
+    pub fn name(self) -> &'static str {
+        use EventType::*;
+        match self {
+            Intent => "intent",
+            Submit => "submit",
+            CancelRequest => "cancel_request",
+            ReplaceRequest => "replace_request",
+            PendingNew => "pending_new",
+            New => "new",
+            PartialFill => "partial_fill",
+            Fill => "fill",
+            PendingCancel => "pending_cancel",
+            Canceled => "canceled",
+            CancelRejected => "cancel_rejected",
+            PendingReplace => "pending_replace",
+            Replaced => "replaced",
+            Rejected => "rejected",
+            Expired => "expired",
+            DoneForDay => "done_for_day",
+            Quote => "quote",
+        }
+    }
+
+    pub fn source(self) -> Source {
+        use EventType::*;
+        match self {
+            Intent | Submit | CancelRequest | ReplaceRequest => Source::Local,
+            Quote => Source::Market,
+            _ => Source::Broker,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<EventType> {
+        Source::ALL
+            .iter()
+            .flat_map(|source| source.types())
+            .copied()
+            .find(|t| t.name() == name)
+    }
+
+    /// Trade reports: the broker types that carry a fill (last_qty, last_px).
+    pub fn is_fill(self) -> bool {
+        matches!(self, EventType::PartialFill | EventType::Fill)
+    }
+
+    /// The fields an event of this type must carry, in canonical order.
+    pub fn required(self) -> Vec<Field> {
+        let source = self.source();
+        let mut need = vec![Field::RecvTs];
+        if self != EventType::Quote {
+            need.push(Field::OrderId);
+        }
+        if source == Source::Broker {
+            need.extend([Field::EventId, Field::BrokerTs]);
+            if self != EventType::CancelRejected {
+                need.extend([Field::CumQty, Field::LeavesQty]);
+            }
+            if self.is_fill() {
+                need.extend([Field::LastQty, Field::LastPx]);
+            }
+        }
+        match self {
+            EventType::Intent => need.extend([
+                Field::GroupId,
+                Field::Role,
+                Field::Symbol,
+                Field::Side,
+                Field::Qty,
+            ]),
+            EventType::ReplaceRequest => need.push(Field::Qty),
+            EventType::Quote => need.extend([
+                Field::BrokerTs,
+                Field::Symbol,
+                Field::BidPx,
+                Field::BidQty,
+                Field::AskPx,
+                Field::AskQty,
+            ]),
+            _ => {}
+        }
+        need.sort();
+        need
+    }
+}
+
+/// An order's role in its group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Leg,
+    Hedge,
+    Stop,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Leg => "leg",
+            Role::Hedge => "hedge",
+            Role::Stop => "stop",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Role> {
+        [Role::Leg, Role::Hedge, Role::Stop]
+            .into_iter()
+            .find(|role| role.name() == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Side> {
+        [Side::Buy, Side::Sell]
+            .into_iter()
+            .find(|side| side.name() == name)
+    }
+}
+
+/// The account an event without one belongs to.
+pub const DEFAULT_ACCOUNT: &str = "default";
+
+/// One valid canonical event, typed; timestamps in nanoseconds since the epoch.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub seq: Option<i64>,
+    pub kind: EventType,
+    pub event_id: Option<String>,
+    pub account: Option<String>,
+    pub order_id: Option<String>,
+    pub broker_order_id: Option<String>,
+    pub group_id: Option<String>,
+    pub leg: Option<String>,
+    pub role: Option<Role>,
+    pub parent_id: Option<String>,
+    pub symbol: Option<String>,
+    pub side: Option<Side>,
+    pub qty: Option<Num>,
+    pub limit_px: Option<Num>,
+    pub last_qty: Option<Num>,
+    pub last_px: Option<Num>,
+    pub cum_qty: Option<Num>,
+    pub leaves_qty: Option<Num>,
+    pub bid_px: Option<Num>,
+    pub bid_qty: Option<Num>,
+    pub ask_px: Option<Num>,
+    pub ask_qty: Option<Num>,
+    pub broker_ts: Option<i64>,
+    pub recv_ts: i64,
+    pub broker_seq: Option<i64>,
+    pub poss_dup: Option<bool>,
+}
+
+/// A field's value, as the hash of canonical bytes sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldValue<'a> {
+    Str(&'a str),
+    Int(i64),
+    Num(Num),
+    Bool(bool),
+}
+
+impl Event {
+    /// An event of this type with only its receive time: the rest is filled in by the caller.
+    pub fn new(kind: EventType, recv_ts: i64) -> Event {
+        Event {
+            seq: None,
+            kind,
+            event_id: None,
+            account: None,
+            order_id: None,
+            broker_order_id: None,
+            group_id: None,
+            leg: None,
+            role: None,
+            parent_id: None,
+            symbol: None,
+            side: None,
+            qty: None,
+            limit_px: None,
+            last_qty: None,
+            last_px: None,
+            cum_qty: None,
+            leaves_qty: None,
+            bid_px: None,
+            bid_qty: None,
+            ask_px: None,
+            ask_qty: None,
+            broker_ts: None,
+            recv_ts,
+            broker_seq: None,
+            poss_dup: None,
+        }
+    }
+
+    pub fn source(&self) -> Source {
+        self.kind.source()
+    }
+
+    /// The value of one canonical field, None when absent.
+    pub fn get(&self, field: Field) -> Option<FieldValue<'_>> {
+        use FieldValue as V;
+        fn text(value: &Option<String>) -> Option<FieldValue<'_>> {
+            value.as_deref().map(FieldValue::Str)
+        }
+        let num = |value: Option<Num>| value.map(V::Num);
+        match field {
+            Field::Seq => self.seq.map(V::Int),
+            Field::Source => Some(V::Str(self.source().name())),
+            Field::Type => Some(V::Str(self.kind.name())),
+            Field::EventId => text(&self.event_id),
+            Field::Account => text(&self.account),
+            Field::OrderId => text(&self.order_id),
+            Field::BrokerOrderId => text(&self.broker_order_id),
+            Field::GroupId => text(&self.group_id),
+            Field::Leg => text(&self.leg),
+            Field::Role => self.role.map(|role| V::Str(role.name())),
+            Field::ParentId => text(&self.parent_id),
+            Field::Symbol => text(&self.symbol),
+            Field::Side => self.side.map(|side| V::Str(side.name())),
+            Field::Qty => num(self.qty),
+            Field::LimitPx => num(self.limit_px),
+            Field::LastQty => num(self.last_qty),
+            Field::LastPx => num(self.last_px),
+            Field::CumQty => num(self.cum_qty),
+            Field::LeavesQty => num(self.leaves_qty),
+            Field::BidPx => num(self.bid_px),
+            Field::BidQty => num(self.bid_qty),
+            Field::AskPx => num(self.ask_px),
+            Field::AskQty => num(self.ask_qty),
+            Field::BrokerTs => self.broker_ts.map(V::Int),
+            Field::RecvTs => Some(V::Int(self.recv_ts)),
+            Field::BrokerSeq => self.broker_seq.map(V::Int),
+            Field::PossDup => self.poss_dup.map(V::Bool),
+        }
+    }
+
+    /// Set one canonical field from a checked value (the screen's last step).
+    pub(crate) fn set(&mut self, field: Field, value: Checked) {
+        match (field, value) {
+            (Field::Seq, Checked::Int(v)) => self.seq = Some(v),
+            (Field::EventId, Checked::Str(v)) => self.event_id = Some(v),
+            (Field::Account, Checked::Str(v)) => self.account = Some(v),
+            (Field::OrderId, Checked::Str(v)) => self.order_id = Some(v),
+            (Field::BrokerOrderId, Checked::Str(v)) => self.broker_order_id = Some(v),
+            (Field::GroupId, Checked::Str(v)) => self.group_id = Some(v),
+            (Field::Leg, Checked::Str(v)) => self.leg = Some(v),
+            (Field::Role, Checked::Str(v)) => self.role = Role::from_name(&v),
+            (Field::ParentId, Checked::Str(v)) => self.parent_id = Some(v),
+            (Field::Symbol, Checked::Str(v)) => self.symbol = Some(v),
+            (Field::Side, Checked::Str(v)) => self.side = Side::from_name(&v),
+            (Field::Qty, Checked::Num(v)) => self.qty = Some(v),
+            (Field::LimitPx, Checked::Num(v)) => self.limit_px = Some(v),
+            (Field::LastQty, Checked::Num(v)) => self.last_qty = Some(v),
+            (Field::LastPx, Checked::Num(v)) => self.last_px = Some(v),
+            (Field::CumQty, Checked::Num(v)) => self.cum_qty = Some(v),
+            (Field::LeavesQty, Checked::Num(v)) => self.leaves_qty = Some(v),
+            (Field::BidPx, Checked::Num(v)) => self.bid_px = Some(v),
+            (Field::BidQty, Checked::Num(v)) => self.bid_qty = Some(v),
+            (Field::AskPx, Checked::Num(v)) => self.ask_px = Some(v),
+            (Field::AskQty, Checked::Num(v)) => self.ask_qty = Some(v),
+            (Field::BrokerTs, Checked::Int(v)) => self.broker_ts = Some(v),
+            (Field::RecvTs, Checked::Int(v)) => self.recv_ts = v,
+            (Field::BrokerSeq, Checked::Int(v)) => self.broker_seq = Some(v),
+            (Field::PossDup, Checked::Bool(v)) => self.poss_dup = Some(v),
+            _ => {}
+        }
+    }
+}
+
+/// A field value that passed its kind's checks.
+#[derive(Debug, Clone)]
+pub(crate) enum Checked {
+    Str(String),
+    Int(i64),
+    Num(Num),
+    Bool(bool),
+}

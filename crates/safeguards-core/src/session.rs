@@ -1,0 +1,45 @@
+//! Broker sessions: which numbering, clocks and contents a stretch of events comes with.
+
+use serde_json::Value;
+
+/// Which broker session events belong to: a log's ingest id, a venue's name, or none (one live session).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum SessionKey {
+    #[default]
+    None,
+    Int(i64),
+    Str(String),
+    /// Any other key, by its text (`repr`): equal texts are the same session.
+    Other(String),
+}
+
+impl SessionKey {
+    pub fn to_json(&self) -> Value {
+        match self {
+            SessionKey::None => Value::Null,
+            SessionKey::Int(value) => Value::from(*value),
+            SessionKey::Str(text) | SessionKey::Other(text) => Value::from(text.as_str()),
+        }
+    }
+}
+
+/// One session's clocks and contents; the defaults are a live stream's (`safeguards.session.SessionTraits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Traits {
+    /// `recv_ts` is our own clock, independent of the broker's: skew can be measured.
+    pub own_clock: bool,
+    /// How coarsely `recv_ts` is stamped (ns): widens the skew tolerance.
+    pub clock_resolution_ns: i64,
+    /// The stream carries our local events: an order the broker reports without one is an orphan.
+    pub records_intents: bool,
+}
+
+impl Default for Traits {
+    fn default() -> Self {
+        Traits {
+            own_clock: true,
+            clock_resolution_ns: 0,
+            records_intents: true,
+        }
+    }
+}

@@ -1,0 +1,611 @@
+//! `safeguards._core`: the Python face of `safeguards-core`, thin and in one place.
+//!
+//! Everything here converts between Python objects and the core's types (event dicts to typed
+//! events, decisions and alerts back to the dicts the Python API returns); no safeguard semantics
+//! live in this crate.
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::{IntoPyObjectExt, intern};
+use safeguards_core::decision::{Alert, Outcome};
+use safeguards_core::engine::intents::OpenOrder;
+use safeguards_core::engine::{Decided, Engine as CoreEngine};
+use safeguards_core::event::{Event, Field};
+use safeguards_core::num::Num;
+use safeguards_core::policy::Tables;
+use safeguards_core::screen::{Raw, screen, timestamp_error};
+use safeguards_core::session::{SessionKey, Traits};
+use safeguards_core::timestamp;
+use serde_json::Value;
+
+/// Nanoseconds since the epoch as canonical RFC 3339 UTC text (nine fraction digits).
+#[pyfunction]
+fn format_timestamp(nanos: i64) -> String {
+    timestamp::format_timestamp(nanos)
+}
+
+/// RFC 3339 text to nanoseconds since the epoch; ValueError if it is not one.
+#[pyfunction]
+fn parse_rfc3339(text: &str) -> PyResult<i128> {
+    timestamp::parse_rfc3339(text)
+        .map_err(|error| PyValueError::new_err(timestamp_error(&error, text)))
+}
+
+/// A Python value as the screen sees it: by its exact type.
+fn raw(value: &Bound<'_, PyAny>) -> PyResult<Raw> {
+    if value.is_none() {
+        Ok(Raw::None)
+    } else if value.is_exact_instance_of::<PyString>() {
+        Ok(Raw::Str(value.cast::<PyString>()?.to_str()?.to_owned()))
+    } else if value.is_exact_instance_of::<PyBool>() {
+        Ok(Raw::Bool(value.is_truthy()?))
+    } else if value.is_exact_instance_of::<PyInt>() {
+        Ok(value
+            .extract::<i64>()
+            .map_or_else(|_| Raw::BigInt(value.to_string()), Raw::Int))
+    } else if value.is_exact_instance_of::<PyFloat>() {
+        Ok(Raw::Float(value.extract::<f64>()?))
+    } else {
+        Ok(Raw::Other(value.get_type().name()?.to_string()))
+    }
+}
+
+/// The canonical fields of an event dict, in its order (other keys are the event's own business).
+fn items(event: &Bound<'_, PyDict>) -> PyResult<Vec<(Field, Raw)>> {
+    let mut found = Vec::with_capacity(event.len());
+    for (key, value) in event.iter() {
+        if !key.is_exact_instance_of::<PyString>() {
+            continue;
+        }
+        if let Some(field) = Field::from_name(key.cast::<PyString>()?.to_str()?) {
+            found.push((field, raw(&value)?));
+        }
+    }
+    Ok(found)
+}
+
+fn screened(event: &Bound<'_, PyAny>) -> PyResult<Result<Event, String>> {
+    if !event.is_exact_instance_of::<PyDict>() {
+        return Ok(Err(format!(
+            "an event must be a JSON object, got {}",
+            event.get_type().name()?
+        )));
+    }
+    Ok(screen(items(event.cast::<PyDict>()?)?))
+}
+
+fn json_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
+    Ok(match value {
+        Value::Null => py.None(),
+        Value::Bool(flag) => flag.into_py_any(py)?,
+        Value::Number(number) => match (number.as_i64(), number.as_u64()) {
+            (Some(int), _) => int.into_py_any(py)?,
+            (None, Some(uint)) => uint.into_py_any(py)?,
+            _ => number.as_f64().unwrap_or(f64::NAN).into_py_any(py)?,
+        },
+        Value::String(text) => text.into_py_any(py)?,
+        Value::Array(items) => PyList::new(
+            py,
+            items
+                .iter()
+                .map(|item| json_py(py, item))
+                .collect::<PyResult<Vec<_>>>()?,
+        )?
+        .into_any()
+        .unbind(),
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (key, item) in map {
+                dict.set_item(key, json_py(py, item)?)?;
+            }
+            dict.into_any().unbind()
+        }
+    })
+}
+
+fn alert_py<'py>(py: Python<'py>, alert: &Alert) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item(intern!(py, "kind"), alert.kind.name())?;
+    dict.set_item(intern!(py, "severity"), alert.severity.name())?;
+    dict.set_item(intern!(py, "guard"), alert.guard.name())?;
+    dict.set_item(intern!(py, "seq"), alert.seq)?;
+    dict.set_item(intern!(py, "order_id"), &alert.order_id)?;
+    dict.set_item(intern!(py, "group_id"), &alert.group_id)?;
+    dict.set_item(
+        intern!(py, "broker_ts"),
+        alert.broker_ts.map(timestamp::format_timestamp),
+    )?;
+    dict.set_item(intern!(py, "detail"), &alert.detail)?;
+    Ok(dict)
+}
+
+fn alerts_py<'py>(py: Python<'py>, alerts: &[Alert]) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(
+        py,
+        alerts
+            .iter()
+            .map(|alert| alert_py(py, alert))
+            .collect::<PyResult<Vec<_>>>()?,
+    )
+}
+
+fn outcome_py<'py>(py: Python<'py>, outcome: &Outcome) -> PyResult<Bound<'py, PyTuple>> {
+    PyTuple::new(
+        py,
+        [
+            outcome.verdict.name().into_py_any(py)?,
+            outcome.guard.name().into_py_any(py)?,
+            outcome
+                .rule
+                .as_ref()
+                .map(|rule| rule.as_str())
+                .into_py_any(py)?,
+            outcome.reason.to_string().into_py_any(py)?,
+        ],
+    )
+}
+
+fn session_key(key: &Bound<'_, PyAny>) -> PyResult<SessionKey> {
+    if key.is_none() {
+        return Ok(SessionKey::None);
+    }
+    if key.is_instance_of::<PyInt>()
+        && let Ok(int) = key.extract::<i64>()
+    {
+        return Ok(SessionKey::Int(int));
+    }
+    if key.is_exact_instance_of::<PyString>() {
+        return Ok(SessionKey::Str(key.extract()?));
+    }
+    Ok(SessionKey::Other(key.repr()?.to_string()))
+}
+
+fn engine_error(py: Python<'_>, message: String) -> PyErr {
+    match py
+        .import("safeguards.errors")
+        .and_then(|errors| errors.getattr("EngineError"))
+    {
+        Ok(class) => PyErr::from_value(
+            class
+                .call1((message,))
+                .unwrap_or_else(|error| error.into_value(py).into_bound(py).into_any()),
+        ),
+        Err(error) => error,
+    }
+}
+
+/// The engine, compiled: `safeguards.Engine`'s API over `safeguards-core`.
+#[pyclass(module = "safeguards._core", name = "Engine")]
+struct Engine {
+    core: CoreEngine,
+    #[pyo3(get)]
+    identity: String,
+    #[pyo3(get)]
+    policy: Py<PyAny>,
+}
+
+impl Engine {
+    fn decision<'py>(
+        &self,
+        py: Python<'py>,
+        event: &Event,
+        decided: &Decided,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        dict.set_item(intern!(py, "seq"), decided.seq)?;
+        dict.set_item(intern!(py, "event_id"), &event.event_id)?;
+        dict.set_item(intern!(py, "order_id"), &event.order_id)?;
+        dict.set_item(intern!(py, "group_id"), &decided.group_id)?;
+        self.outcome_items(py, &dict, &decided.outcome)?;
+        Ok(dict)
+    }
+
+    fn outcome_items(
+        &self,
+        py: Python<'_>,
+        dict: &Bound<'_, PyDict>,
+        outcome: &Outcome,
+    ) -> PyResult<()> {
+        dict.set_item(intern!(py, "verdict"), outcome.verdict.name())?;
+        dict.set_item(intern!(py, "guard"), outcome.guard.name())?;
+        dict.set_item(
+            intern!(py, "rule"),
+            outcome.rule.as_ref().map(|rule| rule.as_str()),
+        )?;
+        dict.set_item(intern!(py, "reason"), outcome.reason.to_string())?;
+        dict.set_item(intern!(py, "policy"), &self.identity)?;
+        Ok(())
+    }
+
+    /// A malformed input's decision: the ids it has as strings, its own seq if an int.
+    fn invalid<'py>(
+        &mut self,
+        py: Python<'py>,
+        event: &Bound<'py, PyAny>,
+        reason: String,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let arrivals = self.core.record_invalid();
+        let fields = event.cast::<PyDict>().ok();
+        let get = |name: &str| -> PyResult<Option<Bound<'py, PyAny>>> {
+            match fields {
+                Some(dict) => dict.get_item(name),
+                None => Ok(None),
+            }
+        };
+        let text = |name: &str| -> PyResult<Py<PyAny>> {
+            Ok(match get(name)? {
+                Some(value) if value.is_instance_of::<PyString>() => value.unbind(),
+                _ => py.None(),
+            })
+        };
+        let dict = PyDict::new(py);
+        let seq = match get("seq")? {
+            Some(seq) if seq.is_exact_instance_of::<PyInt>() => seq.unbind(),
+            _ => arrivals.into_py_any(py)?,
+        };
+        dict.set_item(intern!(py, "seq"), seq)?;
+        dict.set_item(intern!(py, "event_id"), text("event_id")?)?;
+        dict.set_item(intern!(py, "order_id"), text("order_id")?)?;
+        dict.set_item(intern!(py, "group_id"), text("group_id")?)?;
+        dict.set_item(intern!(py, "verdict"), "invalid")?;
+        dict.set_item(intern!(py, "guard"), "schema")?;
+        dict.set_item(intern!(py, "rule"), "canonical_event")?;
+        dict.set_item(intern!(py, "reason"), reason)?;
+        dict.set_item(intern!(py, "policy"), &self.identity)?;
+        Ok(dict)
+    }
+
+    fn stamp(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<i64> {
+        if value.is_exact_instance_of::<PyInt>() {
+            return value.extract::<i64>();
+        }
+        let words = match raw(value)? {
+            Raw::Str(text) => match timestamp::parse_rfc3339(&text) {
+                Ok(nanos) => {
+                    return i64::try_from(nanos)
+                        .map_err(|_| PyValueError::new_err("timestamp out of range"));
+                }
+                Err(error) => timestamp_error(&error, &text),
+            },
+            other => format!(
+                "expected {}, got {}",
+                safeguards_core::event::Kind::Timestamp.words(),
+                other.type_name()
+            ),
+        };
+        Err(engine_error(py, format!("{what}: {words}")))
+    }
+}
+
+#[pymethods]
+impl Engine {
+    /// `policy`: a CompiledPolicy, compiled tables (a dict), or the path of a YAML or compiled policy.
+    #[new]
+    fn new(py: Python<'_>, policy: Bound<'_, PyAny>) -> PyResult<Engine> {
+        let module = py.import("safeguards.policy")?;
+        let compiled = module.getattr("CompiledPolicy")?;
+        let policy = if policy.is_instance(&compiled)? {
+            policy
+        } else if policy.is_instance_of::<PyDict>() {
+            compiled.call_method1("from_tables", (policy,))?
+        } else {
+            module.getattr("load_policy")?.call1((policy,))?
+        };
+        let tables = py
+            .import("json")?
+            .call_method1("dumps", (policy.getattr("tables")?,))?;
+        let tables = Tables::from_json(tables.extract::<&str>()?)
+            .map_err(|error| PyValueError::new_err(error.to_string()))?;
+        Ok(Engine {
+            core: CoreEngine::new(tables),
+            identity: policy.getattr("identity")?.extract()?,
+            policy: policy.unbind(),
+        })
+    }
+
+    /// Decide one canonical event (a plain dict); never raises for bad input.
+    fn process<'py>(
+        &mut self,
+        py: Python<'py>,
+        event: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        match screened(event)? {
+            Ok(valid) => {
+                let decided = self.core.decide(&valid);
+                self.decision(py, &valid, &decided)
+            }
+            Err(reason) => self.invalid(py, event, reason),
+        }
+    }
+
+    /// Decide an event read back from the event store (int ns timestamps; `fields` is not needed here).
+    #[pyo3(signature = (event, fields=None))]
+    fn process_stored<'py>(
+        &mut self,
+        py: Python<'py>,
+        event: &Bound<'py, PyDict>,
+        fields: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let _ = fields;
+        match screen(items(event)?) {
+            Ok(valid) => {
+                let decided = self.core.decide(&valid);
+                self.decision(py, &valid, &decided)
+            }
+            Err(why) => {
+                let seq = event
+                    .get_item("seq")?
+                    .and_then(|seq| seq.extract::<i64>().ok());
+                let decided = self.core.unprocessable(seq, why);
+                let dict = PyDict::new(py);
+                dict.set_item("seq", decided.seq)?;
+                for name in ["event_id", "order_id", "group_id"] {
+                    dict.set_item(name, event.get_item(name)?)?;
+                }
+                self.outcome_items(py, &dict, &decided.outcome)?;
+                Ok(dict)
+            }
+        }
+    }
+
+    /// The backtest's bulk path: each stored event's outcome tuple and its group.
+    fn decide_stored<'py>(
+        &mut self,
+        py: Python<'py>,
+        events: &Bound<'py, PyAny>,
+        fields: &Bound<'py, PyAny>,
+    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+        let _ = fields;
+        let outcomes = PyList::empty(py);
+        let groups = PyList::empty(py);
+        for event in events.try_iter()? {
+            let event = event?;
+            let decided = match screen(items(event.cast::<PyDict>()?)?) {
+                Ok(valid) => self.core.decide(&valid),
+                Err(why) => {
+                    let seq = event
+                        .get_item("seq")
+                        .ok()
+                        .and_then(|seq| seq.extract::<i64>().ok());
+                    self.core.unprocessable(seq, why)
+                }
+            };
+            outcomes.append(outcome_py(py, &decided.outcome)?)?;
+            groups.append(&decided.group_id)?;
+        }
+        Ok((outcomes, groups))
+    }
+
+    /// Decide many events; their decisions (in order) and every alert raised.
+    fn process_batch<'py>(
+        &mut self,
+        py: Python<'py>,
+        events: &Bound<'py, PyAny>,
+    ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyList>)> {
+        let decisions = PyList::empty(py);
+        for event in events.try_iter()? {
+            decisions.append(self.process(py, &event?)?)?;
+        }
+        Ok((decisions, self.pop_alerts(py)?))
+    }
+
+    /// The alerts raised since the last call, oldest first.
+    fn pop_alerts<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let alerts = self.core.pop_alerts();
+        alerts_py(py, &alerts)
+    }
+
+    /// Live use: broker time is now `now` (ns or RFC 3339); fire due timeouts, return alerts.
+    fn advance<'py>(
+        &mut self,
+        py: Python<'py>,
+        now: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let stamp = Engine::stamp(py, now, "advance")?;
+        self.core.advance(stamp);
+        self.pop_alerts(py)
+    }
+
+    /// Live use: the local clock says `local_now`; corrected by the estimated offset.
+    fn advance_local<'py>(
+        &mut self,
+        py: Python<'py>,
+        local_now: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let stamp = Engine::stamp(py, local_now, "advance_local")?;
+        self.core.advance_local(stamp);
+        self.pop_alerts(py)
+    }
+
+    /// Broker time in ns since the epoch, as the engine knows it.
+    #[getter]
+    fn now(&self) -> i64 {
+        self.core.now()
+    }
+
+    #[getter]
+    fn arrivals(&self) -> i64 {
+        self.core.arrivals
+    }
+
+    fn next_deadline(&self) -> Option<i64> {
+        self.core.next_deadline()
+    }
+
+    /// The broker's message numbers start over (a new FIX session or trading day).
+    fn new_session(&mut self) {
+        self.core.new_session();
+    }
+
+    /// Events from here on belong to the broker's session `key`, with these traits (SessionTraits).
+    #[pyo3(signature = (key, traits=None))]
+    fn use_session(
+        &mut self,
+        key: &Bound<'_, PyAny>,
+        traits: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let traits = match traits {
+            None => Traits::default(),
+            Some(traits) => Traits {
+                own_clock: traits.getattr("own_clock")?.is_truthy()?,
+                clock_resolution_ns: traits.getattr("clock_resolution_ns")?.extract()?,
+                records_intents: traits.getattr("records_intents")?.is_truthy()?,
+            },
+        };
+        self.core.use_session(&session_key(key)?, traits);
+        Ok(())
+    }
+
+    /// Compare the broker's open orders (order_id, broker_order_id, status, cum_qty) with ours; the findings.
+    fn reconcile<'py>(
+        &mut self,
+        py: Python<'py>,
+        open_orders: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let mut listed = Vec::new();
+        for entry in open_orders.try_iter()? {
+            let entry = entry?;
+            let entry = entry
+                .cast::<PyDict>()
+                .map_err(|_| PyTypeError::new_err("an open order is a dict"))?;
+            let get = |name: &str| entry.get_item(name);
+            let cum_qty = match get("cum_qty")? {
+                Some(value) => match raw(&value)? {
+                    Raw::Int(int) => Some(Num::Int(int)),
+                    Raw::Float(float) => Some(Num::Float(float)),
+                    _ => None,
+                },
+                None => None,
+            };
+            listed.push(OpenOrder {
+                order_id: get("order_id")?
+                    .ok_or_else(|| PyValueError::new_err("order_id"))?
+                    .str()?
+                    .to_string(),
+                broker_order_id: match get("broker_order_id")? {
+                    Some(value) => value.str()?.to_string(),
+                    None => "None".into(),
+                },
+                status: get("status")?.and_then(|status| status.extract::<String>().ok()),
+                cum_qty,
+            });
+        }
+        let alerts = self.core.reconcile(&listed);
+        alerts_py(py, &alerts)
+    }
+
+    /// What the engine knows about an order (state, cum_qty, ...), or None.
+    fn order(&self, py: Python<'_>, order_id: &str) -> PyResult<Py<PyAny>> {
+        match self.core.order(order_id) {
+            Some(order) => json_py(py, &order.to_json(&self.core.tables)),
+            None => Ok(py.None()),
+        }
+    }
+
+    /// `active`, `reducing` or `halted`: for a group, or for everything if None.
+    #[pyo3(signature = (group_id=None))]
+    fn trading_state(&self, group_id: Option<&str>) -> &'static str {
+        self.core.trading_state(group_id).name()
+    }
+
+    #[getter]
+    fn counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        for (verdict, count) in self.core.counts() {
+            dict.set_item(verdict.name(), count)?;
+        }
+        Ok(dict)
+    }
+
+    #[getter]
+    fn alert_counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let dict = PyDict::new(py);
+        for (kind, count) in self.core.alert_counts() {
+            dict.set_item(kind.name(), count)?;
+        }
+        Ok(dict)
+    }
+
+    /// A JSON-ready picture of the whole engine (for operators, tests and journals).
+    fn snapshot(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        json_py(py, &self.core.snapshot(&self.identity))
+    }
+
+    /// Record a malformed input (bad JSON, bad field) and return its `invalid` decision.
+    #[pyo3(name = "invalid")]
+    fn record_invalid<'py>(
+        &mut self,
+        py: Python<'py>,
+        event: &Bound<'py, PyAny>,
+        reason: String,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        self.invalid(py, event, reason)
+    }
+
+    /// Everything the engine holds, JSON-ready (format `safeguards-core/1`): `from_state` continues exactly.
+    fn state(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let mut state = self
+            .core
+            .state()
+            .map_err(|error| engine_error(py, error.to_string()))?;
+        state["policy_hash"] =
+            Value::from(self.policy.bind(py).getattr("hash")?.extract::<String>()?);
+        json_py(py, &state)
+    }
+
+    /// An engine in exactly the state `state()` described (for the same policy).
+    #[classmethod]
+    fn from_state(
+        _class: &Bound<'_, pyo3::types::PyType>,
+        py: Python<'_>,
+        policy: Bound<'_, PyAny>,
+        state: Bound<'_, PyAny>,
+    ) -> PyResult<Engine> {
+        let mut engine = Engine::new(py, policy)?;
+        let hash: String = engine.policy.bind(py).getattr("hash")?.extract()?;
+        let saved = state
+            .get_item("policy_hash")
+            .ok()
+            .map(|h| h.str().map(|h| h.to_string()))
+            .transpose()?;
+        if saved.as_deref() != Some(hash.as_str()) {
+            let shown: String = saved
+                .unwrap_or_else(|| "None".into())
+                .chars()
+                .take(12)
+                .collect();
+            return Err(engine_error(
+                py,
+                format!(
+                    "state was saved under policy hash {shown}, not {}; load it with that policy",
+                    engine.identity
+                ),
+            ));
+        }
+        let text: String = py
+            .import("json")?
+            .call_method1("dumps", (state,))?
+            .extract()?;
+        let value: Value =
+            serde_json::from_str(&text).map_err(|error| engine_error(py, error.to_string()))?;
+        let tables = engine.core.tables.clone();
+        engine.core = CoreEngine::from_state(tables, &value)
+            .map_err(|error| engine_error(py, error.to_string()))?;
+        Ok(engine)
+    }
+
+    /// Orders and dedup keys held (memory bounds, for benchmarks).
+    fn held(&self) -> (usize, usize) {
+        (self.core.orders_held(), self.core.dedup_keys_held())
+    }
+}
+
+#[pymodule]
+fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    module.add_function(wrap_pyfunction!(format_timestamp, module)?)?;
+    module.add_function(wrap_pyfunction!(parse_rfc3339, module)?)?;
+    module.add_class::<Engine>()?;
+    Ok(())
+}

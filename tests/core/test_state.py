@@ -1,0 +1,88 @@
+"""The core's checkpoints: a resumed engine continues exactly like the uninterrupted one, in any process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from safeguards._core import Engine
+from safeguards.errors import EngineError
+from tests.eventkit import policy_with, reference_policy
+from tests.golden_stream import golden_items
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def play(engine: Engine, items: list) -> list:
+    out = []
+    for what, value in items:
+        if what == "event":
+            out.append(engine.process(value))
+        else:
+            out.append(("advanced", engine.advance(value)))
+        out.append(engine.pop_alerts())
+    return out
+
+
+@pytest.mark.parametrize("split", [1, 500, 4321, 11_000])
+def test_a_resumed_engine_continues_exactly(split: int) -> None:
+    policy = reference_policy()
+    items = golden_items()
+    whole = Engine(policy)
+    expected = play(whole, items)
+    first = Engine(policy)
+    got = play(first, items[:split])
+    saved = json.loads(json.dumps(first.state()))  # through JSON, as a checkpoint file is
+    assert saved["format"] == "safeguards-core/1"
+    resumed = Engine.from_state(policy, saved)
+    assert resumed.state() == first.state()
+    got += play(resumed, items[split:])
+    assert got == expected
+    assert resumed.snapshot() == whole.snapshot()
+    assert resumed.state() == whole.state()
+
+
+def test_a_checkpoint_loads_in_a_process_with_another_hash_seed(tmp_path: Path) -> None:
+    """Dedup keys are xxh3 of canonical bytes: no per-process salt, no PYTHONHASHSEED to match."""
+    policy = reference_policy()
+    items = golden_items()
+    split = 6000
+    first = Engine(policy)
+    play(first, items[:split])
+    (tmp_path / "state.json").write_text(json.dumps(first.state()))
+    (tmp_path / "rest.json").write_text(json.dumps(items[split:]))
+    script = (
+        "import json, sys\n"
+        "from safeguards._core import Engine\n"
+        "from tests.eventkit import reference_policy\n"
+        "from tests.core.test_state import play\n"
+        f"folder = {str(tmp_path)!r}\n"
+        "engine = Engine.from_state(reference_policy(), json.load(open(folder + '/state.json')))\n"
+        "out = play(engine, [tuple(item) for item in json.load(open(folder + '/rest.json'))])\n"
+        "json.dump({'out': out, 'snapshot': engine.snapshot()}, open(folder + '/out.json', 'w'))\n"
+    )
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True)
+        there = json.loads((tmp_path / "out.json").read_text())
+        here = Engine.from_state(policy, json.loads((tmp_path / "state.json").read_text()))
+        assert there["out"] == json.loads(json.dumps(play(here, items[split:])))
+        assert there["snapshot"] == json.loads(json.dumps(here.snapshot()))
+
+
+def test_a_state_is_refused_under_another_policy_and_with_alerts_pending() -> None:
+    engine = Engine(reference_policy())
+    engine.process({"source": "local", "type": "submit", "order_id": "X", "recv_ts": 5})
+    with pytest.raises(EngineError, match="pop_alerts"):
+        engine.state()
+    engine.pop_alerts()
+    state = engine.state()
+    with pytest.raises(EngineError, match="policy hash"):
+        Engine.from_state(policy_with(hedging={"max_depth": 3}), state)
+    with pytest.raises(EngineError, match="replaying the journal"):
+        Engine.from_state(reference_policy(), {**state, "format": "python/0"})
