@@ -79,6 +79,20 @@ def _shape_problems(document: Any) -> list[str]:
         problems.append("dataset.kind must be labeled, clean or unlabeled")
     if not isinstance(document.get("metrics"), dict):
         problems.append("metrics missing")
+    else:
+        problems += _metric_problems(document["metrics"])
+    return problems
+
+
+def _metric_problems(metrics: dict[str, Any]) -> list[str]:
+    """Gates compare and print metrics as numbers: each is a number, null, or an object of those (per fault kind)."""
+    problems = []
+    for name, value in metrics.items():
+        values = value.items() if isinstance(value, dict) else [(None, value)]
+        for part, item in values:
+            if item is not None and (type(item) is bool or not isinstance(item, (int, float))):
+                where = f"metrics.{name}" + (f".{part}" if part is not None else "")
+                problems.append(f"{where} is {item!r}, not a number")
     return problems
 
 

@@ -92,8 +92,13 @@ class Registry:
             return []
         entries: list[dict[str, Any]] = []
         previous = None
-        for number, line in enumerate(self.path.read_text("utf-8").splitlines(), start=1):
+        for number, raw in enumerate(self.path.read_bytes().splitlines(), start=1):
             where = f"{self.path}:{number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise RegistryError(f"{where}: not UTF-8 (byte 0x{raw[error.start]:02x} at column {error.start + 1}); "
+                                    "the registry was edited by hand or damaged: restore it from backup") from None
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError as error:

@@ -1,6 +1,7 @@
 """Promotion, rollback and loading from runtime/: refusals first, then the happy path."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -155,6 +156,27 @@ def test_swapped_artifact_is_refused(tmp_path, runtime):
     policy(max_depth=3).write(tmp_path / "runtime/multileg_options/1.json")  # valid on its own, not what was promoted
     with pytest.raises(RegistryError, match="but the registry promoted"):
         load_policy(tmp_path / "runtime/multileg_options")
+
+
+def test_a_registry_line_that_is_not_utf8_is_refused_with_its_place(tmp_path, runtime):
+    promote_version(tmp_path, 2)
+    registry = tmp_path / "runtime/multileg_options/registry.jsonl"
+    lines = registry.read_bytes().splitlines(keepends=True)
+    registry.write_bytes(lines[0] + lines[1].replace(b'"alice"', b'"al\xe9ice"'))
+    with pytest.raises(RegistryError, match=r"registry.jsonl:2: not UTF-8 \(byte 0xe9 at column \d+\); the registry "
+                                            r"was edited by hand or damaged"):
+        load_policy(tmp_path / "runtime/multileg_options")
+
+
+@pytest.mark.parametrize("metrics, problem", [
+    ({"recall": "high"}, "metrics.recall is 'high', not a number"),
+    ({"false_alert_rate": True}, "metrics.false_alert_rate is True, not a number"),
+    ({"recall_by_fault_kind": {"duplicate": "all"}}, "metrics.recall_by_fault_kind.duplicate is 'all', not a number"),
+    ({"recall_by_fault_kind": [1.0]}, "metrics.recall_by_fault_kind is [1.0], not a number"),
+])
+def test_evidence_whose_metrics_are_not_numbers_is_refused_in_words(tmp_path, metrics, problem):
+    with pytest.raises(EvidenceError, match=r"metrics.json: not an evidence document: .*" + re.escape(problem)):
+        evidence(tmp_path / "run", policy(), **metrics)
 
 
 # -- the attacks of a user who wanted a change through (issue 16) ------------------------------------------

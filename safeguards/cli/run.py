@@ -112,7 +112,7 @@ def _serve(engine: Engine, source: IO[bytes], out: IO[str], err: IO[str], clock:
             for raw in raw_lines:
                 line_number += 1
                 if raw.strip():
-                    answers.append(_answer(engine, raw, line_number))
+                    answers.append(_answer(engine, raw))
                     numbers.append(line_number)
             write_answers(answers, out, line_numbers=numbers)  # the lines that came together, answered together
             out.flush()
@@ -158,15 +158,13 @@ def _run_under_journal_seed(journal: Path, err: IO[str]) -> None:
               "recovery will replay the whole journal", file=err, flush=True)
 
 
-def _answer(engine: Engine, raw: bytes, line_number: int) -> Answer:
-    """Decide one input line: its decision and the alerts raised."""
+def _answer(engine: Engine, raw: bytes) -> Answer:
+    """Decide one input line: its decision and the alerts raised.
+
+    An event without a ``seq`` gets its arrival position from the engine (blank
+    lines are not arrivals), as the journaled sidecar numbers it: the same
+    input gets the same answers with or without ``--journal``.
+    """
     parsed = parse_line(raw)
-    if type(parsed) is Line:
-        event = parsed.event
-        if event.get("seq") is None:
-            event["seq"] = line_number
-        decision = engine.process(event)
-    else:
-        decision = engine.invalid(None, parsed[1])
-        decision["seq"] = line_number
+    decision = engine.process(parsed.event) if type(parsed) is Line else engine.invalid(None, parsed[1])
     return decision, engine.pop_alerts()

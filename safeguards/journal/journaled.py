@@ -102,6 +102,8 @@ class JournaledEngine:
             self.recovery = self._recover()
             self.recovery.hash_seed = self.hash_seed
         except BaseException:
+            if hasattr(self, "_writer"):
+                self._writer.close()
             self._mark.close()
             self._lock.release()
             raise
@@ -425,8 +427,19 @@ def _not_an_event(item: Any) -> bool:
 def _quarantine_reason(item: Any) -> str:
     event = _event_of(item)
     if type(event) is not dict:
-        return f"an event is a JSON object, not {type(event).__name__}"
+        return not_an_event(event) or "not an event"
     return f"field 'source': {CONTROL!r} is reserved for the journal's own records"
+
+
+_JSON_KINDS = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true or false",
+               type(None): "null"}
+
+
+def not_an_event(value: Any) -> str | None:
+    """Why a parsed JSON value cannot be a canonical event, in JSON's words; None if it is a non-empty object."""
+    if type(value) is dict:
+        return None if value else "an empty JSON object is not an event (an event has at least source and type)"
+    return f"a canonical event is a JSON object, not {_JSON_KINDS.get(type(value), type(value).__name__)}"
 
 
 def _unjournalable(event: dict[str, Any], error: Exception) -> tuple[str, str, str]:

@@ -26,7 +26,7 @@ from ..errors import JournalNotDurable, UsageError
 from ..idle_clock import IdleClock
 from ..jsonlines import dumps, loads
 from ..engine import Engine
-from .journaled import Answer, JournaledEngine, Line
+from .journaled import Answer, JournaledEngine, Line, not_an_event
 
 _READ_SIZE = 1 << 16
 
@@ -80,8 +80,9 @@ def parse_line(raw: bytes) -> Line | tuple[str, str]:
         event = loads(raw)
     except ValueError as error:  # includes bad UTF-8 and NaN/Infinity
         return ("unreadable", f"not valid JSON: {error}")
-    if type(event) is not dict or not event:
-        return ("unreadable", f"a canonical event is a JSON object, got {type(event).__name__}")
+    reason = not_an_event(event)
+    if reason is not None:
+        return ("unreadable", reason)
     return Line(event, raw)
 
 

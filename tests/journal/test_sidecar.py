@@ -163,3 +163,20 @@ def test_a_run_that_starts_a_new_session_finds_the_gaps_of_its_numbering(tmp_pat
     assert run(tmp_path / "none", [], "--new-session").returncode == 0
     refused = subprocess.run([*COMMAND, "--new-session"], input="", capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "--new-session needs --journal" in refused.stderr
+
+
+def test_plain_and_journaled_runs_answer_the_same_input_alike(tmp_path):
+    """Issue 15 item 10: `seq` is the arrival position in both (blank lines are not arrivals), whatever the line number."""
+    events = life_cycle()
+    lines = [json.dumps(events[0]), "", "{broken", "{}", "[1]", json.dumps({**events[1], "seq": None}), "   ",
+             json.dumps(events[2]), json.dumps({**events[3], "seq": 77}), json.dumps(events[4])]
+    text = "".join(line + "\n" for line in lines)
+    plain = subprocess.run([*COMMAND, "--tick", "0"], input=text, capture_output=True, text=True, timeout=60)
+    journaled = run(tmp_path / "j", lines, "--tick", "0")
+    assert plain.returncode == journaled.returncode == 0, plain.stderr + journaled.stderr
+    assert outputs(plain) == outputs(journaled)
+    decisions = [o for o in outputs(plain) if o["type"] == "decision"]
+    assert [d["seq"] for d in decisions] == [1, 2, 3, 4, 5, 6, 77, 8]
+    assert [d["line"] for d in decisions if d["verdict"] == "invalid"] == [3, 4, 5]
+    assert decisions[2]["reason"] == "line 4: an empty JSON object is not an event (an event has at least source and type)"
+    assert decisions[3]["reason"] == "line 5: a canonical event is a JSON object, not an array"
