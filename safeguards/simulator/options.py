@@ -10,6 +10,9 @@ from .faults import NAMES, default_rates, no_faults
 #: 2026-02-21T14:30:00Z, the first broker time of every run (same options -> same bytes).
 DEFAULT_START_NS = 1_771_684_200_000_000_000
 DEFAULT_GROUPS = 1000
+#: Beyond these a run would write hundreds of gigabytes and take days: a typo, not a request.
+MAX_EVENTS = 1_000_000_000
+MAX_GROUPS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -27,9 +30,12 @@ class SimOptions:
             raise SimulatorError(f"--seed must be a non-negative integer, got {self.seed!r}")
         if self.events is not None and self.groups is not None:
             raise SimulatorError("give --events or --groups, not both")
-        for name, value in (("--events", self.events), ("--groups", self.groups)):
+        for name, value, most in (("--events", self.events, MAX_EVENTS), ("--groups", self.groups, MAX_GROUPS)):
             if value is not None and (type(value) is not int or value < 1):
                 raise SimulatorError(f"{name} must be a positive integer, got {value!r}")
+            if value is not None and value > most:
+                raise SimulatorError(f"{name} {value:,} is more than this simulator writes (at most {most:,}); "
+                                     "for more history, simulate several days with different --seed values")
         unknown = sorted(set(self.rates) - set(NAMES))
         if unknown:
             raise SimulatorError(f"unknown fault kind {', '.join(unknown)}: expected one of {', '.join(NAMES)}")

@@ -21,6 +21,7 @@ import polars as pl
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
+from ..errors import SimulatorError
 from ..events import BOOL, FIELDS, INT, NUM, STR, TS
 from .labels import COLUMNS, Label
 
@@ -140,10 +141,19 @@ def format_named(name: str) -> Format:
     return Parquet() if name == "parquet" else JsonLines()
 
 
+#: What an output name's ending asks for; any other ending is refused rather than silently written as JSON lines.
+FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".log": "fix"}
+
+
 def format_of(path: Path) -> str:
-    """The format a path asks for: Parquet when it ends in ``.parquet``, a FIX message log when it ends in
-    ``.log`` (see :mod:`.fixlog`), JSON lines otherwise."""
-    return "parquet" if path.suffix == ".parquet" else "fix" if path.suffix == ".log" else "jsonl"
+    """The format a path asks for: Parquet for ``.parquet``, a FIX message log for ``.log`` (see :mod:`.fixlog`),
+    JSON lines for ``.jsonl``; anything else is a SimulatorError saying which endings there are."""
+    try:
+        return FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise SimulatorError(f"{path}: the simulator writes {', '.join(FORMATS)} files (JSON lines, Parquet, or a "
+                             f"FIX message log), not {path.suffix or 'a name without an ending'}; "
+                             "name the output accordingly") from None
 
 
 class JsonLinesSink:

@@ -32,6 +32,8 @@ def test_faults_none_writes_no_labels(tmp_path, capsys):
     (["--groups", "0"], "positive integer"),
     (["--seed", "-1"], "non-negative"),
     (["--workers", "-1"], "--workers must be 0 or more"),
+    (["--events", "99999999999999999999"], "is more than this simulator writes (at most 1,000,000,000)"),
+    (["--groups", "999999999999"], "is more than this simulator writes"),
 ])
 def test_bad_flags_exit_2_saying_what_to_do(tmp_path, capsys, flags, words):
     assert main(["simulate", *flags, "-o", str(tmp_path / "x.jsonl")]) == 2
@@ -62,3 +64,10 @@ def test_rates_start_from_none_or_defaults():
     assert set(parse_rates([], "none").values()) == {0.0}
     assert parse_rates(["reorder=0.5"], "none")["reorder"] == 0.5
     assert parse_rates([], None)["duplicate"] > 0
+
+
+@pytest.mark.parametrize("name", ["x.csv", "x.txt", "x"])
+def test_an_output_ending_it_cannot_write_is_refused_not_written_as_json(tmp_path, capsys, name):
+    assert main(["simulate", "--events", "50", "-o", str(tmp_path / name)]) == 2
+    assert "the simulator writes .jsonl" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
