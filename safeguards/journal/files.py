@@ -4,7 +4,7 @@
     PATH/segment-000001.jsonl      header record, then sealed records, appended and fsynced
     PATH/checkpoint-000002.json    state at the start of segment 2 (written atomically)
     PATH/hash-seed.json            the str hash seed checkpoints are made under (see :mod:`.seed`)
-    PATH/committed.json            how far the journal had committed (see :mod:`.committed`)
+    PATH/committed.mark            how far the journal had committed (see :mod:`.committed`)
 
 Appends are group commits: one write and one fdatasync for all records the
 caller has, before any of their decisions is answered. After a crash the last
