@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import orjson
 
+from ..errors import IngestError
 from ..events import BOOL, FIELDS, INT, KIND_WORDS, NUM, STR, TS
 from ..store.checks import ident, lit
 from ..store.database import one_row
@@ -183,8 +185,43 @@ _JOURNAL_CONTROL = ("CASE WHEN contains(line, 'journal_crc') AND json_valid(line
                     "AND json_extract_string(line, '$.journal_crc') IS NOT NULL, false) ELSE false END")
 
 
+#: A file larger than this whose first PROBE_BYTES hold no line that is a JSON object is refused before
+#: it is staged: it is no event log, and staging 1 GB of such bytes grew to 14 GB (issue 15 item 7).
+PROBE_BYTES = 8 << 20
+
+
+def refuse_if_no_object_ahead(path: Path) -> None:
+    """IngestError (nothing staged, the store unchanged) if a large file's first piece holds no JSON object line.
+
+    A smaller file is staged: each of its lines is rejected with its reason.
+    """
+    if path.stat().st_size <= PROBE_BYTES:
+        return
+    with open(path, "rb") as handle:
+        lines = handle.read(PROBE_BYTES).removeprefix(BOM).split(b"\n")[:-1]  # the probe may cut the last one
+    seen = 0
+    for raw in lines:
+        if not raw.strip():
+            continue
+        seen += 1
+        if raw.lstrip()[:1] == b"{" and isinstance(_json_or_none(raw), dict):
+            return
+    found = (f"none of its first {seen:,} lines ({PROBE_BYTES:,} bytes) is a JSON object" if seen
+             else f"no line ends within its first {PROBE_BYTES:,} bytes")
+    raise IngestError(f"{path}: {found}: not a JSON lines event log; nothing was stored. Check that this is the "
+                      "file meant, or give --format if it is a log of another format")
+
+
+def _json_or_none(raw: bytes) -> object:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
 def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, progress: LoadProgress | None = None) -> Staged:
     """Stage the file's lines as the temporary table ``name`` (parsed once, read twice); return the lines skipped."""
+    refuse_if_no_object_ahead(path)
     lines = create_lines(con, path, name, progress)
     if progress is not None:
         progress.staging_step(SPLIT_SHARE, 1.0)

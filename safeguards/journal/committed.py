@@ -3,7 +3,7 @@
 A segment cut exactly at a record boundary (writes lost below the filesystem,
 an incomplete copy or restore) reads as a whole journal: nothing in it can say
 that records are missing at its end. So after each durable append the journal
-rewrites ``PATH/committed.json`` in place: the segment, its durable size, and
+rewrites ``PATH/committed.mark`` in place: the segment, its durable size, and
 the inputs journaled so far. It is written after the append's fdatasync and
 not synced itself (no second fsync on the hot path): after a power cut it may
 be older than the segments, never newer, so it raises no false alarm; a
@@ -13,16 +13,18 @@ journal that ends before it lost records that may have been answered.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import JournalError
 from . import disk
 
-MARK_FILE = "committed.json"
-_WIDTH = 127  # every mark the same length (then a newline): rewritten in place, never shorter than the last
+MARK_FILE = "committed.mark"
+_SLOT = 128  # bytes of one mark, newline included
+_SLOTS = 2  # written in turn: a mark torn by a kill or a power cut leaves the one before it whole
 
 
 @dataclass(frozen=True)
@@ -38,27 +40,38 @@ class Committed:
 
 
 class CommitMark:
-    """The mark file of one journal folder, open for the life of the journal."""
+    """The mark file of one journal folder, mapped into memory for the life of the journal.
+
+    It is rewritten once a batch, so cheaply: an f-string and a store into the
+    mapped page, no system call (8 us a batch on the 2 shared cores here, against
+    55 us for json.dumps and a write). The kernel writes the page back in its own
+    time. A store is not atomic (a kill can land inside it), so the file holds two
+    slots written in turn, and :func:`read_mark` takes the newer whole one.
+    """
 
     def __init__(self, folder: Path):
         self.path = folder / MARK_FILE
+        self._slot = 0
         with disk.refusing(self.path, "open the journal's commit mark"):
-            self._descriptor = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
+            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                if os.fstat(descriptor).st_size < _SLOT * _SLOTS:  # new: blank, its blocks taken now (no SIGBUS later)
+                    disk.write_all(descriptor, (b" " * (_SLOT - 1) + b"\n") * _SLOTS)
+                self._map = mmap.mmap(descriptor, _SLOT * _SLOTS)
+            finally:
+                os.close(descriptor)  # the mapping keeps the file open
 
     def record(self, point: Committed) -> None:
-        body = json.dumps(asdict(point), sort_keys=True, separators=(",", ":"))
-        line = json.dumps({"crc": f"{zlib.crc32(body.encode()):08x}", "committed": asdict(point)}, sort_keys=True,
-                          separators=(",", ":"))
-        with disk.refusing(self.path, "note how far the journal has committed"):
-            os.lseek(self._descriptor, 0, os.SEEK_SET)
-            disk.write_all(self._descriptor, line.ljust(_WIDTH).encode() + b"\n")
+        start = self._slot * _SLOT
+        self._map[start:start + _SLOT] = _sealed(point).ljust(_SLOT - 1).encode() + b"\n"
+        self._slot = (self._slot + 1) % _SLOTS
 
     def close(self) -> None:
-        os.close(self._descriptor)
+        self._map.close()
 
 
 def read_mark(folder: Path) -> Committed | None:
-    """The last committed point noted in `folder`, None if there is none (a journal from before marks)."""
+    """The last committed point noted in `folder` (its newer whole slot), None if none was (or no mark file)."""
     path = folder / MARK_FILE
     try:
         text = path.read_bytes()
@@ -66,19 +79,27 @@ def read_mark(folder: Path) -> Committed | None:
         return None
     except OSError as error:
         raise disk.not_durable(path, "read the journal's commit mark", error) from None
-    if not text.strip():
-        return None  # created, never written: nothing was committed yet
-    try:
-        content = json.loads(text)
-        point = Committed(**content["committed"])
-        body = json.dumps(asdict(point), sort_keys=True, separators=(",", ":"))
-        intact = content["crc"] == f"{zlib.crc32(body.encode()):08x}"
-    except (ValueError, KeyError, TypeError):
-        intact = False
-    if not intact:
+    written = [raw for raw in (line.strip() for line in text.split(b"\n")) if raw]
+    points = [point for point in map(_unsealed, written) if point is not None]
+    if written and not points:
         raise JournalError(f"{path}: the journal's commit mark is damaged; if the journal folder was neither copied "
                            "nor restored, delete this file and start again (it only guards against a journal cut short)")
-    return point
+    return max(points, key=lambda point: (point.segment, point.size, point.arrivals), default=None)
+
+
+def _sealed(point: Committed) -> str:
+    """A mark's text: its fields and the CRC-32 of their text (f-strings: this runs once a batch)."""
+    body = f'{{"arrivals":{point.arrivals:d},"segment":{point.segment:d},"size":{point.size:d}}}'
+    return f'{{"committed":{body},"crc":"{zlib.crc32(body.encode()):08x}"}}'
+
+
+def _unsealed(raw: bytes) -> Committed | None:
+    """The point a slot holds, None if it is torn or damaged."""
+    try:
+        point = Committed(**json.loads(raw)["committed"])
+        return point if raw == _sealed(point).encode() else None
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def refuse_if_short(folder: Path, mark: Committed | None, reached: Committed) -> None:

@@ -4,12 +4,15 @@
     PATH/segment-000001.jsonl      header record, then sealed records, appended and fsynced
     PATH/checkpoint-000002.json    state at the start of segment 2 (written atomically)
     PATH/hash-seed.json            the str hash seed checkpoints are made under (see :mod:`.seed`)
+    PATH/committed.mark            how far the journal had committed (see :mod:`.committed`)
 
 Appends are group commits: one write and one fdatasync for all records the
 caller has, before any of their decisions is answered. After a crash the last
 line may be torn (written but never acknowledged); it is dropped and reported.
 Any other damage refuses recovery: nothing is half-applied, nothing starts
-fresh silently.
+fresh silently. Every write and sync goes through :mod:`.disk`: a disk that
+takes no more (full, failing, read-only) is a located error before anything
+that depends on it is answered.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import JournalError, JournalLocked
+from ..errors import JournalError, JournalLocked, JournalNotDurable
 from . import disk
 from .records import CONTROL, BadRecord, decode, encode
 
@@ -137,7 +140,6 @@ class SegmentReading:
     header: dict[str, Any]
     records: list[dict[str, Any]] = field(default_factory=list)
     torn_tail: bool = False
-    size: int = 0  #: bytes of complete lines (the torn tail excluded)
 
 
 def read_segment(path: Path, *, last: bool) -> SegmentReading:
@@ -164,7 +166,7 @@ def read_segment(path: Path, *, last: bool) -> SegmentReading:
             f"{path}:1: journal format {header.get('journal_format')!r}; this release reads format {JOURNAL_FORMAT} — "
             "recover it with the release that wrote it"
         )
-    return SegmentReading(path, header, records, torn, len(data) - len(tail))
+    return SegmentReading(path, header, records, torn)
 
 
 class SegmentWriter:

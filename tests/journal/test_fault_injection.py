@@ -145,7 +145,7 @@ def key(decision: dict) -> tuple:
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     seed=st.integers(0, 10_000),
-    faults=st.dictionaries(st.integers(0, 600), st.sampled_from(FAULT_KINDS), min_size=1, max_size=12),
+    faults=st.dictionaries(st.integers(0, 450), st.sampled_from(FAULT_KINDS), min_size=1, max_size=20),
     checkpoint_every=st.sampled_from((37, 150, 100_000)),
     batch_seed=st.integers(0, 2**32),
     power_cuts=st.booleans(),

@@ -1,7 +1,7 @@
 """A journal cut exactly at a record boundary is refused, saying what is missing (issue 15 item 3).
 
 Such a journal reads as whole (no torn line, every seal good), so the journal
-keeps what it needs to know better: ``committed.json`` (how far it had
+keeps what it needs to know better: ``committed.mark`` (how far it had
 committed) and each segment header's ``arrivals`` (where the segment before it ended).
 """
 
@@ -91,9 +91,23 @@ def test_a_whole_journal_recovers_and_a_journal_without_a_mark_gains_one(tmp_pat
     assert read_mark(folder).arrivals == arrivals
 
 
+def test_a_torn_mark_falls_back_to_the_one_before_it(tmp_path):
+    folder = tmp_path / "j"
+    arrivals = journal_of(folder, orders=2)
+    path = folder / MARK_FILE
+    slots = path.read_bytes().split(b"\n")[:-1]
+    newer = max(range(2), key=lambda index: b'"arrivals":%d,' % arrivals in slots[index])
+    slots[newer] = slots[newer][:40] + b"\x00" * (len(slots[newer]) - 40)  # a kill inside the store
+    path.write_bytes(b"".join(slot + b"\n" for slot in slots))
+    assert read_mark(folder).arrivals < arrivals  # the older mark: never a false alarm
+    with JournaledEngine(reference_policy(), folder) as recovered:
+        assert recovered.engine.arrivals == arrivals
+
+
 def test_a_damaged_mark_is_refused_with_what_to_do(tmp_path):
     folder = tmp_path / "j"
     journal_of(folder, orders=1)
-    (folder / MARK_FILE).write_bytes((folder / MARK_FILE).read_bytes().replace(b'"arrivals":5', b'"arrivals":9'))
+    path = folder / MARK_FILE
+    path.write_bytes(path.read_bytes().replace(b'"arrivals":', b'"arrivalz":'))  # both slots
     with pytest.raises(JournalError, match="commit mark is damaged; .*delete this file"):
         JournaledEngine(reference_policy(), folder)
