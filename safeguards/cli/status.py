@@ -22,9 +22,8 @@ def run(args: argparse.Namespace) -> int:
     if not entries:
         raise RegistryError(f"{registry.folder}: nothing has been promoted under the name {args.name}")
     policy = registry.load()
-    head = entries[-1]
-    since = next(e for e in reversed(entries) if e["version"] == head["version"] and e["action"] == head["action"])
-    print(f"live: {policy.identity} since {since['at']} ({head['action']} by {head['by']}"
+    head = entries[-1]  # the last promotion or rollback made this version live
+    print(f"live: {policy.identity} since {head['at']} ({head['action']} by {head['by']}"
           + (f", approved by {head['approved_by']}" if head.get("approved_by") else "") + ")")
     print(f"  reason: {head['reason']}")
     if head.get("evidence_digest"):

@@ -6,7 +6,7 @@ use crate::policy::Tables;
 
 use super::book::{Book, Order};
 use super::escalation::Escalation;
-use super::time::{Time, Timer};
+use super::time::{Deadline, Time, Timer};
 
 /// The alerts raised and the event they are raised at.
 #[derive(Debug, Clone, Default)]
@@ -62,6 +62,26 @@ impl Sink<'_> {
 
     pub fn schedule(&mut self, at: i64, timer: Timer) {
         self.time.schedule(at, timer);
+    }
+
+    /// Start an order's timeout: `after_ns` of broker time from now, kept in the order's `slot`
+    /// (what the timer checks when it fires) and scheduled.
+    pub fn arm(
+        &mut self,
+        slot: &mut Option<i64>,
+        after_ns: i64,
+        deadline: Deadline,
+        order_id: &str,
+    ) {
+        let at = self.now().saturating_add(after_ns);
+        *slot = Some(at);
+        self.schedule(
+            at,
+            Timer::Order {
+                deadline,
+                order_id: order_id.into(),
+            },
+        );
     }
 
     pub fn now(&self) -> i64 {

@@ -95,15 +95,9 @@ impl Intents {
         order.qty = event.qty;
         order.has_intent = true;
         if let Some(ack_ns) = tables.ack_ns {
-            let at = ctx.sink.now().saturating_add(ack_ns);
-            order.ack_deadline = Some(at);
-            ctx.sink.schedule(
-                at,
-                Timer::Order {
-                    deadline: Deadline::Ack,
-                    order_id: order.order_id.clone(),
-                },
-            );
+            let order_id = order.order_id.clone();
+            ctx.sink
+                .arm(&mut order.ack_deadline, ack_ns, Deadline::Ack, &order_id);
         }
         ctx.book.insert(order);
         accept("intent_recorded", Reason::IntentRecorded)
@@ -166,15 +160,8 @@ impl Intents {
             }
         }
         if let Some(fill_ns) = tables.fill_ns {
-            let at = now.saturating_add(fill_ns);
-            order.fill_deadline = Some(at);
-            ctx.sink.schedule(
-                at,
-                Timer::Order {
-                    deadline: Deadline::Fill,
-                    order_id: order_id.into(),
-                },
-            );
+            ctx.sink
+                .arm(&mut order.fill_deadline, fill_ns, Deadline::Fill, order_id);
         }
         accept("intent_before_submit", Reason::Submitted)
     }
@@ -182,7 +169,6 @@ impl Intents {
     pub fn cancel_request(&self, ctx: &mut Ctx<'_>, event: &Event) -> Step {
         let tables = ctx.tables;
         let order_id = event.order_id.as_deref().unwrap_or_default();
-        let now = ctx.sink.now();
         let Some(order) = ctx.book.orders.get_mut(order_id) else {
             if ctx.book.evicted.contains(order_id) {
                 return accept("cancel_allowed", Reason::CancelEvicted);
@@ -198,14 +184,11 @@ impl Intents {
             );
         }
         if let Some(cancel_ns) = tables.cancel_ns {
-            let at = now.saturating_add(cancel_ns);
-            order.cancel_deadline = Some(at);
-            ctx.sink.schedule(
-                at,
-                Timer::Order {
-                    deadline: Deadline::Cancel,
-                    order_id: order_id.into(),
-                },
+            ctx.sink.arm(
+                &mut order.cancel_deadline,
+                cancel_ns,
+                Deadline::Cancel,
+                order_id,
             );
         }
         accept("cancel_allowed", Reason::CancelRecorded)
@@ -215,7 +198,6 @@ impl Intents {
     pub fn replace_request(&self, ctx: &mut Ctx<'_>, event: &Event) -> Step {
         let tables = ctx.tables;
         let order_id = event.order_id.as_deref().unwrap_or_default();
-        let now = ctx.sink.now();
         let Some(order) = ctx.book.orders.get_mut(order_id) else {
             if ctx.book.evicted.contains(order_id) {
                 return block("replace_known_order", Reason::ReplaceEvicted);
@@ -228,14 +210,11 @@ impl Intents {
         }
         order.replace_qty = event.qty;
         if let Some(replace_ns) = tables.replace_ns {
-            let at = now.saturating_add(replace_ns);
-            order.replace_deadline = Some(at);
-            ctx.sink.schedule(
-                at,
-                Timer::Order {
-                    deadline: Deadline::Replace,
-                    order_id: order_id.into(),
-                },
+            ctx.sink.arm(
+                &mut order.replace_deadline,
+                replace_ns,
+                Deadline::Replace,
+                order_id,
             );
         }
         accept("replace_allowed", Reason::ReplaceRecorded)
