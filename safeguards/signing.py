@@ -89,6 +89,8 @@ class TrustedKeys:
         for path in sorted(where.glob("*.pub")) if where.is_dir() else []:
             try:
                 public = serialization.load_pem_public_key(path.read_bytes())
+            except OSError as error:
+                raise SigningError(f"{path}: cannot be read ({error.strerror}); fix its permissions") from None
             except ValueError as error:
                 raise SigningError(f"{path}: not a public key in PEM ({error}); remove it or replace it") from None
             if isinstance(public, Ed25519PublicKey):
@@ -119,14 +121,18 @@ def init_keys(private: str | Path | None = None, trusted: str | Path | None = No
         raise SigningError(f"{private_path} exists: a signing key is never overwritten; move it away first, "
                            "or give another path with --key")
     key = Ed25519PrivateKey.generate()
-    private_path.parent.mkdir(parents=True, exist_ok=True)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(pem)
-    trusted_dir.mkdir(parents=True, exist_ok=True)
     identity = key_id(key.public_key())
     public_path = trusted_dir / f"{identity}.pub"
-    public_path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                          serialization.PublicFormat.SubjectPublicKeyInfo))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    try:
+        private_path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(pem)
+        trusted_dir.mkdir(parents=True, exist_ok=True)
+        public_path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                              serialization.PublicFormat.SubjectPublicKeyInfo))
+    except OSError as error:
+        raise SigningError(f"cannot write the key pair ({error.filename}: {error.strerror}); give folders you can "
+                           "write with --key and --trusted") from None
     return private_path, public_path, identity

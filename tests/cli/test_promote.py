@@ -48,6 +48,10 @@ def test_keys_init_makes_a_pair_and_never_overwrites(tmp_path, capsys):
     before = key.read_bytes()
     assert main(["keys", "init", "--key", str(key), "--trusted", str(trusted)]) == 2
     assert "never overwritten" in capsys.readouterr().err and key.read_bytes() == before
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    assert main(["keys", "init", "--key", str(blocked / "signing.key"), "--trusted", str(trusted)]) == 2
+    assert "cannot write the key pair" in capsys.readouterr().err
 
 
 def test_promote_without_a_key_says_how_to_make_one(tmp_path, capsys, monkeypatch):
