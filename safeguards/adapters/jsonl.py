@@ -75,7 +75,10 @@ SPLIT_SHARE = 0.2
 #: memory is bounded by a piece whatever the bytes (issue 15 item 7: 1 GB of garbage grew to 14.2 GB).
 #: The first piece is at most :data:`safeguards.store.database.GIVE_UP_BYTES`, so that a file of garbage is
 #: given up on after it. A line longer than a piece is never held whole: see :data:`LONG_LINE_HEAD`.
-PIECE_BYTES = 64 << 20
+PIECE_BYTES = 32 << 20
+#: ...and of at most about this many lines: DuckDB spends some hundreds of bytes on each line whatever its
+#: length, so that a piece of short lines (garbage: ``[1]``) would otherwise hold ten times its size.
+PIECE_LINES = 250_000
 
 #: Of a line longer than a piece, this many bytes are kept as the rejected row's raw text.
 LONG_LINE_HEAD = 200
@@ -106,9 +109,10 @@ def create_lines(con: duckdb.DuckDBPyConnection, path: Path, name: str, progress
 def _line_pieces(
     con: duckdb.DuckDBPyConnection, path: Path, lines: str, progress: LoadProgress | None = None,
     append: bool = False,
-) -> Iterator[int]:
+) -> Iterator[tuple[int, bool]]:
     """Fill table ``lines`` (row_number, line, encoding_error) with the lines of each piece in turn (with
-    ``append``, adding to those before); yield after each the bytes of the file read through it.
+    ``append``, adding to those before); yield after each the bytes of the file read through it, and whether
+    more follows.
 
     A byte order mark at the start (Windows tools write one) is not part of the first line.
     DuckDB splits the lines of each piece. A piece that is not valid UTF-8 throughout,
@@ -118,7 +122,7 @@ def _line_pieces(
     con.execute(f"CREATE OR REPLACE TEMP TABLE {lines} (row_number BIGINT, line VARCHAR, encoding_error VARCHAR)")
     size = path.stat().st_size or 1
     done = 0
-    for number, (piece, first, through) in enumerate(_pieces(path)):
+    for number, (piece, first, through, more) in enumerate(_pieces(path)):
         if number and not append:
             con.execute(f"DELETE FROM {lines}")
         if progress is not None:
@@ -133,18 +137,19 @@ def _line_pieces(
             con.execute(f"INSERT INTO {lines} {_split_by_duckdb(piece, first)}")
         else:
             _insert_split_by_python(con, lines, piece, first)
-        yield through
+        yield through, more
 
 
-def _pieces(path: Path) -> Iterator[tuple[Path | bytes | _LongLine, int, int]]:
-    """The file in pieces, each with the number of its first line and the bytes of the file read through it:
+def _pieces(path: Path) -> Iterator[tuple[Path | bytes | _LongLine, int, int, bool]]:
+    """The file in pieces, each with the number of its first line, the bytes of the file read through it and
+    whether more of it follows:
     a UTF-8 piece as a file DuckDB can read (the file itself when it is small), any other as its bytes, a line
     longer than a piece as a :class:`_LongLine`. Each piece but the last ends just before a newline, so that
     its lines, and their numbers, are the file's. Never more than a piece is held."""
     size = path.stat().st_size
     piece_bytes = min(PIECE_BYTES, database.GIVE_UP_BYTES)  # the first: see GIVE_UP_BYTES
     if size <= piece_bytes:
-        yield (path, 1, size) if _is_utf8(path) else (path.read_bytes(), 1, size)
+        yield (path, 1, size, False) if _is_utf8(path) else (path.read_bytes(), 1, size, False)
         return
     with scratch_folder(path, "lines") as folder, open(path, "rb") as handle:
         written = folder / "piece.txt"
@@ -157,14 +162,18 @@ def _pieces(path: Path) -> Iterator[tuple[Path | bytes | _LongLine, int, int]]:
             cut = len(block) if last else block.rfind(b"\n")
             if cut < 0:  # a line longer than a piece: never held whole
                 length, ends = _skip_line(handle, start, len(block))
-                yield _LongLine(length, block[:LONG_LINE_HEAD]), first, min(start + length + 1, size)
+                reach = min(start + length + 1, size)
+                yield _LongLine(length, block[:LONG_LINE_HEAD]), first, reach, reach < size
                 first, start = first + 1, start + length + 1
                 if not ends:
                     return
                 continue
+            newlines = block.count(b"\n", 0, cut)
+            if newlines > PIECE_LINES and (fewer := block.rfind(b"\n", 0, cut * PIECE_LINES // newlines)) > 0:
+                cut, newlines = fewer, block.count(b"\n", 0, fewer)
             piece = memoryview(block)[:cut]  # no copy: a piece is large
             through = min(start + cut + 1, size)
-            newlines = block.count(b"\n", 0, cut)
+            more = through < size
             item: Path | bytes
             try:
                 str(piece, "utf-8")
@@ -177,7 +186,7 @@ def _pieces(path: Path) -> Iterator[tuple[Path | bytes | _LongLine, int, int]]:
                     raise no_room(path, folder, error) from None
                 item = written
             del piece, block  # not held while the piece is worked on
-            yield item, first, through
+            yield item, first, through, more
             first += newlines + 1
             start += cut + 1
 
@@ -289,7 +298,7 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, progress: LoadP
     refuse_if_no_object_ahead(path)
     pieces = _staged_pieces(con, path, name, progress)
     first = next(pieces)
-    return Staged(first.skipped, "journal control records", through=first.through, rest=pieces)
+    return Staged(first.skipped, "journal control records", first_piece=first, rest=pieces)
 
 
 def _staged_pieces(
@@ -297,11 +306,11 @@ def _staged_pieces(
 ) -> Iterator[Piece]:
     lines = f"{name}_lines"
     sql = _parse_sql(name, lines)
-    for through in _line_pieces(con, path, lines, progress):
+    for through, more in _line_pieces(con, path, lines, progress):
         con.execute(sql)
         # Counted after the parse: a progress bar would read this quick statement's 100% as the parse's.
         skipped: int = one_row(con, f"SELECT count(*) FROM {lines} WHERE {_JOURNAL_CONTROL}")[0]
-        yield Piece(through, skipped)
+        yield Piece(through, more, skipped)
 
 
 def _parse_sql(name: str, lines: str) -> str:

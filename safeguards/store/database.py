@@ -120,9 +120,9 @@ def find_ingest(con: duckdb.DuckDBPyConnection, digest: str, packed: bool = Fals
     return (row[0], row[1]) if row else None
 
 
-#: A file staged in pieces (JSON lines) is given up on, nothing stored, once this many of its first bytes
-#: held rows but no valid event: 1 GB of garbage is no log, and storing it as rejected rows is no help
-#: (issue 15 item 7). A smaller file is loaded, each of its rows rejected with its reason.
+#: A file staged in pieces (JSON lines) whose first piece, of this many bytes, holds rows but no valid event is
+#: given up on, nothing stored, when more of it follows: 1 GB of garbage is no log, and storing it as rejected
+#: rows is no help (issue 15 item 7). A file no larger is staged whole: each of its rows rejected with its reason.
 GIVE_UP_BYTES = 8 << 20
 
 
@@ -130,11 +130,12 @@ GIVE_UP_BYTES = 8 << 20
 class Piece:
     """A further piece of a file, staged as the same relation as the one before it.
 
-    ``through``: how many bytes of the file it and the pieces before it hold;
-    ``skipped``: the records it skipped on purpose.
+    ``through``: how many bytes of the file it and the pieces before it hold; ``more``:
+    whether more of the file follows; ``skipped``: the records it skipped on purpose.
     """
 
     through: int
+    more: bool
     skipped: int = 0
 
 
@@ -148,23 +149,23 @@ def load_staged(
     skipped: int = 0,
     options: dict[str, Any] | None = None,
     started_at: datetime | None = None,
-    through: int | None = None,
+    first_piece: Piece | None = None,
     pieces: Iterable[Piece] = (),
 ) -> LoadResult:
     """Check every row of the relation ``staged`` and store it as an event or a rejected row.
 
     Runs inside the caller's transaction (see :func:`safeguards.store.ingest.ingest_file`).
-    A file staged in pieces (``through`` says how far the first reaches) is stored piece by
+    A file staged in pieces (``first_piece`` says how far the first reaches) is stored piece by
     piece: each step of ``pieces`` stages the next one as ``staged``, so memory is bounded by
-    a piece, and a file whose first :data:`GIVE_UP_BYTES` hold no valid event is given up on.
+    a piece, and a file whose first piece holds no valid event is given up on (:data:`GIVE_UP_BYTES`).
     """
     ingest_id = one_row(con, "SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests")[0]
     loaded, rejected = store_piece(con, staged, ingest_id, path)
-    _give_up_if_no_event(con, path, ingest_id, loaded, rejected, through)
+    _give_up_if_no_event(con, path, ingest_id, loaded, rejected, first_piece)
     for piece in pieces:
         more_loaded, more_rejected = store_piece(con, staged, ingest_id, path)
         loaded, rejected, skipped = loaded + more_loaded, rejected + more_rejected, skipped + piece.skipped
-        _give_up_if_no_event(con, path, ingest_id, loaded, rejected, piece.through)
+        _give_up_if_no_event(con, path, ingest_id, loaded, rejected, piece)
     reasons = dict(con.execute(
         "SELECT reason, count(*) FROM rejected_rows WHERE ingest_id = ? GROUP BY reason ORDER BY 2 DESC, 1",
         [ingest_id],
@@ -209,15 +210,17 @@ def store_piece(
 
 
 def _give_up_if_no_event(
-    con: duckdb.DuckDBPyConnection, path: str, ingest_id: int, loaded: int, rejected: int, through: int | None
+    con: duckdb.DuckDBPyConnection, path: str, ingest_id: int, loaded: int, rejected: int, piece: Piece | None
 ) -> None:
-    """IngestError (the caller rolls back: nothing stored) once :data:`GIVE_UP_BYTES` of rows hold no event."""
-    if through is None or loaded or not rejected or through < GIVE_UP_BYTES:
+    """IngestError (the caller rolls back: nothing stored) when the pieces so far hold rows but no event, and
+    more of the file follows (or they were more than :data:`GIVE_UP_BYTES`)."""
+    if piece is None or loaded or not rejected or not (piece.more or piece.through > GIVE_UP_BYTES):
         return
+    through = piece.through
     location, reason = one_row(
         con, "SELECT location, reason FROM rejected_rows WHERE ingest_id = ? ORDER BY row_number LIMIT 1", [ingest_id])
     raise IngestError(
-        f"{path}: none of its first {rejected:,} rows ({through:,} bytes) is a valid event (the first, {location}: "
+        f"{path}: none of its first {rejected:,} row{'s' if rejected != 1 else ''} ({through:,} bytes) is a valid event (the first, {location}: "
         f"{reason[:200]}): not an event log of this format; nothing was stored. Check that this is the file "
         f"meant, or give --format if it is a log of another format")
 

@@ -32,8 +32,8 @@ class Staged:
     skipped: int = 0
     skipped_what: str = "records skipped on purpose"
     notes: tuple[str, ...] = ()
-    #: A file staged in pieces: how many of its bytes the first piece holds (None: the whole file is staged)...
-    through: int | None = None
+    #: A file staged in pieces: the first piece (None: the whole file is staged as one relation)...
+    first_piece: Piece | None = None
     #: ...and the rest: each step stages the next piece as the same relation (see ``load_staged``).
     rest: Iterator[Piece] | None = dataclasses.field(default=None, compare=False)
 
@@ -106,7 +106,7 @@ def _load_in_one_transaction(
             began = True
             result = load_staged(
                 con, STAGED, path=str(path), digest=digest, format=format, skipped=staged.skipped,
-                options=options, started_at=started, through=staged.through, pieces=staged.rest or (),
+                options=options, started_at=started, first_piece=staged.first_piece, pieces=staged.rest or (),
             )
             con.execute("COMMIT")
             committed = True
