@@ -11,24 +11,20 @@ While no input arrives, broker time moves on by elapsed local time
 (:mod:`safeguards.idle_clock`), so timeouts fire on a quiet stream: their alert
 lines come by themselves, with no decision before them.
 With ``--journal PATH`` the loop is :mod:`safeguards.journal.sidecar` (group
-commit, crash recovery, start-up reconciliation), run under the journal's
-``PYTHONHASHSEED`` (see :mod:`safeguards.journal.seed`).
+commit, crash recovery, start-up reconciliation).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
-from pathlib import Path
 from typing import IO, Any
 
 from ..collector import rare_collections
 from ..core import Engine
 from ..errors import UsageError
-from ..journal.seed import REEXEC_MARK, reexec_argv
 from ..idle_clock import IdleClock
 from ..journal.journaled import Answer, Line
 from ..journal.sidecar import LineReader, answer_quiet, parse_line, serve_journaled, write_answers
@@ -44,8 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--policy", required=True, metavar="P", help="a YAML policy or a compiled JSON policy")
     parser.add_argument("--journal", metavar="PATH",
-                        help="journal folder: every input is durable before it is answered; a restart resumes from it "
-                             "(the command re-executes itself under the journal's PYTHONHASHSEED so checkpoints load)")
+                        help="journal folder: every input is durable before it is answered; a restart resumes from it")
     parser.add_argument("--broker-open-orders", metavar="FILE",
                         help="with --journal: the broker's open orders (JSON lines) to reconcile against on start-up")
     parser.add_argument("--checkpoint-every", type=int, default=100_000, metavar="N",
@@ -66,12 +61,9 @@ def run_sidecar(args: argparse.Namespace, stdin: IO[bytes] | None = None, stdout
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
     journal = getattr(args, "journal", None)
-    if journal is not None:
-        if stdin is None:  # the real command, not a caller handing us streams: may re-execute itself
-            _run_under_journal_seed(Path(journal), err)
-    elif getattr(args, "broker_open_orders", None) is not None:
+    if journal is None and getattr(args, "broker_open_orders", None) is not None:
         raise UsageError("--broker-open-orders needs --journal: reconciliation acts on the recovered state")
-    elif getattr(args, "new_session", False):
+    if journal is None and getattr(args, "new_session", False):
         raise UsageError("--new-session needs --journal: without one every run starts a new session anyway")
     tick = getattr(args, "tick", 0.0)
     if not 0 <= tick < float("inf"):  # NaN fails too
@@ -136,26 +128,6 @@ def _serve(engine: Engine, source: IO[bytes], out: IO[str], err: IO[str], clock:
     }
     print(json.dumps(summary), file=err, flush=True)
     return 0
-
-
-def _run_under_journal_seed(journal: Path, err: IO[str]) -> None:
-    """Re-execute this command (same pid, same pipes) under the journal's PYTHONHASHSEED, so its checkpoint loads.
-
-    Done before stdin is read or the journal locked: the new image starts
-    from scratch on the very same descriptors, and nothing was consumed.
-    """
-    plan = reexec_argv(journal, sys.argv[1:]) if sys.argv[1:2] == ["run"] else None
-    os.environ.pop(REEXEC_MARK, None)  # the mark only guards this one start against a loop
-    if plan is None:
-        return
-    argv, environment, seed = plan
-    print(f"safeguards run: journal {journal} uses hash seed {seed}; restarting under PYTHONHASHSEED={seed} so its "
-          f"checkpoints can be loaded (set it in the environment to skip this step)", file=err, flush=True)
-    try:
-        os.execve(argv[0], argv, environment)
-    except OSError as error:  # still correct without it: recovery replays the whole journal instead
-        print(f"safeguards run: could not restart under PYTHONHASHSEED={seed} ({error.strerror}); "
-              "recovery will replay the whole journal", file=err, flush=True)
 
 
 def _answer(engine: Engine, raw: bytes) -> Answer:

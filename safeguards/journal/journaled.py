@@ -17,17 +17,15 @@ decisions and alerts of events after the last marker are handed back, flagged
 from __future__ import annotations
 
 import json
-
 import os
 import time
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..engine import Engine
+from ..core import Engine
 from ..errors import EngineError, EventError, JournalError
 from ..events import parse_timestamp
 from ..policy import CompiledPolicy, load_policy
@@ -38,10 +36,10 @@ from .files import (
 from . import disk
 from .committed import CommitMark, Committed, read_mark, refuse_if_short
 from .records import CONTROL, encode, encode_raw
-from ..guards.idempotency import hash_probe
-from .seed import HashSeedWarning, ensure_journal_seed, process_seed
 
 Answer = tuple[dict[str, Any], list[dict[str, Any]]]
+CHECKPOINT_FORMAT = "safeguards-core/1"  #: the engine state inside a checkpoint: the core's (see docs/ARCHITECTURE.md)
+LEGACY_SEED_FILE = "hash-seed.json"  #: where an older release kept its PYTHONHASHSEED; removed on recovery
 
 
 class Line(NamedTuple):
@@ -61,22 +59,22 @@ class Recovery:
     torn_tail_dropped: bool = False
     seconds: float = 0.0
     unanswered: list[Answer] = field(default_factory=list)
-    hash_seed: int | None = None
     checkpoint: str = ""  #: the checkpoint recovery started from ("" for a full replay)
     checkpoint_seq: int | None = None  #: arrivals already in that checkpoint
     checkpoint_note: str = ""  #: why a checkpoint there was not used
+    notes: list[str] = field(default_factory=list)  #: what recovery did about an older release's files
 
     def describe(self) -> str:
-        seed = f" (hash seed {self.hash_seed})" if self.hash_seed is not None else ""
+        notes = "".join(f"; {note}" for note in self.notes)
         if self.fresh:
-            return f"new journal{seed}"
+            return f"new journal{notes}"
         torn = "; dropped a torn final record (written, never answered)" if self.torn_tail_dropped else ""
         if self.checkpoint:
             start = f"from checkpoint at seq {self.checkpoint_seq:,} ({self.checkpoint}) then"
         else:
             start = f"by full replay ({self.checkpoint_note}) of" if self.checkpoint_note else "by full replay of"
-        return (f"recovered {start} {self.records:,} records from {self.segments} segment(s) in {self.seconds:.2f}s"
-                f"{seed}; {len(self.unanswered)} decision(s) re-sent{torn}")
+        return (f"recovered {start} {self.records:,} records from {self.segments} segment(s) in {self.seconds:.2f}s; "
+                f"{len(self.unanswered)} decision(s) re-sent{torn}{notes}")
 
 
 class JournaledEngine:
@@ -93,14 +91,13 @@ class JournaledEngine:
         self._lock = JournalLock(self.folder)
         try:
             disk.ensure_room(self.folder)
-            self.hash_seed = ensure_journal_seed(self.folder)
             self._mark = CommitMark(self.folder)
         except BaseException:
             self._lock.release()
             raise
         try:
             self.recovery = self._recover()
-            self.recovery.hash_seed = self.hash_seed
+            self._forget_hash_seed(self.recovery)
         except BaseException:
             if hasattr(self, "_writer"):
                 self._writer.close()
@@ -127,7 +124,7 @@ class JournaledEngine:
             self._writer = SegmentWriter(self.folder / segment_name(1), self._header())
             refuse_if_short(self.folder, mark, self._committed())
             self._mark.record(self._committed())
-            return Recovery(fresh=True, hash_seed=self.hash_seed)
+            return Recovery(fresh=True)
         started = time.perf_counter()
         report = Recovery(fresh=False)
         first = self._load_checkpoint(checkpoints[-1], report) if checkpoints else None
@@ -189,34 +186,31 @@ class JournaledEngine:
         path = self.folder / checkpoint_name(number)
         content = read_checkpoint(path)
         self._check_owner(path, content)
-        probe = content.get("hash_probe")
-        if probe is not None and probe != hash_probe():
-            self._skip_checkpoint(path, report, content.get("hash_seed"))
+        state = content.get("state")
+        made = state.get("format") if type(state) is dict else None
+        if made != CHECKPOINT_FORMAT:  # an older release's: the Python engine's state, salted str hashes in it
+            report.checkpoint_note = (f"{path.name} not used: an older release wrote it in the Python engine's format, "
+                                      f"not {CHECKPOINT_FORMAT}; its records are replayed instead, same result")
             return None
         try:
-            self.engine = Engine.from_state(self.policy, content["state"])
-        except EngineError as error:  # e.g. a checkpoint from before probes were recorded, under another seed
-            self._skip_checkpoint(path, report, None, str(error), warn="hash seed" in str(error))
+            self.engine = Engine.from_state(self.policy, state)
+        except EngineError as error:
+            self.engine = Engine(self.policy)
+            report.checkpoint_note = f"{path.name} not used: {error}"
             return None
         report.checkpoint, report.checkpoint_seq = path.name, self.engine.arrivals
         return number
 
-    def _skip_checkpoint(self, path: Path, report: Recovery, made_under: int | None, why: str = "", *,
-                         warn: bool = True) -> None:
-        """Replay instead (slower, exact), and say once what to set to load the checkpoint next time."""
-        self.engine = Engine(self.policy)
-        report.checkpoint_note = f"{path.name} not used: {why or 'made under another str hash seed'}"
-        if not warn:
+    def _forget_hash_seed(self, report: Recovery) -> None:
+        """An older release kept the str hash seed its checkpoints were made under; checkpoints need none now."""
+        path = self.folder / LEGACY_SEED_FILE
+        if not path.exists():
             return
-        if made_under is not None:
-            advice = (f"start the process with PYTHONHASHSEED={made_under} to recover from the checkpoint instead "
-                      f"(`safeguards run --journal` does this by itself)")
-        else:
-            advice = (f"start the process with PYTHONHASHSEED={self.hash_seed}, the journal's seed, so that the "
-                      f"checkpoints it writes can be recovered from (`safeguards run --journal` does this by itself)")
-        warnings.warn(f"{self.folder}: checkpoint {path.name} was made under another str hash seed than this "
-                      f"process's, so recovery replays the whole journal (slower, same result); {advice}",
-                      HashSeedWarning, stacklevel=5)
+        with disk.refusing(path, "remove an older release's hash seed file"):
+            path.unlink()
+        fsync_folder(self.folder)
+        report.notes.append(f"removed {LEGACY_SEED_FILE} of an older release (checkpoints no longer depend on "
+                            "PYTHONHASHSEED)")
 
     def _replay(self, record: dict[str, Any], pending: list[Answer]) -> None:
         if record.get("source") != CONTROL:
@@ -245,8 +239,7 @@ class JournaledEngine:
         self._writer.sync()
         number = _number_of(self._writer.path) + 1
         content = {"journal_format": JOURNAL_FORMAT, "policy": self.policy.identity, "policy_hash": self.policy.hash,
-                   "segment": number, "hash_probe": hash_probe(), "hash_seed": process_seed(),
-                   "state": self.engine.state()}
+                   "segment": number, "state": self.engine.state()}
         path = self.folder / checkpoint_name(number)
         write_checkpoint(path, content)
         self._writer.close()

@@ -25,7 +25,7 @@ from typing import IO, Any
 from ..errors import JournalNotDurable, UsageError
 from ..idle_clock import IdleClock
 from ..jsonlines import dumps, loads
-from ..engine import Engine
+from ..core import Engine
 from .journaled import Answer, JournaledEngine, Line, not_an_event
 
 _READ_SIZE = 1 << 16

@@ -16,3 +16,4 @@ pub mod pyfmt;
 pub mod screen;
 pub mod session;
 pub mod timestamp;
+mod unprintable;
