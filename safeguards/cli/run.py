@@ -2,36 +2,25 @@
 
 Canonical events in on stdin, one per line; out on stdout: one
 ``{"type": "decision", ...}`` per input line, followed by the ``{"type":
-"alert", ...}`` lines it raised. Output is flushed as soon as the lines that
-arrived together are decided (one line, when a parent talks to it line by line;
-a burst is answered in one write), so a parent process can talk to it. A malformed line
-gets an ``invalid`` decision naming its line number, and the stream goes on.
+"alert", ...}`` lines it raised (the loop: :mod:`safeguards.sidecar`). With
+``--journal PATH`` the same loop runs behind the journal (group commit, crash
+recovery, start-up reconciliation: :mod:`safeguards.journal.sidecar`).
 End of input or SIGTERM ends the run cleanly with a summary on stderr.
-While no input arrives, broker time moves on by elapsed local time
-(:mod:`safeguards.idle_clock`), so timeouts fire on a quiet stream: their alert
-lines come by themselves, with no decision before them.
-With ``--journal PATH`` the loop is :mod:`safeguards.journal.sidecar` (group
-commit, crash recovery, start-up reconciliation).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-from typing import IO, Any
+from typing import IO
 
 from ..collector import rare_collections
 from ..core import Engine
 from ..errors import UsageError
 from ..idle_clock import IdleClock
-from ..journal.journaled import Answer, Line
-from ..journal.sidecar import LineReader, answer_quiet, parse_line, serve_journaled, write_answers
-
-
-class _Stop(Exception):
-    """SIGTERM arrived while waiting for input."""
+from ..journal.sidecar import serve_journaled
+from ..sidecar import LineReader, Plain, serve, summary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -73,70 +62,10 @@ def run_sidecar(args: argparse.Namespace, stdin: IO[bytes] | None = None, stdout
             return serve_journaled(args.policy, journal, source, out, err, broker_open_orders=args.broker_open_orders,
                                    checkpoint_every=args.checkpoint_every, tick=tick,
                                    new_session=getattr(args, "new_session", False))
-        return _serve(Engine(args.policy), source, out, err, IdleClock(tick))
+        engine = Engine(args.policy)
+        print(f"safeguards run: {engine.identity} ready", file=err, flush=True)
+        ended_by = serve(Plain(engine), LineReader(source), out, err, IdleClock(tick))
+        print(json.dumps(summary(engine, ended_by)), file=err, flush=True)
+        return 0
 
 
-def _serve(engine: Engine, source: IO[bytes], out: IO[str], err: IO[str], clock: IdleClock) -> int:
-    """The sidecar without a journal: answer each line until end of input or SIGTERM, then the summary."""
-    state = {"reading": False, "stop": False}
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        state["stop"] = True
-        if state["reading"]:
-            raise _Stop
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    print(f"safeguards run: {engine.identity} ready", file=err, flush=True)
-    ended_by = "end of input"
-    reader = LineReader(source)
-    try:
-        line_number = 0
-        while not state["stop"]:
-            state["reading"] = True
-            try:
-                raw_lines = reader.next_lines(clock.tick)
-            finally:
-                state["reading"] = False
-            if not raw_lines and not reader.ended:
-                answer_quiet(clock, engine, engine.advance, out)
-                continue
-            answers, numbers = [], []
-            for raw in raw_lines:
-                line_number += 1
-                if raw.strip():
-                    answers.append(_answer(engine, raw))
-                    numbers.append(line_number)
-            write_answers(answers, out, line_numbers=numbers)  # the lines that came together, answered together
-            out.flush()
-            clock.heard(engine.now)
-            if reader.ended:
-                break
-        else:
-            ended_by = "SIGTERM"
-    except _Stop:
-        ended_by = "SIGTERM"
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    summary = {
-        "type": "summary",
-        "ended_by": ended_by,
-        "policy": engine.identity,
-        "events": engine.arrivals,
-        "verdicts": engine.counts,
-        "alerts": engine.alert_counts,
-        "trading": engine.escalation.snapshot(),
-    }
-    print(json.dumps(summary), file=err, flush=True)
-    return 0
-
-
-def _answer(engine: Engine, raw: bytes) -> Answer:
-    """Decide one input line: its decision and the alerts raised.
-
-    An event without a ``seq`` gets its arrival position from the engine (blank
-    lines are not arrivals), as the journaled sidecar numbers it: the same
-    input gets the same answers with or without ``--journal``.
-    """
-    parsed = parse_line(raw)
-    decision = engine.process(parsed.event) if type(parsed) is Line else engine.invalid(None, parsed[1])
-    return decision, engine.pop_alerts()
