@@ -21,11 +21,14 @@ import signal
 from collections.abc import Callable, Iterable
 from typing import IO, Any, Protocol
 
+from ._core import format_timestamp
 from .core import Engine
 from .errors import JournalNotDurable
 from .idle_clock import IdleClock
 from .journal.journaled import Answer, Line, not_an_event
 from .jsonlines import dumps, loads
+from .policy.compiled import CompiledPolicy
+from .swap import Change, Follower, Incompatible, carry
 
 _READ_SIZE = 1 << 16
 Input = Line | tuple[str, str]
@@ -47,6 +50,9 @@ class Decider(Protocol):
 
     def maybe_checkpoint(self) -> object:
         """Between batches: a journal may save the engine's state."""
+
+    def switch(self, policy: CompiledPolicy, entry: dict[str, Any] | None) -> None:
+        """Carry the engine into another version (journaled first, if there is a journal); Incompatible if not."""
 
 
 class Plain:
@@ -72,6 +78,9 @@ class Plain:
     def maybe_checkpoint(self) -> None:
         return None
 
+    def switch(self, policy: CompiledPolicy, entry: dict[str, Any] | None) -> None:
+        self.engine = carry(self.engine, policy)
+
 
 class LineReader:
     """Complete lines as they arrive: all those already waiting, or block for the first one."""
@@ -84,6 +93,7 @@ class LineReader:
         self._source = source
         self._rest = b""
         self.ended = False
+        self.wake_fd: int | None = None  #: a signal's wake-up pipe: a wait for input ends when it is written
 
     def _read(self) -> bytes:
         if self._fd is not None:
@@ -95,7 +105,11 @@ class LineReader:
         """The next batch of complete lines: at least one, unless input ended or ``timeout`` seconds passed first."""
         while True:
             if timeout is not None and self._fd is not None:
-                ready, _, _ = select.select([self._fd], [], [], timeout)
+                waits = [self._fd] if self.wake_fd is None else [self._fd, self.wake_fd]
+                ready, _, _ = select.select(waits, [], [], timeout)
+                if self.wake_fd in ready:
+                    _drain(self.wake_fd)
+                    return []
                 if not ready:
                     return []
             chunk = self._read()
@@ -110,6 +124,14 @@ class LineReader:
                 continue
             self._rest = data[cut + 1:]
             return data[:cut].split(b"\n")
+
+
+def _drain(descriptor: int) -> None:
+    try:
+        while os.read(descriptor, 512):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def parse_line(raw: bytes) -> Input:
@@ -146,8 +168,14 @@ class _Stop(Exception):
     """SIGTERM arrived while waiting for input."""
 
 
-def serve(decider: Decider, reader: LineReader, out: IO[str], err: IO[str], clock: IdleClock) -> str:
-    """Answer every line until end of input or SIGTERM; how the run ended."""
+def serve(decider: Decider, reader: LineReader, out: IO[str], err: IO[str], clock: IdleClock,
+          follower: Follower | None = None) -> str:
+    """Answer every line until end of input or SIGTERM; how the run ended.
+
+    With a `follower`, the registry is looked at between batches (every
+    ``follower.every`` seconds, and at once on SIGHUP) and a new live version
+    is switched to (:func:`follow`).
+    """
     state = {"reading": False, "stop": False}
 
     def on_sigterm(signum: int, frame: Any) -> None:
@@ -156,16 +184,22 @@ def serve(decider: Decider, reader: LineReader, out: IO[str], err: IO[str], cloc
             raise _Stop
 
     previous: Callable[..., Any] | int | None = signal.signal(signal.SIGTERM, on_sigterm)
+    waking = _WakeOnHangup(follower, reader) if follower is not None else None
+    timeout = clock.tick
+    if follower is not None:
+        timeout = follower.every if timeout is None else min(timeout, follower.every)
     line_number = 0
     try:
         while not state["stop"]:
             state["reading"] = True
             try:
-                raw_lines = reader.next_lines(clock.tick)
+                raw_lines = reader.next_lines(timeout)
             finally:
                 state["reading"] = False
             if not raw_lines and not reader.ended:
                 _answer_quiet(decider, clock, out)
+                if follower is not None and follower.due():
+                    follow(decider, follower, out, err)
                 continue
             inputs, numbers = [], []
             for raw in raw_lines:
@@ -186,6 +220,8 @@ def serve(decider: Decider, reader: LineReader, out: IO[str], err: IO[str], cloc
                 decider.answered()
                 decider.maybe_checkpoint()
                 clock.heard(decider.engine.now)
+            if follower is not None and follower.due():
+                follow(decider, follower, out, err)
             if reader.ended:
                 return "end of input"
         return "SIGTERM"
@@ -193,6 +229,68 @@ def serve(decider: Decider, reader: LineReader, out: IO[str], err: IO[str], cloc
         return "SIGTERM"
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if waking is not None:
+            waking.close()
+
+
+class _WakeOnHangup:
+    """SIGHUP: look at the registry now. The handler only sets a flag; the wake-up pipe ends the wait for input."""
+
+    def __init__(self, follower: Follower, reader: LineReader) -> None:
+        self._read, self._write = os.pipe()
+        for descriptor in (self._read, self._write):
+            os.set_blocking(descriptor, False)
+        self._reader = reader
+        reader.wake_fd = self._read
+        self._wakeup = signal.set_wakeup_fd(self._write)
+
+        def on_sighup(signum: int, frame: Any) -> None:
+            follower.forced = True
+
+        self._previous = signal.signal(signal.SIGHUP, on_sighup)
+
+    def close(self) -> None:
+        signal.signal(signal.SIGHUP, self._previous)
+        signal.set_wakeup_fd(self._wakeup)
+        self._reader.wake_fd = None
+        os.close(self._read)
+        os.close(self._write)
+
+
+def follow(decider: Decider, follower: Follower, out: IO[str], err: IO[str]) -> Change | None:
+    """Look at the registry; switch to a new live version, or refuse it and keep running: an alert line either way."""
+    running = decider.engine.policy
+    change = follower.check(running)
+    if change is None:
+        return None
+    refused = change.refused
+    if not refused and change.policy is not None:
+        try:
+            decider.switch(change.policy, change.entry)
+        except Incompatible as error:
+            refused = str(error)
+    engine = decider.engine
+    offered = change.policy.identity if change.policy is not None else f"the live version of {follower.registry.name}"
+    if refused:
+        detail = f"refused {offered} ({change.describe()}): {refused}; still running {running.identity}"
+        kind, severity = "policy_switch_refused", "warning"
+        print(f"safeguards run: {detail}", file=err, flush=True)
+    else:
+        orders, keys = engine.held()
+        detail = (f"switched from {running.identity} to {engine.identity} ({change.describe()}); carried across: "
+                  f"{orders:,} orders, {keys:,} dedup keys, trading states")
+        kind, severity = "policy_switched", "info"
+        print(f"safeguards run: {detail}", file=err, flush=True)
+    alert = {"kind": kind, "severity": severity, "guard": "registry", "seq": engine.arrivals or None,
+             "order_id": None, "group_id": None, "broker_ts": _broker_time(engine.now), "detail": detail,
+             "policy": engine.identity}
+    write_answers([({}, [alert])], out)
+    out.flush()
+    return change
+
+
+def _broker_time(now: int) -> str | None:
+    return format_timestamp(now) if now else None
 
 
 def _answer_quiet(decider: Decider, clock: IdleClock, out: IO[str]) -> None:

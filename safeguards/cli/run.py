@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import IO
 
 from ..collector import rare_collections
@@ -20,14 +21,23 @@ from ..core import Engine
 from ..errors import UsageError
 from ..idle_clock import IdleClock
 from ..journal.sidecar import serve_journaled
+from ..policy.compiled import CompiledPolicy
+from ..registry import is_runtime_folder
 from ..sidecar import LineReader, Plain, serve, summary
+from ..swap import Follower
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run", help="sidecar: canonical events as JSON lines on stdin, decisions and alerts as JSON lines on stdout"
     )
-    parser.add_argument("--policy", required=True, metavar="P", help="a YAML policy or a compiled JSON policy")
+    parser.add_argument("--policy", metavar="P", help="a YAML policy, a compiled JSON policy or a runtime folder")
+    parser.add_argument("--follow", metavar="RUNTIME/NAME",
+                        help="instead of --policy: run the live version of a promoted policy (runtime/NAME) and take "
+                             "its promotions and rollbacks while running (SIGHUP: look now), carrying the state across "
+                             "when the new version is compatible")
+    parser.add_argument("--follow-every", type=float, default=1.0, metavar="SECONDS",
+                        help="with --follow: how often to look at the registry (default 1)")
     parser.add_argument("--journal", metavar="PATH",
                         help="journal folder: every input is durable before it is answered; a restart resumes from it")
     parser.add_argument("--broker-open-orders", metavar="FILE",
@@ -57,15 +67,35 @@ def run_sidecar(args: argparse.Namespace, stdin: IO[bytes] | None = None, stdout
     tick = getattr(args, "tick", 0.0)
     if not 0 <= tick < float("inf"):  # NaN fails too
         raise UsageError(f"--tick {tick}: give the seconds between looks at the clock, 0 or more (0: never)")
+    follower, policy = _policy_of(args)
     with rare_collections():  # a long stream of short-lived dicts: see safeguards.collector
         if journal is not None:
-            return serve_journaled(args.policy, journal, source, out, err, broker_open_orders=args.broker_open_orders,
+            return serve_journaled(policy, journal, source, out, err, broker_open_orders=args.broker_open_orders,
                                    checkpoint_every=args.checkpoint_every, tick=tick,
-                                   new_session=getattr(args, "new_session", False))
-        engine = Engine(args.policy)
+                                   new_session=getattr(args, "new_session", False), follower=follower)
+        engine = Engine(policy)
         print(f"safeguards run: {engine.identity} ready", file=err, flush=True)
-        ended_by = serve(Plain(engine), LineReader(source), out, err, IdleClock(tick))
+        ended_by = serve(Plain(engine), LineReader(source), out, err, IdleClock(tick), follower)
         print(json.dumps(summary(engine, ended_by)), file=err, flush=True)
         return 0
 
 
+
+
+def _policy_of(args: argparse.Namespace) -> tuple[Follower | None, CompiledPolicy | str]:
+    """The policy to run, and the registry to follow if ``--follow`` was given."""
+    follow, policy = getattr(args, "follow", None), getattr(args, "policy", None)
+    if follow is None:
+        if policy is None:
+            raise UsageError("give --policy P (a policy file or runtime/NAME), or --follow runtime/NAME")
+        return None, policy
+    if policy is not None:
+        raise UsageError("give --policy or --follow, not both: --follow runs the live version of runtime/NAME")
+    every = getattr(args, "follow_every", 1.0)
+    if not 0 < every < float("inf"):
+        raise UsageError(f"--follow-every {every}: give the seconds between looks at the registry, more than 0")
+    if not is_runtime_folder(Path(follow)):
+        raise UsageError(f"--follow {follow}: not a runtime folder (runtime/NAME with a registry.jsonl); promote a "
+                         "version first, or give a policy file with --policy")
+    follower = Follower(follow, every)
+    return follower, follower.live()

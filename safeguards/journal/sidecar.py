@@ -19,15 +19,21 @@ from typing import IO, Any
 
 from ..errors import UsageError
 from ..idle_clock import IdleClock
-from ..sidecar import LineReader, serve, summary, write_answers
+from ..policy.compiled import CompiledPolicy
+from ..sidecar import LineReader, follow, serve, summary, write_answers
+from ..swap import Follower
 from .journaled import JournaledEngine
 
 
-def serve_journaled(policy: str, journal: str | Path, source: IO[bytes], out: IO[str], err: IO[str], *,
+def serve_journaled(policy: str | CompiledPolicy, journal: str | Path, source: IO[bytes], out: IO[str], err: IO[str], *,
                     broker_open_orders: str | Path | None = None, checkpoint_every: int | None = None,
-                    tick: float = 0.0, new_session: bool = False) -> int:
-    """Recover, replay unanswered output, reconcile, start a new session if asked, then serve stdin until EOF or SIGTERM."""
-    journaled = JournaledEngine(policy, journal, checkpoint_every=checkpoint_every)
+                    tick: float = 0.0, new_session: bool = False, follower: Follower | None = None) -> int:
+    """Recover, replay unanswered output, reconcile, start a new session if asked, then serve stdin until EOF or SIGTERM.
+
+    With a `follower`, a journal left on another version than the registry's live one is switched (or the
+    switch refused) before serving, and promotions and rollbacks are taken while serving.
+    """
+    journaled = JournaledEngine(policy, journal, checkpoint_every=checkpoint_every, follower=follower)
     try:
         print(f"safeguards run: journal {journal}: {journaled.recovery.describe()}", file=err, flush=True)
         write_answers(journaled.recovery.unanswered, out, replayed=True)
@@ -43,8 +49,11 @@ def serve_journaled(policy: str, journal: str | Path, source: IO[bytes], out: IO
         if new_session:  # journaled: a replay after a crash knows the numbering restarted here
             journaled.new_session()
             print("safeguards run: new session: broker message numbers start over", file=err, flush=True)
+        if follower is not None and journaled.policy.hash != journaled.requested.hash:
+            follower.forced = True  # the journal runs another version than the live one: switch to it now
+            follow(journaled, follower, out, err)
         print(f"safeguards run: {journaled.engine.identity} ready", file=err, flush=True)
-        ended_by = serve(journaled, LineReader(source), out, err, IdleClock(tick))
+        ended_by = serve(journaled, LineReader(source), out, err, IdleClock(tick), follower)
         journaled.shutdown()
         print(json.dumps(summary(journaled.engine, ended_by)), file=err, flush=True)
         return 0
