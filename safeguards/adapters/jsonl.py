@@ -11,7 +11,9 @@ from __future__ import annotations
 import codecs
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import orjson
@@ -19,7 +21,8 @@ import orjson
 from ..errors import IngestError
 from ..events import BOOL, FIELDS, INT, KIND_WORDS, NUM, STR, TS
 from ..store.checks import ident, lit
-from ..store.database import one_row
+from ..store import database
+from ..store.database import Piece, one_row
 from ..store.ingest import Staged
 from ..store.progress import LoadProgress
 from ..store.scratch import no_room, scratch_folder
@@ -67,67 +70,137 @@ def looks_like(head: str) -> bool:
 #: (0.5 s of 3.4 s for 1M lines read whole, 4.7 s of 19.3 s for 5M in pieces).
 SPLIT_SHARE = 0.2
 
-#: DuckDB's read_text holds a whole file (and its lines) in memory, and refuses one above
-#: 3.9 GiB: files up to WHOLE_BYTES are read whole, which is fastest (757 MB: 10.5 s
-#: against 12.2 s in pieces, bench_ingest.py), larger ones in pieces of about PIECE_BYTES
-#: cut at line ends (a 4.4 GB file of 20M lines: 101.6 s).
-WHOLE_BYTES = 1 << 30
-PIECE_BYTES = 256 << 20
+#: DuckDB's read_text holds a piece (and its lines) in memory several times over: a file is read in pieces
+#: of about PIECE_BYTES cut at line ends, each staged, checked and stored before the next is read, so that
+#: memory is bounded by a piece whatever the bytes (issue 15 item 7: 1 GB of garbage grew to 14.2 GB).
+#: The first piece is at most :data:`safeguards.store.database.GIVE_UP_BYTES`, so that a file of garbage is
+#: given up on after it. A line longer than a piece is never held whole: see :data:`LONG_LINE_HEAD`.
+PIECE_BYTES = 32 << 20
+#: ...and of at most about this many lines: DuckDB spends some hundreds of bytes on each line whatever its
+#: length, so that a piece of short lines (garbage: ``[1]``) would otherwise hold ten times its size.
+PIECE_LINES = 250_000
+
+#: Of a line longer than a piece, this many bytes are kept as the rejected row's raw text.
+LONG_LINE_HEAD = 200
+
+_READ = 1 << 20
+
+
+@dataclass(frozen=True)
+class _LongLine:
+    """A line longer than a piece: rejected unread, with its length and first bytes."""
+
+    length: int
+    head: bytes
 
 
 def create_lines(con: duckdb.DuckDBPyConnection, path: Path, name: str, progress: LoadProgress | None = None) -> str:
     """Create table ``name``_lines (row_number, line, encoding_error) over every line; return its name.
 
-    A byte order mark at the start (Windows tools write one) is not part of the first line.
+    For adapters that stage a whole file at once (Alpaca, Binance, OKX); JSON lines stage piece by
+    piece (:func:`stage`). See :func:`_line_pieces` for what the lines are.
+    """
+    lines = f"{name}_lines"
+    for _ in _line_pieces(con, path, lines, progress, append=True):
+        pass
+    return lines
 
+
+def _line_pieces(
+    con: duckdb.DuckDBPyConnection, path: Path, lines: str, progress: LoadProgress | None = None,
+    append: bool = False,
+) -> Iterator[tuple[int, bool]]:
+    """Fill table ``lines`` (row_number, line, encoding_error) with the lines of each piece in turn (with
+    ``append``, adding to those before); yield after each the bytes of the file read through it, and whether
+    more follows.
+
+    A byte order mark at the start (Windows tools write one) is not part of the first line.
     DuckDB splits the lines of each piece. A piece that is not valid UTF-8 throughout,
     which DuckDB refuses, is split by Python instead, and each line that does not decode
     carries the reason: one bad byte costs one rejected line, not the whole file.
     """
-    lines = f"{name}_lines"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {lines} (row_number BIGINT, line VARCHAR, encoding_error VARCHAR)")
-    done = 0.0
-    for piece, first, through in _pieces(path):
+    size = path.stat().st_size or 1
+    done = 0
+    for number, (piece, first, through, more) in enumerate(_pieces(path)):
+        if number and not append:
+            con.execute(f"DELETE FROM {lines}")
         if progress is not None:
-            progress.staging_step(SPLIT_SHARE * done, SPLIT_SHARE * through)
+            progress.piece(done / size, through / size)
             done = through
-        if isinstance(piece, Path):
+        if isinstance(piece, _LongLine):
+            head = piece.head.decode("utf-8", errors="replace")
+            con.execute(f"INSERT INTO {lines} VALUES (?, ?, ?)", [
+                first, head + "…", f"a line of {piece.length:,} bytes, longer than any event: not read "
+                f"(its first {len(piece.head)} bytes are kept)"])
+        elif isinstance(piece, Path):
             con.execute(f"INSERT INTO {lines} {_split_by_duckdb(piece, first)}")
         else:
             _insert_split_by_python(con, lines, piece, first)
-    return lines
+        yield through, more
 
 
-def _pieces(path: Path) -> Iterator[tuple[Path | bytes, int, float]]:
-    """The file in pieces, each with the number of its first line and the share of the file read through
-    it: a UTF-8 piece as a file DuckDB can read (the file itself when it is small), any other as its bytes.
-    Each piece but the last ends just before a newline, so that its lines, and their numbers, are the file's."""
-    if path.stat().st_size <= WHOLE_BYTES:
-        yield (path, 1, 1.0) if _is_utf8(path) else (path.read_bytes(), 1, 1.0)
+def _pieces(path: Path) -> Iterator[tuple[Path | bytes | _LongLine, int, int, bool]]:
+    """The file in pieces, each with the number of its first line, the bytes of the file read through it and
+    whether more of it follows:
+    a UTF-8 piece as a file DuckDB can read (the file itself when it is small), any other as its bytes, a line
+    longer than a piece as a :class:`_LongLine`. Each piece but the last ends just before a newline, so that
+    its lines, and their numbers, are the file's. Never more than a piece is held."""
+    size = path.stat().st_size
+    piece_bytes = min(PIECE_BYTES, database.GIVE_UP_BYTES)  # the first: see GIVE_UP_BYTES
+    if size <= piece_bytes:
+        yield (path, 1, size, False) if _is_utf8(path) else (path.read_bytes(), 1, size, False)
         return
     with scratch_folder(path, "lines") as folder, open(path, "rb") as handle:
         written = folder / "piece.txt"
-        first, start, size = 1, 0, path.stat().st_size
+        first, start = 1, 0
         while start <= size:
             handle.seek(start)
-            block = handle.read(PIECE_BYTES)
-            while start + len(block) < size and block.rfind(b"\n") < 0:  # a line longer than a piece
-                block += handle.read(PIECE_BYTES)
-            cut = block.rfind(b"\n") if start + len(block) < size else len(block)  # the last piece: all that is left
+            block = handle.read(piece_bytes)
+            piece_bytes = PIECE_BYTES
+            last = start + len(block) >= size
+            cut = len(block) if last else block.rfind(b"\n")
+            if cut < 0:  # a line longer than a piece: never held whole
+                length, ends = _skip_line(handle, start, len(block))
+                reach = min(start + length + 1, size)
+                yield _LongLine(length, block[:LONG_LINE_HEAD]), first, reach, reach < size
+                first, start = first + 1, start + length + 1
+                if not ends:
+                    return
+                continue
+            newlines = block.count(b"\n", 0, cut)
+            if newlines > PIECE_LINES and (fewer := block.rfind(b"\n", 0, cut * PIECE_LINES // newlines)) > 0:
+                cut, newlines = fewer, block.count(b"\n", 0, fewer)
             piece = memoryview(block)[:cut]  # no copy: a piece is large
-            through = min(start + cut + 1, size) / size
+            through = min(start + cut + 1, size)
+            more = through < size
+            item: Path | bytes
             try:
                 str(piece, "utf-8")
             except UnicodeDecodeError:
-                yield bytes(piece), first, through
+                item = bytes(piece)
             else:
                 try:
                     written.write_bytes(piece)
                 except OSError as error:
                     raise no_room(path, folder, error) from None
-                yield written, first, through
-            first += block.count(b"\n", 0, cut) + 1
+                item = written
+            del piece, block  # not held while the piece is worked on
+            yield item, first, through, more
+            first += newlines + 1
             start += cut + 1
+
+
+def _skip_line(handle: BinaryIO, start: int, seen: int) -> tuple[int, bool]:
+    """(length, whether a newline ends it) of the line at ``start``, whose first ``seen`` bytes held no newline."""
+    handle.seek(start + seen)
+    length = seen
+    while chunk := handle.read(_READ):
+        newline = chunk.find(b"\n")
+        if newline >= 0:
+            return length + newline, True
+        length += len(chunk)
+    return length, False
 
 
 def _is_utf8(path: Path) -> bool:
@@ -220,11 +293,28 @@ def _json_or_none(raw: bytes) -> object:
 
 
 def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, progress: LoadProgress | None = None) -> Staged:
-    """Stage the file's lines as the temporary table ``name`` (parsed once, read twice); return the lines skipped."""
+    """Stage the file's first piece of lines as the temporary table ``name`` (parsed once, read twice); the
+    returned :class:`Staged` stages each further piece in turn, and says what each skipped."""
     refuse_if_no_object_ahead(path)
-    lines = create_lines(con, path, name, progress)
-    if progress is not None:
-        progress.staging_step(SPLIT_SHARE, 1.0)
+    pieces = _staged_pieces(con, path, name, progress)
+    first = next(pieces)
+    return Staged(first.skipped, "journal control records", first_piece=first, rest=pieces)
+
+
+def _staged_pieces(
+    con: duckdb.DuckDBPyConnection, path: Path, name: str, progress: LoadProgress | None
+) -> Iterator[Piece]:
+    lines = f"{name}_lines"
+    sql = _parse_sql(name, lines)
+    for through, more in _line_pieces(con, path, lines, progress):
+        con.execute(sql)
+        # Counted after the parse: a progress bar would read this quick statement's 100% as the parse's.
+        skipped: int = one_row(con, f"SELECT count(*) FROM {lines} WHERE {_JOURNAL_CONTROL}")[0]
+        yield Piece(through, more, skipped)
+
+
+def _parse_sql(name: str, lines: str) -> str:
+    """The statement that parses table ``lines`` into the staged table ``name``."""
     names = list(FIELDS)
     paths = "[" + ", ".join(lit(f"$.{n}") for n in names) + "]"
     columns = []
@@ -249,7 +339,7 @@ def stage(con: duckdb.DuckDBPyConnection, path: Path, name: str, progress: LoadP
             f"{lit(f'field {field!r}: expected {KIND_WORDS[kind]}, got ')} || {words}"
         )
     removal = lit(json.dumps({n: None for n in names}))
-    sql = f"""CREATE OR REPLACE TEMP TABLE {name} AS
+    return f"""CREATE OR REPLACE TEMP TABLE {name} AS
 SELECT row_number, 'line ' || row_number AS location, line AS raw,
        CASE WHEN encoding_error IS NOT NULL THEN encoding_error
             WHEN j IS NULL THEN 'not valid JSON'
@@ -266,7 +356,3 @@ FROM (
         FROM {lines} WHERE {NOT_BLANK} AND NOT {_JOURNAL_CONTROL}
     )
 )"""
-    con.execute(sql)
-    # Counted after the parse: a progress bar would read this quick statement's 100% as the parse's.
-    skipped: int = one_row(con, f"SELECT count(*) FROM {lines} WHERE {_JOURNAL_CONTROL}")[0]
-    return Staged(skipped, "journal control records")

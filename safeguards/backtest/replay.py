@@ -28,7 +28,7 @@ from ..events import parse_timestamp
 from ..session import LIVE
 from ..gates import GateReport, gate_report
 from ..policy import CompiledPolicy, load_policy
-from ..promotion import EVIDENCE_FORMAT, METRICS_FILE
+from .audit import EVIDENCE_FORMAT, METRICS_FILE, keep_labels
 from .compare import Comparison, why_nothing_differs
 from .scoring import LabelTracker, dataset_kind, find_labels, labelled_log, metrics, read_labels, scoring_document
 from ..store.reader import EventBatch
@@ -255,6 +255,8 @@ def _finish(lane: _Lane, source: EventSource, labelled: bool, labels: str | Path
     dataset = {"kind": kind, "source": source.description, "digest": source.digest, "events": events,
                "broker_span_ns": last - first if first is not None and last is not None else None,
                "labels": str(labels) if labels is not None else None, "window": source.window.describe()}
+    if labels is not None:  # the run keeps what it was scored on: promotion recomputes the metrics from it
+        dataset["labels_sha256"] = keep_labels(Path(labels), lane.out_dir)
     gates = gate_report(policy.identity, policy["promotion"]["gates"], [{"dataset": dataset, "metrics": body}])
     seconds = time.perf_counter() - started_clock
     evidence = {

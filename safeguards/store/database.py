@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,12 +19,15 @@ from typing import Any
 
 import duckdb
 
-from ..errors import StoreError
+from ..errors import IngestError, StoreError
 from ..events import FIELDS
 from .checks import BOOKKEEPING, checked_select, ident, lit
 from .schema import migrate, shape_table
 
 _CHUNK = 1 << 20
+
+#: The temporary table of a piece's rows that did not become events (dropped after use).
+STAGED_UNLOADED = "staged_rows_unloaded"
 
 
 def one_row(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] = ()) -> tuple[Any, ...]:
@@ -117,6 +120,25 @@ def find_ingest(con: duckdb.DuckDBPyConnection, digest: str, packed: bool = Fals
     return (row[0], row[1]) if row else None
 
 
+#: A file staged in pieces (JSON lines) whose first piece, of this many bytes, holds rows but no valid event is
+#: given up on, nothing stored, when more of it follows: 1 GB of garbage is no log, and storing it as rejected
+#: rows is no help (issue 15 item 7). A file no larger is staged whole: each of its rows rejected with its reason.
+GIVE_UP_BYTES = 8 << 20
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A further piece of a file, staged as the same relation as the one before it.
+
+    ``through``: how many bytes of the file it and the pieces before it hold; ``more``:
+    whether more of the file follows; ``skipped``: the records it skipped on purpose.
+    """
+
+    through: int
+    more: bool
+    skipped: int = 0
+
+
 def load_staged(
     con: duckdb.DuckDBPyConnection,
     staged: str,
@@ -127,32 +149,23 @@ def load_staged(
     skipped: int = 0,
     options: dict[str, Any] | None = None,
     started_at: datetime | None = None,
+    first_piece: Piece | None = None,
+    pieces: Iterable[Piece] = (),
 ) -> LoadResult:
     """Check every row of the relation ``staged`` and store it as an event or a rejected row.
 
     Runs inside the caller's transaction (see :func:`safeguards.store.ingest.ingest_file`).
-    The checks run once over every row, straight into the table of the file's shape
-    (the fields it has: see :mod:`.schema`) behind the ``events`` view; only when some rows
-    were not loaded are those rows (found by row number) checked again for their reason.
-    Rejected rows are few, so a second full pass or a temporary copy of every checked
-    row would cost more than it saves. A staged view is evaluated more than once, so
-    adapters whose staging is costly (parsing text) stage into a temporary table.
+    A file staged in pieces (``first_piece`` says how far the first reaches) is stored piece by
+    piece: each step of ``pieces`` stages the next one as ``staged``, so memory is bounded by
+    a piece, and a file whose first piece holds no valid event is given up on (:data:`GIVE_UP_BYTES`).
     """
-    columns = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {staged})").fetchall())
-    if "row_number" not in columns:
-        raise StoreError(f"internal: staged relation for {path} has no row_number column")
     ingest_id = one_row(con, "SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests")[0]
-    # Only the fields the file has are stored (seq always: absent, it is the row number);
-    # the ``events`` view gives the others as NULL, and account as its default.
-    stored = [name for name in FIELDS if name in columns or name == "seq"]
-    table = shape_table(con, stored, extra="extra" in columns)
-    names = ", ".join(ident(name) for name in stored) + (", extra" if "extra" in columns else "")
-    loaded = one_row(
-        con, f"INSERT INTO {table} (ingest_id, row_number, {names}) SELECT {ingest_id}, row_number, {names} "
-        f"FROM ({checked_select(staged, columns)}) WHERE reason IS NULL"
-    )[0]
-    total = one_row(con, f"SELECT count(*) FROM {staged}")[0]  # Parquet: from metadata
-    rejected = 0 if loaded == total else _store_rejected(con, staged, columns, ingest_id, path, table)
+    loaded, rejected = store_piece(con, staged, ingest_id, path)
+    _give_up_if_no_event(con, path, ingest_id, loaded, rejected, first_piece)
+    for piece in pieces:
+        more_loaded, more_rejected = store_piece(con, staged, ingest_id, path)
+        loaded, rejected, skipped = loaded + more_loaded, rejected + more_rejected, skipped + piece.skipped
+        _give_up_if_no_event(con, path, ingest_id, loaded, rejected, piece)
     reasons = dict(con.execute(
         "SELECT reason, count(*) FROM rejected_rows WHERE ingest_id = ? GROUP BY reason ORDER BY 2 DESC, 1",
         [ingest_id],
@@ -165,14 +178,63 @@ def load_staged(
     return LoadResult(path, format, ingest_id, loaded, rejected, skipped, reasons=reasons)
 
 
+def store_piece(
+    con: duckdb.DuckDBPyConnection, staged: str, ingest_id: int, path: str, after_row: int = 0
+) -> tuple[int, int]:
+    """Store the rows of ``staged`` (those numbered above ``after_row``) as events of ``ingest_id`` or rejected
+    rows; return (loaded, rejected).
+
+    The checks run once over every row, straight into the table of the file's shape
+    (the fields it has: see :mod:`.schema`) behind the ``events`` view; only when some rows
+    were not loaded are those rows (found by row number) checked again for their reason.
+    Rejected rows are few, so a second full pass or a temporary copy of every checked
+    row would cost more than it saves. A staged view is evaluated more than once, so
+    adapters whose staging is costly (parsing text) stage into a temporary table.
+    """
+    columns = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {staged})").fetchall())
+    if "row_number" not in columns:
+        raise StoreError(f"internal: staged relation for {path} has no row_number column")
+    source = staged if not after_row else f"(SELECT * FROM {staged} WHERE row_number > {int(after_row)})"
+    # Only the fields the file has are stored (seq always: absent, it is the row number);
+    # the ``events`` view gives the others as NULL, and account as its default.
+    stored = [name for name in FIELDS if name in columns or name == "seq"]
+    table = shape_table(con, stored, extra="extra" in columns)
+    names = ", ".join(ident(name) for name in stored) + (", extra" if "extra" in columns else "")
+    first, last, total = one_row(con, f"SELECT min(row_number), max(row_number), count(*) FROM {source}")
+    loaded = one_row(
+        con, f"INSERT INTO {table} (ingest_id, row_number, {names}) SELECT {ingest_id}, row_number, {names} "
+        f"FROM ({checked_select(source, columns)}) WHERE reason IS NULL"
+    )[0]
+    rejected = 0 if loaded == total else _store_rejected(con, source, columns, ingest_id, path, table, first, last)
+    return loaded, rejected
+
+
+def _give_up_if_no_event(
+    con: duckdb.DuckDBPyConnection, path: str, ingest_id: int, loaded: int, rejected: int, piece: Piece | None
+) -> None:
+    """IngestError (the caller rolls back: nothing stored) when the pieces so far hold rows but no event, and
+    more of the file follows (or they were more than :data:`GIVE_UP_BYTES`)."""
+    if piece is None or loaded or not rejected or not (piece.more or piece.through > GIVE_UP_BYTES):
+        return
+    through = piece.through
+    location, reason = one_row(
+        con, "SELECT location, reason FROM rejected_rows WHERE ingest_id = ? ORDER BY row_number LIMIT 1", [ingest_id])
+    raise IngestError(
+        f"{path}: none of its first {rejected:,} row{'s' if rejected != 1 else ''} ({through:,} bytes) is a valid event (the first, {location}: "
+        f"{reason[:200]}): not an event log of this format; nothing was stored. Check that this is the file "
+        f"meant, or give --format if it is a log of another format")
+
+
 def _store_rejected(
-    con: duckdb.DuckDBPyConnection, staged: str, columns: dict[str, str], ingest_id: int, path: str, table: str
+    con: duckdb.DuckDBPyConnection, staged: str, columns: dict[str, str], ingest_id: int, path: str, table: str,
+    first: int, last: int,
 ) -> int:
-    """Check again the staged rows that did not become events, and store each with its reason."""
-    unloaded = f"{staged}_unloaded"
+    """Check again the staged rows (numbered ``first`` to ``last``) that did not become events, and store each
+    with its reason."""
+    unloaded = STAGED_UNLOADED
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {unloaded} AS SELECT * FROM {staged} WHERE row_number NOT IN "
-        f"(SELECT row_number FROM {table} WHERE ingest_id = {ingest_id})"
+        f"(SELECT row_number FROM {table} WHERE ingest_id = {ingest_id} AND row_number BETWEEN {first} AND {last})"
     )
     location = "coalesce(s.location, 'row ' || c.row_number)" if "location" in columns else "'row ' || c.row_number"
     rejected: int = one_row(

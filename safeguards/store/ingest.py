@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +14,7 @@ import duckdb
 
 from ..errors import IngestError
 from .compressed import packed_digest, unpacked
-from .database import LoadResult, find_ingest, load_staged, utc_now
+from .database import LoadResult, Piece, find_ingest, load_staged, utc_now
 from .interrupt import interruptible
 from .progress import LoadProgress
 
@@ -32,6 +32,10 @@ class Staged:
     skipped: int = 0
     skipped_what: str = "records skipped on purpose"
     notes: tuple[str, ...] = ()
+    #: A file staged in pieces: the first piece (None: the whole file is staged as one relation)...
+    first_piece: Piece | None = None
+    #: ...and the rest: each step stages the next piece as the same relation (see ``load_staged``).
+    rest: Iterator[Piece] | None = dataclasses.field(default=None, compare=False)
 
 
 #: An adapter's staging step: create relation ``name`` from the file; return how many
@@ -102,7 +106,7 @@ def _load_in_one_transaction(
             began = True
             result = load_staged(
                 con, STAGED, path=str(path), digest=digest, format=format, skipped=staged.skipped,
-                options=options, started_at=started,
+                options=options, started_at=started, first_piece=staged.first_piece, pieces=staged.rest or (),
             )
             con.execute("COMMIT")
             committed = True

@@ -40,6 +40,7 @@ class LoadProgress:
         self.con, self.report, self.stage_share, self.every = con, report, stage_share, every
         self.staging = (0.0, stage_share)  # the bar's staging part: first (after unpacking, if any)
         self.span = self.staging  # where the running statement's progress goes; storing() moves it on
+        self.in_pieces = False  # a file loaded piece by piece: each piece's span covers its staging and storing
         self.shown = 0.0
         self.lock = threading.Lock()
         self.stopped = threading.Event()
@@ -59,8 +60,18 @@ class LoadProgress:
         self.span = (start + (end - start) * low, start + (end - start) * high)
         self._show(self.span[0])
 
+    def piece(self, low: float, high: float) -> None:
+        """A file loaded piece by piece (JSON lines): staging and storing the next piece take the bar (after
+        unpacking, if any) from share ``low`` of it to ``high``."""
+        self.in_pieces = True
+        start = self.staging[0]
+        self.span = (start + (1.0 - start) * low, start + (1.0 - start) * high)
+        self._show(self.span[0])
+
     def storing(self) -> None:
         """The next statements check and store the staged rows."""
+        if self.in_pieces:
+            return
         staged = self.staging[1]
         self._show(staged)
         self.span = (staged, 1.0)

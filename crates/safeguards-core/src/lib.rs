@@ -15,3 +15,4 @@ pub mod pyfmt;
 pub mod screen;
 pub mod session;
 pub mod timestamp;
+mod unprintable;
