@@ -21,11 +21,12 @@ import pytest
 
 from safeguards.errors import JournalError
 from safeguards.journal.journaled import JournaledEngine
-from safeguards.promotion import promote, rollback
+from safeguards.promotion import rollback
+from safeguards.registry import Registry
+from safeguards.signing import Signer
 from safeguards.swap import Follower, carry, Incompatible, incompatibilities
 from tests.eventkit import policy_with
 from tests.golden_stream import golden_items
-from tests.test_promotion import evidence
 
 NAME = "multileg_options"
 
@@ -35,8 +36,12 @@ def version(number: int, **sections):
 
 
 def promote_version(tmp_path: Path, pol) -> None:
-    runs = [evidence(tmp_path / f"l{pol.version}", pol), evidence(tmp_path / f"c{pol.version}", pol, kind="clean")]
-    promote(pol, runs, "alice", f"v{pol.version}", tmp_path / "runtime", approved_by="carol")
+    """A signed registry entry making `pol` live, as `safeguards promote` writes once the gates pass.
+
+    The gates are not what is tested here (tests/test_promotion.py is), so no backtest is run for them.
+    """
+    Registry(tmp_path / "runtime", NAME).record("promote", pol.hash, pol.version, "alice", f"v{pol.version}",
+                                                Signer.load(), evidence_digest="0" * 64, artifact=pol)
 
 
 def lines_of() -> list[str]:
