@@ -19,7 +19,7 @@ import os
 import select
 import signal
 from collections.abc import Callable, Iterable
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from ._core import format_timestamp
 from .core import Engine
@@ -29,6 +29,9 @@ from .journal.journaled import Answer, Line, not_an_event
 from .jsonlines import dumps, loads
 from .policy.compiled import CompiledPolicy
 from .swap import Change, Follower, Incompatible, carry
+
+if TYPE_CHECKING:
+    from .shadow import Shadow
 
 _READ_SIZE = 1 << 16
 Input = Line | tuple[str, str]
@@ -169,12 +172,13 @@ class _Stop(Exception):
 
 
 def serve(decider: Decider, reader: LineReader, out: IO[str], err: IO[str], clock: IdleClock,
-          follower: Follower | None = None) -> str:
+          follower: Follower | None = None, shadow: Shadow | None = None) -> str:
     """Answer every line until end of input or SIGTERM; how the run ended.
 
     With a `follower`, the registry is looked at between batches (every
     ``follower.every`` seconds, and at once on SIGHUP) and a new live version
-    is switched to (:func:`follow`).
+    is switched to (:func:`follow`). With a `shadow`, each batch is decided
+    under the candidate too, once its live answers are written.
     """
     state = {"reading": False, "stop": False}
 
@@ -197,7 +201,7 @@ def serve(decider: Decider, reader: LineReader, out: IO[str], err: IO[str], cloc
             finally:
                 state["reading"] = False
             if not raw_lines and not reader.ended:
-                _answer_quiet(decider, clock, out)
+                _answer_quiet(decider, clock, out, shadow)
                 if follower is not None and follower.due():
                     follow(decider, follower, out, err)
                 continue
@@ -218,6 +222,8 @@ def serve(decider: Decider, reader: LineReader, out: IO[str], err: IO[str], cloc
                 write_answers(answers, out, line_numbers=numbers)  # the lines that came together, answered together
                 out.flush()
                 decider.answered()
+                if shadow is not None:
+                    shadow.observe(inputs, answers)
                 decider.maybe_checkpoint()
                 clock.heard(decider.engine.now)
             if follower is not None and follower.due():
@@ -293,14 +299,17 @@ def _broker_time(now: int) -> str | None:
     return format_timestamp(now) if now else None
 
 
-def _answer_quiet(decider: Decider, clock: IdleClock, out: IO[str]) -> None:
+def _answer_quiet(decider: Decider, clock: IdleClock, out: IO[str], shadow: Shadow | None) -> None:
     """Input is quiet: if a timeout has fallen due meanwhile, advance broker time and write its alerts (flushed)."""
     now = clock.due(decider.engine.next_deadline())
     if now is None:
         return
-    write_answers([({}, decider.advance(now))], out)
+    alerts = decider.advance(now)
+    write_answers([({}, alerts)], out)
     out.flush()
     decider.answered()
+    if shadow is not None:
+        shadow.advance(now, alerts)
 
 
 def summary(engine: Engine, ended_by: str) -> dict[str, Any]:

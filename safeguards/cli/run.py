@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -24,6 +25,7 @@ from ..journal.sidecar import serve_journaled
 from ..policy.compiled import CompiledPolicy
 from ..registry import is_runtime_folder
 from ..sidecar import LineReader, Plain, serve, summary
+from ..shadow import Shadow, load_candidate
 from ..swap import Follower
 
 
@@ -36,6 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="instead of --policy: run the live version of a promoted policy (runtime/NAME) and take "
                              "its promotions and rollbacks while running (SIGHUP: look now), carrying the state across "
                              "when the new version is compatible")
+    parser.add_argument("--shadow", metavar="CANDIDATE",
+                        help="also decide every event under a candidate (runtime/NAME@VERSION, or a policy file) "
+                             "without enforcing it: stdout is unchanged; both versions' decisions and alerts, and what "
+                             "differs, go to --shadow-out as a backtest --compare run folder")
+    parser.add_argument("--shadow-out", metavar="DIR", help="with --shadow: the run folder to write")
     parser.add_argument("--follow-every", type=float, default=1.0, metavar="SECONDS",
                         help="with --follow: how often to look at the registry (default 1)")
     parser.add_argument("--journal", metavar="PATH",
@@ -68,14 +75,20 @@ def run_sidecar(args: argparse.Namespace, stdin: IO[bytes] | None = None, stdout
     if not 0 <= tick < float("inf"):  # NaN fails too
         raise UsageError(f"--tick {tick}: give the seconds between looks at the clock, 0 or more (0: never)")
     follower, policy = _policy_of(args)
+    shadow = _shadow_of(args)
     with rare_collections():  # a long stream of short-lived dicts: see safeguards.collector
         if journal is not None:
             return serve_journaled(policy, journal, source, out, err, broker_open_orders=args.broker_open_orders,
                                    checkpoint_every=args.checkpoint_every, tick=tick,
-                                   new_session=getattr(args, "new_session", False), follower=follower)
+                                   new_session=getattr(args, "new_session", False), follower=follower, shadow=shadow)
         engine = Engine(policy)
+        beside = shadow(engine) if shadow is not None else None
+        if beside is not None:
+            print(f"safeguards run: {beside.describe()}", file=err, flush=True)
         print(f"safeguards run: {engine.identity} ready", file=err, flush=True)
-        ended_by = serve(Plain(engine), LineReader(source), out, err, IdleClock(tick), follower)
+        ended_by = serve(Plain(engine), LineReader(source), out, err, IdleClock(tick), follower, beside)
+        if beside is not None:
+            print(beside.finish(), file=err, flush=True)
         print(json.dumps(summary(engine, ended_by)), file=err, flush=True)
         return 0
 
@@ -99,3 +112,16 @@ def _policy_of(args: argparse.Namespace) -> tuple[Follower | None, CompiledPolic
                          "version first, or give a policy file with --policy")
     follower = Follower(follow, every)
     return follower, follower.live()
+
+
+def _shadow_of(args: argparse.Namespace) -> Callable[[Engine], Shadow] | None:
+    """What makes the shadow from the live engine, if ``--shadow`` was given (the candidate is loaded now)."""
+    candidate, folder = getattr(args, "shadow", None), getattr(args, "shadow_out", None)
+    if candidate is None:
+        if folder is not None:
+            raise UsageError("--shadow-out needs --shadow CANDIDATE: the version to decide beside the live one")
+        return None
+    if folder is None:
+        raise UsageError("--shadow needs --shadow-out DIR: where the candidate's decisions and alerts go")
+    policy = load_candidate(candidate)
+    return lambda live: Shadow(policy, live, folder)

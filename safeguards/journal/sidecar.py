@@ -15,23 +15,28 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from collections.abc import Callable
 from typing import IO, Any
 
+from ..core import Engine
 from ..errors import UsageError
 from ..idle_clock import IdleClock
 from ..policy.compiled import CompiledPolicy
 from ..sidecar import LineReader, follow, serve, summary, write_answers
+from ..shadow import Shadow
 from ..swap import Follower
 from .journaled import JournaledEngine
 
 
 def serve_journaled(policy: str | CompiledPolicy, journal: str | Path, source: IO[bytes], out: IO[str], err: IO[str], *,
                     broker_open_orders: str | Path | None = None, checkpoint_every: int | None = None,
-                    tick: float = 0.0, new_session: bool = False, follower: Follower | None = None) -> int:
+                    tick: float = 0.0, new_session: bool = False, follower: Follower | None = None,
+                    shadow: Callable[[Engine], Shadow] | None = None) -> int:
     """Recover, replay unanswered output, reconcile, start a new session if asked, then serve stdin until EOF or SIGTERM.
 
     With a `follower`, a journal left on another version than the registry's live one is switched (or the
-    switch refused) before serving, and promotions and rollbacks are taken while serving.
+    switch refused) before serving, and promotions and rollbacks are taken while serving. `shadow` makes the
+    shadow (:mod:`safeguards.shadow`) from the recovered engine.
     """
     journaled = JournaledEngine(policy, journal, checkpoint_every=checkpoint_every, follower=follower)
     try:
@@ -52,9 +57,14 @@ def serve_journaled(policy: str | CompiledPolicy, journal: str | Path, source: I
         if follower is not None and journaled.policy.hash != journaled.requested.hash:
             follower.forced = True  # the journal runs another version than the live one: switch to it now
             follow(journaled, follower, out, err)
+        beside = shadow(journaled.engine) if shadow is not None else None
+        if beside is not None:
+            print(f"safeguards run: {beside.describe()}", file=err, flush=True)
         print(f"safeguards run: {journaled.engine.identity} ready", file=err, flush=True)
-        ended_by = serve(journaled, LineReader(source), out, err, IdleClock(tick), follower)
+        ended_by = serve(journaled, LineReader(source), out, err, IdleClock(tick), follower, beside)
         journaled.shutdown()
+        if beside is not None:
+            print(beside.finish(), file=err, flush=True)
         print(json.dumps(summary(journaled.engine, ended_by)), file=err, flush=True)
         return 0
     finally:
