@@ -20,7 +20,7 @@ pub mod time;
 
 use serde_json::{Map, Value, json};
 
-use crate::decision::{Alert, AlertKind, Guard, Outcome, Reason, Verdict};
+use crate::decision::{Alert, AlertKind, Guard, Outcome, Reason, Severity, Verdict};
 use crate::event::{Event, EventType};
 use crate::policy::{Level, Tables};
 use crate::session::{SessionKey, Traits};
@@ -109,10 +109,53 @@ impl Engine {
             .group_id
             .clone()
             .or_else(|| self.book.group_of_order(event.order_id.as_deref()));
+        if self.book.orders.len() > self.book.max_orders {
+            self.evict_overflow();
+        }
         Decided {
             seq,
             outcome,
             group_id,
+        }
+    }
+
+    /// The book is over its bound: the orders that entered first go, an unfinished one with an alert.
+    fn evict_overflow(&mut self) {
+        for order in self.book.evict_overflow() {
+            if !self.tables.terminal.contains(&order.state) {
+                let Engine {
+                    tables,
+                    time,
+                    out,
+                    trading,
+                    book,
+                    ..
+                } = self;
+                let detail = format!(
+                    "order {} evicted unfinished (state {}): the book holds at most {} orders \
+                     (idempotency.max_keys)",
+                    order.order_id,
+                    tables.state_name(order.state),
+                    book.max_orders
+                );
+                Sink {
+                    tables,
+                    time,
+                    out,
+                    trading,
+                }
+                .alert(
+                    AlertKind::OrderEvictedUnfinished,
+                    Severity::Warning,
+                    Guard::Engine,
+                    Some(order.order_id.clone()),
+                    order.group_id.clone(),
+                    detail,
+                    false,
+                );
+            }
+            self.hedging.evicted(&order);
+            self.trading.evicted(&order);
         }
     }
 
