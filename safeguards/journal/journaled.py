@@ -36,6 +36,7 @@ from .files import (
 from . import disk
 from .committed import CommitMark, Committed, read_mark, refuse_if_short
 from .records import CONTROL, encode, encode_raw
+from ..swap import Follower, Incompatible, carry
 
 Answer = tuple[dict[str, Any], list[dict[str, Any]]]
 CHECKPOINT_FORMAT = "safeguards-core/1"  #: the engine state inside a checkpoint: the core's (see docs/ARCHITECTURE.md)
@@ -80,10 +81,17 @@ class Recovery:
 class JournaledEngine:
     """An :class:`Engine` behind a journal folder; one live process per folder."""
 
-    def __init__(self, policy: CompiledPolicy | str | Path, folder: str | Path, *, checkpoint_every: int | None = None):
+    def __init__(self, policy: CompiledPolicy | str | Path, folder: str | Path, *, checkpoint_every: int | None = None,
+                 follower: Follower | None = None):
+        """`follower`: the registry the journal's policy follows (``--follow``), where recovery finds the versions
+        the journal switched between; without one, the journal must be `policy`'s."""
         self.checkpoint_every = checkpoint_every
         self.since_checkpoint = 0
         self.policy = policy if isinstance(policy, CompiledPolicy) else load_policy(policy)
+        self.requested = self.policy  #: the policy the caller asked for (the journal's own may differ, with a follower)
+        self.follower = follower
+        self._known = {self.policy.hash: self.policy}
+        self._started = False  # recovery has begun replaying (the journal's first version is set)
         self.engine = Engine(self.policy)
         self.folder = Path(folder)
         with disk.refusing(self.folder, "create the journal folder"):
@@ -127,7 +135,9 @@ class JournaledEngine:
             return Recovery(fresh=True)
         started = time.perf_counter()
         report = Recovery(fresh=False)
+        self._started = False
         first = self._load_checkpoint(checkpoints[-1], report) if checkpoints else None
+        self._started = first is not None
         if first is None:  # no usable checkpoint: replay everything, finished segments first
             history = self.folder / HISTORY
             paths = [history / segment_name(n) for n in segment_numbers(history) if not numbers or n < numbers[0]]
@@ -145,26 +155,53 @@ class JournaledEngine:
             self._check_link(reading.path, reading.header)
             report.segments += 1
             report.torn_tail_dropped = reading.torn_tail
+            self._started = True
             for record in reading.records:
                 report.records += 1
-                self._replay(record, pending)
+                self._replay(record, pending, reading.path, report)
         current = max([*numbers, first or 0])
         self._writer = SegmentWriter(self.folder / segment_name(current), self._header())
         refuse_if_short(self.folder, mark, self._committed())
         self._mark.record(self._committed())
         self._archive_before(current)
+        if self.policy.hash != self.requested.hash and self.follower is None:
+            raise JournalError(f"{self.folder}: journal belongs to {self.policy.identity}, not "
+                               f"{self.requested.identity}; run with that policy, with --follow "
+                               f"runtime/{self.requested.name} to carry it across, or start a new journal for this one")
         report.unanswered = [(decision, alerts) for decision, alerts in pending if decision or alerts]
         report.seconds = time.perf_counter() - started
         self.since_checkpoint = report.records  # replayed past the last usable checkpoint: due for a new one
         return report
 
     def _check_owner(self, path: Path, header: dict[str, Any]) -> None:
+        """A segment or checkpoint is the running policy's; the first one read sets it (a journal that switched
+        versions began under another: found in the follower's registry)."""
         made_by = header.get("policy_hash")
-        if made_by != self.policy.hash:
-            raise JournalError(
-                f"{path}: journal belongs to {header.get('policy', str(made_by)[:12])}, "
-                f"not {self.policy.identity}; run with that policy, or start a new journal for this one"
-            )
+        if made_by == self.policy.hash:
+            return
+        policy = self._policy_for(path, header)
+        if self.engine.arrivals or self._started:
+            raise JournalError(f"{path}: written under {policy.identity}, but the journal before it runs "
+                               f"{self.policy.identity} and records no switch: restore the journal folder from a "
+                               "complete copy")
+        self.policy, self.engine = policy, Engine(policy)
+
+    def _policy_for(self, path: Path, record: dict[str, Any]) -> CompiledPolicy:
+        """The policy a journal record names by hash: the caller's, one met before, or one the follower verifies."""
+        made_by = record.get("policy_hash")
+        known = self._known.get(str(made_by))
+        if known is None and self.follower is not None and isinstance(made_by, str):
+            known = self.follower.policy_with_hash(made_by)
+            if known is not None:
+                self._known[made_by] = known
+        if known is None:
+            identity = record.get("policy") or record.get("to") or str(made_by)[:12]
+            follow = (f"run with --follow runtime/{self.requested.name} to carry it across promotions and "
+                      "rollbacks, " if self.follower is None else
+                      f"({identity} is not promoted in {self.follower.registry.folder}) ")
+            raise JournalError(f"{path}: journal belongs to {identity}, not {self.requested.identity}; run with that "
+                               f"policy, {follow}or start a new journal for this one")
+        return known
 
     def _check_link(self, path: Path, header: dict[str, Any]) -> None:
         """A segment begins where the journal before it ended (headers from before the link say nothing)."""
@@ -185,7 +222,7 @@ class JournaledEngine:
         """The segment number a usable checkpoint starts at, with the engine restored; None to replay instead."""
         path = self.folder / checkpoint_name(number)
         content = read_checkpoint(path)
-        self._check_owner(path, content)
+        self._check_owner(path, content)  # the checkpoint's version runs from here (switch records move it on)
         state = content.get("state")
         made = state.get("format") if type(state) is dict else None
         if made != CHECKPOINT_FORMAT:  # an older release's: the Python engine's state, salted str hashes in it
@@ -212,7 +249,7 @@ class JournaledEngine:
         report.notes.append(f"removed {LEGACY_SEED_FILE} of an older release (checkpoints no longer depend on "
                             "PYTHONHASHSEED)")
 
-    def _replay(self, record: dict[str, Any], pending: list[Answer]) -> None:
+    def _replay(self, record: dict[str, Any], pending: list[Answer], path: Path, report: Recovery) -> None:
         if record.get("source") != CONTROL:
             pending.append((self.engine.process(record), self.engine.pop_alerts()))
             return
@@ -227,6 +264,15 @@ class JournaledEngine:
             self.engine.new_session()
         elif kind == "unreadable":
             pending.append((self._invalid(record), []))
+        elif kind == "policy_switch":
+            policy = self._policy_for(path, record)
+            try:
+                self.engine = carry(self.engine, policy)
+            except Incompatible as error:
+                raise JournalError(f"{path}: the journal switched to {policy.identity}, which cannot carry its "
+                                   f"state: {error}") from None
+            self.policy = policy
+            report.notes.append(f"replayed the switch to {policy.identity}")
 
     # --- checkpoints ----------------------------------------------------------------
 
@@ -352,6 +398,25 @@ class JournaledEngine:
         """The broker's numbering starts over (:meth:`Engine.new_session`): journaled, then applied."""
         self._commit([encode({"source": CONTROL, "type": "new_session"})])
         self.engine.new_session()
+
+    def switch(self, policy: CompiledPolicy, entry: dict[str, Any] | None = None) -> None:
+        """Carry the engine into another version (:func:`safeguards.swap.carry`): journaled, applied, checkpointed.
+
+        Incompatible before anything is written if it cannot be. Call between
+        batches, every answer written. The switch record names the version by
+        hash, which recovery finds in the follower's registry (verified again);
+        the checkpoint after it lets a restart start on the new version at once.
+        """
+        engine = carry(self.engine, policy)
+        record = {"source": CONTROL, "type": "policy_switch", "seq": self.engine.arrivals,
+                  "from": self.policy.identity, "from_hash": self.policy.hash, "to": policy.identity,
+                  "policy_hash": policy.hash, "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+        if entry is not None:
+            record["registry"] = {name: entry.get(name) for name in ("seq", "action", "by", "approved_by", "at")}
+        self._commit([encode(record)])
+        self.engine, self.policy = engine, policy
+        self._known[policy.hash] = policy
+        self.checkpoint()
 
     def _commit(self, lines: list[bytes], arrivals: int | None = None) -> None:
         """Append sealed lines durably, then note how far the journal has committed (`arrivals`: inputs through them)."""
