@@ -17,6 +17,9 @@ from .events import format_timestamp
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 _NEVER = 1 << 64  # after any broker time
 
+#: The alert kind of an order evicted before it reached a terminal state (see :meth:`Book.evict_overflow`).
+EVICTED_UNFINISHED = "order_evicted_unfinished"
+
 
 class Order:
     """What the engine knows about one order. One object per order, not per event."""
@@ -119,6 +122,14 @@ class Book:
         #: Called with each evicted order, so guards drop what served only it.
         self.on_evict: list[Callable[[Order], None]] = []
         self._finished: deque[tuple[int, str]] = deque()
+        #: At most this many orders are held (the policy's ``idempotency.max_keys``): past it the order that
+        #: entered first goes, finished or not, so that a feed of orders that never finish cannot exhaust
+        #: the process; an unfinished one raises ``order_evicted_unfinished`` (issue 15 item 9).
+        self.max_orders = 1_000_000
+        #: Terminal states (set by the engine): an order evicted in another is evicted unfinished.
+        self.terminal: frozenset[str] = frozenset()
+        #: (order id, order) in the order they entered the book; stale entries are skipped, and dropped in bulk.
+        self._entered: deque[tuple[str, Order]] = deque()
         #: Broker time after which :meth:`advance` has work (a timer due, an order to evict).
         self._wake_at = _NEVER
 
@@ -238,18 +249,45 @@ class Book:
             if now + self.retain_ns < self._wake_at:
                 self._wake_at = now + self.retain_ns
 
+    def enter(self, order: Order) -> None:
+        """Put a new order in the book (after every order already there)."""
+        self.orders[order.order_id] = order
+        self._entered.append((order.order_id, order))
+
+    def evict_overflow(self) -> None:
+        """Past :attr:`max_orders` orders, evict those that entered first; alert for each not finished."""
+        orders, entered = self.orders, self._entered
+        while len(orders) > self.max_orders and entered:
+            order_id, order = entered.popleft()
+            if orders.get(order_id) is not order:  # gone already, or entered again since
+                continue
+            del orders[order_id]
+            self._remember_evicted(order_id)
+            if order.state not in self.terminal:
+                self.alert(EVICTED_UNFINISHED, "warning", "engine", order_id, order.group_id,
+                           f"order {order_id} evicted unfinished (state {order.state}): the book holds at most "
+                           f"{self.max_orders} orders (idempotency.max_keys)")
+            for callback in self.on_evict:
+                callback(order)
+        if len(entered) > 2 * len(orders) + 1024:
+            self._entered = deque(orders.items())
+
+    def _remember_evicted(self, order_id: str) -> None:
+        evicted = self.evicted
+        evicted[order_id] = None
+        if len(evicted) > self.max_evicted:
+            evicted.popitem(last=False)
+        self.evictions += 1
+
     def _evict(self, horizon: int) -> None:
-        finished, orders, evicted = self._finished, self.orders, self.evicted
+        finished, orders = self._finished, self.orders
         while finished and finished[0][0] < horizon:
             done_at, order_id = finished.popleft()
             order = orders.get(order_id)
             if order is None or order.done_at != done_at:  # gone, live again, or seen since: a newer entry rules
                 continue
             del orders[order_id]
-            evicted[order_id] = None
-            if len(evicted) > self.max_evicted:
-                evicted.popitem(last=False)
-            self.evictions += 1
+            self._remember_evicted(order_id)
             for callback in self.on_evict:
                 callback(order)
 
@@ -273,6 +311,7 @@ class Book:
         for row in state["orders"]:
             order = Order.from_row(row)
             self.orders[order.order_id] = order
+        self._entered = deque(self.orders.items())
         self._finished = deque((done_at, order_id) for done_at, order_id in state.get("finished", ()))
         self.evicted = OrderedDict.fromkeys(state.get("evicted", ()))
         self.evictions = state.get("evictions", 0)

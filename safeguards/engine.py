@@ -53,6 +53,8 @@ class Engine:
         tables = policy.tables
         self.book = Book(self.identity)
         self.book.retain_ns, self.book.max_evicted = retention(tables)
+        self.book.max_orders = self.book.max_evicted
+        self.book.terminal = frozenset(tables["ordering"]["terminal"])
         self.guards: list[Guard] = [cls(tables, self.book) for cls in guards]
         self.escalation = Escalation(tables, self.book)
         #: The engine owns time: before the guards' steps, this moves broker time to the event's trusted time.
@@ -126,6 +128,8 @@ class Engine:
                     if order is not None:
                         group_id = order.group_id
                 add_group(group_id)
+                if len(orders) > book.max_orders:
+                    book.evict_overflow()
         finally:
             self.arrivals = arrivals
             book.bts = book.fields = None
@@ -159,6 +163,8 @@ class Engine:
             order = book.orders.get(order_id)
             if order is not None:
                 group_id = order.group_id
+        if len(book.orders) > book.max_orders:
+            book.evict_overflow()
         return {
             "seq": seq,
             "event_id": event.get("event_id"),

@@ -310,7 +310,21 @@ def _staged_pieces(
         con.execute(sql)
         # Counted after the parse: a progress bar would read this quick statement's 100% as the parse's.
         skipped: int = one_row(con, f"SELECT count(*) FROM {lines} WHERE {_JOURNAL_CONTROL}")[0]
-        yield Piece(through, more, skipped)
+        tail = None if more else _unterminated_line(con, path, lines)
+        yield Piece(through, more, skipped, tail)
+
+
+def _unterminated_line(con: duckdb.DuckDBPyConnection, path: Path, lines: str) -> int | None:
+    """The number of the file's last line if no newline ends it (it may still be being written)."""
+    size = path.stat().st_size
+    if not size:
+        return None
+    with open(path, "rb") as handle:
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return None
+    number: int | None = one_row(con, f"SELECT max(row_number) FROM {lines}")[0]
+    return number
 
 
 def _parse_sql(name: str, lines: str) -> str:

@@ -34,7 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="load broker event logs (JSON lines, CSV, Parquet, FIX, Alpaca) into DuckDB",
         description="Load broker event logs into a DuckDB event store. Rows that are not valid "
                     "canonical events are kept in the rejected_rows table with the reason; a file "
-                    "already loaded (same sha256 of its content) is not loaded twice. Logs compressed "
+                    "already loaded (same sha256 of its content) is not loaded twice. A log loaded "
+                    "while it was still being written is known when it comes back longer: only its new "
+                    "rows are loaded (a last line with no newline yet waits until it has one); a file "
+                    "that is the first part of a stored log is already stored. Logs compressed "
                     "with gzip, bzip2 or xz are read as they are.",
     )
     parser.add_argument("logs", nargs="+", metavar="LOG", type=Path, help="log files to load")
@@ -49,6 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fix-lenient", action="store_true",
                         help="FIX: do not check CheckSum (10) and BodyLength (9), for hand-written examples "
                              "(a specification's); every other check still applies")
+    parser.add_argument("--replace", action="store_true",
+                        help="remove the stored log each LOG is (the same bytes, the same log longer or shorter, "
+                             "else the log loaded from the same path: its events, rejected rows and ingest "
+                             "record) and load LOG in its place, e.g. again with the right --map")
     parser.set_defaults(run=run)
 
 
@@ -64,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     plan = [(path, args.format or guess_format(path)) for path in args.logs]
     con = open_store(args.db)
     try:
-        results = _ingest_all(con, plan, options, sys.stderr)
+        results = _ingest_all(con, plan, options, sys.stderr, replace=args.replace)
         _print_summary(con, results, sys.stdout)
     finally:
         con.close()
@@ -72,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _ingest_all(
-    con: duckdb.DuckDBPyConnection, plan: list[tuple[Path, str]], options: AdapterOptions, err: TextIO
+    con: duckdb.DuckDBPyConnection, plan: list[tuple[Path, str]], options: AdapterOptions, err: TextIO,
+    replace: bool = False,
 ) -> list[LoadResult]:
     total = sum(path.stat().st_size for path, _ in plan) or 1
     bar = _wants_bar(err, total)
@@ -88,7 +96,7 @@ def _ingest_all(
         started = time.perf_counter()
         stage = stager(format, options, progress)
         try:
-            result = ingest_file(con, path, format, stage, options.describe(), progress)
+            result = ingest_file(con, path, format, stage, options.describe(), progress, replace=replace)
         except KeyboardInterrupt:
             err.write(("\n" if bar else "") + f"[{number}/{len(plan)}] {path}: interrupted. A load is all or nothing: "
                       f"this file is in the store whole or not at all. Run the same command again to load the "
@@ -99,13 +107,29 @@ def _ingest_all(
         if bar:
             _draw_bar(err, done / total, label)
             err.write("\n")
-        if result.already_ingested:
-            err.write(f"[{number}/{len(plan)}] {path}: already ingested (ingest {result.ingest_id}); skipped\n")
+        place = f"[{number}/{len(plan)}] {path}"
+        if result.already_ingested and result.relation == "part":
+            err.write(f"{place}: already stored: its {result.shared:,} bytes are the first of ingest "
+                      f"{result.ingest_id}'s; skipped\n")
+        elif result.already_ingested:
+            err.write(f"{place}: already ingested (ingest {result.ingest_id}); skipped\n")
         else:
-            err.write(
-                f"[{number}/{len(plan)}] {path} ({format}): {result.loaded:,} loaded, {result.rejected:,} rejected, "
-                f"{result.skipped:,} skipped in {seconds:.2f}s\n"
-            )
+            counts = (f"{result.loaded:,} loaded, {result.rejected:,} rejected, {result.skipped:,} skipped "
+                      f"in {seconds:.2f}s")
+            if result.relation == "grown":
+                err.write(f"{place} ({format}): ingest {result.ingest_id} grown since it was loaded (its first "
+                          f"{result.shared:,} bytes are stored): {counts} of its new rows\n")
+            elif result.replaced is not None:
+                old, old_path, old_loaded, old_rejected, old_options = result.replaced
+                err.write(f"{place} ({format}): replaced ingest {old} ({old_path}: {old_loaded:,} loaded, "
+                          f"{old_rejected:,} rejected, options {old_options}): {counts}\n")
+            else:
+                if replace:
+                    err.write(f"{place}: no stored log to replace: loaded as a new one\n")
+                err.write(f"{place} ({format}): {counts}\n")
+            if result.held_back:
+                err.write(f"{place}: its last line has no newline yet (still being written?) and is no valid event: "
+                          f"not loaded; ingest the file again once it is complete to load it\n")
         results.append(result)
     return results
 

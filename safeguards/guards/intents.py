@@ -78,7 +78,7 @@ class IntentsGuard(Guard):
         order.side = event["side"]
         order.qty = event["qty"]
         order.has_intent = True
-        book.orders[order.order_id] = order
+        book.enter(order)
         if self.ack_ns is not None:
             order.ack_deadline = book.now + self.ack_ns
             book.schedule(order.ack_deadline, self._ack_timeout, order)
@@ -189,7 +189,7 @@ class IntentsGuard(Guard):
         for field in ("symbol", "side", "role", "parent_id"):
             if event.get(field) is not None:
                 setattr(order, field, event[field])
-        book.orders[order.order_id] = order
+        book.enter(order)
         if not self.records_intents:
             self.unrecorded += 1
             return order
@@ -262,7 +262,7 @@ class IntentsGuard(Guard):
             order = Order(entry["order_id"], status if isinstance(status, str) and status in self._states else "new")
             order.adopted = order.submitted = order.acked = True
             order.cum_qty = entry.get("cum_qty") or 0
-            book.orders[order.order_id] = order
+            book.enter(order)
             if order.state in self.terminal:
                 book.finish(order)
             self.orphans += 1

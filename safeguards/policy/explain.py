@@ -29,6 +29,7 @@ _ALERT_WORDS = {
     "lost_intent": "an intent the broker never saw",
     "state_mismatch": "a quantity that disagrees with the broker's",
     "halted": "a halt",
+    "order_evicted_unfinished": "an order evicted unfinished (the book full)",
 }
 
 

@@ -22,7 +22,7 @@ import duckdb
 from ..errors import IngestError, StoreError
 from ..events import FIELDS
 from .checks import BOOKKEEPING, checked_select, ident, lit
-from .schema import migrate, shape_table
+from .schema import migrate, shape_table, shape_tables
 
 _CHUNK = 1 << 20
 
@@ -88,6 +88,16 @@ class LoadResult:
     reasons: dict[str, int] = field(default_factory=dict)
     skipped_what: str = "records skipped on purpose"  # the adapter's words for what it skipped
     notes: tuple[str, ...] = ()  # how the adapter read the file, said once
+    #: Bytes of the file the load covers: all, or through its last newline when its last line, still being
+    #: written, was held back (a load that changed nothing: None).
+    end: int | None = None
+    held_back: bool = False
+    #: The file is a stored log grown since: ``grown`` (its new rows were loaded into that log, ingest_id),
+    #: or a part of one already stored: ``part``; ``shared`` is how many first bytes they share.
+    relation: str | None = None
+    shared: int = 0
+    #: ``--replace``: what the load replaced (ingest id, path, rows loaded and rejected, options).
+    replaced: tuple[int, str, int, int, str] | None = None
 
 
 def open_store(path: str | Path) -> duckdb.DuckDBPyConnection:
@@ -137,6 +147,35 @@ class Piece:
     through: int
     more: bool
     skipped: int = 0
+    #: The last piece of a file whose last line has no newline (yet): that line's row number.
+    tail_row: int | None = None
+
+
+@dataclass(frozen=True)
+class Growing:
+    """A load into a stored log grown since: its id, the last row number it has, the records it skipped."""
+
+    ingest_id: int
+    after_row: int
+    skipped: int
+
+
+def last_row(con: duckdb.DuckDBPyConnection, ingest_id: int) -> int:
+    """The highest row number stored for log ``ingest_id`` (events and rejected rows); 0 if none."""
+    return one_row(con, "SELECT coalesce(max(row_number), 0) FROM (SELECT row_number FROM events WHERE ingest_id = ? "
+                        "UNION ALL SELECT row_number FROM rejected_rows WHERE ingest_id = ?)", [ingest_id, ingest_id])[0]
+
+
+def forget_log(con: duckdb.DuckDBPyConnection, ingest_id: int) -> tuple[int, str, int, int, str]:
+    """Remove log ``ingest_id`` (its events, rejected rows, checkpoints and ingest record) in the caller's
+    transaction; return what it was: (id, path, rows loaded, rows rejected, options)."""
+    row = one_row(con, "SELECT ingest_id, path, rows_loaded, rows_rejected, coalesce(CAST(options AS VARCHAR), '{}') "
+                       "FROM ingests WHERE ingest_id = ?", [ingest_id])
+    for table in shape_tables(con):
+        con.execute(f"DELETE FROM {table} WHERE ingest_id = ?", [ingest_id])
+    for table in ("rejected_rows", "log_checkpoints", "ingests"):
+        con.execute(f"DELETE FROM {table} WHERE ingest_id = ?", [ingest_id])
+    return row  # type: ignore[return-value]
 
 
 def load_staged(
@@ -151,6 +190,8 @@ def load_staged(
     started_at: datetime | None = None,
     first_piece: Piece | None = None,
     pieces: Iterable[Piece] = (),
+    ingest_id: int | None = None,
+    growing: Growing | None = None,
 ) -> LoadResult:
     """Check every row of the relation ``staged`` and store it as an event or a rejected row.
 
@@ -158,31 +199,68 @@ def load_staged(
     A file staged in pieces (``first_piece`` says how far the first reaches) is stored piece by
     piece: each step of ``pieces`` stages the next one as ``staged``, so memory is bounded by
     a piece, and a file whose first piece holds no valid event is given up on (:data:`GIVE_UP_BYTES`).
+    A last line with no newline yet (``Piece.tail_row``) is stored only if it is a valid event: else it
+    is being written, and is held back (``LoadResult.held_back``) until the file is loaded again.
+
+    ``ingest_id``: the id the log gets (one it had before ``--replace``); ``growing``: the rows are
+    more of a stored log, whose rows through ``growing.after_row`` are stored already.
     """
-    ingest_id = one_row(con, "SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests")[0]
-    loaded, rejected = store_piece(con, staged, ingest_id, path)
-    _give_up_if_no_event(con, path, ingest_id, loaded, rejected, first_piece)
+    if growing is not None:
+        ingest_id = growing.ingest_id
+    elif ingest_id is None:
+        ingest_id = one_row(con, "SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests")[0]
+    after = growing.after_row if growing is not None else 0
+    held_back = False
+
+    def store(piece: Piece | None) -> tuple[int, int]:
+        nonlocal held_back
+        upto = None
+        if piece is not None and piece.tail_row is not None and not piece.more:
+            held_back = not _is_valid_row(con, staged, piece.tail_row)
+            upto = piece.tail_row - 1 if held_back else None
+        return store_piece(con, staged, ingest_id, path, after_row=after, upto_row=upto)
+
+    loaded, rejected = store(first_piece)
+    if growing is None:  # a log grown since had events
+        _give_up_if_no_event(con, path, ingest_id, loaded, rejected, first_piece)
     for piece in pieces:
-        more_loaded, more_rejected = store_piece(con, staged, ingest_id, path)
+        more_loaded, more_rejected = store(piece)
         loaded, rejected, skipped = loaded + more_loaded, rejected + more_rejected, skipped + piece.skipped
-        _give_up_if_no_event(con, path, ingest_id, loaded, rejected, piece)
+        if growing is None:
+            _give_up_if_no_event(con, path, ingest_id, loaded, rejected, piece)
     reasons = dict(con.execute(
-        "SELECT reason, count(*) FROM rejected_rows WHERE ingest_id = ? GROUP BY reason ORDER BY 2 DESC, 1",
-        [ingest_id],
+        "SELECT reason, count(*) FROM rejected_rows WHERE ingest_id = ? AND row_number > ? GROUP BY reason "
+        "ORDER BY 2 DESC, 1", [ingest_id, after],
     ).fetchall())
-    con.execute(
-        "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [ingest_id, path, digest, format, loaded, rejected, skipped, started_at or utc_now(), utc_now(),
-         json.dumps(options or {}, sort_keys=True)],
-    )
-    return LoadResult(path, format, ingest_id, loaded, rejected, skipped, reasons=reasons)
+    if growing is not None:
+        skipped = max(skipped - growing.skipped, 0)  # the file was staged whole: its first part's skips again
+        con.execute(
+            "UPDATE ingests SET path = ?, sha256 = ?, rows_loaded = rows_loaded + ?, rows_rejected = rows_rejected "
+            "+ ?, rows_skipped = rows_skipped + ?, finished_at = ? WHERE ingest_id = ?",
+            [path, digest, loaded, rejected, skipped, utc_now(), ingest_id])
+    else:
+        con.execute(
+            "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [ingest_id, path, digest, format, loaded, rejected, skipped, started_at or utc_now(), utc_now(),
+             json.dumps(options or {}, sort_keys=True)],
+        )
+    return LoadResult(path, format, ingest_id, loaded, rejected, skipped, reasons=reasons, held_back=held_back)
+
+
+def _is_valid_row(con: duckdb.DuckDBPyConnection, staged: str, row: int) -> bool:
+    """Whether row ``row`` of ``staged`` is there and a valid event."""
+    columns = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {staged})").fetchall())
+    found = con.execute(f"SELECT reason IS NULL FROM ({checked_select(staged, columns)}) WHERE row_number = ?",
+                        [row]).fetchone()
+    return bool(found and found[0])
 
 
 def store_piece(
-    con: duckdb.DuckDBPyConnection, staged: str, ingest_id: int, path: str, after_row: int = 0
+    con: duckdb.DuckDBPyConnection, staged: str, ingest_id: int, path: str, after_row: int = 0,
+    upto_row: int | None = None,
 ) -> tuple[int, int]:
-    """Store the rows of ``staged`` (those numbered above ``after_row``) as events of ``ingest_id`` or rejected
-    rows; return (loaded, rejected).
+    """Store the rows of ``staged`` (those numbered above ``after_row`` and through ``upto_row``) as events of
+    ``ingest_id`` or rejected rows; return (loaded, rejected).
 
     The checks run once over every row, straight into the table of the file's shape
     (the fields it has: see :mod:`.schema`) behind the ``events`` view; only when some rows
@@ -194,7 +272,9 @@ def store_piece(
     columns = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {staged})").fetchall())
     if "row_number" not in columns:
         raise StoreError(f"internal: staged relation for {path} has no row_number column")
-    source = staged if not after_row else f"(SELECT * FROM {staged} WHERE row_number > {int(after_row)})"
+    bounds = [f"row_number > {int(after_row)}"] if after_row else []
+    bounds += [f"row_number <= {int(upto_row)}"] if upto_row is not None else []
+    source = f"(SELECT * FROM {staged} WHERE {' AND '.join(bounds)})" if bounds else staged
     # Only the fields the file has are stored (seq always: absent, it is the row number);
     # the ``events`` view gives the others as NULL, and account as its default.
     stored = [name for name in FIELDS if name in columns or name == "seq"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +16,8 @@ import duckdb
 
 from ..errors import IngestError
 from .compressed import packed_digest, unpacked
-from .database import LoadResult, Piece, find_ingest, load_staged, utc_now
+from .database import Growing, LoadResult, Piece, find_ingest, forget_log, last_row, load_staged, one_row, utc_now
+from .logs import Relation, Survey, record_checkpoints, relation, same_file, stored_offsets, survey
 from .interrupt import interruptible
 from .progress import LoadProgress
 
@@ -64,33 +67,106 @@ def ingest_file(
     stage: Stager,
     options: dict[str, Any] | None = None,
     progress: LoadProgress | None = None,
+    replace: bool = False,
 ) -> LoadResult:
     """Load ``path`` into the store once; a second load of the same bytes (or of them compressed) changes nothing.
 
+    A file that is a stored log grown since loads only its new rows, into that log; one that is part of a
+    stored log is already stored (see :mod:`.logs`). With ``replace``, the stored log the file is (the
+    same bytes, the same log grown or cut, or else the log loaded from the same path) is removed, and the
+    file loaded in its place, under its id: to load a log again with other options (a column mapping).
     ``progress``, if given, hears how far the load has got while it runs.
     """
     started = utc_now()
     packed = packed_digest(path)
-    if packed is not None and (earlier := find_ingest(con, packed, packed=True)) is not None:
+    if not replace and packed is not None and (earlier := find_ingest(con, packed, packed=True)) is not None:
         return LoadResult(str(path), format, earlier[0], already_ingested=True)
-    with unpacked(path, progress.unpacked if progress else None) as (plain, digest, compression):
-        if (earlier := find_ingest(con, digest)) is not None:
-            return LoadResult(str(path), format, earlier[0], already_ingested=True)
+    with unpacked(path, progress.unpacked if progress else None) as (plain, _, compression):
+        new = survey(plain, stored_offsets(con))
+        earlier = find_ingest(con, new.digest)
+        related = relation(con, path, new)
         if compression is not None:
             options = {**(options or {}), "compression": compression, "packed_sha256": packed}
+        load = functools.partial(_load_in_one_transaction, con, path, plain, new, format, stage, started=started,
+                                 progress=progress)
+        if replace:
+            target = _replaced(con, path, earlier, related)
+            with progress or contextlib.nullcontext():
+                return load(options, replacing=target)
+        if earlier is not None:
+            return LoadResult(str(path), format, earlier[0], already_ingested=True)
+        if related is not None:
+            if related.kind == "part":
+                return LoadResult(str(path), format, related.log.ingest_id, already_ingested=True, relation="part",
+                                  shared=related.shared)
+            _refuse_unless_grown(path, format, options, related)
+            with progress or contextlib.nullcontext():
+                return load(options, grown=related)
         with progress or contextlib.nullcontext():
-            return _load_in_one_transaction(con, path, plain, digest, format, stage, options, started, progress)
+            return load(options)
+
+
+def _replaced(
+    con: duckdb.DuckDBPyConnection, path: Path, earlier: tuple[int, str] | None, related: Relation | None
+) -> int | None:
+    """The log ``--replace`` replaces: the same bytes, else the same log longer or shorter, else the last log
+    loaded from the same path; None if there is none."""
+    if earlier is not None:
+        return earlier[0]
+    if related is not None:
+        return related.log.ingest_id
+    same_path = [ingest_id for ingest_id, stored in con.execute(
+        "SELECT ingest_id, path FROM ingests ORDER BY ingest_id DESC").fetchall() if same_file(path, stored)]
+    return same_path[0] if same_path else None
+
+
+def _refuse_unless_grown(path: Path, format: str, options: dict[str, Any] | None, related: Relation) -> None:
+    """IngestError unless ``path`` is the stored log grown since, to be read the same way."""
+    log = related.log
+    where = f"ingest {log.ingest_id} ({log.path})"
+    redo = f"to load it whole in place of ingest {log.ingest_id}, run the same command with --replace"
+    if related.kind == "cut":
+        raise IngestError(
+            f"{path}: begins with the {log.end:,} bytes of {where}, which was loaded while its last line had no "
+            f"newline yet, and that line has changed since: its last row may have been cut; nothing was stored; "
+            f"{redo}")
+    if related.kind == "differs":
+        raise IngestError(
+            f"{path}: its first {related.shared:,} bytes are those of {where}, but then it differs: it is neither "
+            f"that log grown since nor a part of it; nothing was stored; if it is that log corrected, {redo}")
+    if related.kind == "unknown":
+        raise IngestError(
+            f"{path}: its first {related.shared:,} bytes are those of {where}, and it ends before the next part "
+            f"of that log the store can compare ({log.path} no longer holds those bytes), so whether it is a part "
+            f"of that log cannot be told; nothing was stored; {redo}")
+    stored = json.loads(log.options)
+    wanted = {key: value for key, value in (options or {}).items() if key not in _NOT_READING_OPTIONS}
+    if log.format != format or any(stored.get(key) != value for key, value in wanted.items()):
+        raise IngestError(
+            f"{path}: is {where} grown since, but that was read as {log.format} with "
+            f"{_describe({k: stored.get(k) for k in wanted})}, and this is to be read as {format} with "
+            f"{_describe(wanted)}; nothing was stored; {redo}")
+
+
+#: Options recorded with a load that say nothing about how its rows were read.
+_NOT_READING_OPTIONS = ("compression", "packed_sha256", "notes")
+
+
+def _describe(options: dict[str, Any]) -> str:
+    return ", ".join(f"{key} {value!r}" for key, value in sorted(options.items())) or "no options"
 
 
 def _load_in_one_transaction(
-    con: duckdb.DuckDBPyConnection, path: Path, plain: Path, digest: str, format: str, stage: Stager,
-    options: dict[str, Any] | None, started: datetime, progress: LoadProgress | None,
+    con: duckdb.DuckDBPyConnection, path: Path, plain: Path, new: Survey, format: str, stage: Stager,
+    options: dict[str, Any] | None, *, started: datetime, progress: LoadProgress | None,
+    replacing: int | None = None, grown: Relation | None = None,
 ) -> LoadResult:
     """Stage ``plain`` (``path``, unpacked), then store it in one transaction: all of it, or nothing.
 
-    Staging writes only this connection's temporary tables and views, so it runs before
-    the transaction: DuckDB then reports its progress (a scan of rows written in the
-    same transaction reads as done from the start), and the store is touched only inside.
+    Staging writes only this connection's temporary tables and views, so (the first piece of) it
+    runs before the transaction: DuckDB then reports its progress (a scan of rows written in the
+    same transaction reads as done from the start), and the store is touched only inside. A file
+    staged in pieces stages the next ones inside, each after the one before is stored.
     """
     began = committed = False
     try:
@@ -104,13 +180,25 @@ def _load_in_one_transaction(
                 progress.storing()
             con.execute("BEGIN TRANSACTION")
             began = True
+            replaced = forget_log(con, replacing) if replacing is not None else None
+            growing = None
+            if grown is not None:
+                log = grown.log.ingest_id
+                growing = Growing(log, last_row(con, log), one_row(
+                    con, "SELECT rows_skipped FROM ingests WHERE ingest_id = ?", [log])[0])
             result = load_staged(
-                con, STAGED, path=str(path), digest=digest, format=format, skipped=staged.skipped,
+                con, STAGED, path=str(path), digest=new.digest, format=format, skipped=staged.skipped,
                 options=options, started_at=started, first_piece=staged.first_piece, pieces=staged.rest or (),
+                ingest_id=replacing, growing=growing,
             )
+            end = new.size if not result.held_back else (new.last_newline[0] if new.last_newline else 0)
+            assert result.ingest_id is not None
+            record_checkpoints(con, result.ingest_id, new, end, after=grown.log.end if grown else 0)
             con.execute("COMMIT")
             committed = True
-            return dataclasses.replace(result, skipped_what=staged.skipped_what, notes=staged.notes)
+            return dataclasses.replace(
+                result, skipped_what=staged.skipped_what, notes=staged.notes, end=end, replaced=replaced,
+                relation="grown" if grown else None, shared=grown.shared if grown else 0)
     except duckdb.Error as error:
         message = str(error).split("\n", 1)[0]
         raise IngestError(f"{path}: cannot be read as {format} ({message})") from None

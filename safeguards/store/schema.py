@@ -218,6 +218,19 @@ MIGRATIONS: Sequence[tuple[int, str, Sequence[str | Callable[[duckdb.DuckDBPyCon
             f"DROP TYPE {ENUM_TYPES_V6['type'][0]}",
         ),
     ),
+    (
+        9,
+        "log_checkpoints: the sha256 of each log's first bytes, so that a log grown since, or a part of one, is "
+        "known (issue 15 item 8; logs loaded before are known by their whole digest only)",
+        (
+            """CREATE TABLE log_checkpoints (
+    ingest_id INTEGER NOT NULL,
+    bytes BIGINT NOT NULL,
+    sha256 VARCHAR NOT NULL,
+    record_end BOOLEAN NOT NULL
+)""",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -268,6 +281,11 @@ def shape_table(con: duckdb.DuckDBPyConnection, stored: Sequence[str], extra: bo
     tables[table] = wanted
     _create_events_view(con, tables)
     return table
+
+
+def shape_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The tables behind ``events``, one per shape."""
+    return list(_shape_tables(con))
 
 
 def _shape_tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:

@@ -65,7 +65,7 @@ def test_json_that_is_no_event_is_given_up_on_after_the_first_piece(
 
 def test_a_line_longer_than_a_piece_is_one_rejected_row(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     log = tmp_path / "one-line.jsonl"
-    log.write_bytes(json.dumps(EVENT).encode() + b'\n{"source": "local", "x": "' + b"x" * (20 * LIMIT))  # no newline
+    log.write_bytes(json.dumps(EVENT).encode() + b'\n{"source": "local", "x": "' + b"x" * (20 * LIMIT) + b"\n")
     result = ingest(store, log, "jsonl")
     assert (result.loaded, result.rejected) == (1, 1)
     reason, raw = store.execute("SELECT reason, raw FROM rejected_rows").fetchone()

@@ -155,6 +155,7 @@ alert_kinds! {
     Reducing = "reducing",
     Halted = "halted",
     Resumed = "resumed",
+    OrderEvictedUnfinished = "order_evicted_unfinished",
 }
 
 /// One alert: raised by a guard, by escalation or by time passing.

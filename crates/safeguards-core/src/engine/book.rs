@@ -140,6 +140,10 @@ impl Evicted {
 /// A terminal order that sees an event is queued (time, id); the engine pops the queue's old end
 /// as broker time passes, so the cost is amortised O(1). Evicted ids are remembered (the newest
 /// `max_keys` of the dedup policy), so a late event for one is told apart from an orphan.
+///
+/// At most `max_orders` orders are held (the dedup policy's `max_keys`): past it, the order that
+/// entered first goes, finished or not ([`Book::evict_overflow`]), so that a feed of orders that
+/// never finish cannot exhaust the process (issue 15 item 9).
 #[derive(Debug, Clone)]
 pub struct Book {
     pub orders: HashMap<String, Order>,
@@ -147,6 +151,9 @@ pub struct Book {
     pub evicted: Evicted,
     pub evictions: u64,
     pub retain_ns: i64,
+    pub max_orders: usize,
+    /// (born, id) in the order orders entered; stale entries are skipped, and dropped in bulk.
+    entered: VecDeque<(u64, String)>,
     born: u64,
 }
 
@@ -161,6 +168,8 @@ impl Book {
             },
             evictions: 0,
             retain_ns,
+            max_orders: max_evicted,
+            entered: VecDeque::new(),
             born: 0,
         }
     }
@@ -169,7 +178,39 @@ impl Book {
     pub fn insert(&mut self, mut order: Order) {
         self.born += 1;
         order.born = self.born;
+        self.entered.push_back((self.born, order.order_id.clone()));
         self.orders.insert(order.order_id.clone(), order);
+    }
+
+    /// Past `max_orders` orders, evict those that entered first; returns them (the caller alerts for
+    /// those not finished, and lets the guards forget them).
+    pub fn evict_overflow(&mut self) -> Vec<Order> {
+        let mut gone = Vec::new();
+        while self.orders.len() > self.max_orders {
+            let Some((born, order_id)) = self.entered.pop_front() else {
+                break;
+            };
+            if self
+                .orders
+                .get(&order_id)
+                .is_none_or(|order| order.born != born)
+            {
+                continue; // gone already, or entered again since
+            }
+            if let Some(order) = self.orders.remove(&order_id) {
+                self.evicted.remember(order_id);
+                self.evictions += 1;
+                gone.push(order);
+            }
+        }
+        if self.entered.len() > 2 * self.orders.len() + 1024 {
+            self.entered = self
+                .in_order()
+                .into_iter()
+                .map(|order| (order.born, order.order_id.clone()))
+                .collect();
+        }
+        gone
     }
 
     /// The orders in the order they entered the book.
@@ -319,7 +360,61 @@ mod checkpointing {
             }
             book.evicted = evicted;
             book.evictions = uint(field(value, "evictions")?, "evictions")?;
+            // `entered` is the orders' own order: a checkpoint need not hold it
             Ok(book)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Book, Order};
+    use crate::policy::State;
+
+    fn order(id: &str) -> Order {
+        Order::new(id.to_string(), State(0), None)
+    }
+
+    fn ids<'a>(orders: impl IntoIterator<Item = &'a Order>) -> Vec<&'a str> {
+        orders
+            .into_iter()
+            .map(|order| order.order_id.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn past_the_bound_the_orders_that_entered_first_go_and_are_remembered() {
+        let mut book = Book::new(1, 10);
+        book.max_orders = 2;
+        for id in ["a", "b", "c"] {
+            book.insert(order(id));
+        }
+        assert_eq!(ids(&book.evict_overflow()), ["a"]);
+        book.orders.remove("b"); // gone another way (finished and evicted): its entry is stale
+        book.insert(order("d"));
+        assert!(book.evict_overflow().is_empty());
+        book.insert(order("a")); // a again: a new order, entered last
+        assert_eq!(ids(&book.evict_overflow()), ["c"]); // b's entry skipped: b is gone
+        assert_eq!(ids(book.in_order()), ["d", "a"]);
+        assert!(book.evicted.contains("a") && book.evicted.contains("c"));
+        assert_eq!(book.evictions, 2);
+        assert_eq!(book.orders.len(), 2);
+    }
+
+    #[test]
+    fn stale_entries_are_dropped_in_bulk_so_the_queue_stays_bounded() {
+        let mut book = Book::new(1, 10);
+        book.max_orders = 4;
+        for n in 0..10_000 {
+            let id = format!("o{n}");
+            book.insert(order(&id));
+            book.orders.remove(&id); // every order leaves another way
+            book.evict_overflow();
+        }
+        assert!(book.entered.len() <= 1024 + 1, "{}", book.entered.len());
+        for n in 0..6 {
+            book.insert(order(&format!("n{n}")));
+        }
+        assert_eq!(ids(&book.evict_overflow()), ["n0", "n1"]);
     }
 }

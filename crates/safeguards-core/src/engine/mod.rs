@@ -16,12 +16,13 @@ pub mod hedging;
 pub mod idempotency;
 pub mod intents;
 pub mod ordering;
+pub mod pipeline;
 pub mod time;
 
 use serde_json::{Map, Value, json};
 
-use crate::decision::{Alert, AlertKind, Guard, Outcome, Reason, Verdict};
-use crate::event::{Event, EventType};
+use crate::decision::{Alert, AlertKind, Guard, Outcome, Reason, Severity, Verdict};
+use crate::event::Event;
 use crate::policy::{Level, Tables};
 use crate::session::{SessionKey, Traits};
 
@@ -33,6 +34,7 @@ use hedging::Hedging;
 use idempotency::Idempotency;
 use intents::{Intents, OpenOrder};
 use ordering::Ordering;
+use pipeline::{Step, pipeline};
 use time::{Time, Timer};
 
 /// One decided event: its seq, its outcome, and its group (its own, else its order's).
@@ -109,10 +111,53 @@ impl Engine {
             .group_id
             .clone()
             .or_else(|| self.book.group_of_order(event.order_id.as_deref()));
+        if self.book.orders.len() > self.book.max_orders {
+            self.evict_overflow();
+        }
         Decided {
             seq,
             outcome,
             group_id,
+        }
+    }
+
+    /// The book is over its bound: the orders that entered first go, an unfinished one with an alert.
+    fn evict_overflow(&mut self) {
+        for order in self.book.evict_overflow() {
+            if !self.tables.terminal.contains(&order.state) {
+                let Engine {
+                    tables,
+                    time,
+                    out,
+                    trading,
+                    book,
+                    ..
+                } = self;
+                let detail = format!(
+                    "order {} evicted unfinished (state {}): the book holds at most {} orders \
+                     (idempotency.max_keys)",
+                    order.order_id,
+                    tables.state_name(order.state),
+                    book.max_orders
+                );
+                Sink {
+                    tables,
+                    time,
+                    out,
+                    trading,
+                }
+                .alert(
+                    AlertKind::OrderEvictedUnfinished,
+                    Severity::Warning,
+                    Guard::Engine,
+                    Some(order.order_id.clone()),
+                    order.group_id.clone(),
+                    detail,
+                    false,
+                );
+            }
+            self.hedging.evicted(&order);
+            self.trading.evicted(&order);
         }
     }
 
@@ -182,39 +227,24 @@ impl Engine {
             },
         };
         let mut outcome: Option<Outcome> = None;
-        let kind = event.kind;
-        let source = kind.source();
-        if source != crate::event::Source::Market {
-            step!(outcome, dedup.check(&mut ctx, event));
-        }
-        if matches!(
-            kind,
-            EventType::Intent | EventType::Submit | EventType::ReplaceRequest
-        ) {
-            step!(outcome, ctx.sink.trading.gate(ctx.book, event));
-        }
-        match kind {
-            EventType::Intent => {
-                step!(outcome, intents.check_intent(&ctx, event));
-                step!(outcome, hedging.check_intent(&mut ctx, event));
-                step!(outcome, intents.record_intent(&mut ctx, event));
-                step!(outcome, hedging.after_intent(ctx.book, event));
-            }
-            EventType::Submit => step!(outcome, intents.submit(&mut ctx, event)),
-            EventType::CancelRequest => step!(outcome, intents.cancel_request(&mut ctx, event)),
-            EventType::ReplaceRequest => step!(outcome, intents.replace_request(&mut ctx, event)),
-            EventType::Quote => {
-                step!(outcome, clock.observe(&mut ctx, event));
-                step!(outcome, hedging.quote(event));
-            }
-            _ => {
-                step!(outcome, clock.observe(&mut ctx, event));
-                step!(outcome, intents.broker_event(&mut ctx, event));
-                step!(outcome, ordering.apply(&mut ctx, event));
-                if kind.is_fill() {
-                    step!(outcome, hedging.after_fill(&mut ctx, event));
-                }
-            }
+        for &next in pipeline(event.kind) {
+            let answer = match next {
+                Step::Dedup => dedup.check(&mut ctx, event),
+                Step::Gate => ctx.sink.trading.gate(ctx.book, event),
+                Step::CheckIntent => intents.check_intent(&ctx, event),
+                Step::CheckHedge => hedging.check_intent(&mut ctx, event),
+                Step::RecordIntent => intents.record_intent(&mut ctx, event),
+                Step::AfterHedgeIntent => hedging.after_intent(ctx.book, event),
+                Step::Submit => intents.submit(&mut ctx, event),
+                Step::CancelRequest => intents.cancel_request(&mut ctx, event),
+                Step::ReplaceRequest => intents.replace_request(&mut ctx, event),
+                Step::ObserveClock => clock.observe(&mut ctx, event),
+                Step::Quote => hedging.quote(event),
+                Step::BrokerEvent => intents.broker_event(&mut ctx, event),
+                Step::ApplyOrdering => ordering.apply(&mut ctx, event),
+                Step::AfterFill => hedging.after_fill(&mut ctx, event),
+            };
+            step!(outcome, answer);
         }
         outcome.unwrap_or_else(|| {
             Outcome::new(Verdict::Accept, Guard::Engine, None, Reason::NoObjection)
