@@ -190,7 +190,11 @@ impl Book {
             let Some((born, order_id)) = self.entered.pop_front() else {
                 break;
             };
-            if self.orders.get(&order_id).is_none_or(|order| order.born != born) {
+            if self
+                .orders
+                .get(&order_id)
+                .is_none_or(|order| order.born != born)
+            {
                 continue; // gone already, or entered again since
             }
             if let Some(order) = self.orders.remove(&order_id) {
@@ -372,7 +376,10 @@ mod tests {
     }
 
     fn ids<'a>(orders: impl IntoIterator<Item = &'a Order>) -> Vec<&'a str> {
-        orders.into_iter().map(|order| order.order_id.as_str()).collect()
+        orders
+            .into_iter()
+            .map(|order| order.order_id.as_str())
+            .collect()
     }
 
     #[test]
