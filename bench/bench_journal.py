@@ -26,7 +26,7 @@ from pathlib import Path
 
 from safeguards import Engine
 from safeguards.journal.journaled import JournaledEngine
-from safeguards.journal.sidecar import parse_line
+from safeguards.sidecar import parse_line
 from safeguards.policy import load_policy
 
 POLICY = Path(__file__).resolve().parents[1] / "rules" / "multileg_options.yaml"

@@ -1,7 +1,10 @@
 """Promotion: only a policy proved on history reaches `runtime/`, and exactly the one that was proved.
 
 Evidence is a run folder (from `safeguards notebook run` or `safeguards
-backtest`) holding `metrics.json`. Promotion refuses unless every evidence run
+backtest`) holding `metrics.json` beside the run's decisions, alerts, labels
+and data. Its figures are not taken on trust: they are recomputed from those
+outputs (:mod:`.backtest.audit`), and evidence whose summary differs is refused.
+Promotion refuses unless every evidence run
 was produced by this exact policy hash and every gate passes on it; then the
 compiled policy and a signed registry entry (who, when, why, evidence digest)
 are written under the runtime root.
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .backtest.audit import EVIDENCE_FORMAT, METRICS_FILE, audit_run
 from .errors import EvidenceError, PromotionRefused, RegistryError
 from .gates import WHAT_TO_RUN, GateResult, gate_report
 from .policy.compiled import CompiledPolicy
@@ -30,8 +34,6 @@ from .policy.direction import Direction, judge
 from .registry import Registry
 from .signing import Signer
 
-METRICS_FILE = "metrics.json"
-EVIDENCE_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,13 @@ def read_evidence(folder: str | Path) -> Evidence:
     problems = _shape_problems(document)
     if problems:
         raise EvidenceError(f"{metrics_path}: not an evidence document: {'; '.join(problems)}")
-    return Evidence(folder, document, evidence_digest(folder))
+    digest = evidence_digest(folder)
+    audit = audit_run(folder, document)
+    if audit.differences:
+        raise EvidenceError(f"{metrics_path}: does not match the run's own decisions, alerts, labels and data:\n"
+                            + "\n".join(f"  {difference}" for difference in audit.differences)
+                            + "\nthe evidence was changed after its run; re-run the backtest or notebook to make it again")
+    return Evidence(folder, audit.document(document), digest)
 
 
 def _shape_problems(document: Any) -> list[str]:

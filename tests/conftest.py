@@ -21,11 +21,14 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     """Every test signs promotions with one throwaway key pair, never the user's own keys (~/.config/safeguards)."""
+    import atexit
+    import shutil
     import tempfile
 
     from safeguards.signing import SIGNING_KEY_ENV, TRUSTED_KEYS_ENV, init_keys
 
     folder = tempfile.mkdtemp(prefix="safeguards-test-keys-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # not left in /tmp after the run
     private, _, _ = init_keys(os.path.join(folder, "signing.key"), os.path.join(folder, "trusted"))
     os.environ[SIGNING_KEY_ENV] = str(private)
     os.environ[TRUSTED_KEYS_ENV] = os.path.join(folder, "trusted")

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from safeguards.engine import Engine
+from safeguards import Engine  # the compiled core: the product's engine
 from safeguards.policy import CompiledPolicy, compile_text
 
 REFERENCE = Path(__file__).resolve().parents[1] / "rules" / "multileg_options.yaml"

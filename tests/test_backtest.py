@@ -249,15 +249,15 @@ def test_a_failed_run_leaves_no_outputs_and_stores_nothing(tmp_path, monkeypatch
 
     log = simulated(tmp_path, "small", seed=3, groups=30)
     calls = []
-    real = replay.Engine.decide_stored
+    real = replay.Engine.decide_columns
 
-    def fail_in_third_batch(self, events, fields):
+    def fail_in_third_batch(self, events, logs):
         calls.append(events)
         if len(calls) == 3:
             raise RuntimeError("engine died")
-        return real(self, events, fields)
+        return real(self, events, logs)
 
-    monkeypatch.setattr(replay.Engine, "decide_stored", fail_in_third_batch)
+    monkeypatch.setattr(replay.Engine, "decide_columns", fail_in_third_batch)
     out = tmp_path / "out"
     with pytest.raises(RuntimeError, match="engine died"):
         run_backtest(REFERENCE, out, events=log, batch_size=100)
@@ -300,10 +300,11 @@ def test_decisions_parquet_holds_what_process_stored_decides(sample_run):
 
 
 def test_decisions_batch_takes_ids_merged_from_extra_as_the_engine_does(tmp_path):
-    """An id the store kept in ``extra`` (canonical column empty) reaches the event's dict, so it is the decision's too."""
+    """An id the store kept in ``extra`` (canonical column empty) is the event's, so it is the decision's too."""
     import pyarrow as pa
 
     from safeguards.backtest.sink import decisions_batch
+    from safeguards.core import Engine as CoreEngine
     from safeguards.engine import Engine
     from safeguards.store.reader import arrow_batches, decode
 
@@ -321,8 +322,8 @@ def test_decisions_batch_takes_ids_merged_from_extra_as_the_engine_does(tmp_path
     batch = decode(arrow)
     engine = Engine(REFERENCE)
     expected = [engine.process_stored(e, f) for e, f in zip(batch.events, batch.fields)]
-    outcomes, groups = Engine(REFERENCE).decide_stored(batch.events, batch.fields)
-    written = decisions_batch(batch, outcomes, groups, engine.identity).select(list(expected[0])).to_pylist()
+    decided, _ = CoreEngine(REFERENCE).decide_columns(arrow, {})
+    written = decisions_batch(arrow, decided, engine.identity).select(list(expected[0])).to_pylist()
     assert written == expected
     assert written[0]["event_id"] == "x0" and written[3]["event_id"] == "x3"
 

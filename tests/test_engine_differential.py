@@ -15,7 +15,8 @@ a port is checked locally on millions.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -36,33 +37,35 @@ pytestmark = pytest.mark.skipif(not PORTS, reason="no engine implementation besi
 Item = tuple[str, Any]
 
 
-def transcript(make_engine: Callable[[CompiledPolicy], Any], policy: CompiledPolicy, items: Iterable[Item]) -> list[Any]:
+def transcript(make_engine: Callable[[CompiledPolicy], Any], policy: CompiledPolicy, items: Iterable[Item]) -> Iterator[Any]:
     """Everything an engine says over ``items``: each decision and the alerts after it, then its snapshot."""
     engine = make_engine(policy)
-    out: list[Any] = []
     for what, value in items:
         if what == "event":
-            out.append(engine.process(value))
+            yield engine.process(value)
         elif what == "stored":
-            out.append(engine.process_stored(*value))
+            yield engine.process_stored(*value)
         elif what == "advance":
-            out.append(("advanced", engine.advance(value)))
+            yield ("advanced", engine.advance(value))
             continue
         elif what == "session":
             engine.use_session(*value)
             continue
-        out.append(engine.pop_alerts())
-    out.append(engine.snapshot())
-    return out
+        yield engine.pop_alerts()
+    yield engine.snapshot()
 
 
-def first_difference(oracle: list[Any], port: list[Any]) -> str | None:
-    for index, (want, got) in enumerate(zip(oracle, port)):
+_END = object()
+
+
+def first_difference(oracle: Iterable[Any], port: Iterable[Any]) -> str | None:
+    """The first step at which the two transcripts differ; they are walked in step, so memory stays flat."""
+    for index, (want, got) in enumerate(zip_longest(oracle, port, fillvalue=_END)):
+        if want is _END or got is _END:
+            return f"step {index}: {'python' if want is _END else 'port'} ended first"
         if want != got:
             return (f"step {index}:\n  python: {json.dumps(want, default=str)[:2000]}\n"
                     f"  port:   {json.dumps(got, default=str)[:2000]}")
-    if len(oracle) != len(port):
-        return f"lengths differ: python {len(oracle)}, port {len(port)}"
     return None
 
 
@@ -98,24 +101,28 @@ def test_the_golden_stream_as_stored_events(port: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def faulty_log(tmp_path_factory, request) -> list[dict[str, Any]]:
+def faulty_log(tmp_path_factory, request) -> Path:
     from safeguards.simulator import SimOptions, default_rates, simulate_to
-    from safeguards.simulator.scoring import read_jsonl
 
     events = request.config.getoption("--differential-events")
     rates = {**{name: 0.03 for name in default_rates()}, "duplicate": 0.01, "sequence_gap": 0.005,
              "clock_skew": 0.004, "future_timestamp": 0.004}
     path = tmp_path_factory.mktemp("differential") / "faulty.jsonl"
     simulate_to(path, SimOptions(seed=5, events=events, rates=rates))
-    return list(read_jsonl(path))
+    return path
 
 
 @pytest.mark.parametrize("port", PORTS)
-def test_a_simulated_log_with_every_fault_kind(port: str, faulty_log: list[dict[str, Any]]) -> None:
+def test_a_simulated_log_with_every_fault_kind(port: str, faulty_log: Path) -> None:
+    """Read twice, once per engine, so that ``--differential-events 10000000`` runs in flat memory."""
+    from safeguards.simulator.scoring import read_jsonl
+
     policy = reference_policy()
-    items = [("event", event) for event in faulty_log]
-    assert first_difference(transcript(IMPLEMENTATIONS[ORACLE], policy, items),
-                            transcript(IMPLEMENTATIONS[port], policy, items)) is None
+
+    def items() -> Iterator[Item]:
+        return (("event", event) for event in read_jsonl(faulty_log))
+    assert first_difference(transcript(IMPLEMENTATIONS[ORACLE], policy, items()),
+                            transcript(IMPLEMENTATIONS[port], policy, items())) is None
 
 
 def _real_logs() -> list[Path]:

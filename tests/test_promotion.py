@@ -1,12 +1,16 @@
 """Promotion, rollback and loading from runtime/: refusals first, then the happy path."""
 
+import atexit
 import json
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from safeguards import compile_text, load_policy
+from safeguards.backtest import run_backtest
 from safeguards.errors import EvidenceError, PromotionRefused, RegistryError, SigningError
 from safeguards.promotion import promote, read_evidence, rollback
 from safeguards.registry import Registry
@@ -14,30 +18,42 @@ from safeguards.registry import Registry
 REFERENCE = Path(__file__).resolve().parents[1] / "rules" / "multileg_options.yaml"
 
 
-def policy(version=1, max_depth=2):
+def policy(version=1, max_depth=2, *edits: tuple[str, str]):
+    """The reference policy at ``version``, with its hedge depth and any other ``(old, new)`` text edits."""
     text = REFERENCE.read_text().replace("version: 1", f"version: {version}").replace("max_depth: 2", f"max_depth: {max_depth}")
+    for old, new in edits:
+        assert old in text
+        text = text.replace(old, new)
     return compile_text(text, "p.yaml")
 
 
-def evidence(folder: Path, pol, kind="labeled", span_s=75, **overrides):
-    """A run folder's evidence, written by hand: enough of it (every fault kind 7 times, 10,000 clean events over 75 s)."""
-    from safeguards.simulator.faults import NAMES
+DATA = REFERENCE.parents[1] / "data"
+_RUNS: dict[tuple, Path] = {}
+_CACHE = tempfile.TemporaryDirectory(prefix="safeguards-evidence-")
+atexit.register(_CACHE.cleanup)
 
-    folder.mkdir(parents=True)
-    labeled = kind == "labeled"
-    metrics = {"events": 20_000 if labeled else 10_000, "alerts": 40, "critical_alerts": 12 if labeled else 0,
-               "invalid_events": 0, "recall": 1.0 if labeled else None,
-               "recall_by_fault_kind": {name: 1.0 for name in NAMES} if labeled else {},
-               "injected_by_fault_kind": {name: 7 for name in NAMES} if labeled else {},
-               "false_alerts": 0, "false_alert_rate": 0.0, "missed_faults": 0}
-    metrics.update(overrides)
-    (folder / "metrics.json").write_text(json.dumps({
-        "evidence_format": 1, "policy": {"identity": pol.identity, "hash": pol.hash},
-        "dataset": {"kind": kind, "source": f"{kind}.jsonl", "digest": "d" * 64, "broker_span_ns": span_s * 10**9},
-        "metrics": metrics,
-    }))
-    (folder / "backtest.ipynb").write_text("{}")
+
+def evidence(folder: Path, pol, kind="labeled", start=None, end=None):
+    """A real run's evidence: ``pol`` backtested on the sample (labeled) or the clean baseline, copied to ``folder``.
+
+    Each (policy, data, window) is backtested once per test session; tests that tamper change their own copy.
+    """
+    key = (pol.hash, kind, start, end)
+    if key not in _RUNS:
+        made = Path(_CACHE.name) / str(len(_RUNS))
+        log = DATA / ("sample.jsonl" if kind == "labeled" else "clean.jsonl")
+        run_backtest(pol, made, events=log, start=start, end=end)
+        _RUNS[key] = made
+    shutil.copytree(_RUNS[key], folder)
     return read_evidence(folder)
+
+
+def edited(folder: Path, edit) -> Path:
+    """What someone who wanted a change through does to a run folder's metrics.json."""
+    document = json.loads((folder / "metrics.json").read_text())
+    edit(document)
+    (folder / "metrics.json").write_text(json.dumps(document))
+    return folder
 
 
 @pytest.fixture
@@ -66,9 +82,9 @@ def test_evidence_from_another_policy_is_refused(tmp_path):
 
 
 def test_failed_gates_are_refused_with_every_result(tmp_path):
-    pol = policy()
-    runs = [evidence(tmp_path / "l", pol, recall=0.5, recall_by_fault_kind={"duplicate": 0.5}),
-            evidence(tmp_path / "c", pol, kind="clean", critical_alerts=2)]
+    """Submits without intents let through miss that fault; depth-1 hedges block clean traffic's depth-2 ones."""
+    pol = policy(1, 1, ("required_before_submit: true", "required_before_submit: false"))
+    runs = [evidence(tmp_path / "l", pol), evidence(tmp_path / "c", pol, kind="clean")]
     with pytest.raises(PromotionRefused) as refused:
         promote(pol, runs, "alice", "r", tmp_path / "runtime")
     text = str(refused.value)
@@ -175,8 +191,10 @@ def test_a_registry_line_that_is_not_utf8_is_refused_with_its_place(tmp_path, ru
     ({"recall_by_fault_kind": [1.0]}, "metrics.recall_by_fault_kind is [1.0], not a number"),
 ])
 def test_evidence_whose_metrics_are_not_numbers_is_refused_in_words(tmp_path, metrics, problem):
+    run = evidence(tmp_path / "run", policy())
+    edited(run.folder, lambda document: document["metrics"].update(metrics))
     with pytest.raises(EvidenceError, match=r"metrics.json: not an evidence document: .*" + re.escape(problem)):
-        evidence(tmp_path / "run", policy(), **metrics)
+        read_evidence(run.folder)
 
 
 # -- the attacks of a user who wanted a change through (issue 16) ------------------------------------------
@@ -245,7 +263,7 @@ def test_lowered_gates_need_a_second_person_and_are_recorded(tmp_path, runtime):
     text = (REFERENCE.read_text().replace("version: 1", "version: 2")
             .replace("at_most: 0.001", "at_most: 0.5").replace("at_least: 0.99", "at_least: 0"))
     lowered = compile_text(text, "p.yaml")
-    runs = [evidence(tmp_path / "low-l", lowered, recall=0.2), evidence(tmp_path / "low-c", lowered, kind="clean")]
+    runs = [evidence(tmp_path / "low-l", lowered), evidence(tmp_path / "low-c", lowered, kind="clean")]
     with pytest.raises(PromotionRefused, match="needs a second person") as refused:
         promote(lowered, runs, "alice", "easier", tmp_path / "runtime")
     assert "promotion.gates[detects_every_fault_kind].at_least: 0.99 -> 0" in str(refused.value)
@@ -258,26 +276,112 @@ def test_lowered_gates_need_a_second_person_and_are_recorded(tmp_path, runtime):
 
 def test_production_gates_bind_a_candidate(tmp_path, runtime):
     """A tightening candidate (no approval needed) is still held to production's gates as well as its own."""
-    stricter = policy(version=2, max_depth=1)
-    runs = [evidence(tmp_path / "st-l", stricter, false_alert_rate=0.01), evidence(tmp_path / "st-c", stricter, kind="clean")]
+    stricter = policy(2, 2, ("max_skew: 500ms", "max_skew: 1ms"))  # a skew tolerance below the feed's jitter
+    runs = [evidence(tmp_path / "st-l", stricter), evidence(tmp_path / "st-c", stricter, kind="clean")]
     with pytest.raises(PromotionRefused) as refused:
         promote(stricter, runs, "alice", "stricter", tmp_path / "runtime")
     assert "FAIL production:few_false_alerts" in str(refused.value)
 
 
 def test_evidence_too_thin_to_prove_anything_fails_its_gates(tmp_path):
-    """A 10 s labeled window holding 8 of 14 fault kinds and a 16-event clean window: not enough evidence."""
-    from safeguards.simulator.faults import NAMES
-
+    """A 10 s labeled window holding a few fault kinds and a 50 ms clean window: not enough evidence."""
     pol = policy()
-    few = {name: (3 if i < 8 else 0) for i, name in enumerate(NAMES)}
-    runs = [evidence(tmp_path / "l", pol, injected_by_fault_kind={k: n for k, n in few.items() if n},
-                     recall_by_fault_kind={k: 1.0 for k, n in few.items() if n}),
-            evidence(tmp_path / "c", pol, kind="clean", span_s=0.05, events=16)]
+    runs = [evidence(tmp_path / "l", pol, start="2026-02-21T14:30:00Z", end="2026-02-21T14:30:10Z"),
+            evidence(tmp_path / "c", pol, kind="clean", start="2026-02-21T14:30:00Z", end="2026-02-21T14:30:00.05Z")]
+    assert runs[1].document["metrics"]["events"] < 100
     with pytest.raises(PromotionRefused) as refused:
         promote(pol, runs, "alice", "r", tmp_path / "runtime")
     text = str(refused.value)
-    assert "FAIL detects_every_fault_kind: not enough evidence: every fault kind needs 5 labelled instances; 14 of 14" in text
+    assert "FAIL detects_every_fault_kind: not enough evidence: every fault kind needs 5 labelled instances" in text
     assert "FAIL no_critical_alerts_on_clean_traffic: not enough evidence: a clean baseline needs 10,000 events" in text
-    assert "16 events over 0.05s" in text and "safeguards simulate" in text
+    assert "safeguards simulate" in text
     assert not (tmp_path / "runtime").exists()
+
+
+# -- evidence is recomputed from the run's own outputs, not read off metrics.json (issue 16) -----------------
+
+
+def test_metrics_edited_to_pass_are_refused_with_each_figure(tmp_path):
+    """166 critical alerts on clean traffic, rewritten to 0 in metrics.json: the alerts still say 166."""
+    pol = policy(1, 1)
+    run = evidence(tmp_path / "c", pol, kind="clean")
+    stated = run.document["metrics"]["critical_alerts"]
+    assert stated > 0
+    edited(run.folder, lambda document: document["metrics"].update(critical_alerts=0))
+    with pytest.raises(EvidenceError, match=rf"does not match the run's own decisions.*\n  metrics.critical_alerts says 0, "
+                                            rf"the run's outputs give {stated}\n.*re-run"):
+        read_evidence(run.folder)
+
+
+def test_recall_raised_by_hand_is_refused(tmp_path):
+    pol = policy(1, 2, ("required_before_submit: true", "required_before_submit: false"))
+    run = evidence(tmp_path / "l", pol)
+    assert run.document["metrics"]["recall_by_fault_kind"]["submit_without_intent"] < 0.99
+
+    def perfect(document):
+        document["metrics"]["recall"] = 1.0
+        document["metrics"]["recall_by_fault_kind"]["submit_without_intent"] = 1.0
+    edited(run.folder, perfect)
+    with pytest.raises(EvidenceError, match=r"metrics.recall_by_fault_kind.submit_without_intent says 1.0"):
+        read_evidence(run.folder)
+
+
+def test_another_policys_run_relabelled_as_this_one_is_refused(tmp_path):
+    """A copy of a run with only its policy hash changed: its decisions still name the policy that made them."""
+    candidate, other = policy(), policy(1, 3)
+    run = evidence(tmp_path / "l", other)
+
+    def relabel(document):
+        document["policy"] = {"identity": candidate.identity, "hash": candidate.hash, "name": candidate.name,
+                              "version": candidate.version}
+    edited(run.folder, relabel)
+    with pytest.raises(EvidenceError, match=rf"decisions.parquet: made by {re.escape(other.identity)}, not by "
+                                            rf"{re.escape(candidate.identity)}"):
+        read_evidence(run.folder)
+
+
+def test_decisions_of_other_data_are_refused(tmp_path):
+    pol = policy()
+    labeled, clean = evidence(tmp_path / "l", pol), evidence(tmp_path / "c", pol, kind="clean")
+    shutil.copyfile(clean.folder / "decisions.parquet", labeled.folder / "decisions.parquet")
+    with pytest.raises(EvidenceError, match=r"not the decisions of the run's data: [\d,]+ stored events have no decision"):
+        read_evidence(labeled.folder)
+
+
+def test_a_changed_data_digest_is_refused(tmp_path):
+    run = evidence(tmp_path / "l", policy())
+    edited(run.folder, lambda document: document["dataset"].update(digest="0" * 64))
+    with pytest.raises(EvidenceError, match=r"dataset.digest says 0{64}, the run's outputs give [0-9a-f]{64}"):
+        read_evidence(run.folder)
+
+
+def test_labels_changed_after_the_run_are_refused(tmp_path):
+    run = evidence(tmp_path / "l", policy())
+    labels = run.folder / "labels.jsonl"
+    labels.write_text("".join(labels.read_text().splitlines(keepends=True)[:-50]))  # the hardest 50 faults "never happened"
+    with pytest.raises(EvidenceError, match="not the labels the run was scored on"):
+        read_evidence(run.folder)
+
+
+def test_evidence_without_its_data_is_refused_with_what_to_do(tmp_path):
+    run = evidence(tmp_path / "l", policy())
+    (run.folder / "events.duckdb").unlink()
+    with pytest.raises(EvidenceError, match=r"the event store the run read .* is not there; .*--events"):
+        read_evidence(run.folder)
+
+
+def test_a_backtest_of_a_store_is_audited_against_that_store(tmp_path):
+    """With --db the run folder names the store; the audit reads it there (read-only: the digest stays)."""
+    from safeguards.promotion import evidence_digest
+    from safeguards.store import ingest_file, open_store
+    from safeguards.adapters import AdapterOptions, stager
+
+    db = tmp_path / "events.duckdb"
+    con = open_store(db)
+    options = AdapterOptions()
+    ingest_file(con, DATA / "sample.jsonl", "jsonl", stager("jsonl", options, None), options.describe())
+    con.close()
+    run = run_backtest(policy(), tmp_path / "run", db=db, labels=DATA / "sample.labels.jsonl")
+    before = evidence_digest(run.out_dir)
+    audited = read_evidence(run.out_dir)
+    assert audited.document["metrics"] == run.evidence["metrics"] and audited.digest == before

@@ -1,7 +1,8 @@
 """The backtest: replay stored events in arrival order through the production engine, and record it.
 
-One pass over the events, in batches: each policy's engine decides the batch,
-its decisions and alerts go to Parquet parts (memory flat in the number of
+One pass over the events, in batches of Arrow columns: each policy's engine
+decides the batch in the core (columns in, decision and alert columns out, no
+Python object per event), its decisions and alerts go to Parquet parts (memory flat in the number of
 events), labelled decisions are kept for scoring, and with ``compare`` a second
 engine sees the same batch. At the end: ``decisions.parquet``,
 ``alerts.parquet``, ``summary.json``, ``scoring.json`` (labels), ``metrics.json``
@@ -20,21 +21,21 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..collector import rare_collections
 from ..core import Engine
 from ..errors import UsageError
 from ..events import parse_timestamp
-from ..session import LIVE
+from ..session import SessionTraits
 from ..gates import GateReport, gate_report
 from ..policy import CompiledPolicy, load_policy
-from ..promotion import EVIDENCE_FORMAT, METRICS_FILE
+from .audit import EVIDENCE_FORMAT, METRICS_FILE, keep_labels
 from .compare import Comparison, why_nothing_differs
 from .scoring import LabelTracker, dataset_kind, find_labels, labelled_log, metrics, read_labels, scoring_document
-from ..store.reader import EventBatch
 from .overlap import Worker
 from .sink import RunWriter, decisions_batch
-from .source import BATCH, EventSource, LogSession, Window, from_database, from_log, log_stretches
+from .source import BATCH, EventSource, LogSession, Window, from_database, from_log
 from .summary import summarize
 
 #: ``progress(events_done, events_total)``; called after each batch.
@@ -73,28 +74,19 @@ class _Lane:
     decisions: pa.RecordBatch | None = None
     alerts: list[dict] = field(default_factory=list)
 
-    def step(self, batch: EventBatch, stretches: list[tuple[int, int, int]], sessions: dict[int, LogSession]) -> None:
-        # The store screened every event on ingest: the engine need not check them again.
-        engine = self.engine
-        arrivals = engine.arrivals
-        outcomes: list[tuple] = []
-        groups: list[str | None] = []
-        self.alerts = []
-        whole = len(stretches) == 1
-        for start, stop, log in stretches:  # each log numbers its broker messages and keeps its clocks on its own
-            session = sessions.get(log)
-            engine.use_session(log, session.traits if session is not None else LIVE)
-            decided, grouped = engine.decide_stored(batch.events if whole else batch.events[start:stop],
-                                                    batch.fields if whole else batch.fields[start:stop])
-            outcomes += decided
-            groups += grouped
-            raised = engine.pop_alerts()
-            for alert in raised:  # seq is a position within one log: with the log, the event
-                alert["ingest_id"] = log
-            self.alerts += raised
-        self.decisions = decisions_batch(batch, outcomes, groups, self.policy.identity, arrivals)
-        self.writer.write(self.decisions, self.alerts)
-        self.critical += sum(1 for alert in self.alerts if alert["severity"] == "critical")
+    def step(self, batch: pa.RecordBatch, logs: dict[int, SessionTraits]) -> None:
+        """Decide one batch of stored events in the core, columns in and out, and record it.
+
+        Each log's stretch of the batch is its own broker session (``logs``: its
+        traits), as each log numbers its broker messages and keeps its clocks on its own.
+        """
+        decided, raised = self.engine.decide_columns(batch, logs)
+        self.decisions = decisions_batch(batch, decided, self.policy.identity)
+        # Alerts are rare (a few per thousand events): scoring and comparison read them as dicts.
+        self.alerts = raised.to_pylist() if raised.num_rows else []
+        self.writer.write(self.decisions, raised)
+        if raised.num_rows:
+            self.critical += pc.sum(pc.equal(raised.column("severity"), "critical")).as_py() or 0
         if self.tracker is not None:
             self.tracker.observe(self.decisions, self.alerts)
 
@@ -203,12 +195,12 @@ def run_backtest(
             comparison = Comparison(out_dir, main_policy.identity, other_policy.identity)
         total = source.stored_events()
         sessions = source.sessions()
+        logs = {ingest_id: session.traits for ingest_id, session in sessions.items()}
         done = 0
         with rare_collections():
-            for batch in source.batches(batch_size):
-                stretches = log_stretches(batch)
+            for batch in source.record_batches(batch_size):
                 for lane in lanes:
-                    lane.step(batch, stretches, sessions)
+                    lane.step(batch, logs)
                 if comparison is not None:
                     a, b = lanes
                     comparison.observe(a.decisions, b.decisions, a.alerts, b.alerts)
@@ -255,6 +247,8 @@ def _finish(lane: _Lane, source: EventSource, labelled: bool, labels: str | Path
     dataset = {"kind": kind, "source": source.description, "digest": source.digest, "events": events,
                "broker_span_ns": last - first if first is not None and last is not None else None,
                "labels": str(labels) if labels is not None else None, "window": source.window.describe()}
+    if labels is not None:  # the run keeps what it was scored on: promotion recomputes the metrics from it
+        dataset["labels_sha256"] = keep_labels(Path(labels), lane.out_dir)
     gates = gate_report(policy.identity, policy["promotion"]["gates"], [{"dataset": dataset, "metrics": body}])
     seconds = time.perf_counter() - started_clock
     evidence = {

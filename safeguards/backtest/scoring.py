@@ -117,7 +117,8 @@ class LabelTracker:
     their decisions become dicts (with the keys and values of the engine's own).
 
     In a store of several logs, ``log`` is the labels' own (see :func:`labelled_log`):
-    only its events are looked at, and only alerts about its orders and groups. An
+    only its events are looked at, and only alerts about its orders and groups (judged
+    at the end, so the result does not depend on how the replay was batched). An
     alert is raised at the event being decided, and a timer (an ack timeout) fires at
     whichever log's event moves broker time past it, so the log an alert was raised
     in does not say whose order it is about; only alerts about no order or group
@@ -142,7 +143,6 @@ class LabelTracker:
                 decisions = decisions.filter(mine)
             self.orders.update(pc.unique(decisions.column("order_id")).to_pylist())
             self.groups.update(pc.unique(decisions.column("group_id")).to_pylist())
-            alerts = [alert for alert in alerts if self._about_labelled_log(alert)]
         self.alerts.extend(alerts)
         refused = pc.and_(pc.equal(decisions.column("type"), "intent"),
                           pc.is_in(decisions.column("verdict"), value_set=_REFUSED))
@@ -173,7 +173,8 @@ class LabelTracker:
         from ..simulator.scoring import score
 
         replayed = [label for label in self.labels if label["seq"] in self.decisions]
-        return score(replayed, self.decisions, self.alerts, self.blocked)
+        alerts = self.alerts if self.log is None else [a for a in self.alerts if self._about_labelled_log(a)]
+        return score(replayed, self.decisions, alerts, self.blocked)
 
 
 def dataset_kind(result: Score | None) -> str:

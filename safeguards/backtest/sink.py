@@ -1,13 +1,14 @@
 """Writing decisions and alerts as they are made, per batch, so memory stays flat.
 
 Decisions (one per event, the bulk of the output) become one Arrow batch per
-event batch, with no dict per decision: the engine's outcomes (a few shared
-tuples) dictionary-encoded, the groups converted in one pass, and the event
-fields (seq, ids, type, account, timestamps) taken straight from the batch's
-own Arrow columns. A background :class:`~.overlap.Worker` appends
-each to ``decisions.parquet`` and inserts it into the store's ``decisions``
-table while the engine decides the next batch. Alerts are rare: small Parquet
-parts merged at the end into ``alerts.parquet`` and the ``alerts`` table.
+event batch, with no Python object per decision: the core's decision columns
+(verdict, guard, rule and reason dictionary-encoded, each distinct text made
+once) decoded to the stored text columns, and the event fields (type, account,
+timestamps, log) taken straight from the batch's own Arrow columns. A background
+:class:`~.overlap.Worker` appends each to ``decisions.parquet`` and inserts it
+into the store's ``decisions`` table while the engine decides the next batch.
+Alerts are rare: small Parquet parts merged at the end into ``alerts.parquet``
+and the ``alerts`` table.
 
 The store gets a run in one transaction, open from the first batch to the end.
 Measured on the 1M bench store: inserting from each Arrow batch costs the same
@@ -23,20 +24,15 @@ every few batches cost more CPU and memory, not less.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
 from functools import partial
-from operator import itemgetter
 from pathlib import Path
-from typing import Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..events import DEFAULT_ACCOUNT
-from ..store.reader import EventBatch
 from .overlap import Worker
 
 _TIMESTAMP = pa.timestamp("ns")
@@ -67,85 +63,47 @@ def sql_text(path: Path) -> str:
     return "'" + path.as_posix().replace("'", "''") + "'"
 
 
-def _text(value: Any) -> str | None:
-    return value if value is None or isinstance(value, str) else str(value)
-
-
-def _column(values: Any, kind: pa.DataType) -> pa.Array:
-    """Values as Arrow; an odd value (a malformed event's id may be anything) stored as text or null."""
-    try:
-        return pa.array(values, kind)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        if kind == pa.string():
-            return pa.array([_text(v) for v in values], kind)
-        return pa.array([v if type(v) is int and -(1 << 63) <= v < 1 << 63 else None for v in values], kind)
-
-
 def _as(column: pa.Array, kind: pa.DataType) -> pa.Array:
     return column if column.type == kind else column.cast(kind)
 
 
-def _outcome_columns(outcomes: Sequence[tuple]) -> list[pa.Array]:
-    """``verdict``, ``guard``, ``rule``, ``reason`` of each outcome, dictionary-encoded by identity.
+def _text(column: pa.Array) -> pa.Array:
+    """A text column as plain strings (the core's outcome columns come dictionary-encoded)."""
+    return column.dictionary_decode() if pa.types.is_dictionary(column.type) else _as(column, pa.string())
 
-    The guards return a few shared tuples over and over: each distinct object is
-    converted once and ``take`` spreads it over the rows, instead of transposing
-    every event's tuple in Python.
+
+def decisions_batch(events: pa.RecordBatch, decided: pa.RecordBatch, policy: str) -> pa.RecordBatch:
+    """The decisions of ``events`` as one Arrow batch of :data:`DECISIONS_SCHEMA`.
+
+    ``decided`` is :meth:`~safeguards.core.Engine.decide_columns`'s answer for
+    the batch (``seq`` as the engine numbers it, the ids as the engine read them,
+    the group and the outcome); the event's own fields (type, account,
+    timestamps) come straight from the batch's Arrow columns; ``ingest_id`` says
+    which of the store's logs the event came from (``seq`` is a position within
+    its log, so two logs of a store repeat each other's).
     """
-    rows = len(outcomes)
-    ids = np.fromiter(map(id, outcomes), dtype=np.uint64, count=rows)
-    _, first, codes = np.unique(ids, return_index=True, return_inverse=True)
-    distinct = list(zip(*itemgetter(*first.tolist())(outcomes))) if len(first) > 1 else list(zip(outcomes[0]))
-    indices = pa.array(codes.reshape(-1))
-    return [_column(values, pa.string()).take(indices) for values in distinct]
-
-
-def _seq(column: pa.Array, arrivals: int) -> pa.Array:
-    """The decisions' ``seq``: the event's, or (absent) its arrival number, as the engine numbers it."""
-    column = _as(column, pa.int64())
-    if column.null_count == 0:
-        return column
-    numbers = pa.array(np.arange(arrivals + 1, arrivals + 1 + len(column), dtype=np.int64))
-    return pc.coalesce(column, numbers)
-
-
-def decisions_batch(batch: EventBatch, outcomes: Sequence[tuple], groups: Sequence[str | None], policy: str,
-                    arrivals: int = 0) -> pa.RecordBatch:
-    """The decisions of ``batch`` as one Arrow batch of :data:`DECISIONS_SCHEMA`.
-
-    ``outcomes`` and ``groups`` are :meth:`~safeguards.engine.Engine.decide_stored`'s
-    answer for the batch; ``arrivals`` is the engine's count of events before it
-    (an event without ``seq`` is numbered by arrival). The event's own fields
-    (``seq``, ``event_id``, ``order_id``, type, account, timestamps) come straight
-    from the batch's Arrow columns: the same values the engine put in a decision;
-    ``ingest_id`` says which of the store's logs the event came from (``seq`` is a
-    position within its log, so two logs of a store repeat each other's).
-    """
-    rows = len(outcomes)
-    events = batch.columns
-    if rows:
-        verdict, guard, rule, reason = _outcome_columns(outcomes)
-    else:
-        verdict = guard = rule = reason = pa.array([], pa.string())
-    if events.column("extra").null_count == rows:
-        seq, event_id, order_id = (events.column(name) for name in ("seq", "event_id", "order_id"))
-    else:  # fields kept in ``extra`` were merged into the dicts, and the engine read its ids from those
-        seq, event_id, order_id = (_column([e.get(name) for e in batch.events], DECISIONS_SCHEMA.field(name).type)
-                                   for name in ("seq", "event_id", "order_id"))
+    rows = events.num_rows
     arrays = [
-        _seq(seq, arrivals),
-        _as(event_id, pa.string()),
-        _as(order_id, pa.string()),
-        _column(groups, pa.string()),
-        verdict, guard, rule, reason,
+        decided.column("seq"),
+        _text(decided.column("event_id")),
+        _text(decided.column("order_id")),
+        decided.column("group_id"),
+        *(_text(decided.column(name)) for name in ("verdict", "guard", "rule", "reason")),
         pa.repeat(policy, rows),
-        _as(events.column("type"), pa.string()),
+        _text(events.column("type")),
         pc.fill_null(_as(events.column("account"), pa.string()), DEFAULT_ACCOUNT),
         events.column("recv_ts").cast(_TIMESTAMP),
         events.column("broker_ts").cast(_TIMESTAMP),
         _as(events.column("ingest_id"), pa.int32()),
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=DECISIONS_SCHEMA)
+
+
+def alerts_table(alerts: pa.RecordBatch, policy: str) -> pa.Table:
+    """A batch's alerts (:meth:`~safeguards.core.Engine.decide_columns`) as :data:`ALERT_COLUMNS`, under ``policy``."""
+    columns = [alerts.column(name) for name in _ALERT_KEYS]
+    columns += [pa.repeat(policy, alerts.num_rows), _as(alerts.column("ingest_id"), pa.int32())]
+    return pa.Table.from_arrays(columns, schema=ALERT_COLUMNS)
 
 
 class RunWriter:
@@ -169,15 +127,12 @@ class RunWriter:
         self.decisions = pq.ParquetWriter(self.decisions_path, DECISIONS_SCHEMA, compression="zstd")
         self.storing = False  # the store's transaction is open (on the worker)
 
-    def write(self, decisions: pa.RecordBatch, alerts: list[dict[str, Any]]) -> None:
-        """Append a batch's decisions (from :func:`decisions_batch`) and alerts."""
+    def write(self, decisions: pa.RecordBatch, alerts: pa.RecordBatch) -> None:
+        """Append a batch's decisions (from :func:`decisions_batch`) and alerts (the core's alert columns)."""
         self.worker.submit(partial(self._append, decisions))  # compressing, writing and inserting release the GIL
-        if alerts:
-            columns = [_column([a.get(key) for a in alerts], ALERT_COLUMNS.field(key).type) for key in _ALERT_KEYS]
-            columns.append(pa.repeat(self.policy, len(alerts)))
-            columns.append(_column([a.get("ingest_id") for a in alerts], pa.int32()))
+        if alerts.num_rows:
             path = self.parts / f"alerts-{len(self.alert_parts):06d}.parquet"
-            pq.write_table(pa.Table.from_arrays(columns, schema=ALERT_COLUMNS), path)
+            pq.write_table(alerts_table(alerts, self.policy), path)
             self.alert_parts.append(path)
 
     def finish(self) -> tuple[Path, Path]:

@@ -2,50 +2,51 @@
 
 Canonical events in on stdin, one per line; out on stdout: one
 ``{"type": "decision", ...}`` per input line, followed by the ``{"type":
-"alert", ...}`` lines it raised. Output is flushed as soon as the lines that
-arrived together are decided (one line, when a parent talks to it line by line;
-a burst is answered in one write), so a parent process can talk to it. A malformed line
-gets an ``invalid`` decision naming its line number, and the stream goes on.
+"alert", ...}`` lines it raised (the loop: :mod:`safeguards.sidecar`). With
+``--journal PATH`` the same loop runs behind the journal (group commit, crash
+recovery, start-up reconciliation: :mod:`safeguards.journal.sidecar`).
 End of input or SIGTERM ends the run cleanly with a summary on stderr.
-While no input arrives, broker time moves on by elapsed local time
-(:mod:`safeguards.idle_clock`), so timeouts fire on a quiet stream: their alert
-lines come by themselves, with no decision before them.
-With ``--journal PATH`` the loop is :mod:`safeguards.journal.sidecar` (group
-commit, crash recovery, start-up reconciliation), run under the journal's
-``PYTHONHASHSEED`` (see :mod:`safeguards.journal.seed`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from ..collector import rare_collections
 from ..core import Engine
 from ..errors import UsageError
-from ..journal.seed import REEXEC_MARK, reexec_argv
 from ..idle_clock import IdleClock
-from ..journal.journaled import Answer, Line
-from ..journal.sidecar import LineReader, answer_quiet, parse_line, serve_journaled, write_answers
-
-
-class _Stop(Exception):
-    """SIGTERM arrived while waiting for input."""
+from ..journal.sidecar import serve_journaled
+from ..policy.compiled import CompiledPolicy
+from ..registry import is_runtime_folder
+from ..sidecar import LineReader, Plain, serve, summary
+from ..shadow import Shadow, load_candidate
+from ..swap import Follower
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run", help="sidecar: canonical events as JSON lines on stdin, decisions and alerts as JSON lines on stdout"
     )
-    parser.add_argument("--policy", required=True, metavar="P", help="a YAML policy or a compiled JSON policy")
+    parser.add_argument("--policy", metavar="P", help="a YAML policy, a compiled JSON policy or a runtime folder")
+    parser.add_argument("--follow", metavar="RUNTIME/NAME",
+                        help="instead of --policy: run the live version of a promoted policy (runtime/NAME) and take "
+                             "its promotions and rollbacks while running (SIGHUP: look now), carrying the state across "
+                             "when the new version is compatible")
+    parser.add_argument("--shadow", metavar="CANDIDATE",
+                        help="also decide every event under a candidate (runtime/NAME@VERSION, or a policy file) "
+                             "without enforcing it: stdout is unchanged; both versions' decisions and alerts, and what "
+                             "differs, go to --shadow-out as a backtest --compare run folder")
+    parser.add_argument("--shadow-out", metavar="DIR", help="with --shadow: the run folder to write")
+    parser.add_argument("--follow-every", type=float, default=1.0, metavar="SECONDS",
+                        help="with --follow: how often to look at the registry (default 1)")
     parser.add_argument("--journal", metavar="PATH",
-                        help="journal folder: every input is durable before it is answered; a restart resumes from it "
-                             "(the command re-executes itself under the journal's PYTHONHASHSEED so checkpoints load)")
+                        help="journal folder: every input is durable before it is answered; a restart resumes from it")
     parser.add_argument("--broker-open-orders", metavar="FILE",
                         help="with --journal: the broker's open orders (JSON lines) to reconcile against on start-up")
     parser.add_argument("--checkpoint-every", type=int, default=100_000, metavar="N",
@@ -66,105 +67,61 @@ def run_sidecar(args: argparse.Namespace, stdin: IO[bytes] | None = None, stdout
     out = stdout if stdout is not None else sys.stdout
     err = stderr if stderr is not None else sys.stderr
     journal = getattr(args, "journal", None)
-    if journal is not None:
-        if stdin is None:  # the real command, not a caller handing us streams: may re-execute itself
-            _run_under_journal_seed(Path(journal), err)
-    elif getattr(args, "broker_open_orders", None) is not None:
+    if journal is None and getattr(args, "broker_open_orders", None) is not None:
         raise UsageError("--broker-open-orders needs --journal: reconciliation acts on the recovered state")
-    elif getattr(args, "new_session", False):
+    if journal is None and getattr(args, "new_session", False):
         raise UsageError("--new-session needs --journal: without one every run starts a new session anyway")
     tick = getattr(args, "tick", 0.0)
     if not 0 <= tick < float("inf"):  # NaN fails too
         raise UsageError(f"--tick {tick}: give the seconds between looks at the clock, 0 or more (0: never)")
+    follower, policy = _policy_of(args)
+    shadow = _shadow_of(args)
     with rare_collections():  # a long stream of short-lived dicts: see safeguards.collector
         if journal is not None:
-            return serve_journaled(args.policy, journal, source, out, err, broker_open_orders=args.broker_open_orders,
+            return serve_journaled(policy, journal, source, out, err, broker_open_orders=args.broker_open_orders,
                                    checkpoint_every=args.checkpoint_every, tick=tick,
-                                   new_session=getattr(args, "new_session", False))
-        return _serve(Engine(args.policy), source, out, err, IdleClock(tick))
+                                   new_session=getattr(args, "new_session", False), follower=follower, shadow=shadow)
+        engine = Engine(policy)
+        beside = shadow(engine) if shadow is not None else None
+        if beside is not None:
+            print(f"safeguards run: {beside.describe()}", file=err, flush=True)
+        print(f"safeguards run: {engine.identity} ready", file=err, flush=True)
+        ended_by = serve(Plain(engine), LineReader(source), out, err, IdleClock(tick), follower, beside)
+        if beside is not None:
+            print(beside.finish(), file=err, flush=True)
+        print(json.dumps(summary(engine, ended_by)), file=err, flush=True)
+        return 0
 
 
-def _serve(engine: Engine, source: IO[bytes], out: IO[str], err: IO[str], clock: IdleClock) -> int:
-    """The sidecar without a journal: answer each line until end of input or SIGTERM, then the summary."""
-    state = {"reading": False, "stop": False}
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        state["stop"] = True
-        if state["reading"]:
-            raise _Stop
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    print(f"safeguards run: {engine.identity} ready", file=err, flush=True)
-    ended_by = "end of input"
-    reader = LineReader(source)
-    try:
-        line_number = 0
-        while not state["stop"]:
-            state["reading"] = True
-            try:
-                raw_lines = reader.next_lines(clock.tick)
-            finally:
-                state["reading"] = False
-            if not raw_lines and not reader.ended:
-                answer_quiet(clock, engine, engine.advance, out)
-                continue
-            answers, numbers = [], []
-            for raw in raw_lines:
-                line_number += 1
-                if raw.strip():
-                    answers.append(_answer(engine, raw))
-                    numbers.append(line_number)
-            write_answers(answers, out, line_numbers=numbers)  # the lines that came together, answered together
-            out.flush()
-            clock.heard(engine.now)
-            if reader.ended:
-                break
-        else:
-            ended_by = "SIGTERM"
-    except _Stop:
-        ended_by = "SIGTERM"
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    summary = {
-        "type": "summary",
-        "ended_by": ended_by,
-        "policy": engine.identity,
-        "events": engine.arrivals,
-        "verdicts": engine.counts,
-        "alerts": engine.alert_counts,
-        "trading": engine.escalation.snapshot(),
-    }
-    print(json.dumps(summary), file=err, flush=True)
-    return 0
 
 
-def _run_under_journal_seed(journal: Path, err: IO[str]) -> None:
-    """Re-execute this command (same pid, same pipes) under the journal's PYTHONHASHSEED, so its checkpoint loads.
+def _policy_of(args: argparse.Namespace) -> tuple[Follower | None, CompiledPolicy | str]:
+    """The policy to run, and the registry to follow if ``--follow`` was given."""
+    follow, policy = getattr(args, "follow", None), getattr(args, "policy", None)
+    if follow is None:
+        if policy is None:
+            raise UsageError("give --policy P (a policy file or runtime/NAME), or --follow runtime/NAME")
+        return None, policy
+    if policy is not None:
+        raise UsageError("give --policy or --follow, not both: --follow runs the live version of runtime/NAME")
+    every = getattr(args, "follow_every", 1.0)
+    if not 0 < every < float("inf"):
+        raise UsageError(f"--follow-every {every}: give the seconds between looks at the registry, more than 0")
+    if not is_runtime_folder(Path(follow)):
+        raise UsageError(f"--follow {follow}: not a runtime folder (runtime/NAME with a registry.jsonl); promote a "
+                         "version first, or give a policy file with --policy")
+    follower = Follower(follow, every)
+    return follower, follower.live()
 
-    Done before stdin is read or the journal locked: the new image starts
-    from scratch on the very same descriptors, and nothing was consumed.
-    """
-    plan = reexec_argv(journal, sys.argv[1:]) if sys.argv[1:2] == ["run"] else None
-    os.environ.pop(REEXEC_MARK, None)  # the mark only guards this one start against a loop
-    if plan is None:
-        return
-    argv, environment, seed = plan
-    print(f"safeguards run: journal {journal} uses hash seed {seed}; restarting under PYTHONHASHSEED={seed} so its "
-          f"checkpoints can be loaded (set it in the environment to skip this step)", file=err, flush=True)
-    try:
-        os.execve(argv[0], argv, environment)
-    except OSError as error:  # still correct without it: recovery replays the whole journal instead
-        print(f"safeguards run: could not restart under PYTHONHASHSEED={seed} ({error.strerror}); "
-              "recovery will replay the whole journal", file=err, flush=True)
 
-
-def _answer(engine: Engine, raw: bytes) -> Answer:
-    """Decide one input line: its decision and the alerts raised.
-
-    An event without a ``seq`` gets its arrival position from the engine (blank
-    lines are not arrivals), as the journaled sidecar numbers it: the same
-    input gets the same answers with or without ``--journal``.
-    """
-    parsed = parse_line(raw)
-    decision = engine.process(parsed.event) if type(parsed) is Line else engine.invalid(None, parsed[1])
-    return decision, engine.pop_alerts()
+def _shadow_of(args: argparse.Namespace) -> Callable[[Engine], Shadow] | None:
+    """What makes the shadow from the live engine, if ``--shadow`` was given (the candidate is loaded now)."""
+    candidate, folder = getattr(args, "shadow", None), getattr(args, "shadow_out", None)
+    if candidate is None:
+        if folder is not None:
+            raise UsageError("--shadow-out needs --shadow CANDIDATE: the version to decide beside the live one")
+        return None
+    if folder is None:
+        raise UsageError("--shadow needs --shadow-out DIR: where the candidate's decisions and alerts go")
+    policy = load_candidate(candidate)
+    return lambda live: Shadow(policy, live, folder)

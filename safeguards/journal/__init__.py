@@ -2,9 +2,8 @@
 
 from .files import JOURNAL_FORMAT, JournalLock, SegmentWriter, iter_journal_events, read_segment
 from .records import decode, encode
-from .seed import HashSeedWarning
 
 __all__ = [
-    "JOURNAL_FORMAT", "HashSeedWarning", "JournalLock", "SegmentWriter", "decode", "encode", "iter_journal_events",
+    "JOURNAL_FORMAT", "JournalLock", "SegmentWriter", "decode", "encode", "iter_journal_events",
     "read_segment",
 ]

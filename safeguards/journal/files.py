@@ -2,8 +2,8 @@
 
     PATH/LOCK                      held (flock) by the one live process using the journal
     PATH/segment-000001.jsonl      header record, then sealed records, appended and fsynced
-    PATH/checkpoint-000002.json    state at the start of segment 2 (written atomically)
-    PATH/hash-seed.json            the str hash seed checkpoints are made under (see :mod:`.seed`)
+    PATH/checkpoint-000002.json    the engine's state (format safeguards-core/1) at the start of segment 2,
+                                   written atomically; loads in any process
     PATH/committed.mark            how far the journal had committed (see :mod:`.committed`)
 
 Appends are group commits: one write and one fdatasync for all records the

@@ -17,17 +17,15 @@ decisions and alerts of events after the last marker are handed back, flagged
 from __future__ import annotations
 
 import json
-
 import os
 import time
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..engine import Engine
+from ..core import Engine
 from ..errors import EngineError, EventError, JournalError
 from ..events import parse_timestamp
 from ..policy import CompiledPolicy, load_policy
@@ -38,10 +36,11 @@ from .files import (
 from . import disk
 from .committed import CommitMark, Committed, read_mark, refuse_if_short
 from .records import CONTROL, encode, encode_raw
-from ..guards.idempotency import hash_probe
-from .seed import HashSeedWarning, ensure_journal_seed, process_seed
+from ..swap import Follower, Incompatible, carry
 
 Answer = tuple[dict[str, Any], list[dict[str, Any]]]
+CHECKPOINT_FORMAT = "safeguards-core/1"  #: the engine state inside a checkpoint: the core's (see docs/ARCHITECTURE.md)
+LEGACY_SEED_FILE = "hash-seed.json"  #: where an older release kept its PYTHONHASHSEED; removed on recovery
 
 
 class Line(NamedTuple):
@@ -61,31 +60,38 @@ class Recovery:
     torn_tail_dropped: bool = False
     seconds: float = 0.0
     unanswered: list[Answer] = field(default_factory=list)
-    hash_seed: int | None = None
     checkpoint: str = ""  #: the checkpoint recovery started from ("" for a full replay)
     checkpoint_seq: int | None = None  #: arrivals already in that checkpoint
     checkpoint_note: str = ""  #: why a checkpoint there was not used
+    notes: list[str] = field(default_factory=list)  #: what recovery did about an older release's files
 
     def describe(self) -> str:
-        seed = f" (hash seed {self.hash_seed})" if self.hash_seed is not None else ""
+        notes = "".join(f"; {note}" for note in self.notes)
         if self.fresh:
-            return f"new journal{seed}"
+            return f"new journal{notes}"
         torn = "; dropped a torn final record (written, never answered)" if self.torn_tail_dropped else ""
         if self.checkpoint:
             start = f"from checkpoint at seq {self.checkpoint_seq:,} ({self.checkpoint}) then"
         else:
             start = f"by full replay ({self.checkpoint_note}) of" if self.checkpoint_note else "by full replay of"
-        return (f"recovered {start} {self.records:,} records from {self.segments} segment(s) in {self.seconds:.2f}s"
-                f"{seed}; {len(self.unanswered)} decision(s) re-sent{torn}")
+        return (f"recovered {start} {self.records:,} records from {self.segments} segment(s) in {self.seconds:.2f}s; "
+                f"{len(self.unanswered)} decision(s) re-sent{torn}{notes}")
 
 
 class JournaledEngine:
     """An :class:`Engine` behind a journal folder; one live process per folder."""
 
-    def __init__(self, policy: CompiledPolicy | str | Path, folder: str | Path, *, checkpoint_every: int | None = None):
+    def __init__(self, policy: CompiledPolicy | str | Path, folder: str | Path, *, checkpoint_every: int | None = None,
+                 follower: Follower | None = None):
+        """`follower`: the registry the journal's policy follows (``--follow``), where recovery finds the versions
+        the journal switched between; without one, the journal must be `policy`'s."""
         self.checkpoint_every = checkpoint_every
         self.since_checkpoint = 0
         self.policy = policy if isinstance(policy, CompiledPolicy) else load_policy(policy)
+        self.requested = self.policy  #: the policy the caller asked for (the journal's own may differ, with a follower)
+        self.follower = follower
+        self._known = {self.policy.hash: self.policy}
+        self._started = False  # recovery has begun replaying (the journal's first version is set)
         self.engine = Engine(self.policy)
         self.folder = Path(folder)
         with disk.refusing(self.folder, "create the journal folder"):
@@ -93,14 +99,13 @@ class JournaledEngine:
         self._lock = JournalLock(self.folder)
         try:
             disk.ensure_room(self.folder)
-            self.hash_seed = ensure_journal_seed(self.folder)
             self._mark = CommitMark(self.folder)
         except BaseException:
             self._lock.release()
             raise
         try:
             self.recovery = self._recover()
-            self.recovery.hash_seed = self.hash_seed
+            self._forget_hash_seed(self.recovery)
         except BaseException:
             if hasattr(self, "_writer"):
                 self._writer.close()
@@ -127,10 +132,12 @@ class JournaledEngine:
             self._writer = SegmentWriter(self.folder / segment_name(1), self._header())
             refuse_if_short(self.folder, mark, self._committed())
             self._mark.record(self._committed())
-            return Recovery(fresh=True, hash_seed=self.hash_seed)
+            return Recovery(fresh=True)
         started = time.perf_counter()
         report = Recovery(fresh=False)
+        self._started = False
         first = self._load_checkpoint(checkpoints[-1], report) if checkpoints else None
+        self._started = first is not None
         if first is None:  # no usable checkpoint: replay everything, finished segments first
             history = self.folder / HISTORY
             paths = [history / segment_name(n) for n in segment_numbers(history) if not numbers or n < numbers[0]]
@@ -148,26 +155,53 @@ class JournaledEngine:
             self._check_link(reading.path, reading.header)
             report.segments += 1
             report.torn_tail_dropped = reading.torn_tail
+            self._started = True
             for record in reading.records:
                 report.records += 1
-                self._replay(record, pending)
+                self._replay(record, pending, reading.path, report)
         current = max([*numbers, first or 0])
         self._writer = SegmentWriter(self.folder / segment_name(current), self._header())
         refuse_if_short(self.folder, mark, self._committed())
         self._mark.record(self._committed())
         self._archive_before(current)
+        if self.policy.hash != self.requested.hash and self.follower is None:
+            raise JournalError(f"{self.folder}: journal belongs to {self.policy.identity}, not "
+                               f"{self.requested.identity}; run with that policy, with --follow "
+                               f"runtime/{self.requested.name} to carry it across, or start a new journal for this one")
         report.unanswered = [(decision, alerts) for decision, alerts in pending if decision or alerts]
         report.seconds = time.perf_counter() - started
         self.since_checkpoint = report.records  # replayed past the last usable checkpoint: due for a new one
         return report
 
     def _check_owner(self, path: Path, header: dict[str, Any]) -> None:
+        """A segment or checkpoint is the running policy's; the first one read sets it (a journal that switched
+        versions began under another: found in the follower's registry)."""
         made_by = header.get("policy_hash")
-        if made_by != self.policy.hash:
-            raise JournalError(
-                f"{path}: journal belongs to {header.get('policy', str(made_by)[:12])}, "
-                f"not {self.policy.identity}; run with that policy, or start a new journal for this one"
-            )
+        if made_by == self.policy.hash:
+            return
+        policy = self._policy_for(path, header)
+        if self.engine.arrivals or self._started:
+            raise JournalError(f"{path}: written under {policy.identity}, but the journal before it runs "
+                               f"{self.policy.identity} and records no switch: restore the journal folder from a "
+                               "complete copy")
+        self.policy, self.engine = policy, Engine(policy)
+
+    def _policy_for(self, path: Path, record: dict[str, Any]) -> CompiledPolicy:
+        """The policy a journal record names by hash: the caller's, one met before, or one the follower verifies."""
+        made_by = record.get("policy_hash")
+        known = self._known.get(str(made_by))
+        if known is None and self.follower is not None and isinstance(made_by, str):
+            known = self.follower.policy_with_hash(made_by)
+            if known is not None:
+                self._known[made_by] = known
+        if known is None:
+            identity = record.get("policy") or record.get("to") or str(made_by)[:12]
+            follow = (f"run with --follow runtime/{self.requested.name} to carry it across promotions and "
+                      "rollbacks, " if self.follower is None else
+                      f"({identity} is not promoted in {self.follower.registry.folder}) ")
+            raise JournalError(f"{path}: journal belongs to {identity}, not {self.requested.identity}; run with that "
+                               f"policy, {follow}or start a new journal for this one")
+        return known
 
     def _check_link(self, path: Path, header: dict[str, Any]) -> None:
         """A segment begins where the journal before it ended (headers from before the link say nothing)."""
@@ -188,37 +222,34 @@ class JournaledEngine:
         """The segment number a usable checkpoint starts at, with the engine restored; None to replay instead."""
         path = self.folder / checkpoint_name(number)
         content = read_checkpoint(path)
-        self._check_owner(path, content)
-        probe = content.get("hash_probe")
-        if probe is not None and probe != hash_probe():
-            self._skip_checkpoint(path, report, content.get("hash_seed"))
+        self._check_owner(path, content)  # the checkpoint's version runs from here (switch records move it on)
+        state = content.get("state")
+        made = state.get("format") if type(state) is dict else None
+        if made != CHECKPOINT_FORMAT:  # an older release's: the Python engine's state, salted str hashes in it
+            report.checkpoint_note = (f"{path.name} not used: an older release wrote it in the Python engine's format, "
+                                      f"not {CHECKPOINT_FORMAT}; its records are replayed instead, same result")
             return None
         try:
-            self.engine = Engine.from_state(self.policy, content["state"])
-        except EngineError as error:  # e.g. a checkpoint from before probes were recorded, under another seed
-            self._skip_checkpoint(path, report, None, str(error), warn="hash seed" in str(error))
+            self.engine = Engine.from_state(self.policy, state)
+        except EngineError as error:
+            self.engine = Engine(self.policy)
+            report.checkpoint_note = f"{path.name} not used: {error}"
             return None
         report.checkpoint, report.checkpoint_seq = path.name, self.engine.arrivals
         return number
 
-    def _skip_checkpoint(self, path: Path, report: Recovery, made_under: int | None, why: str = "", *,
-                         warn: bool = True) -> None:
-        """Replay instead (slower, exact), and say once what to set to load the checkpoint next time."""
-        self.engine = Engine(self.policy)
-        report.checkpoint_note = f"{path.name} not used: {why or 'made under another str hash seed'}"
-        if not warn:
+    def _forget_hash_seed(self, report: Recovery) -> None:
+        """An older release kept the str hash seed its checkpoints were made under; checkpoints need none now."""
+        path = self.folder / LEGACY_SEED_FILE
+        if not path.exists():
             return
-        if made_under is not None:
-            advice = (f"start the process with PYTHONHASHSEED={made_under} to recover from the checkpoint instead "
-                      f"(`safeguards run --journal` does this by itself)")
-        else:
-            advice = (f"start the process with PYTHONHASHSEED={self.hash_seed}, the journal's seed, so that the "
-                      f"checkpoints it writes can be recovered from (`safeguards run --journal` does this by itself)")
-        warnings.warn(f"{self.folder}: checkpoint {path.name} was made under another str hash seed than this "
-                      f"process's, so recovery replays the whole journal (slower, same result); {advice}",
-                      HashSeedWarning, stacklevel=5)
+        with disk.refusing(path, "remove an older release's hash seed file"):
+            path.unlink()
+        fsync_folder(self.folder)
+        report.notes.append(f"removed {LEGACY_SEED_FILE} of an older release (checkpoints no longer depend on "
+                            "PYTHONHASHSEED)")
 
-    def _replay(self, record: dict[str, Any], pending: list[Answer]) -> None:
+    def _replay(self, record: dict[str, Any], pending: list[Answer], path: Path, report: Recovery) -> None:
         if record.get("source") != CONTROL:
             pending.append((self.engine.process(record), self.engine.pop_alerts()))
             return
@@ -233,6 +264,15 @@ class JournaledEngine:
             self.engine.new_session()
         elif kind == "unreadable":
             pending.append((self._invalid(record), []))
+        elif kind == "policy_switch":
+            policy = self._policy_for(path, record)
+            try:
+                self.engine = carry(self.engine, policy)
+            except Incompatible as error:
+                raise JournalError(f"{path}: the journal switched to {policy.identity}, which cannot carry its "
+                                   f"state: {error}") from None
+            self.policy = policy
+            report.notes.append(f"replayed the switch to {policy.identity}")
 
     # --- checkpoints ----------------------------------------------------------------
 
@@ -245,8 +285,7 @@ class JournaledEngine:
         self._writer.sync()
         number = _number_of(self._writer.path) + 1
         content = {"journal_format": JOURNAL_FORMAT, "policy": self.policy.identity, "policy_hash": self.policy.hash,
-                   "segment": number, "hash_probe": hash_probe(), "hash_seed": process_seed(),
-                   "state": self.engine.state()}
+                   "segment": number, "state": self.engine.state()}
         path = self.folder / checkpoint_name(number)
         write_checkpoint(path, content)
         self._writer.close()
@@ -359,6 +398,25 @@ class JournaledEngine:
         """The broker's numbering starts over (:meth:`Engine.new_session`): journaled, then applied."""
         self._commit([encode({"source": CONTROL, "type": "new_session"})])
         self.engine.new_session()
+
+    def switch(self, policy: CompiledPolicy, entry: dict[str, Any] | None = None) -> None:
+        """Carry the engine into another version (:func:`safeguards.swap.carry`): journaled, applied, checkpointed.
+
+        Incompatible before anything is written if it cannot be. Call between
+        batches, every answer written. The switch record names the version by
+        hash, which recovery finds in the follower's registry (verified again);
+        the checkpoint after it lets a restart start on the new version at once.
+        """
+        engine = carry(self.engine, policy)
+        record = {"source": CONTROL, "type": "policy_switch", "seq": self.engine.arrivals,
+                  "from": self.policy.identity, "from_hash": self.policy.hash, "to": policy.identity,
+                  "policy_hash": policy.hash, "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+        if entry is not None:
+            record["registry"] = {name: entry.get(name) for name in ("seq", "action", "by", "approved_by", "at")}
+        self._commit([encode(record)])
+        self.engine, self.policy = engine, policy
+        self._known[policy.hash] = policy
+        self.checkpoint()
 
     def _commit(self, lines: list[bytes], arrivals: int | None = None) -> None:
         """Append sealed lines durably, then note how far the journal has committed (`arrivals`: inputs through them)."""

@@ -1,7 +1,8 @@
-"""Checks the schema cannot express: the state machine must make sense, and limits must not contradict each other.
+"""Checks the schema cannot express, run on the sections that passed it.
 
-Each check reads one well-formed section (or two, for cross-section checks)
-and reports problems at the exact key or list item that is wrong.
+Each guard's own checks live with its section (:mod:`.sections`); here are the
+checks of the rest of the policy and across sections (durations, escalation,
+gates, rule ids), each reporting at the exact key or list item that is wrong.
 """
 
 from __future__ import annotations
@@ -10,15 +11,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import Problem
-from ..events import BROKER_TYPES
 from .durations import UnusableDuration, parse_duration
-from .schema import suggest, where
+from .schema import where
+from .sections import GUARD_SECTIONS, Check
 from .source import Path, SourceMap
 
-REVERT = "revert"
 RATE_METRICS = {"recall", "false_alert_rate"}
-
-Check = Callable[[dict[str, Any], SourceMap], Iterator[Problem]]
 _CHECKS: list[tuple[tuple[str, ...], Check]] = []
 
 
@@ -38,25 +36,20 @@ def semantic_problems(data: dict[str, Any], source: SourceMap, broken: set[str])
         return []
     sound = {name: value for name, value in data.items() if name not in broken}
     problems: list[Problem] = []
+    for section in GUARD_SECTIONS:
+        if section.name in sound:
+            for check in section.checks:
+                problems.extend(check(sound, source))
     for sections, check in _CHECKS:
         if all(name in sound for name in sections):
             problems.extend(check(sound, source))
     return problems
 
 
-def as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
-
-
 def duration_paths(data: dict[str, Any]) -> Iterator[Path]:
-    """Every place a duration stands in a policy."""
-    for section, key in (("idempotency", "window"), ("hedging", "quote_max_age"), ("hedging", "max_unhedged"),
-                         ("clock", "max_skew"), ("clock", "offset_window"), ("clock", "future_tolerance")):
-        if isinstance(data.get(section), dict) and key in data[section]:
-            yield (section, key)
-    timeouts = data.get("clock", {}).get("timeouts") if isinstance(data.get("clock"), dict) else None
-    if isinstance(timeouts, dict):
-        yield from (("clock", "timeouts", name) for name in timeouts)
+    """Every place a duration stands in a policy: the guards' sections declare theirs, escalation has clear_after."""
+    for section in GUARD_SECTIONS:
+        yield from section.duration_paths(data.get(section.name))
     if isinstance(data.get("escalation"), list):
         for i, rule in enumerate(data["escalation"]):
             if isinstance(rule, dict) and "clear_after" in rule:
@@ -69,118 +62,7 @@ def _get(data: Any, path: Path) -> Any:
     return data
 
 
-# -- ordering -------------------------------------------------------------------------------
-
-
-@_needs("ordering")
-def _states_are_declared(data: dict[str, Any], source: SourceMap) -> Iterator[Problem]:
-    ordering = data["ordering"]
-    states = set(ordering["states"])
-    declared = ", ".join(ordering["states"])
-
-    def unknown(name: str, at: Path, what: str) -> Iterator[Problem]:
-        if name not in states:
-            yield source.problem(f"{what} '{name}' is not a declared state{suggest(name, sorted(states))} (declared: {declared})", at)
-
-    if REVERT in states:
-        i = ordering["states"].index(REVERT)
-        yield source.problem(f"'{REVERT}' is a reserved word in ordering.events; name this state differently", ("ordering", "states", i))
-    yield from unknown(ordering["initial"], ("ordering", "initial"), "initial state")
-    for i, name in enumerate(ordering["terminal"]):
-        yield from unknown(name, ("ordering", "terminal", i), "terminal state")
-    if ordering["initial"] in ordering["terminal"]:
-        yield source.problem(f"the initial state '{ordering['initial']}' is terminal: no order could ever move", ("ordering", "initial"))
-    for stage_index, stage in enumerate(ordering["progression"]):
-        for i, name in enumerate(stage):
-            yield from unknown(name, ("ordering", "progression", stage_index, i), "progression state")
-    for event_type, target in ordering["events"].items():
-        if target != REVERT:
-            yield from unknown(target, ("ordering", "events", event_type), f"event '{event_type}' announces state")
-    for i, rule in enumerate(ordering["transitions"]):
-        for end in ("from", "to"):
-            names = as_list(rule[end])
-            for j, name in enumerate(names):
-                at = ("ordering", "transitions", i, end) + ((j,) if isinstance(rule[end], list) else ())
-                yield from unknown(name, at, f"transition '{rule['id']}' {end}")
-    for i, name in enumerate(ordering.get("late_fills", {}).get("after", [])):
-        at = ("ordering", "late_fills", "after", i)
-        yield from unknown(name, at, "late_fills state")
-        if name in states and name not in ordering["terminal"]:
-            yield source.problem(f"late_fills lists '{name}', which is not terminal; a fill there is an ordinary transition", at)
-
-
-@_needs("ordering")
-def _progression_covers_each_state_once(data: dict[str, Any], source: SourceMap) -> Iterator[Problem]:
-    ordering = data["ordering"]
-    seen: dict[str, int] = {}
-    for stage_index, stage in enumerate(ordering["progression"]):
-        for i, name in enumerate(stage):
-            if name in seen:
-                yield source.problem(f"state '{name}' is in progression stages {seen[name] + 1} and {stage_index + 1}; put it in one", ("ordering", "progression", stage_index, i))
-            seen.setdefault(name, stage_index)
-    for i, name in enumerate(ordering["states"]):
-        if name not in seen and name != REVERT:
-            yield source.problem(f"state '{name}' is missing from ordering.progression; add it to the stage it belongs to", ("ordering", "states", i))
-
-
-@_needs("ordering")
-def _every_broker_event_has_a_state(data: dict[str, Any], source: SourceMap) -> Iterator[Problem]:
-    events = data["ordering"]["events"]
-    for event_type in BROKER_TYPES:
-        if event_type not in events:
-            yield source.problem(f"broker event type '{event_type}' announces no state; add `{event_type}: <state>` under ordering.events", ("ordering", "events"))
-
-
-@_needs("ordering")
-def _transitions_make_a_sound_machine(data: dict[str, Any], source: SourceMap) -> Iterator[Problem]:
-    ordering = data["ordering"]
-    states, terminal = set(ordering["states"]), set(ordering["terminal"])
-    owner: dict[tuple[str, str], str] = {}
-    reachable = {ordering["initial"]}
-    edges: dict[str, set[str]] = {}
-    for i, rule in enumerate(ordering["transitions"]):
-        for j, source_state in enumerate(as_list(rule["from"])):
-            if source_state in terminal:
-                at = ("ordering", "transitions", i, "from") + ((j,) if isinstance(rule["from"], list) else ())
-                yield source.problem(
-                    f"terminal state '{source_state}' has an outgoing transition (rule '{rule['id']}'); "
-                    "remove it, or take the state out of ordering.terminal",
-                    at,
-                )
-            for target in as_list(rule["to"]):
-                pair = (source_state, target)
-                if pair in owner:
-                    yield source.problem(
-                        f"transition {source_state} -> {target} is already allowed by rule '{owner[pair]}'; "
-                        "each transition belongs to one rule",
-                        ("ordering", "transitions", i),
-                    )
-                owner.setdefault(pair, rule["id"])
-                edges.setdefault(source_state, set()).add(target)
-    frontier = [ordering["initial"]]
-    while frontier:
-        for target in edges.get(frontier.pop(), ()):
-            if target not in reachable:
-                reachable.add(target)
-                frontier.append(target)
-    for i, name in enumerate(ordering["states"]):
-        if name in states and name not in reachable:
-            yield source.problem(
-                f"state '{name}' cannot be reached from the initial state '{ordering['initial']}'; "
-                "add a transition into it or remove it",
-                ("ordering", "states", i),
-            )
-
-
-@_needs("ordering")
-def _revert_only_from_pending_requests(data: dict[str, Any], source: SourceMap) -> Iterator[Problem]:
-    events = data["ordering"]["events"]
-    for event_type, target in events.items():
-        if target == REVERT and event_type != "cancel_rejected":
-            yield source.problem(f"only cancel_rejected can revert an order; '{event_type}' must announce a state", ("ordering", "events", event_type))
-
-
-# -- durations, idempotency, hedging ---------------------------------------------------------
+# -- durations ------------------------------------------------------------------------------
 
 
 @_needs()
@@ -195,40 +77,6 @@ def _positive_durations(data: dict[str, Any], source: SourceMap) -> Iterator[Pro
         except ValueError:
             continue  # the schema already said it is not a duration
 
-
-
-@_needs("idempotency")
-def _key_fields_are_compared(data: dict[str, Any], source: SourceMap) -> Iterator[Problem]:
-    section = data["idempotency"]
-    for i, name in enumerate(section.get("ignore_fields", [])):
-        if name in section["key"]:
-            yield source.problem(f"'{name}' is both part of idempotency.key and ignored; a key field is always compared", ("idempotency", "ignore_fields", i))
-
-
-@_needs("hedging")
-def _hedge_limits_agree(data: dict[str, Any], source: SourceMap) -> Iterator[Problem]:
-    hedging = data["hedging"]
-    if hedging["max_attempts_per_group"] < hedging["max_depth"]:
-        yield source.problem(
-            f"hedging.max_attempts_per_group ({hedging['max_attempts_per_group']}) is below hedging.max_depth "
-            f"({hedging['max_depth']}): a chain that deep needs that many attempts; raise the attempts or lower the depth",
-            ("hedging", "max_attempts_per_group"),
-        )
-
-
-@_needs("clock")
-def _clock_limits_agree(data: dict[str, Any], source: SourceMap) -> Iterator[Problem]:
-    clock = data["clock"]
-    try:
-        skew, window = parse_duration(clock["max_skew"]), parse_duration(clock["offset_window"])
-    except ValueError:
-        return
-    if 0 < window <= skew:
-        yield source.problem(
-            f"clock.offset_window ({clock['offset_window']}) is not longer than clock.max_skew ({clock['max_skew']}): "
-            "the normal offset cannot be told from a skew that long; widen the window",
-            ("clock", "offset_window"),
-        )
 
 
 # -- escalation ------------------------------------------------------------------------------

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Location, PolicyError, Problem
-from .checks import as_list, semantic_problems
+from .checks import semantic_problems
 from .compiled import CompiledPolicy
 from .durations import parse_duration
 from .schema import default_severities, schema_problems
+from .sections import GUARD_SECTIONS
 from .source import load_yaml
-
-DEFAULT_IGNORE_FIELDS = ["broker_seq", "poss_dup", "recv_ts", "seq"]
 
 
 def compile_text(text: str, path: str = "<policy>") -> CompiledPolicy:
@@ -63,22 +62,7 @@ def _ns(value: str | None) -> int | None:
 
 
 def compile_tables(data: dict[str, Any]) -> dict[str, Any]:
-    """The compiled tables of a policy that passed every check."""
-    ordering = data["ordering"]
-    stage = {name: index for index, names in enumerate(ordering["progression"]) for name in names}
-    transitions: dict[str, dict[str, str]] = {}
-    rules = []
-    for rule in ordering["transitions"]:
-        sources, targets = sorted(as_list(rule["from"])), sorted(as_list(rule["to"]))
-        for source_state in sources:
-            for target in targets:
-                transitions.setdefault(source_state, {})[target] = rule["id"]
-        rules.append({"id": rule["id"], "from": sources, "to": targets, "description": rule.get("description", "")})
-    late = ordering.get("late_fills", {"after": [], "severity": "critical"})
-    idempotency = data["idempotency"]
-    intents = data["intents"]
-    hedging = data["hedging"]
-    clock = data["clock"]
+    """The compiled tables of a policy that passed every check: metadata, each guard's section, the rest."""
     return {
         "metadata": {
             "name": data["metadata"]["name"],
@@ -86,41 +70,7 @@ def compile_tables(data: dict[str, Any]) -> dict[str, Any]:
             "owner": data["metadata"]["owner"],
             "description": data["metadata"].get("description", ""),
         },
-        "ordering": {
-            "states": sorted(ordering["states"]),
-            "initial": ordering["initial"],
-            "terminal": sorted(ordering["terminal"]),
-            "stage": stage,
-            "event_state": dict(ordering["events"]),
-            "transitions": transitions,
-            "rules": sorted(rules, key=lambda r: r["id"]),
-            "on_violation": dict(ordering["on_violation"]),
-            "late_fills": {"after": sorted(late["after"]), "severity": late["severity"]},
-            "check_sequence_gaps": bool(ordering.get("check_sequence_gaps", False)),
-        },
-        "idempotency": {
-            "key": sorted(idempotency["key"]),
-            "window_ns": parse_duration(idempotency["window"]),
-            "max_keys": int(idempotency["max_keys"]),
-            "ignore_fields": sorted(idempotency.get("ignore_fields", DEFAULT_IGNORE_FIELDS)),
-        },
-        "intents": {
-            "required_before_submit": bool(intents["required_before_submit"]),
-            "recovery": dict(intents["recovery"]),
-        },
-        "hedging": {
-            "max_depth": int(hedging["max_depth"]),
-            "liquidity_fraction": float(hedging["liquidity_fraction"]),
-            "quote_max_age_ns": parse_duration(hedging["quote_max_age"]),
-            "max_attempts_per_group": int(hedging["max_attempts_per_group"]),
-            "max_unhedged_ns": parse_duration(hedging["max_unhedged"]),
-        },
-        "clock": {
-            "max_skew_ns": parse_duration(clock["max_skew"]),
-            "offset_window_ns": parse_duration(clock["offset_window"]),
-            "future_tolerance_ns": parse_duration(clock["future_tolerance"]),
-            "timeouts_ns": {name: _ns(clock["timeouts"].get(name)) for name in ("ack", "cancel", "replace", "fill")},
-        },
+        **{section.name: section.compile(data[section.name]) for section in GUARD_SECTIONS},
         "severities": {**default_severities(), **data.get("severities", {})},
         "escalation": sorted(
             (

@@ -1,7 +1,9 @@
 """The policy JSON Schema (draft 2020-12) and its errors in a risk manager's words.
 
 The schema ships inside the package (`policy.schema.json`) so editors can use
-it for completion; `safeguards schema` prints it. jsonschema's own messages
+it for completion; `safeguards schema` prints it. It is made of parts: the
+policy's own (`base.schema.json`) and each guard section's fragment
+(:mod:`.sections`). jsonschema's own messages
 are written for programmers; here each becomes a sentence with a place and,
 for misspelled keys and values, a "did you mean".
 """
@@ -20,13 +22,24 @@ from jsonschema.exceptions import ValidationError
 from ..errors import Problem
 from .source import Path, SourceMap
 
+#: The whole schema, for editors: made from the parts below by :func:`policy_schema`; a test keeps it current.
 SCHEMA_FILE = "policy.schema.json"
+#: The policy's own parts (format, metadata, severities, escalation, promotion); the guards' come from their sections.
+BASE_FILE = "base.schema.json"
 
 
 @cache
 def policy_schema() -> dict[str, Any]:
-    """The policy schema as a dict (read once)."""
-    return json.loads(resources.files(__package__).joinpath(SCHEMA_FILE).read_text("utf-8"))
+    """The policy schema: the base, with each guard section's fragment in its place (after metadata)."""
+    from .sections import GUARD_SECTIONS  # here: the sections' checks use this module's wording
+
+    base = json.loads(resources.files(__package__).joinpath(BASE_FILE).read_text("utf-8"))
+    head, tail = ("format", "metadata"), [name for name in base["properties"] if name not in ("format", "metadata")]
+    properties = {name: base["properties"][name] for name in head}
+    properties.update((section.name, section.schema) for section in GUARD_SECTIONS)
+    properties.update((name, base["properties"][name]) for name in tail)
+    required = [name for name in properties if name in base["required"] or name in {s.name for s in GUARD_SECTIONS}]
+    return {**base, "required": required, "properties": properties}
 
 
 def default_severities() -> dict[str, str]:
@@ -36,7 +49,8 @@ def default_severities() -> dict[str, str]:
 
 
 def schema_text() -> str:
-    return resources.files(__package__).joinpath(SCHEMA_FILE).read_text("utf-8")
+    """The schema as ``safeguards schema`` prints it and ``policy.schema.json`` holds it."""
+    return json.dumps(policy_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
 @cache

@@ -35,7 +35,6 @@ from safeguards.journal.journaled import JournaledEngine
 from tests.eventkit import reference_policy
 from tests.golden_stream import golden_items
 
-pytestmark = pytest.mark.filterwarnings("ignore::safeguards.journal.seed.HashSeedWarning")
 
 EXAMPLES = 40
 FAULT_KINDS = ("enospc", "eio", "short")

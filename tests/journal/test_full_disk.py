@@ -15,7 +15,7 @@ import pytest
 
 from safeguards import Engine
 from safeguards.journal.journaled import JournaledEngine, Line
-from safeguards.journal.sidecar import parse_line
+from safeguards.sidecar import parse_line
 from tests.eventkit import reference_policy
 from tests.golden_stream import golden_items
 from tests.journal.small_disk import run_journaled_sidecar, small_disk

@@ -14,9 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from safeguards import Engine
-from safeguards.cli.run import _answer
 from safeguards.journal.journaled import JournaledEngine
-from safeguards.journal.sidecar import parse_line
+from safeguards.sidecar import Plain, parse_line
 from tests.eventkit import reference_policy
 from tests.journal.test_journaled import life_cycle
 
@@ -35,7 +34,7 @@ _LINE = (st.binary(max_size=60).map(lambda raw: raw.replace(b"\n", b""))
 @given(st.lists(_LINE.filter(bytes.strip), min_size=1, max_size=12))
 def test_any_lines_get_one_answer_each_with_or_without_a_journal(tmp_path_factory, lines):
     plain = Engine(reference_policy())
-    expected = [_answer(plain, raw) for raw in lines]
+    expected = Plain(plain).submit([parse_line(raw) for raw in lines])
     folder = tmp_path_factory.mktemp("fuzz") / "journal"
     with JournaledEngine(reference_policy(), folder) as journaled:
         got = journaled.submit([parse_line(raw) for raw in lines])

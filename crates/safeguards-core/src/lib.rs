@@ -5,6 +5,7 @@
 //! (`crates/safeguards-python`, the module `safeguards._core`) converts at the edge.
 #![forbid(unsafe_code)]
 
+pub mod columnar;
 pub mod decision;
 pub mod engine;
 pub mod event;
@@ -15,3 +16,4 @@ pub mod pyfmt;
 pub mod screen;
 pub mod session;
 pub mod timestamp;
+mod unprintable;

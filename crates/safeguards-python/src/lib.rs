@@ -4,6 +4,8 @@
 //! events, decisions and alerts back to the dicts the Python API returns); no safeguard semantics
 //! live in this crate.
 
+mod columnar;
+
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
@@ -159,6 +161,19 @@ fn session_key(key: &Bound<'_, PyAny>) -> PyResult<SessionKey> {
         return Ok(SessionKey::Str(key.extract()?));
     }
     Ok(SessionKey::Other(key.repr()?.to_string()))
+}
+
+/// A `safeguards.session.SessionTraits` (None: a live stream's).
+fn traits_of(traits: Option<&Bound<'_, PyAny>>) -> PyResult<Traits> {
+    Ok(match traits {
+        None => Traits::default(),
+        Some(traits) if traits.is_none() => Traits::default(),
+        Some(traits) => Traits {
+            own_clock: traits.getattr("own_clock")?.is_truthy()?,
+            clock_resolution_ns: traits.getattr("clock_resolution_ns")?.extract()?,
+            records_intents: traits.getattr("records_intents")?.is_truthy()?,
+        },
+    })
 }
 
 fn engine_error(py: Python<'_>, message: String) -> PyErr {
@@ -433,6 +448,31 @@ impl Engine {
         Ok((outcomes, groups))
     }
 
+    /// The backtest's columnar path: a record batch of stored events (the store reader's columns,
+    /// `ingest_id` naming each row's log) in; its decision columns and alert columns out, as
+    /// `ArrowBatch`es for `pyarrow.record_batch`. `logs` maps an ingest id to its SessionTraits.
+    /// The GIL is released while the core decides.
+    fn decide_columns(
+        &mut self,
+        py: Python<'_>,
+        batch: &Bound<'_, PyAny>,
+        logs: &Bound<'_, PyDict>,
+    ) -> PyResult<(columnar::ArrowBatch, columnar::ArrowBatch)> {
+        let batch = columnar::import_batch(batch)?;
+        let mut traits = std::collections::HashMap::with_capacity(logs.len());
+        for (log, value) in logs.iter() {
+            traits.insert(log.extract::<i64>()?, traits_of(Some(&value))?);
+        }
+        let core = &mut self.core;
+        let decided = py
+            .detach(|| safeguards_core::columnar::decide_columns(core, &batch, &traits))
+            .map_err(|error| engine_error(py, error.to_string()))?;
+        Ok((
+            columnar::ArrowBatch::new(decided.decisions),
+            columnar::ArrowBatch::new(decided.alerts),
+        ))
+    }
+
     /// The batch entry point from a Python list of event dicts, without a dict per decision.
     ///
     /// Returns each event's seq, its outcome `(verdict, guard, rule, reason)` (tuples shared between
@@ -547,15 +587,8 @@ impl Engine {
         key: &Bound<'_, PyAny>,
         traits: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let traits = match traits {
-            None => Traits::default(),
-            Some(traits) => Traits {
-                own_clock: traits.getattr("own_clock")?.is_truthy()?,
-                clock_resolution_ns: traits.getattr("clock_resolution_ns")?.extract()?,
-                records_intents: traits.getattr("records_intents")?.is_truthy()?,
-            },
-        };
-        self.core.use_session(&session_key(key)?, traits);
+        self.core
+            .use_session(&session_key(key)?, traits_of(traits)?);
         Ok(())
     }
 
@@ -714,5 +747,6 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(format_timestamp, module)?)?;
     module.add_function(wrap_pyfunction!(parse_rfc3339, module)?)?;
     module.add_class::<Engine>()?;
+    module.add_class::<columnar::ArrowBatch>()?;
     Ok(())
 }

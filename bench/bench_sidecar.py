@@ -1,0 +1,117 @@
+"""Sidecar benchmark: `safeguards run` over a pipe, plain and with --journal, as a parent process talks to it.
+
+    .venv/bin/python bench/bench_sidecar.py [--events 200000] [--pings 2000] [--folder DIR] [--tree CHECKOUT]
+
+* events/s: a writer thread streams N events (bench_journal's mix: quote, intent, submit, new, partial
+  fill, fill) into the sidecar's stdin as fast as the pipe takes them while the parent reads every answer;
+  timed from the first byte written to the last decision read (start-up excluded: the clock starts once
+  the sidecar says it is ready);
+* one line in, one decision out: the parent writes one event, waits for its decision, then the next;
+  p50 and p99 of the round trip over `--pings` events (after 200 unmeasured ones).
+Each figure is for the command of the checkout it runs from (`python -m safeguards run`), or of `--tree`
+(another checkout of the package, with its compiled `safeguards/_core*.so`): to compare two versions in
+one run on a busy machine, alternate them. The journal's
+figures depend on the disk's fdatasync (a virtual disk shared with other work here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_journal import POLICY, stream  # noqa: E402  (the same event mix)
+
+
+TREE: Path | None = None  #: the checkout whose `safeguards` runs (None: this one)
+
+
+def start(folder: Path, journal: bool) -> subprocess.Popen:
+    command = [sys.executable, "-m", "safeguards", "run", "--policy", str(folder / "policy.json"), "--tick", "0"]
+    if journal:
+        target = folder / "journal"
+        shutil.rmtree(target, ignore_errors=True)
+        command += ["--journal", str(target)]
+    environment = {**os.environ, "PYTHONPATH": str(TREE)} if TREE is not None else None
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=environment, cwd=TREE)
+    for raw in process.stderr:  # ready once it says so (recovery and start-up not timed)
+        if b" ready" in raw:
+            break
+    threading.Thread(target=process.stderr.read, daemon=True).start()
+    return process
+
+
+def throughput(folder: Path, lines: list[bytes], journal: bool) -> float:
+    process = start(folder, journal)
+    data = b"".join(lines)
+
+    def feed() -> None:
+        process.stdin.write(data)
+        process.stdin.close()
+
+    began = time.perf_counter()
+    writer = threading.Thread(target=feed)
+    writer.start()
+    decisions = sum(1 for raw in process.stdout if raw.startswith(b'{"type":"decision"'))
+    elapsed = time.perf_counter() - began
+    writer.join()
+    process.wait()
+    assert decisions == len(lines), (decisions, len(lines))
+    return len(lines) / elapsed
+
+
+def round_trips(folder: Path, lines: list[bytes], journal: bool, warm: int = 200) -> tuple[float, float]:
+    process = start(folder, journal)
+    times = []
+    for index, line in enumerate(lines):
+        began = time.perf_counter()
+        process.stdin.write(line)
+        process.stdin.flush()
+        while not process.stdout.readline().startswith(b'{"type":"decision"'):
+            pass  # an alert line: its decision came first
+        if index >= warm:
+            times.append(time.perf_counter() - began)
+    process.stdin.close()
+    process.wait()
+    times.sort()
+    return times[len(times) // 2] * 1e6, times[int(len(times) * 0.99)] * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--pings", type=int, default=2000)
+    parser.add_argument("--folder", type=Path, default=None, help="where the journal goes (default: a temporary folder)")
+    parser.add_argument("--tree", type=Path, default=None, help="run the sidecar of this checkout instead")
+    args = parser.parse_args()
+    global TREE
+    TREE = args.tree.resolve() if args.tree else None
+    folder = args.folder or Path(tempfile.mkdtemp(prefix="bench-sidecar-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "safeguards", "compile", str(POLICY), "-o", str(folder / "policy.json")],
+                   check=True, capture_output=True)
+    lines = [json.dumps(event, separators=(",", ":")).encode() + b"\n" for event in stream(args.events)]
+    pings = lines[:args.pings + 200]
+    print(f"python {sys.version.split()[0]}, {args.events:,} events over a pipe, {args.pings:,} round trips; "
+          f"sidecar of {TREE or 'this checkout'}; load {os.getloadavg()[0]:.2f}")
+    for journal in (False, True):
+        name = "--journal" if journal else "plain"
+        rate = throughput(folder, lines, journal)
+        p50, p99 = round_trips(folder, pings, journal)
+        print(f"{name:>9}: {rate:>10,.0f} events/s   one line in, one decision out: p50 {p50:,.0f} us, p99 {p99:,.0f} us")
+    print(f"load after {os.getloadavg()[0]:.2f}")
+    if args.folder is None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

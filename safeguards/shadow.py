@@ -1,0 +1,196 @@
+"""Shadow mode: decide live traffic under a candidate version beside the live one, without enforcing it.
+
+The paper-trading step of a rollout: ``safeguards run --shadow CANDIDATE
+--shadow-out DIR`` answers every line under the live policy exactly as
+without ``--shadow``, and also decides it under the candidate, after the live
+answer is written (the live path does not wait for the candidate). The
+candidate starts from the live engine's state carried across
+(:func:`safeguards.swap.carry`) when the two versions are compatible, so it
+sees the day as production does; otherwise it starts empty and the summary
+says so. It is advanced with the same broker time.
+
+``DIR`` is laid out as ``safeguards backtest --compare`` lays out its run
+folder: the live version's ``decisions.parquet``, ``alerts.parquet`` and
+``summary.json`` in ``DIR``, the candidate's in ``DIR/other/``, and what
+differs in ``DIR/comparison.json``, ``verdict_changes.parquet`` and
+``alert_changes.parquet`` (:mod:`safeguards.backtest.compare`). Rows are
+written in Parquet parts as they accumulate (``DIR/.shadow-parts``), merged
+when the run ends (end of input or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from .backtest.compare import Comparison, Parts, render, why_nothing_differs
+from .backtest.replay import OTHER_DIR, open_run_folder
+from .backtest.sink import ALERT_COLUMNS, DECISIONS_SCHEMA
+from .backtest.summary import summarize
+from .core import Engine
+from .errors import EventError, RegistryError, UsageError
+from .events import DEFAULT_ACCOUNT, parse_timestamp
+from .journal.journaled import Answer, Line
+from .policy import load_policy
+from .policy.compiled import CompiledPolicy
+from .registry import Registry
+from .swap import Incompatible, carry
+
+_FLUSH = 8192  # rows per lane kept in memory before a part is written
+
+
+def load_candidate(text: str) -> CompiledPolicy:
+    """``runtime/NAME@VERSION`` (a promoted version, verified like production loads it) or a policy file."""
+    folder, at, version = text.rpartition("@")
+    if at and version.isdigit() and Path(folder).is_dir():
+        path = Path(folder)
+        registry = Registry(path.parent, path.name)
+        try:
+            return registry.load(int(version))
+        except RegistryError as error:
+            raise UsageError(f"--shadow {text}: {error}") from None
+    return load_policy(text)
+
+
+class _Lane:
+    """One version's rows: decisions and alerts, in Parquet parts under the run folder."""
+
+    def __init__(self, folder: Path, scratch: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.decisions = Parts(scratch, f"{folder.name}-decisions", DECISIONS_SCHEMA, _FLUSH)
+        self.alerts = Parts(scratch, f"{folder.name}-alerts", _ALERT_SCHEMA, _FLUSH)
+
+    def add(self, rows: list[dict[str, Any]], alerts: list[dict[str, Any]], policy: str) -> None:
+        for row in rows:
+            self.decisions.add(row)
+        for alert in alerts:
+            self.alerts.add({**{name: alert.get(name) for name in _ALERT_KEYS}, "broker_ts": _ns(alert.get("broker_ts")),
+                             "policy": policy, "ingest_id": None})
+
+    def finish(self, con: duckdb.DuckDBPyConnection) -> tuple[Path, Path]:
+        decisions, alerts = self.folder / "decisions.parquet", self.folder / "alerts.parquet"
+        self.decisions.merge(con, decisions, "seq")
+        self.alerts.merge(con, alerts, "seq, kind")
+        return decisions, alerts
+
+
+_ALERT_KEYS = ("kind", "severity", "guard", "seq", "order_id", "group_id", "detail")
+_ALERT_SCHEMA = pa.schema([field if field.name != "broker_ts" else pa.field("broker_ts", pa.timestamp("ns"))
+                           for field in ALERT_COLUMNS])
+
+
+class Shadow:
+    """The candidate engine beside the live one, and the run folder their decisions go to."""
+
+    def __init__(self, candidate: CompiledPolicy, live: Engine, out: str | Path) -> None:
+        self.out = Path(out)
+        open_run_folder(self.out)
+        (self.out / OTHER_DIR).mkdir(exist_ok=True)
+        self.candidate = candidate
+        self.live_policy = live.policy
+        try:
+            self.engine = carry(live, candidate)
+            self.started = f"from the live engine's state ({live.arrivals:,} inputs)"
+        except Incompatible as error:
+            self.engine = Engine(candidate)
+            self.started = f"empty: the live state cannot be carried across ({error})"
+        self.scratch = self.out / ".shadow-parts"
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        self.scratch.mkdir()
+        self.live = _Lane(self.out, self.scratch)
+        self.other = _Lane(self.out / OTHER_DIR, self.scratch)
+        self.comparison = Comparison(self.out, live.identity, candidate.identity)
+
+    def describe(self) -> str:
+        return f"shadow {self.candidate.identity} beside the live version, started {self.started}; decisions to {self.out}"
+
+    def observe(self, inputs: list[Line | tuple[str, str]], answers: list[Answer]) -> None:
+        """The live answers of a batch; the candidate decides the same inputs (with the live arrival numbers)."""
+        engine = self.engine
+        live_rows, other_rows, live_alerts, other_alerts = [], [], [], []
+        for item, (decision, alerts) in zip(inputs, answers):
+            event = item[0] if type(item) is Line else None
+            if event is not None:
+                if event.get("seq") is None:  # numbered by arrival: the live number, whatever the candidate counts
+                    event = {**event, "seq": decision["seq"]}
+                theirs = engine.process(event)
+            else:
+                theirs = engine.invalid(None, decision["reason"])
+                theirs["seq"] = decision["seq"]
+            live_rows.append(_row(event, decision))
+            other_rows.append(_row(event, theirs))
+            live_alerts += alerts
+            other_alerts += engine.pop_alerts()
+        self._add(live_rows, other_rows, live_alerts, other_alerts)
+
+    def advance(self, now: int, live_alerts: list[dict[str, Any]]) -> None:
+        """Broker time moved on while the input was quiet: the candidate's timeouts fire too."""
+        self._add([], [], live_alerts, self.engine.advance(now))
+
+    def _add(self, live_rows: list[dict[str, Any]], other_rows: list[dict[str, Any]],
+             live_alerts: list[dict[str, Any]], other_alerts: list[dict[str, Any]]) -> None:
+        live_policy = live_rows[0]["policy"] if live_rows else self.comparison.policy_a
+        self.live.add(live_rows, live_alerts, live_policy)
+        self.other.add(other_rows, other_alerts, self.candidate.identity)
+        self.comparison.observe(pa.RecordBatch.from_pylist(live_rows, schema=DECISIONS_SCHEMA),
+                                pa.RecordBatch.from_pylist(other_rows, schema=DECISIONS_SCHEMA),
+                                [{**a, "ingest_id": None} for a in live_alerts],
+                                [{**a, "ingest_id": None} for a in other_alerts])
+
+    def finish(self) -> str:
+        """Merge the parts into the run folder, write both summaries and the comparison; what differs, in words."""
+        con = duckdb.connect()
+        try:
+            paths = [lane.finish(con) for lane in (self.live, self.other)]
+            summaries = []
+            for (decisions, alerts), lane, policy in zip(paths, (self.live, self.other),
+                                                         (self.live_policy, self.candidate)):
+                summary = {"policy": {"identity": policy.identity, "hash": policy.hash, "name": policy.name,
+                                      "version": policy.version},
+                           "data": {"source": "safeguards run --shadow (live traffic)", "kind": "unlabeled"},
+                           "shadow": {"enforced": lane is self.live, "candidate_started": self.started},
+                           **summarize(decisions, alerts)}
+                (lane.folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
+                summaries.append(summary)
+            span = summaries[0]["time_span"]
+            span_ns = (parse_timestamp(span["last_broker_ts"]) - parse_timestamp(span["first_broker_ts"])
+                       if span["first_broker_ts"] and span["last_broker_ts"] else None)
+            document = self.comparison.finish(con, why_nothing_differs(self.live_policy, self.candidate, span_ns))
+        finally:
+            con.close()
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        return render(document)
+
+
+def _ns(value: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        stamp = parse_timestamp(value)
+    except EventError:  # a malformed event's timestamp: the row keeps the event, without a time
+        return None
+    return stamp if -(1 << 63) <= stamp < 1 << 63 else None
+
+
+def _row(event: dict[str, Any] | None, decision: dict[str, Any]) -> dict[str, Any]:
+    """A decision as a row of the backtest's decisions table: the decision and the event's type, account, times."""
+    event = event or {}
+    account = event.get("account")
+    return {
+        "seq": decision.get("seq"), "event_id": _text(decision.get("event_id")),
+        "order_id": _text(decision.get("order_id")), "group_id": _text(decision.get("group_id")),
+        "verdict": decision["verdict"], "guard": decision.get("guard"), "rule": decision.get("rule"),
+        "reason": decision.get("reason"), "policy": decision.get("policy"), "type": _text(event.get("type")),
+        "account": account if isinstance(account, str) else (DEFAULT_ACCOUNT if event else None),
+        "recv_ts": _ns(event.get("recv_ts")), "broker_ts": _ns(event.get("broker_ts")), "ingest_id": None,
+    }
+
+
+def _text(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else str(value)

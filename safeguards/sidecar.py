@@ -1,0 +1,318 @@
+"""The sidecar loop of `safeguards run`: JSON lines in, one decision per line and its alerts out.
+
+One loop for both ways of running. What differs sits behind :class:`Decider`:
+:class:`Plain` decides and commits nothing; :class:`~safeguards.journal.journaled.JournaledEngine`
+journals each batch durably (one write, byte count checked, one fdatasync)
+before deciding it, and notes afterwards that the answers were written. So the
+loop is the same: read every complete line already waiting (a burst is one
+batch, one line when a parent talks line by line), hand the batch over, write
+the answers in one write and flush, mark them answered, and, while the input is
+quiet, move broker time on (:mod:`.idle_clock`) so timeouts fire.
+
+A malformed line gets an ``invalid`` decision naming its line number, and the
+stream goes on. End of input or SIGTERM ends the run; the caller writes the summary.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+from collections.abc import Callable, Iterable
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from ._core import format_timestamp
+from .core import Engine
+from .errors import JournalNotDurable
+from .idle_clock import IdleClock
+from .journal.journaled import Answer, Line, not_an_event
+from .jsonlines import dumps, loads
+from .policy.compiled import CompiledPolicy
+from .swap import Change, Follower, Incompatible, carry
+
+if TYPE_CHECKING:
+    from .shadow import Shadow
+
+_READ_SIZE = 1 << 16
+Input = Line | tuple[str, str]
+
+
+class Decider(Protocol):
+    """What the loop hands batches to: plain, or behind a journal."""
+
+    engine: Engine
+
+    def submit(self, inputs: Iterable[Input]) -> list[Answer]:
+        """Decide a batch (journaled first, if there is a journal): a decision and alerts per input."""
+
+    def advance(self, now: int) -> list[dict[str, Any]]:
+        """Broker time is now `now` (journaled first, if there is a journal): the alerts of timeouts due."""
+
+    def answered(self) -> None:
+        """The answers of what was submitted are written out."""
+
+    def maybe_checkpoint(self) -> object:
+        """Between batches: a journal may save the engine's state."""
+
+    def switch(self, policy: CompiledPolicy, entry: dict[str, Any] | None) -> None:
+        """Carry the engine into another version (journaled first, if there is a journal); Incompatible if not."""
+
+
+class Plain:
+    """No journal: decide each input at once; nothing to commit, nothing to checkpoint."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def submit(self, inputs: Iterable[Input]) -> list[Answer]:
+        engine = self.engine
+        process, pop_alerts = engine.process, engine.pop_alerts
+        # An event without a seq gets its arrival position from the engine, as the journal numbers it:
+        # the same input gets the same answers with or without --journal.
+        return [(process(item[0]), pop_alerts()) if type(item) is Line else (engine.invalid(None, item[1]), [])
+                for item in inputs]
+
+    def advance(self, now: int) -> list[dict[str, Any]]:
+        return self.engine.advance(now)
+
+    def answered(self) -> None:
+        pass
+
+    def maybe_checkpoint(self) -> None:
+        return None
+
+    def switch(self, policy: CompiledPolicy, entry: dict[str, Any] | None) -> None:
+        self.engine = carry(self.engine, policy)
+
+
+class LineReader:
+    """Complete lines as they arrive: all those already waiting, or block for the first one."""
+
+    def __init__(self, source: IO[bytes]):
+        try:
+            self._fd: int | None = source.fileno()
+        except (AttributeError, OSError, ValueError):
+            self._fd = None
+        self._source = source
+        self._rest = b""
+        self.ended = False
+        self.wake_fd: int | None = None  #: a signal's wake-up pipe: a wait for input ends when it is written
+
+    def _read(self) -> bytes:
+        if self._fd is not None:
+            return os.read(self._fd, _READ_SIZE)  # a pipe gives whatever is there, blocking only when empty
+        read = getattr(self._source, "read1", None) or self._source.read
+        return read(_READ_SIZE)
+
+    def next_lines(self, timeout: float | None = None) -> list[bytes]:
+        """The next batch of complete lines: at least one, unless input ended or ``timeout`` seconds passed first."""
+        while True:
+            if timeout is not None and self._fd is not None:
+                waits = [self._fd] if self.wake_fd is None else [self._fd, self.wake_fd]
+                ready, _, _ = select.select(waits, [], [], timeout)
+                if self.wake_fd in ready:
+                    _drain(self.wake_fd)
+                    return []
+                if not ready:
+                    return []
+            chunk = self._read()
+            if not chunk:
+                self.ended = True
+                rest, self._rest = self._rest, b""
+                return [rest] if rest else []
+            data = self._rest + chunk
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                self._rest = data
+                continue
+            self._rest = data[cut + 1:]
+            return data[:cut].split(b"\n")
+
+
+def _drain(descriptor: int) -> None:
+    try:
+        while os.read(descriptor, 512):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def parse_line(raw: bytes) -> Input:
+    """The event with its bytes (journaled as received), or ``("unreadable", reason)`` for what cannot be an event."""
+    try:
+        event = loads(raw)
+    except ValueError as error:  # includes bad UTF-8 and NaN/Infinity
+        return ("unreadable", f"not valid JSON: {error}")
+    reason = not_an_event(event)
+    if reason is not None:
+        return ("unreadable", reason)
+    return Line(event, raw)
+
+
+def write_answers(answers: list[Answer], out: IO[str], *, replayed: bool = False,
+                  line_numbers: list[int] | None = None) -> None:
+    """Each decision line then its alerts, as one write (the caller flushes)."""
+    lines: list[str] = []
+    extra = {"replayed": True} if replayed else {}
+    for index, (decision, alerts) in enumerate(answers):
+        if decision:
+            if decision["verdict"] == "invalid" and line_numbers is not None:
+                number = line_numbers[index]
+                decision["line"] = number
+                decision["reason"] = f"line {number}: {decision['reason']}"
+            lines.append(dumps({"type": "decision", **decision, **extra}))
+        for alert in alerts:
+            lines.append(dumps({"type": "alert", **alert, **extra}))
+    if lines:
+        out.write("\n".join(lines) + "\n")
+
+
+class _Stop(Exception):
+    """SIGTERM arrived while waiting for input."""
+
+
+def serve(decider: Decider, reader: LineReader, out: IO[str], err: IO[str], clock: IdleClock,
+          follower: Follower | None = None, shadow: Shadow | None = None) -> str:
+    """Answer every line until end of input or SIGTERM; how the run ended.
+
+    With a `follower`, the registry is looked at between batches (every
+    ``follower.every`` seconds, and at once on SIGHUP) and a new live version
+    is switched to (:func:`follow`). With a `shadow`, each batch is decided
+    under the candidate too, once its live answers are written.
+    """
+    state = {"reading": False, "stop": False}
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        state["stop"] = True
+        if state["reading"]:
+            raise _Stop
+
+    previous: Callable[..., Any] | int | None = signal.signal(signal.SIGTERM, on_sigterm)
+    waking = _WakeOnHangup(follower, reader) if follower is not None else None
+    timeout = clock.tick
+    if follower is not None:
+        timeout = follower.every if timeout is None else min(timeout, follower.every)
+    line_number = 0
+    try:
+        while not state["stop"]:
+            state["reading"] = True
+            try:
+                raw_lines = reader.next_lines(timeout)
+            finally:
+                state["reading"] = False
+            if not raw_lines and not reader.ended:
+                _answer_quiet(decider, clock, out, shadow)
+                if follower is not None and follower.due():
+                    follow(decider, follower, out, err)
+                continue
+            inputs, numbers = [], []
+            for raw in raw_lines:
+                line_number += 1
+                if raw.strip():
+                    inputs.append(parse_line(raw))
+                    numbers.append(line_number)
+            if inputs:
+                try:
+                    answers = decider.submit(inputs)
+                except JournalNotDurable:
+                    print(f"safeguards run: stopped answering: lines {numbers[0]:,} to {numbers[-1]:,} of this run got "
+                          "no decision (they could not be journaled); send them again after the restart",
+                          file=err, flush=True)
+                    raise
+                write_answers(answers, out, line_numbers=numbers)  # the lines that came together, answered together
+                out.flush()
+                decider.answered()
+                if shadow is not None:
+                    shadow.observe(inputs, answers)
+                decider.maybe_checkpoint()
+                clock.heard(decider.engine.now)
+            if follower is not None and follower.due():
+                follow(decider, follower, out, err)
+            if reader.ended:
+                return "end of input"
+        return "SIGTERM"
+    except _Stop:
+        return "SIGTERM"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if waking is not None:
+            waking.close()
+
+
+class _WakeOnHangup:
+    """SIGHUP: look at the registry now. The handler only sets a flag; the wake-up pipe ends the wait for input."""
+
+    def __init__(self, follower: Follower, reader: LineReader) -> None:
+        self._read, self._write = os.pipe()
+        for descriptor in (self._read, self._write):
+            os.set_blocking(descriptor, False)
+        self._reader = reader
+        reader.wake_fd = self._read
+        self._wakeup = signal.set_wakeup_fd(self._write)
+
+        def on_sighup(signum: int, frame: Any) -> None:
+            follower.forced = True
+
+        self._previous = signal.signal(signal.SIGHUP, on_sighup)
+
+    def close(self) -> None:
+        signal.signal(signal.SIGHUP, self._previous)
+        signal.set_wakeup_fd(self._wakeup)
+        self._reader.wake_fd = None
+        os.close(self._read)
+        os.close(self._write)
+
+
+def follow(decider: Decider, follower: Follower, out: IO[str], err: IO[str]) -> Change | None:
+    """Look at the registry; switch to a new live version, or refuse it and keep running: an alert line either way."""
+    running = decider.engine.policy
+    change = follower.check(running)
+    if change is None:
+        return None
+    refused = change.refused
+    if not refused and change.policy is not None:
+        try:
+            decider.switch(change.policy, change.entry)
+        except Incompatible as error:
+            refused = str(error)
+    engine = decider.engine
+    offered = change.policy.identity if change.policy is not None else f"the live version of {follower.registry.name}"
+    if refused:
+        detail = f"refused {offered} ({change.describe()}): {refused}; still running {running.identity}"
+        kind, severity = "policy_switch_refused", "warning"
+        print(f"safeguards run: {detail}", file=err, flush=True)
+    else:
+        orders, keys = engine.held()
+        detail = (f"switched from {running.identity} to {engine.identity} ({change.describe()}); carried across: "
+                  f"{orders:,} orders, {keys:,} dedup keys, trading states")
+        kind, severity = "policy_switched", "info"
+        print(f"safeguards run: {detail}", file=err, flush=True)
+    alert = {"kind": kind, "severity": severity, "guard": "registry", "seq": engine.arrivals or None,
+             "order_id": None, "group_id": None, "broker_ts": _broker_time(engine.now), "detail": detail,
+             "policy": engine.identity}
+    write_answers([({}, [alert])], out)
+    out.flush()
+    return change
+
+
+def _broker_time(now: int) -> str | None:
+    return format_timestamp(now) if now else None
+
+
+def _answer_quiet(decider: Decider, clock: IdleClock, out: IO[str], shadow: Shadow | None) -> None:
+    """Input is quiet: if a timeout has fallen due meanwhile, advance broker time and write its alerts (flushed)."""
+    now = clock.due(decider.engine.next_deadline())
+    if now is None:
+        return
+    alerts = decider.advance(now)
+    write_answers([({}, alerts)], out)
+    out.flush()
+    decider.answered()
+    if shadow is not None:
+        shadow.advance(now, alerts)
+
+
+def summary(engine: Engine, ended_by: str) -> dict[str, Any]:
+    """The line on stderr that ends a run: how it ended, and what the engine decided."""
+    return {"type": "summary", "ended_by": ended_by, "policy": engine.identity, "events": engine.arrivals,
+            "verdicts": engine.counts, "alerts": engine.alert_counts, "trading": engine.escalation.snapshot()}
