@@ -9,6 +9,11 @@ batch, one line when a parent talks line by line), hand the batch over, write
 the answers in one write and flush, mark them answered, and, while the input is
 quiet, move broker time on (:mod:`.idle_clock`) so timeouts fire.
 
+Between batches the loop may also look at the signed registry it follows
+(``--follow``: :class:`~safeguards.swap.Follower`, at once on SIGHUP) and
+switch the decider to a newly live version (:func:`follow`), and feed the
+shadow (``--shadow``: :mod:`safeguards.shadow`) what it answered.
+
 A malformed line gets an ``invalid`` decision naming its line number, and the
 stream goes on. End of input or SIGTERM ends the run; the caller writes the summary.
 """

@@ -149,3 +149,18 @@ def test_the_compare_notebook_reads_a_shadow_run_instead_of_replaying(tmp_path, 
     assert pol.identity in page and "data-verdict='NOT ENOUGH EVIDENCE'" in page  # unlabeled: no gate can be judged
     assert code == 0 and f"NOT ENOUGH EVIDENCE: candidate {pol.identity}" in printed
     assert "to promote:" not in printed and f"not enough evidence to promote {pol.identity}" in printed
+
+
+def test_a_candidate_that_cannot_take_the_live_state_starts_empty_and_says_why(tmp_path):
+    from safeguards.shadow import Shadow
+
+    live = Engine(REFERENCE)
+    for line in lines_of()[:30]:
+        live.process(json.loads(line))
+    live.pop_alerts()
+    other_key = policy_with(metadata={"version": 2}, idempotency={"key": ["event_id"]})
+    shadow = Shadow(other_key, live, tmp_path / "s")
+    assert shadow.engine.arrivals == 0 and "idempotency key" in shadow.describe()
+    assert shadow.describe().startswith(f"shadow {other_key.identity} beside the live version, started empty")
+    carried = Shadow(candidate(tmp_path), live, tmp_path / "t")
+    assert carried.engine.arrivals == 30 and "from the live engine's state (30 inputs)" in carried.describe()
