@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from ..errors import UsageError
 from ..gates import GateReport, gate_report
 from ..policy import compile_file
-from .tasks import FAILED
+from .tasks import failure_file
 from .run import PLAN, _done
 
 
@@ -158,7 +158,7 @@ class SweepReport:
             for dataset, error in row.errors.items():
                 out.write(f"FAILED {row.key} ({' '.join(f'{k}={v}' for k, v in row.settings.items())}) on "
                           f"{dataset}: {error.splitlines()[0] if error else '?'} (all of it: "
-                          f"{row.runs.get(dataset, self.out_dir / row.key / dataset) / FAILED})\n")
+                          f"{failure_file(self.out_dir / row.key / dataset)})\n")
         front = [row.key for row in self.rows if row.pareto]
         out.write(f"Pareto front (recall up, false alerts down): {', '.join(front) or '-'}\n")
         best = self.best
@@ -208,8 +208,8 @@ def read_sweep(folder: str | Path) -> SweepReport:
                 row.runs[name] = run
                 row.evidence.append(done["evidence"])
                 row.verdicts[name] = done.get("verdicts", {})
-            elif (run / FAILED).is_file():
-                row.errors[name] = (run / FAILED).read_text("utf-8").strip()
+            elif failure_file(run).is_file():
+                row.errors[name] = failure_file(run).read_text("utf-8").strip()
         if len(row.runs) == len(digests):
             policy = compile_file(row.policy_file)
             row.gates = gate_report(policy.identity, policy["promotion"]["gates"], row.evidence)

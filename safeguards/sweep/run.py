@@ -24,7 +24,7 @@ from ..backtest.source import EventSource
 from ..errors import PolicyError, SafeguardsError, UsageError
 from .cluster import Cluster
 from .grid import Variant, Vary, plan_variants
-from .tasks import DONE, FAILED, backtest_task
+from .tasks import DONE, backtest_task, failure_file
 
 PLAN = "sweep.json"
 #: ``progress(backtests_done, backtests_total, failed, events_done)``; called as each backtest ends.
@@ -132,8 +132,7 @@ def run_sweep(
         finished += 1
         if error is not None:
             failed += 1
-            Path(task[-1]).mkdir(parents=True, exist_ok=True)
-            (Path(task[-1]) / FAILED).write_text(describe_error(error) + "\n", "utf-8")
+            failure_file(Path(task[-1])).write_text(describe_error(error) + "\n", "utf-8")
         else:
             events += result["evidence"]["metrics"]["events"]
         if progress is not None:

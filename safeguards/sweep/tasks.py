@@ -15,12 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from ..backtest import run_backtest
+from ..backtest.replay import open_run_folder
 from ..policy import compile_text
 
 #: A run folder's done marker: the task finished and its outputs are complete.
 DONE = "DONE.json"
-#: A run folder's failure marker: the error the last attempt raised (a rerun tries again).
-FAILED = "FAILED.txt"
+#: Beside a run folder (which may be what could not be made): the error its last attempt raised (a rerun tries again).
+FAILED = ".FAILED.txt"
+
+
+def failure_file(run_folder: Path) -> Path:
+    return run_folder.with_name(run_folder.name + FAILED)
 SCRATCH = ".store"
 
 
@@ -39,8 +44,8 @@ def backtest_task(policy_text: str, policy_path: str, db: str, labels: str | Non
     """Backtest the policy ``policy_text`` on a copy of ``db``; write the run folder ``out`` and its done marker."""
     policy = compile_text(policy_text, policy_path)
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / FAILED).unlink(missing_ok=True)
+    failure_file(out_dir).unlink(missing_ok=True)
+    open_run_folder(out_dir)  # a folder that cannot be made is said so before the store is copied into it
     scratch = out_dir / SCRATCH
     try:
         copy = copy_store(Path(db), scratch)
