@@ -10,6 +10,7 @@ backtest of a large store into independent parts (:mod:`.partition`).
 from .cluster import Cluster
 from .grid import Variant, Vary, plan_variants
 from .report import SweepReport, VariantRow, read_sweep
+from .partition import PartitionPlan, plan_partitions, run_partitioned
 from .run import run_sweep
 
-__all__ = ["Cluster", "SweepReport", "Variant", "VariantRow", "Vary", "plan_variants", "read_sweep", "run_sweep"]
+__all__ = ["Cluster", "PartitionPlan", "plan_partitions", "run_partitioned", "SweepReport", "Variant", "VariantRow", "Vary", "plan_variants", "read_sweep", "run_sweep"]
