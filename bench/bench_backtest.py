@@ -1,31 +1,31 @@
-"""End-to-end backtest throughput and peak memory, read from DuckDB (issue 6).
+"""End-to-end backtest throughput and peak memory, read from DuckDB, beside DuckDB's own copy of the events to Parquet.
 
 A figure, not a test. Run from the repository root:
 
-    .venv/bin/python bench/bench_backtest.py [--sizes 1000000,3000000] [--workdir bench/out]
+    .venv/bin/python bench/bench_backtest.py [--sizes 1000000,10000000] [--workdir bench/out]
 
 For each size a simulated log (``safeguards simulate --seed 1 --events N``, Parquet)
 is ingested into its own DuckDB store (both kept in the workdir and reused; not
 timed). Each backtest then runs in a fresh child process, so its peak RSS is its
-own: read from DuckDB, replay through the production engine, write
-decisions/alerts Parquet and store tables, summary and metrics. Flat memory means
-peak RSS barely moves as N triples. Stage figures beside it (same child-process
-method) say where the time goes: DuckDB to Arrow, Arrow to the engine's dicts,
-the engine alone on events already in memory (``decide_stored``, as the
-backtest calls it, with CPython's default garbage collection and with the
-backtest's rarer one, under which the other stages run too; ``process_stored``,
-a dict per decision; and ``process``, which screens each event again),
-decisions to Arrow, Arrow to Parquet; by wall clock and by CPU time, as the
-machine is shared. A second run per size swaps the engine for a stateless stub:
-the backtest's own pipeline, whose memory must not grow with N (the engine's
-order book does, by design of book.py). The run folders are ``run<N>`` (the real
-backtest's outputs, kept for inspection) and ``run<N>-stub``.
+own: read from DuckDB, replay through the production engine's columnar path
+(Arrow batches in, decision and alert columns out), write decisions/alerts
+Parquet and store tables, summary and metrics. In the same run, and on the same
+store, a child process times ``COPY events TO 'x.parquet'`` (DuckDB's own
+export of the table the backtest reads: the floor a store -> Parquet pipeline
+is measured against). A second backtest per size swaps the engine for a
+stateless stub (the backtest's own pipeline: read, write, store, summarize).
+Stage figures (same child-process method) say where the time goes: DuckDB to
+Arrow, the core's columnar decide on batches in memory, decision columns to
+the stored schema, Arrow to Parquet; by wall clock and by CPU time, as the
+machine is shared. The run folders are ``run<N>`` and ``run<N>-stub``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import subprocess
 import sys
 import time
@@ -57,24 +57,41 @@ print(json.dumps({"events": result.summary["events"], "alerts": result.summary["
                   "peak_rss_mib": peak_mib()}))
 """.replace("{HWM}", HWM)
 
+COPY = """
+import json, sys, time
+{HWM}import duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+started, cpu = time.perf_counter(), time.process_time()
+con.execute(f"COPY events TO '{sys.argv[2]}' (FORMAT PARQUET)")
+events = con.execute("SELECT count(*) FROM events").fetchone()[0]
+print(json.dumps({"events": events, "alerts": 0, "seconds": time.perf_counter() - started,
+                  "cpu_seconds": time.process_time() - cpu, "peak_rss_mib": peak_mib()}))
+""".replace("{HWM}", HWM)
+
 # The same run with the engine replaced by one that accepts everything and keeps no state:
 # isolates the backtest's own pipeline (read, write, store, summarize) to show its memory is flat.
 PIPELINE = """
 import json, sys, time
-{HWM}import safeguards.backtest.replay as replay
+{HWM}import pyarrow as pa
+import pyarrow.compute as pc
+import safeguards.backtest.replay as replay
+from safeguards.core import Engine
 
 class AcceptAll:
-    OUTCOME = ("accept", "engine", None, "stub")
     def __init__(self, policy):
         self.identity, self.counts, self.alert_counts, self.arrivals = policy.identity, {"accept": 0}, {}, 0
-    def decide_stored(self, events, fields):
-        self.counts["accept"] += len(events)
-        self.arrivals += len(events)
-        return [self.OUTCOME] * len(events), [e.get("group_id") for e in events]
-    def pop_alerts(self):
-        return []
-    def use_session(self, key):
-        pass
+        self.alerts = Engine(policy).decide_columns(pa.record_batch({"type": pa.array([], pa.string())}), {})[1]
+    def decide_columns(self, events, logs):
+        rows = events.num_rows
+        numbers = pa.array(range(self.arrivals + 1, self.arrivals + 1 + rows), pa.int64())
+        self.counts["accept"] += rows
+        self.arrivals += rows
+        outcome = lambda text: pa.DictionaryArray.from_arrays(pa.nulls(rows, pa.int32()).fill_null(0), pa.array([text]))
+        decided = pa.record_batch({"seq": pc.coalesce(events.column("seq"), numbers), "event_id": events.column("event_id"),
+                                   "order_id": events.column("order_id"), "group_id": events.column("group_id"),
+                                   "verdict": outcome("accept"), "guard": outcome("engine"), "rule": outcome("stub"),
+                                   "reason": outcome("stub")})
+        return decided, self.alerts
 
 replay.Engine = AcceptAll
 started, cpu = time.perf_counter(), time.process_time()
@@ -90,8 +107,8 @@ import pyarrow.parquet as pq
 from safeguards.backtest.replay import rare_collections
 from safeguards.backtest.sink import DECISIONS_SCHEMA, decisions_batch
 from safeguards.backtest.source import BATCH, from_database
-from safeguards.engine import Engine
-from safeguards.store.reader import arrow_batches, decode
+from safeguards.core import Engine
+from safeguards.store.reader import arrow_batches
 
 def clock():
     return time.perf_counter(), time.process_time()
@@ -101,50 +118,30 @@ def rate(n, since):
     return {"wall": n / (wall - since[0]), "cpu": n / (cpu - since[1])}
 
 source = from_database(sys.argv[3])
+logs = {ingest_id: session.traits for ingest_id, session in source.sessions().items()}
 figures, n, kept = {}, 0, []
 with rare_collections():  # as the backtest runs
     started = clock()
     for batch in arrow_batches(source.con.cursor(), size=BATCH):
         n += batch.num_rows
+        if len(kept) < 64:
+            kept.append(batch)
     figures["DuckDB -> Arrow"] = rate(n, started)
-    started = clock()
-    for batch in arrow_batches(source.con.cursor(), size=BATCH):
-        decoded = decode(batch)
-        if len(kept) < 16:
-            kept.append(decoded)
-    figures["DuckDB -> Arrow -> dicts"] = rate(n, started)
-source.close()
-sample = sum(len(batch) for batch in kept)
-engine = Engine(sys.argv[1])
-started = clock()
-decided = [engine.decide_stored(batch.events, batch.fields) for batch in kept]
-figures["engine alone, default GC"] = rate(sample, started)
-with rare_collections():
+    source.close()
+    sample = sum(batch.num_rows for batch in kept)
     engine = Engine(sys.argv[1])
     started = clock()
-    decided = [engine.process_batch(batch.events)[0] for batch in kept]
-    figures["engine, screening again"] = rate(sample, started)
-    engine = Engine(sys.argv[1])
+    decided = [engine.decide_columns(batch, logs)[0] for batch in kept]
+    figures["core, decide_columns"] = rate(sample, started)
     started = clock()
-    decided = [list(map(engine.process_stored, batch.events, batch.fields)) for batch in kept]
-    figures["engine alone, process_stored"] = rate(sample, started)
-    engine = Engine(sys.argv[1])
-    started = clock()
-    decided = []
-    for batch in kept:
-        arrivals = engine.arrivals
-        decided.append((*engine.decide_stored(batch.events, batch.fields), arrivals))
-    figures["engine alone"] = rate(sample, started)
-    started = clock()
-    tables = [decisions_batch(batch, outcomes, groups, engine.identity, arrivals)
-              for batch, (outcomes, groups, arrivals) in zip(kept, decided)]
-    figures["decisions -> Arrow"] = rate(sample, started)
+    tables = [decisions_batch(batch, columns, engine.identity) for batch, columns in zip(kept, decided)]
+    figures["decision columns -> stored schema"] = rate(sample, started)
 Path(sys.argv[2]).mkdir(parents=True, exist_ok=True)
 started = clock()
 with pq.ParquetWriter(Path(sys.argv[2]) / "decisions.parquet", DECISIONS_SCHEMA, compression="zstd") as writer:
     for table in tables:
         writer.write_batch(table)
-figures["Arrow -> Parquet"] = rate(sample, started)
+figures["Arrow -> Parquet (zstd)"] = rate(sample, started)
 print(json.dumps({"events": n, "sample": sample, "figures": figures}))
 """
 
@@ -182,15 +179,22 @@ def main() -> None:
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     sizes = sorted(int(s) for s in args.sizes.split(","))
+    print(f"load {os.getloadavg()}, python {platform.python_version()}, {os.cpu_count()} cores")
     print(f"{'run':<24} {'events':>12} {'seconds':>8} {'events/s':>10} {'CPU s':>7} {'peak RSS MiB':>13} {'alerts':>8}")
     for size in sizes:
         db = prepare(args.workdir, size)
-        runs = [("backtest", BACKTEST, "")] + ([] if args.no_pipeline else [("pipeline, stub engine", PIPELINE, "-stub")])
-        for label, script, suffix in runs:
-            answer = child(script, str(POLICY), str(args.workdir / f"run{size}{suffix}"), str(db))
+        runs = [("backtest", BACKTEST, (str(POLICY), str(args.workdir / f"run{size}"), str(db))),
+                ("COPY events TO parquet", COPY, (str(db), str(args.workdir / f"copy{size}.parquet")))]
+        if not args.no_pipeline:
+            runs.append(("pipeline, stub engine", PIPELINE, (str(POLICY), str(args.workdir / f"run{size}-stub"), str(db))))
+        seconds = {}
+        for label, script, argv in runs:
+            answer = child(script, *argv)
+            seconds[label] = answer["seconds"]
             print(f"{label:<24} {answer['events']:>12,} {answer['seconds']:>8.1f} "
                   f"{answer['events'] / answer['seconds']:>10,.0f} {answer['cpu_seconds']:>7.1f} {answer['peak_rss_mib']:>13,.0f} "
                   f"{answer['alerts']:>8,}", flush=True)
+        print(f"  backtest / COPY: {seconds['backtest'] / seconds['COPY events TO parquet']:.2f}x; load {os.getloadavg()}")
     if not args.no_stages:
         stages = child(STAGES, str(POLICY), str(args.workdir / "stages"), str(prepare(args.workdir, sizes[0])))
         print(f"stages, events/s by wall clock and by CPU time (all threads); reads over all "

@@ -13,23 +13,35 @@ says so. It is advanced with the same broker time.
 folder: the live version's ``decisions.parquet``, ``alerts.parquet`` and
 ``summary.json`` in ``DIR``, the candidate's in ``DIR/other/``, and what
 differs in ``DIR/comparison.json``, ``verdict_changes.parquet`` and
-``alert_changes.parquet`` (:mod:`safeguards.backtest.compare`). Rows are
-written in Parquet parts as they accumulate (``DIR/.shadow-parts``), merged
-when the run ends (end of input or SIGTERM).
+``alert_changes.parquet`` (:mod:`safeguards.backtest.compare`), with each
+version's compiled policy (``policy.json``). Rows are written in Parquet parts
+as they accumulate (``DIR/.shadow-parts``), merged when the run ends (end of
+input or SIGTERM). :func:`read_shadow` reads the folder back as a compare
+run, for the compare notebook (``-p shadow DIR``).
+
+Live traffic carries no labels, so the shadow's evidence is ``unlabeled``:
+gates that need labelled faults or a clean baseline cannot be judged on it,
+and promotion (which recomputes evidence from a run's event store) does not
+take it. It shows what the candidate would have done; backtests prove it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from .backtest.audit import EVIDENCE_FORMAT, METRICS_FILE
 from .backtest.compare import Comparison, Parts, render, why_nothing_differs
-from .backtest.replay import OTHER_DIR, open_run_folder
+from .backtest.replay import OTHER_DIR, BacktestResult, open_run_folder
+from .backtest.scoring import metrics
+from .gates import gate_report
 from .backtest.sink import ALERT_COLUMNS, DECISIONS_SCHEMA
 from .backtest.summary import summarize
 from .core import Engine
@@ -106,6 +118,7 @@ class Shadow:
         self.live = _Lane(self.out, self.scratch)
         self.other = _Lane(self.out / OTHER_DIR, self.scratch)
         self.comparison = Comparison(self.out, live.identity, candidate.identity)
+        self.digest = hashlib.sha256()  # of the lines the shadow saw: the data both versions decided
 
     def describe(self) -> str:
         return f"shadow {self.candidate.identity} beside the live version, started {self.started}; decisions to {self.out}"
@@ -114,8 +127,10 @@ class Shadow:
         """The live answers of a batch; the candidate decides the same inputs (with the live arrival numbers)."""
         engine = self.engine
         live_rows, other_rows, live_alerts, other_alerts = [], [], [], []
+        digest = self.digest.update
         for item, (decision, alerts) in zip(inputs, answers):
             event = item[0] if type(item) is Line else None
+            digest((item[1] if event is not None else item[1].encode("utf-8", "replace")) + b"\n")
             if event is not None:
                 if event.get("seq") is None:  # numbered by arrival: the live number, whatever the candidate counts
                     event = {**event, "seq": decision["seq"]}
@@ -151,9 +166,10 @@ class Shadow:
             summaries = []
             for (decisions, alerts), lane, policy in zip(paths, (self.live, self.other),
                                                          (self.live_policy, self.candidate)):
+                policy.write(lane.folder / POLICY_FILE)
                 summary = {"policy": {"identity": policy.identity, "hash": policy.hash, "name": policy.name,
                                       "version": policy.version},
-                           "data": {"source": "safeguards run --shadow (live traffic)", "kind": "unlabeled"},
+                           "data": {"source": SOURCE, "kind": "unlabeled", "digest": self.digest.hexdigest()},
                            "shadow": {"enforced": lane is self.live, "candidate_started": self.started},
                            **summarize(decisions, alerts)}
                 (lane.folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
@@ -166,6 +182,51 @@ class Shadow:
             con.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
         return render(document)
+
+
+POLICY_FILE = "policy.json"  #: each version's compiled policy, beside its decisions
+SOURCE = "live traffic (safeguards run --shadow)"
+
+
+def read_shadow(folder: str | Path, into: str | Path) -> BacktestResult:
+    """A shadow run folder as a compare run in `into` (the live version's result, the candidate's as ``.other``).
+
+    The outputs are copied, and each version gets the evidence document a
+    backtest writes (``metrics.json``), counted from its own outputs, of an
+    ``unlabeled`` dataset: the live traffic, by the digest of its lines.
+    """
+    source, target = Path(folder), Path(into)
+    if not (source / "comparison.json").is_file() or not (source / OTHER_DIR / POLICY_FILE).is_file():
+        raise UsageError(f"{source}: not a shadow run folder (no comparison.json and other/{POLICY_FILE}); give the "
+                         "--shadow-out folder of a finished `safeguards run --shadow`")
+    if source.resolve() != target.resolve():
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    results = []
+    for lane in (target, target / OTHER_DIR):
+        policy = load_policy(lane / POLICY_FILE)
+        summary = json.loads((lane / "summary.json").read_text("utf-8"))
+        span = summary["time_span"]
+        span_ns = (parse_timestamp(span["last_broker_ts"]) - parse_timestamp(span["first_broker_ts"])
+                   if span["first_broker_ts"] and span["last_broker_ts"] else None)
+        body = metrics(summary["events"], summary["alerts"], summary["alert_severities"].get("critical", 0),
+                       summary["verdicts"].get("invalid", 0), None)
+        dataset = {"kind": "unlabeled", "source": SOURCE, "digest": summary["data"]["digest"],
+                   "events": summary["events"], "broker_span_ns": span_ns, "labels": None, "window": None}
+        gates = gate_report(policy.identity, policy["promotion"]["gates"], [{"dataset": dataset, "metrics": body}])
+        run_id = f"shadow-{policy.hash[:12]}-{summary['data']['digest'][:12]}"
+        evidence = {"evidence_format": EVIDENCE_FORMAT,
+                    "policy": {"identity": policy.identity, "hash": policy.hash, "name": policy.name,
+                               "version": policy.version},
+                    "dataset": dataset, "metrics": body,
+                    "gates": [{"id": g.gate_id, "passed": g.passed, "detail": g.detail} for g in gates.results],
+                    "run": {"id": run_id, "made_by": "safeguards run --shadow",
+                            "read_at": datetime.now(UTC).isoformat()}}
+        (lane / METRICS_FILE).write_text(json.dumps(evidence, indent=2) + "\n", "utf-8")
+        results.append(BacktestResult(lane, run_id, summary, evidence, gates))
+    live, candidate = results
+    live.comparison = json.loads((target / "comparison.json").read_text("utf-8"))
+    live.other = candidate
+    return live
 
 
 def _ns(value: Any) -> int | None:

@@ -125,3 +125,27 @@ def test_a_promoted_candidate_is_loaded_verified_and_mistakes_are_refused(tmp_pa
     alone = run("--policy", str(REFERENCE), "--shadow", str(tmp_path / "candidate.json"), lines=[])
     assert alone.returncode == 2 and "--shadow needs --shadow-out DIR" in alone.stderr
     assert "Traceback" not in never.stderr + alone.stderr
+
+
+def test_the_compare_notebook_reads_a_shadow_run_instead_of_replaying(tmp_path, capsys):
+    from safeguards.cli import main
+
+    pol, lines = candidate(tmp_path), lines_of()
+    done = run("--policy", str(REFERENCE), "--shadow", str(tmp_path / "candidate.json"), "--shadow-out",
+               str(tmp_path / "shadow"), lines=lines)
+    assert done.returncode == 0, done.stderr
+    code = main(["notebook", "run", "compare", "--runs", str(tmp_path / "runs"), "-p", "policy", str(REFERENCE),
+                 "-p", "other", str(tmp_path / "candidate.json"), "-p", "shadow", str(tmp_path / "shadow"),
+                 "-p", "events", ""])
+    printed = capsys.readouterr().out
+    folder = next((tmp_path / "runs" / "multileg_options" / "1").iterdir())
+    comparison = json.loads((folder / "comparison.json").read_text())
+    assert comparison == json.loads((tmp_path / "shadow" / "comparison.json").read_text())  # read, not replayed
+    assert comparison["verdict_changes"] > 0
+    evidence = json.loads((folder / "other" / "metrics.json").read_text())
+    assert evidence["dataset"]["kind"] == "unlabeled" and evidence["run"]["made_by"] == "safeguards run --shadow"
+    assert evidence["metrics"]["events"] == len(lines)
+    page = (folder / "compare.html").read_text()
+    assert pol.identity in page and "data-verdict='NOT ENOUGH EVIDENCE'" in page  # unlabeled: no gate can be judged
+    assert code == 0 and f"NOT ENOUGH EVIDENCE: candidate {pol.identity}" in printed
+    assert "to promote:" not in printed and f"not enough evidence to promote {pol.identity}" in printed

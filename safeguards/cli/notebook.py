@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..gates import WHAT_TO_RUN, Verdict
 from ..notebook import parse_value, run_notebook
 from .progress import wants_progress
 
@@ -51,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
     if judged.gates.failed:
         out.write(f"{len(judged.gates.failed)} gate(s) of {judged.policy.identity} failed: not promotable as is\n")
         return 1
+    if judged.gates.verdict is Verdict.NOT_ENOUGH_EVIDENCE:  # nothing failed, but nothing was proved either
+        out.write(f"not enough evidence to promote {judged.policy.identity}: {WHAT_TO_RUN}\n")
+        return 0
     evidence = " ".join(f"--evidence {folder}" for folder, _ in judged.evidence)
     out.write(f"to promote: safeguards promote {judged.source} {evidence} --by NAME --reason TEXT\n")
     return 0

@@ -159,15 +159,15 @@ class JournaledEngine:
             for record in reading.records:
                 report.records += 1
                 self._replay(record, pending, reading.path, report)
+        if self.policy.hash != self.requested.hash and self.follower is None:
+            raise JournalError(f"{self.folder}: journal belongs to {self.policy.identity}, not "
+                               f"{self.requested.identity}; run with that policy, with --follow "
+                               f"runtime/{self.requested.name} to carry it across, or start a new journal for this one")
         current = max([*numbers, first or 0])
         self._writer = SegmentWriter(self.folder / segment_name(current), self._header())
         refuse_if_short(self.folder, mark, self._committed())
         self._mark.record(self._committed())
         self._archive_before(current)
-        if self.policy.hash != self.requested.hash and self.follower is None:
-            raise JournalError(f"{self.folder}: journal belongs to {self.policy.identity}, not "
-                               f"{self.requested.identity}; run with that policy, with --follow "
-                               f"runtime/{self.requested.name} to carry it across, or start a new journal for this one")
         report.unanswered = [(decision, alerts) for decision, alerts in pending if decision or alerts]
         report.seconds = time.perf_counter() - started
         self.since_checkpoint = report.records  # replayed past the last usable checkpoint: due for a new one

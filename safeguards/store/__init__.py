@@ -5,9 +5,12 @@ Tables (schema version in ``schema_version``; see :mod:`.schema`):
 - ``events``: one row per canonical event, typed columns in DESIGN section 4's order,
   timestamps as ``TIMESTAMP_NS`` in UTC, unknown fields in the JSON column ``extra``,
   plus ``ingest_id`` and ``row_number`` (where in which file);
-- ``ingests``: one row per file loaded: path, sha256 (of the unpacked bytes), format, rows
-  loaded, rejected and skipped, start and end time, adapter options (and compression);
+- ``ingests``: one row per log loaded: path, sha256 (of the unpacked bytes), format, rows
+  loaded, rejected and skipped, start and end time, adapter options (and compression); a log
+  grown since it was loaded keeps its row, with the path, digest and counts of the longer file;
 - ``rejected_rows``: every row that is not a valid event, with its place and reason;
+- ``log_checkpoints``: the sha256 of each log's first ``bytes`` bytes, every MiB and at the end of
+  what was loaded, by which a log grown since, or a part of one, is known (see :mod:`.logs`);
 - ``order_states`` (view): each order's last broker event type.
 """
 

@@ -17,6 +17,8 @@
 
 use std::collections::HashMap;
 use std::mem::Discriminant;
+
+use crate::fastmap::FastMap;
 use std::sync::Arc;
 
 use arrow_array::builder::{Int32Builder, Int64Builder, StringBuilder};
@@ -216,6 +218,20 @@ enum Cell<'a> {
 
 impl<'a> Column<'a> {
     fn of(name: &str, array: &'a dyn Array) -> Result<Column<'a>, ColumnError> {
+        if array.null_count() == array.len() && array.data_type() != &DataType::Null {
+            // Every row null (most of a batch's columns belong to a few event types): read no further.
+            Texts::of(array)
+                .map(|_| ())
+                .or_else(|| {
+                    matches!(
+                        array.data_type(),
+                        DataType::Int64 | DataType::Int32 | DataType::Float64 | DataType::Boolean
+                    )
+                    .then_some(())
+                })
+                .ok_or_else(|| unreadable(name, array.data_type()))?;
+            return Ok(Column::Absent);
+        }
         Ok(match array.data_type() {
             DataType::Int64 => Column::Int(array.as_primitive::<Int64Type>()),
             DataType::Int32 => Column::Int32(array.as_primitive::<Int32Type>()),
@@ -224,17 +240,12 @@ impl<'a> Column<'a> {
             DataType::Null => Column::Absent,
             other => match Texts::of(array) {
                 Some(texts) => Column::Text(texts),
-                None => {
-                    return Err(ColumnError(format!(
-                        "column {}: Arrow type {other} is not one the event store gives \
-                         (int64, int32, double, boolean, or text, plain or dictionary-encoded)",
-                        str_repr(name)
-                    )));
-                }
+                None => return Err(unreadable(name, other)),
             },
         })
     }
 
+    #[inline]
     fn cell(&self, row: usize) -> Cell<'a> {
         match self {
             Column::Absent => Cell::Absent,
@@ -257,6 +268,14 @@ impl<'a> Column<'a> {
             Cell::Text(text) => Raw::Str(text.to_owned()),
         }
     }
+}
+
+fn unreadable(name: &str, kind: &DataType) -> ColumnError {
+    ColumnError(format!(
+        "column {}: Arrow type {kind} is not one the event store gives \
+         (int64, int32, double, boolean, or text, plain or dictionary-encoded)",
+        str_repr(name)
+    ))
 }
 
 /// A closed-set text column (`source`, `type`): dictionary entries parsed once per batch, not per row.
@@ -760,7 +779,7 @@ fn reason_key(reason: &Reason) -> ReasonKey {
 
 /// A dictionary-encoded text column: each distinct value once, a key per row.
 struct Dictionary<K> {
-    codes: HashMap<K, i32>,
+    codes: FastMap<K, i32>,
     values: StringBuilder,
     keys: Int32Builder,
 }
@@ -768,7 +787,7 @@ struct Dictionary<K> {
 impl<K: std::hash::Hash + Eq> Dictionary<K> {
     fn new(rows: usize) -> Self {
         Dictionary {
-            codes: HashMap::new(),
+            codes: FastMap::default(),
             values: StringBuilder::new(),
             keys: Int32Builder::with_capacity(rows),
         }
