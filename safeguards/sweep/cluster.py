@@ -29,12 +29,12 @@ class Cluster:
 
     @classmethod
     def choose(cls, workers: int | None, address: str | None) -> "Cluster":
-        address = address or os.environ.get("RAY_ADDRESS") or None
         if workers is not None and workers < 0:
             raise UsageError(f"--workers {workers}: give 0 (in this process, no Ray) or a number of workers")
         if workers == 0 and address:
-            raise UsageError("--workers 0 runs in this process; it cannot be combined with a Ray address "
-                             "(--ray-address or RAY_ADDRESS)")
+            raise UsageError("--workers 0 runs in this process; it cannot be combined with --ray-address")
+        # RAY_ADDRESS names the cluster unless the sweep is asked to stay in this process.
+        address = address or (os.environ.get("RAY_ADDRESS") if workers != 0 else None) or None
         return cls((os.cpu_count() or 1) if workers is None else workers, address)
 
     @property

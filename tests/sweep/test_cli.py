@@ -47,3 +47,14 @@ def test_a_missing_store_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture
     code = main(["sweep", "--policy", str(REFERENCE), "--db", str(tmp_path / "none.duckdb"), "--vary",
                  "hedging.max_depth=1", "--out", str(tmp_path / "grid"), "--workers", "0"])
     assert code == 2 and "no such database" in capsys.readouterr().err
+
+
+def test_workers_0_stays_in_process_whatever_ray_address_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    from safeguards.errors import UsageError
+    from safeguards.sweep import Cluster
+
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    assert Cluster.choose(0, None).in_process
+    assert Cluster.choose(None, None).address == "10.0.0.1:6379"
+    with pytest.raises(UsageError, match="cannot be combined with --ray-address"):
+        Cluster.choose(0, "10.0.0.2:6379")
