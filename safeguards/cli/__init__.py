@@ -27,7 +27,7 @@ COMMAND_MODULE = {
     "schema": "policy_commands", "explain": "policy_commands",
     "ingest": "ingest", "run": "run", "promote": "promote", "rollback": "promote",
     "simulate": "simulate", "backtest": "backtest", "notebook": "notebook",
-    "status": "status", "keys": "keys",
+    "status": "status", "keys": "keys", "sweep": "sweep",
 }
 #: The command modules, in the order the full parser lists their commands.
 COMMAND_MODULES = tuple(dict.fromkeys(COMMAND_MODULE.values()))

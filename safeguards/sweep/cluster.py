@@ -1,0 +1,90 @@
+"""Where a sweep's backtests run: Ray (a local runtime it starts, or a cluster), or this process.
+
+Ray is an optional extra (``pip install 'safeguards[scale]'``); ``workers=0``
+needs none of it. Tasks are plain functions of small arguments (paths, policy
+text), so the data stays where the workers read it and only a run's small
+result comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import UsageError
+
+#: A task's outcome as the driver sees it: the task, and its result or the error it raised.
+Outcome = tuple[Any, Any, BaseException | None]
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """How to run tasks: ``workers`` processes on a local Ray runtime, a Ray cluster at ``address``, or in-process (0)."""
+
+    workers: int = 2
+    address: str | None = None
+
+    @classmethod
+    def choose(cls, workers: int | None, address: str | None) -> "Cluster":
+        if workers is not None and workers < 0:
+            raise UsageError(f"--workers {workers}: give 0 (in this process, no Ray) or a number of workers")
+        if workers == 0 and address:
+            raise UsageError("--workers 0 runs in this process; it cannot be combined with --ray-address")
+        # RAY_ADDRESS names the cluster unless the sweep is asked to stay in this process.
+        address = address or (os.environ.get("RAY_ADDRESS") if workers != 0 else None) or None
+        return cls((os.cpu_count() or 1) if workers is None else workers, address)
+
+    @property
+    def in_process(self) -> bool:
+        return self.workers == 0 and self.address is None
+
+    def describe(self) -> str:
+        if self.in_process:
+            return "in this process"
+        return f"Ray cluster at {self.address}" if self.address else f"local Ray runtime, {self.workers} workers"
+
+    def map(self, function: Callable[..., Any], tasks: Sequence[Any]) -> Iterator[Outcome]:
+        """Run ``function(*task)`` for every task; yield ``(task, result, error)`` as each finishes, failures included."""
+        if self.in_process:
+            for task in tasks:
+                try:
+                    yield task, function(*task), None
+                except Exception as error:  # noqa: BLE001 - reported per task; the sweep goes on
+                    yield task, None, error
+            return
+        ray = _ray()
+        self._connect(ray)
+        remote = ray.remote(num_cpus=1, max_retries=0)(function)
+        pending = {remote.remote(*task): task for task in tasks}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                task = pending.pop(ref)
+                try:
+                    yield task, ray.get(ref), None
+                except ray.exceptions.RayTaskError as error:
+                    yield task, None, error.cause if isinstance(error.cause, BaseException) else error
+                except ray.exceptions.RayError as error:  # a worker died (out of memory, killed)
+                    yield task, None, error
+
+    def _connect(self, ray: Any) -> None:
+        if ray.is_initialized():
+            return  # a runtime this process started already (a test's, or an earlier sweep's)
+        # Ray's own start-up chatter (a local instance started, its token) is not the sweep's report.
+        quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+        if self.address:
+            ray.init(address=self.address, **quiet)
+        else:
+            ray.init(num_cpus=self.workers, include_dashboard=False, **quiet)
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("a sweep on Ray needs Ray: pip install 'safeguards[scale]' (or run in this process "
+                         "with --workers 0)") from None
+    return ray
