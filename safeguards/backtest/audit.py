@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from ..errors import EvidenceError, UsageError
 from .scoring import LabelTracker, dataset_kind, labelled_log, metrics, read_labels
 from .source import EventSource, Window
+from ..store.rows import first_row
 
 #: The evidence document a run writes beside its outputs, and the version of its format.
 METRICS_FILE, EVIDENCE_FORMAT = "metrics.json", 1
@@ -217,14 +218,14 @@ def _one_decision_per_event(folder: Path, con: duckdb.DuckDBPyConnection, window
 
     where, params = events_where(since_ns=window.start_ns, until_ns=window.end_ns, account=window.account)
     decisions = str(folder / DECISIONS_FILE).replace("'", "''")
-    found = con.execute(
-        f"""WITH e AS (SELECT ingest_id, seq, event_id FROM events {where}),
+    found = first_row(
+        con, f"""WITH e AS (SELECT ingest_id, seq, event_id FROM events {where}),
                  d AS (SELECT ingest_id, seq, event_id, count(*) AS n FROM read_parquet('{decisions}') GROUP BY ALL)
             SELECT (SELECT count(*) FROM e ANTI JOIN d USING (ingest_id, seq)),
                    (SELECT count(*) FROM d ANTI JOIN e USING (ingest_id, seq)),
                    (SELECT count(*) FROM d WHERE n > 1),
                    (SELECT count(*) FROM e JOIN d USING (ingest_id, seq) WHERE e.event_id IS DISTINCT FROM d.event_id)""",
-        params).fetchone()
+        params)
     counts = found if found is not None else (0, 0, 0, 0)
     problems = [f"{count:,} {what}" for count, what in zip(counts, (
         "stored events have no decision", "decisions are of no stored event", "events are decided more than once",

@@ -107,8 +107,8 @@ class EventSource:
         """First and last broker time (ns) of the events the window lets through: how long the evidence watched."""
         where, params = events_where(since_ns=self.window.start_ns, until_ns=self.window.end_ns,
                                      account=self.window.account)
-        first, last = self.con.execute(
-            f"SELECT epoch_ns(min(broker_ts)), epoch_ns(max(broker_ts)) FROM events {where}", params).fetchone()
+        first, last = one_row(
+            self.con, f"SELECT epoch_ns(min(broker_ts)), epoch_ns(max(broker_ts)) FROM events {where}", params)
         return first, last
 
     def rejected_rows(self) -> int:

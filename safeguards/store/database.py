@@ -21,6 +21,7 @@ import duckdb
 
 from ..errors import IngestError, StoreError
 from ..events import FIELDS
+from .rows import first_row, one_row
 from .checks import BOOKKEEPING, checked_select, ident, lit
 from .schema import migrate, shape_table, shape_tables
 
@@ -28,14 +29,6 @@ _CHUNK = 1 << 20
 
 #: The temporary table of a piece's rows that did not become events (dropped after use).
 STAGED_UNLOADED = "staged_rows_unloaded"
-
-
-def one_row(con: duckdb.DuckDBPyConnection, query: str, params: Sequence[Any] = ()) -> tuple[Any, ...]:
-    """The one row of a query that always has one (an aggregate, an INSERT's count)."""
-    row = con.execute(query, list(params)).fetchone()
-    if row is None:
-        raise StoreError(f"internal: no row from {query[:80]!r}")
-    return row
 
 
 def logs_interleave(con: duckdb.DuckDBPyConnection, where: str = "", params: Sequence[Any] = ()) -> bool:
@@ -126,7 +119,7 @@ def find_ingest(con: duckdb.DuckDBPyConnection, digest: str, packed: bool = Fals
     """(ingest_id, path) of an earlier load of the same bytes, if any; with ``packed``, of the same
     compressed file (its own bytes' digest is kept in the options), found without unpacking it again."""
     where = "options->>'packed_sha256' = ?" if packed else "sha256 = ?"
-    row = con.execute(f"SELECT ingest_id, path FROM ingests WHERE {where}", [digest]).fetchone()
+    row = first_row(con, f"SELECT ingest_id, path FROM ingests WHERE {where}", [digest])
     return (row[0], row[1]) if row else None
 
 
@@ -250,8 +243,8 @@ def load_staged(
 def _is_valid_row(con: duckdb.DuckDBPyConnection, staged: str, row: int) -> bool:
     """Whether row ``row`` of ``staged`` is there and a valid event."""
     columns = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {staged})").fetchall())
-    found = con.execute(f"SELECT reason IS NULL FROM ({checked_select(staged, columns)}) WHERE row_number = ?",
-                        [row]).fetchone()
+    found = first_row(con, f"SELECT reason IS NULL FROM ({checked_select(staged, columns)}) WHERE row_number = ?",
+                      [row])
     return bool(found and found[0])
 
 

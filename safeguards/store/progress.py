@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Self
 
 import duckdb
+from .rows import one_row
 
 #: The share of a compressed log's load that unpacking takes: 0.84 s of about 7.5 s for a
 #: gzipped 1M-line JSON lines log (30 MB packed, 236 MB plain).
@@ -96,7 +97,7 @@ class LoadProgress:
 
     def __enter__(self) -> Self:
         for name, value in _SETTINGS.items():
-            self.saved[name] = str(self.con.execute("SELECT current_setting(?)", [name]).fetchone()[0])  # type: ignore[index]
+            self.saved[name] = str(one_row(self.con, "SELECT current_setting(?)", [name])[0])
             self.con.execute(f"SET {name} = {value}")
         self.thread = threading.Thread(target=self._poll, name="safeguards-load-progress", daemon=True)
         self.thread.start()

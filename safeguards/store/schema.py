@@ -35,6 +35,7 @@ import duckdb
 from ..errors import StoreError
 from ..events import BOOL, DEFAULT_ACCOUNT, FIELDS, INT, NUM, STR, TS
 from .sql import ident, lit
+from .rows import first_row
 
 #: DuckDB column type per canonical field kind.
 SQL_TYPES = {STR: "VARCHAR", INT: "BIGINT", NUM: "DOUBLE", TS: "TIMESTAMP_NS", BOOL: "BOOLEAN"}
@@ -331,7 +332,7 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int | None:
                 "it was not written by safeguards; use a new --db file"
             )
         return None
-    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    row = first_row(con, "SELECT max(version) FROM schema_version")
     return row[0] if row else None
 
 

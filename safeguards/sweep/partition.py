@@ -53,6 +53,7 @@ from ..store.schema import shape_tables
 from .cluster import Cluster
 from .run import Dataset, describe_error
 from .tasks import copy_store
+from ..store.rows import one_row
 
 PLAN = "partitions.json"
 
@@ -163,8 +164,8 @@ def plan_partitions(policy: CompiledPolicy | str | Path, db: str | Path, parts: 
             tail = None
             if index + 1 < len(groups):
                 first_log = groups[index + 1][0]
-                seq, row = con.execute("SELECT seq, row_number FROM events WHERE ingest_id = ? "
-                                       "ORDER BY seq, row_number LIMIT 1", [first_log]).fetchone()
+                seq, row = one_row(con, "SELECT seq, row_number FROM events WHERE ingest_id = ? "
+                                        "ORDER BY seq, row_number LIMIT 1", [first_log])
                 tail = (first_log, seq, row)
             result.append(Part(tuple(group), count, tail))
         return PartitionPlan(result, [])
@@ -241,8 +242,8 @@ def merge_task(policy_text: str, db: str, labels: str | None, plan: dict[str, An
     con = duckdb.connect(db, read_only=True)
     try:
         digests = [row[0] for row in con.execute("SELECT sha256 FROM ingests ORDER BY ingest_id").fetchall()]
-        rejected = con.execute("SELECT count(*) FROM rejected_rows").fetchone()[0]
-        first, last = con.execute("SELECT epoch_ns(min(broker_ts)), epoch_ns(max(broker_ts)) FROM events").fetchone()
+        rejected = one_row(con, "SELECT count(*) FROM rejected_rows")[0]
+        first, last = one_row(con, "SELECT epoch_ns(min(broker_ts)), epoch_ns(max(broker_ts)) FROM events")
         label_rows = read_labels(labels) if labels else None
         label_log = labelled_log(con, label_rows, labels) if label_rows is not None and labels else None
     finally:

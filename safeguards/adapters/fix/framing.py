@@ -18,6 +18,11 @@ from dataclasses import dataclass
 
 from ...errors import EventError
 
+
+def is_number(text: str) -> bool:
+    """Whether ``text`` is a FIX number's digits: ASCII only (``str.isdigit`` also takes ``¹``, which ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
+
 SOH = "\x01"
 #: The field delimiters logs are written with; each stands for one SOH byte on the wire.
 DELIMITERS = (SOH, "^A", "|", ";")
@@ -52,7 +57,7 @@ def read_message(text: str, delimiter: str, lenient: bool = False) -> Message:
     except ValueError:  # a field without '=' (or empty: two delimiters in a row)
         raise _garbled(items) from None
     tags = "".join(fields)
-    if not (tags.isdigit() and tags.isascii()) or "" in fields:
+    if not is_number(tags) or "" in fields:
         raise _garbled(items)
     if len(pairs) < 3 or pairs[0][0] != "8" or pairs[1][0] != "9" or pairs[2][0] != "35":
         first = "/".join(tag for tag, _ in pairs[:3])  # type: ignore[misc]
@@ -78,7 +83,7 @@ def read_message(text: str, delimiter: str, lenient: bool = False) -> Message:
 def _garbled(items: list[str]) -> UnreadableMessage:
     for number, item in enumerate(items, start=1):
         tag, sep, _ = item.partition("=")
-        if not sep or not tag.isdigit() or not tag.isascii():
+        if not sep or not is_number(tag):
             shown = item[:40] if item else "(empty)"
             return UnreadableMessage(
                 f"garbled field {shown!r} (field {number}): expected tag=value with a numeric tag; the message "
@@ -91,7 +96,7 @@ def _check_length_and_sum(text: str, delimiter: str, pairs: list[tuple[str, str]
     body_start = len(f"8={pairs[0][1]}{SOH}9={pairs[1][1]}{SOH}".encode("latin-1", "replace"))
     trailer = wire.rfind(b"\x0110=") + 1
     declared = pairs[1][1]
-    if not declared.isdigit() or int(declared) != trailer - body_start:
+    if not is_number(declared) or int(declared) != trailer - body_start:
         raise UnreadableMessage(
             f"BodyLength (9) is {declared!r} but the body is {str(trailer - body_start)!r} characters: the message "
             f"was cut or changed on the way (for hand-written examples, ingest with --fix-lenient)")

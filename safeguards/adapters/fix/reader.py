@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import IngestError
 from . import dialects
-from .framing import Message, UnreadableMessage, read_message
+from .framing import Message, UnreadableMessage, is_number, read_message
 from .mapping import (FILL_TYPES, MESSAGE_NAMES, NUMBER_TAGS, OUTBOUND, READ, SESSION_TYPES, SIDES, execution_type,
                       legs, quote_sides)
 from .sequence import Hole, SenderSequence, SequenceProblem, Step
@@ -231,7 +231,7 @@ class FixReader:
                 raw: str) -> Step | None | bool:
         """The message's step in its sender's numbering (None without a MsgSeqNum; False: rejected)."""
         seq_text = tags.get("34", "")
-        if not seq_text.isdigit():
+        if not is_number(seq_text):
             return None
         numbering = session.senders.get(sender)
         if numbering is None:
@@ -249,11 +249,11 @@ class FixReader:
              raw: str, location: str, log_time: LogTime | None, step: Step | None) -> None:
         tags = message.fields
         epoch = session.epoch
-        seq = int(tags["34"]) if tags.get("34", "").isdigit() else None
+        seq = int(tags["34"]) if is_number(tags.get("34", "")) else None
         outbound = msg_type in OUTBOUND
         if msg_type == "3":
             ref, ours = tags.get("45", ""), session.senders.get(target)
-            clordid = session.outbound_orders.get((ours.epoch if ours else 0, int(ref))) if ref.isdigit() else None
+            clordid = session.outbound_orders.get((ours.epoch if ours else 0, int(ref))) if is_number(ref) else None
             if clordid is None:
                 self.skipped += 1
                 return

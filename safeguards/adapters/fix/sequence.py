@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...errors import EventError
+from .framing import is_number
 from .times import time_or_none
 
 
@@ -94,7 +95,7 @@ class SenderSequence:
 
     def _sequence_reset(self, seq: int, fields: dict[str, str], poss_dup: bool, previous: int | None) -> Step:
         new = fields.get("36", "")
-        if not new.isdigit():
+        if not is_number(new):
             raise SequenceProblem(f"SequenceReset (35=4) without a NewSeqNo (36) number (got {new!r})")
         new_seq, expected = int(new), self.expected
         gap_fill = fields.get("123") == "Y"
