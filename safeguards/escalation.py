@@ -147,11 +147,14 @@ class Escalation(Guard):
         self.book.alert("resumed", "info", self.name, None, group_id, f"{scope} back to active: rule {rule_id} cleared")
 
     def evicted(self, order: Any) -> None:
-        """An evicted order's group forgets an ``active`` entry; never a raised one."""
-        key = order.group_id if order.group_id is not None else order.order_id
-        state = self.groups.get(key)
+        """An evicted order's group forgets an ``active`` entry, never a raised one; an order with no
+        group takes its own entry with it, whatever its level (nothing acts under an evicted id again)."""
+        if order.group_id is None:
+            self.groups.pop(order.order_id, None)
+            return
+        state = self.groups.get(order.group_id)
         if state is not None and state[0] == 0:
-            del self.groups[key]
+            del self.groups[order.group_id]
 
     def use_session(self, key: Hashable, traits: SessionTraits = LIVE) -> None:
         """Scope ``session`` follows the broker session: another log's skew does not slow this one."""

@@ -568,4 +568,59 @@ mod book {
             "order 'O1' finished long ago (evicted): use a new order id"
         );
     }
+
+    /// The reference policy with the book bounded at `max_keys` orders.
+    fn bounded(max_keys: u64) -> Engine {
+        let mut policy: Value =
+            serde_json::from_str(include_str!("fixtures/multileg_options.json"))
+                .expect("the reference policy");
+        policy["idempotency"]["max_keys"] = json!(max_keys);
+        Engine::new(Tables::from_value(&policy).expect("the bounded policy's tables"))
+    }
+
+    #[test]
+    fn intents_never_acknowledged_hold_a_bounded_book_and_bounded_timers() {
+        // no broker event ever comes, so no ack timeout is ever due: the timers of evicted
+        // orders must go with them, not wait for broker time (issue 15 item 9)
+        let mut engine = bounded(1_000);
+        let mut evicted = 0;
+        let mut timers = Vec::new();
+        for n in 0..50_000 {
+            let (_, alerts) = decide(&mut engine, intent(&format!("o{n}"), "G", T0 + n * 1_000));
+            evicted += alerts
+                .iter()
+                .filter(|alert| alert.kind == AlertKind::OrderEvictedUnfinished)
+                .count();
+            if n % 10_000 == 9_999 {
+                timers.push(engine.pending_timers());
+            }
+        }
+        assert_eq!(engine.orders_held(), 1_000);
+        assert_eq!(evicted, 49_000);
+        let limit = 2 * 2 * 1_000 + 1_024; // two timers per order (ack, fill), swept at double
+        assert!(
+            timers.iter().all(|held| *held <= 2 * limit),
+            "timers held after each 10,000 intents: {timers:?}"
+        );
+    }
+
+    #[test]
+    fn broker_orders_unknown_to_us_hold_a_bounded_book() {
+        let mut engine = bounded(1_000);
+        for n in 0..20_000 {
+            engine.decide(&event(broker(
+                "new",
+                &format!("E{n}"),
+                &format!("o{n}"),
+                json!(0),
+                json!(10),
+                T0 + n * 1_000,
+            )));
+        }
+        assert_eq!(engine.orders_held(), 1_000);
+        assert!(engine.pending_timers() <= 2 * 1_000 + 1_024);
+        // each orphan halted its own group (its order id); an evicted one takes its episode along
+        assert_eq!(engine.trading_state(Some("o19999")), Level::Halted);
+        assert_eq!(engine.trading_state(Some("o0")), Level::Active);
+    }
 }

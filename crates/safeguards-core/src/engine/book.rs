@@ -210,6 +210,16 @@ impl Book {
                 .map(|order| (order.born, order.order_id.clone()))
                 .collect();
         }
+        if self.finished.len() > 2 * self.orders.len() + 1024 {
+            // finished orders evicted before their retention ran out: their entries wait for
+            // broker time that may not come
+            let orders = &self.orders;
+            self.finished.retain(|(done_at, order_id)| {
+                orders
+                    .get(order_id)
+                    .is_some_and(|order| order.done_at == Some(*done_at))
+            });
+        }
         gone
     }
 
@@ -416,5 +426,33 @@ mod tests {
             book.insert(order(&format!("n{n}")));
         }
         assert_eq!(ids(&book.evict_overflow()), ["n0", "n1"]);
+    }
+
+    #[test]
+    fn finished_orders_evicted_past_the_bound_leave_the_retention_queue() {
+        let mut book = Book::new(i64::MAX, 10);
+        book.max_orders = 4;
+        for n in 0..10_000 {
+            let id = format!("o{n}");
+            let mut finished = order(&id);
+            finished.done_at = Some(n);
+            book.insert(finished);
+            book.finished.push_back((n, id)); // finished, and broker time never reaches the retention
+            book.evict_overflow();
+        }
+        assert_eq!(book.orders.len(), 4);
+        assert!(
+            book.finished.len() <= 2 * 4 + 1024 + 1,
+            "{}",
+            book.finished.len()
+        );
+        let held: Vec<&str> = book
+            .finished
+            .iter()
+            .rev()
+            .take(4)
+            .map(|(_, id)| id.as_str())
+            .collect();
+        assert_eq!(held, ["o9999", "o9998", "o9997", "o9996"]); // the held orders keep their entries
     }
 }

@@ -4,7 +4,8 @@
 //! gate ([`Escalation::gate`]) blocks local actions the state forbids (`reducing` lets only hedges
 //! and cancels through, `halted` only cancels). States only rise until a rule's `clear_after`
 //! clears them. Broker events are facts and are never blocked. An order with no group is its own
-//! group (keyed by its order id). An evicted order's group forgets an `active` entry, never a raised one.
+//! group (keyed by its order id). An evicted order's group forgets an `active` entry, never a raised
+//! one; an evicted order with no group takes its own entry with it, whatever its level.
 
 use crate::fastmap::FastMap as HashMap;
 use std::sync::Arc;
@@ -255,15 +256,21 @@ impl Escalation {
         );
     }
 
-    /// An evicted order's group forgets an `active` entry; never a raised one.
+    /// An evicted order's group forgets an `active` entry, never a raised one; an order with no group
+    /// takes its own entry with it.
     pub fn evicted(&mut self, order: &Order) {
-        let key = order.group_id.as_deref().unwrap_or(&order.order_id);
+        let Some(group_id) = order.group_id.as_deref() else {
+            // its own group, and nothing acts under an evicted id again (the intents guard refuses
+            // it): a raised entry would only hold memory, one per orphan of a bad feed
+            self.groups.remove(&order.order_id);
+            return;
+        };
         if self
             .groups
-            .get(key)
+            .get(group_id)
             .is_some_and(|episode| episode.level == Level::Active)
         {
-            self.groups.remove(key);
+            self.groups.remove(group_id);
         }
     }
 

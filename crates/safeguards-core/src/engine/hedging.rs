@@ -293,6 +293,11 @@ impl Hedging {
         None
     }
 
+    /// Whether the guard still holds `group_id` (a timer for a group it forgot is moot).
+    pub fn holds_group(&self, group_id: &str) -> bool {
+        self.groups.contains_key(group_id)
+    }
+
     /// The unhedged timer: still out of balance since then, an alert.
     pub fn unhedged_timeout(&self, sink: &mut Sink<'_>, group_id: &str, since: i64) {
         if self

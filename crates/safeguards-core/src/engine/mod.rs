@@ -159,6 +159,22 @@ impl Engine {
             self.hedging.evicted(&order);
             self.trading.evicted(&order);
         }
+        self.sweep_timers();
+    }
+
+    /// Forget the timers of evicted orders and groups (they are moot: see [`Time::sweep`]).
+    fn sweep_timers(&mut self) {
+        let Engine {
+            book,
+            time,
+            hedging,
+            ..
+        } = self;
+        time.sweep(|timer| match timer {
+            Timer::Order { order_id, .. } => !book.orders.contains_key(order_id),
+            Timer::Unhedged { group_id, .. } => !hedging.holds_group(group_id),
+            Timer::Clear { .. } => false,
+        });
     }
 
     /// Count a malformed input; its arrival number (the decision's seq when it has no valid one).
@@ -308,6 +324,7 @@ impl Engine {
                 self.hedging.evicted(&order);
                 self.trading.evicted(&order);
             }
+            self.sweep_timers();
         }
         self.rewake();
     }
