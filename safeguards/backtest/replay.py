@@ -6,7 +6,8 @@ Python object per event), its decisions and alerts go to Parquet parts (memory f
 events), labelled decisions are kept for scoring, and with ``compare`` a second
 engine sees the same batch. At the end: ``decisions.parquet``,
 ``alerts.parquet``, ``summary.json``, ``scoring.json`` (labels), ``metrics.json``
-(the evidence promotion reads) and, with a store, the ``decisions``/``alerts`` tables.
+(the evidence promotion reads) and, in the store, the ``alerts`` table and the run's
+``decisions.parquet`` behind its ``decisions`` view.
 """
 
 from __future__ import annotations

@@ -5,20 +5,14 @@ event batch, with no Python object per decision: the core's decision columns
 (verdict, guard, rule and reason dictionary-encoded, each distinct text made
 once) decoded to the stored text columns, and the event fields (type, account,
 timestamps, log) taken straight from the batch's own Arrow columns. A background
-:class:`~.overlap.Worker` appends each to ``decisions.parquet`` and inserts it
-into the store's ``decisions`` table while the engine decides the next batch.
-Alerts are rare: small Parquet parts merged at the end into ``alerts.parquet``
-and the ``alerts`` table.
+:class:`~.overlap.Worker` appends each to ``decisions.parquet`` while the engine
+decides the next batch. Alerts are rare: small Parquet parts merged at the end
+into ``alerts.parquet`` and the ``alerts`` table.
 
-The store gets a run in one transaction, open from the first batch to the end.
-Measured on the 1M bench store: inserting from each Arrow batch costs the same
-CPU as one ``INSERT ... FROM read_parquet`` at the end (about 1.2 s per million
-decisions) but runs beside the engine instead of after it, and peak RSS is lower
-(710 vs 795 MiB), because the end-of-run insert no longer stacks on top of the
-engine's state. Two traps: a batch *registered* on the cursor stays referenced
-by the open transaction until commit (all of its Arrow buffers, +250 MiB per
-million), so it is found by name (a replacement scan) instead; and committing
-every few batches cost more CPU and memory, not less.
+The store does not get a second copy of the decisions: at the end it records
+``decisions.parquet`` as the run's (:mod:`safeguards.store.decisions`, its
+``decisions`` view reads the file), with the alerts, in one transaction.
+Inserting every decision cost about 1.2 CPU-s per million on the second core.
 """
 
 from __future__ import annotations
@@ -33,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..events import DEFAULT_ACCOUNT
+from ..store.decisions import make_view, record_decisions
 from .overlap import Worker
 
 _TIMESTAMP = pa.timestamp("ns")
@@ -109,11 +104,9 @@ def alerts_table(alerts: pa.RecordBatch, policy: str) -> pa.Table:
 class RunWriter:
     """Decisions and alerts of one policy's replay, appended per batch on ``worker``, completed by :meth:`finish`.
 
-    ``store`` (a cursor of the event store, used on the worker only) receives
-    the decisions and alerts under ``run_id`` in one transaction: it opens with
-    the first batch, each batch's decisions go in from Arrow as they are
-    written to Parquet (beside the engine, on the second core, instead of
-    after it), and it commits with the alerts at the end.
+    ``store`` (a cursor of the event store, used on the worker only) gets the run
+    at the end, in one transaction: its alerts, and ``decisions.parquet`` named
+    as its decisions.
     """
 
     def __init__(self, out_dir: Path, policy_identity: str, worker: Worker, store: duckdb.DuckDBPyConnection,
@@ -125,11 +118,10 @@ class RunWriter:
         self.alert_parts: list[Path] = []
         self.decisions_path = out_dir / "decisions.parquet"
         self.decisions = pq.ParquetWriter(self.decisions_path, DECISIONS_SCHEMA, compression="zstd")
-        self.storing = False  # the store's transaction is open (on the worker)
 
     def write(self, decisions: pa.RecordBatch, alerts: pa.RecordBatch) -> None:
         """Append a batch's decisions (from :func:`decisions_batch`) and alerts (the core's alert columns)."""
-        self.worker.submit(partial(self._append, decisions))  # compressing, writing and inserting release the GIL
+        self.worker.submit(partial(self.decisions.write_batch, decisions))  # compressing and writing release the GIL
         if alerts.num_rows:
             path = self.parts / f"alerts-{len(self.alert_parts):06d}.parquet"
             pq.write_table(alerts_table(alerts, self.policy), path)
@@ -142,29 +134,15 @@ class RunWriter:
         shutil.rmtree(self.parts, ignore_errors=True)
         return self.decisions_path, self.out_dir / "alerts.parquet"
 
-    def _begin(self) -> None:
-        if not self.storing:
-            self.store.execute("BEGIN TRANSACTION")
-            self.storing = True
-
-    def _append(self, decisions: pa.RecordBatch) -> None:
-        """On the worker: one batch's decisions into ``decisions.parquet`` and the store's open transaction."""
-        self.decisions.write_batch(decisions)
-        self._begin()
-        # DuckDB finds the batch by its local name (a replacement scan); registered instead, the
-        # transaction would keep every batch's Arrow buffers alive until it commits.
-        backtest_decisions_batch = decisions  # noqa: F841 - read by the SQL below
-        self.store.execute("INSERT INTO decisions SELECT ? AS run_id, * FROM backtest_decisions_batch", [self.run_id])
-
     def _complete(self) -> None:
         self.decisions.close()
         parts = self.alert_parts or [self._empty_alerts()]
         query = ALERTS_SELECT.format(files="[" + ", ".join(sql_text(p) for p in parts) + "]")
         self.store.execute(f"COPY ({query}) TO {sql_text(self.out_dir / 'alerts.parquet')} (FORMAT PARQUET, COMPRESSION ZSTD)")
-        self._begin()
+        self.store.execute("BEGIN TRANSACTION")
         self.store.execute(f"INSERT INTO alerts SELECT ? AS run_id, * FROM ({query})", [self.run_id])
+        record_decisions(self.store, self.run_id, self.decisions_path)
         self.store.execute("COMMIT")
-        self.storing = False
 
     def _empty_alerts(self) -> Path:
         path = self.parts / "alerts-empty.parquet"
@@ -172,13 +150,15 @@ class RunWriter:
         return path
 
     def discard(self) -> None:
-        """After a failure: nothing stored, no partial outputs left."""
+        """After a failure: nothing stored, no partial outputs left (the view made again without this folder's file)."""
         def rollback() -> None:
             self.decisions.close()
             try:
                 self.store.execute("ROLLBACK")
             except duckdb.Error:
                 pass  # no transaction open: nothing to undo
+            self.decisions_path.unlink(missing_ok=True)
+            make_view(self.store)
         for step in (lambda: None, lambda: self.worker.submit(rollback)):
             try:
                 step()

@@ -11,7 +11,9 @@ Tables (schema version in ``schema_version``; see :mod:`.schema`):
 - ``rejected_rows``: every row that is not a valid event, with its place and reason;
 - ``log_checkpoints``: the sha256 of each log's first ``bytes`` bytes, every MiB and at the end of
   what was loaded, by which a log grown since, or a part of one, is known (see :mod:`.logs`);
-- ``order_states`` (view): each order's last broker event type.
+- ``order_states`` (view): each order's last broker event type;
+- ``backtest_runs`` and ``alerts``: each backtest run and its alerts; ``decisions`` (view, see
+  :mod:`.decisions`): each run's ``decisions.parquet`` (named in ``decision_files``) under its ``run_id``.
 """
 
 from .database import LoadResult, file_digest, open_store

@@ -36,6 +36,7 @@ from ..errors import StoreError
 from ..events import BOOL, DEFAULT_ACCOUNT, FIELDS, INT, NUM, STR, TS
 from .sql import ident, lit
 from .rows import first_row
+from .decisions import STORED_DECISIONS, make_view
 
 #: DuckDB column type per canonical field kind.
 SQL_TYPES = {STR: "VARCHAR", INT: "BIGINT", NUM: "DOUBLE", TS: "TIMESTAMP_NS", BOOL: "BOOLEAN"}
@@ -230,6 +231,16 @@ MIGRATIONS: Sequence[tuple[int, str, Sequence[str | Callable[[duckdb.DuckDBPyCon
     sha256 VARCHAR NOT NULL,
     record_end BOOLEAN NOT NULL
 )""",
+        ),
+    ),
+    (
+        10,
+        "decisions becomes a view over each run's decisions.parquet (decision_files names them) and the rows "
+        "stored before (stored_decisions): a backtest no longer copies every decision into the store",
+        (
+            f"ALTER TABLE decisions RENAME TO {STORED_DECISIONS}",
+            "CREATE TABLE decision_files (run_id VARCHAR PRIMARY KEY, path VARCHAR NOT NULL)",
+            make_view,
         ),
     ),
 )

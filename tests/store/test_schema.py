@@ -150,3 +150,32 @@ def test_migration_8_widens_the_event_type_for_replace_requests_and_done_for_day
     assert con.execute("SELECT state FROM order_states").fetchall() == [("done_for_day",)]
     assert dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE events)").fetchall())["type"].endswith(
         "'replace_request', 'done_for_day')")
+
+
+def test_migration_10_keeps_stored_decisions_behind_the_view_and_adds_each_runs_file(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from safeguards.backtest.sink import DECISIONS_SCHEMA
+    from safeguards.store.decisions import make_view, record_decisions
+
+    path, con = older_store(tmp_path, 9)
+    con.execute("INSERT INTO decisions (run_id, seq, verdict, policy, ingest_id) VALUES ('old', 1, 'accept', 'p', 1)")
+    con.close()
+
+    con = reopened(path)
+    assert con.execute("SELECT run_id, seq, verdict FROM decisions").fetchall() == [("old", 1, "accept")]
+    run = tmp_path / "run"
+    run.mkdir()
+    row = {name: [None] for name in DECISIONS_SCHEMA.names} | {"seq": [2], "verdict": ["reject"], "policy": ["p"]}
+    pq.write_table(pa.table(row, schema=DECISIONS_SCHEMA), run / "decisions.parquet")
+    record_decisions(con, "new", run / "decisions.parquet")
+    assert con.execute("SELECT run_id, seq, verdict FROM decisions ORDER BY seq").fetchall() == [
+        ("old", 1, "accept"), ("new", 2, "reject")]
+    assert con.execute("SELECT path FROM decision_files").fetchall() == [("run/decisions.parquet",)]
+    types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE decisions)").fetchall())
+    assert types["recv_ts"] == "TIMESTAMP_NS" and types["ingest_id"] == "INTEGER"
+    (run / "decisions.parquet").unlink()  # a run folder removed: its run leaves the view, the rest still reads
+    make_view(con)
+    assert con.execute("SELECT run_id FROM decisions").fetchall() == [("old",)]
+    con.close()
