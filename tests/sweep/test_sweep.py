@@ -14,6 +14,8 @@ import pytest
 from safeguards import read_sweep, run_sweep
 from safeguards.backtest import run_backtest
 from safeguards.gates import gate_report
+from safeguards.policy import compile_file
+from safeguards.promotion import promote, read_evidence
 from safeguards.sweep import plan_variants
 from safeguards.sweep.tasks import DONE, failure_file
 
@@ -66,6 +68,20 @@ def test_the_best_passing_variant_and_its_promote_command(sweep) -> None:
     assert f"--evidence {sweep.out_dir / best.key / 'baseline'}" in command
     assert all(row.pareto for row in sweep.rows if row.recall == max(r.recall for r in sweep.rows)
                and row.false_alerts == min(r.false_alerts for r in sweep.rows))
+
+
+def test_the_best_variants_evidence_is_promotable(sweep, tmp_path: Path) -> None:
+    """Each backtest read a private copy of the store, since removed: its run folder names the store it copied."""
+    best = sweep.best
+    for folder in best.runs.values():
+        assert read_evidence(folder).document["dataset"]["source"] in _stores(sweep)
+    entry, _ = promote(compile_file(best.policy_file), [read_evidence(folder) for folder in best.runs.values()],
+                       by="tester", approved_by="second", reason="best of the sweep", runtime_root=tmp_path / "runtime")
+    assert entry["policy_hash"] == compile_file(best.policy_file).hash
+
+
+def _stores(sweep) -> list[str]:
+    return [dataset["db"] for dataset in sweep.plan["datasets"]]
 
 
 def test_a_sweep_run_again_does_only_what_is_not_done(sweep, stores: dict[str, Path]) -> None:
