@@ -120,6 +120,6 @@ def test_in_process_without_ray_says_what_ray_says(sweep, stores: dict[str, Path
     on_ray = {row["variant"]: row for row in sweep.table()}
     (reference,) = [row for row in report.table() if row["variant"] in on_ray]  # depth 2, window 24h: the file itself
     ray_row = {k: v for k, v in on_ray[reference["variant"]].items() if k != "idempotency.window"}
-    assert reference == ray_row | {"pareto": reference["pareto"]}
+    assert reference == ray_row | {"on the Pareto front": reference["on the Pareto front"]}
     deeper = next(row for row in report.rows if row.settings["hedging.max_depth"] == "3")
     assert deeper.recall_by_kind["hedge_depth"] < 1.0  # the labels are built for a depth of 2
