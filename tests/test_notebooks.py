@@ -6,6 +6,7 @@ evidence promotion accepts; a failing cell must be named with its error.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -15,9 +16,11 @@ import pytest
 
 from safeguards import load_policy
 from safeguards.cli import main
+from safeguards.cli.notebook import print_sweep
 from safeguards.notebook import find_notebook, parse_value, run_notebook
 from safeguards.notebook.runner import notebook_defaults
 from safeguards.promotion import promote, read_evidence
+from safeguards.sweep import parse_varies, plan_variants
 
 from .backtesting import CANDIDATE, REFERENCE, ROOT, simulated
 
@@ -30,11 +33,59 @@ def logs(tmp_path_factory):
 
 
 def test_parameter_cells_default_to_the_bundled_sample_data():
-    for name in ("backtest", "compare"):
+    for name in ("backtest", "compare", "sweep"):
         defaults = notebook_defaults(find_notebook(name, ROOT / "notebooks"))
         assert (ROOT / defaults["policy"]).is_file() and (ROOT / defaults["events"]).is_file()
         assert "out_dir" in defaults
     assert (ROOT / notebook_defaults(ROOT / "notebooks" / "compare.ipynb")["other"]).is_file()
+    sweep = notebook_defaults(ROOT / "notebooks" / "sweep.ipynb")
+    assert (ROOT / sweep["baseline"]).is_file() and len(plan_variants(ROOT / sweep["policy"], parse_varies(sweep["vary"]))) == 4
+
+
+@pytest.fixture(scope="module")
+def sweep_run(tmp_path_factory):
+    """The sweep notebook with its defaults (four variants on the bundled sample and clean baseline), on two Ray workers."""
+    return run_notebook("sweep", {"policy": str(REFERENCE), "workers": 2}, runs_root=tmp_path_factory.mktemp("sweep") / "runs",
+                        cwd=ROOT)
+
+
+def test_sweep_notebook_names_the_best_variant_and_how_to_promote_it(tmp_path, sweep_run):
+    run = sweep_run
+    assert run.sweep is not None and len(run.sweep.rows) == 4 and not run.sweep.failed
+    best = run.sweep.best
+    assert best is not None and best.settings == {"hedging.max_depth": "2", "clock.max_skew": "500ms"}
+    assert run.main.policy.hash == load_policy(best.policy_file).hash and run.main.gates.verdict.value == "PASS"
+    executed = nbformat.read(str(run.notebook), as_version=4)
+    outputs = [o for c in executed.cells for o in c.get("outputs", [])]
+    assert all(o.get("output_type") != "error" for o in outputs)
+    streams = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    assert "local Ray runtime, 2 workers: 8 backtests run" in streams and "Warning" not in streams
+    page = run.html.read_text()
+    assert "data:image/png;base64," in page and "data-verdict='PASS'" in page
+    assert "best of 4 variants (hedging.max_depth=2 clock.max_skew=500ms)" in page
+    printed = io.StringIO()
+    assert print_sweep(run, printed) == 0
+    printed = printed.getvalue()
+    assert printed.startswith(f"PASS: sweep of 4 variants (hedging.max_depth=2,3, clock.max_skew=20ms,500ms): best {best.identity}")
+    assert f"to promote: {run.sweep.promote_command(best)}" in printed and f"report: {run.html}" in printed
+    evidence = [read_evidence(folder) for folder, _ in run.main.evidence]
+    entry, _ = promote(run.main.policy, evidence, by="tester", approved_by="second", reason="sweep notebook",
+                       runtime_root=tmp_path / "runtime")
+    assert entry["policy_hash"] == run.main.policy.hash
+
+
+def test_sweep_notebook_says_when_no_variant_passes(tmp_path, capsys):
+    """A hedge depth of 3 lets the sample's too-deep hedges through: every variant misses faults."""
+    code = main(["notebook", "run", "sweep", "--runs", str(tmp_path / "runs"), "-p", "policy", str(REFERENCE),
+                 "-p", "vary", "hedging.max_depth=3 clock.max_skew=20ms,500ms", "-p", "workers", "0",
+                 "-p", "events", str(ROOT / "data" / "sample.jsonl"), "-p", "baseline", str(ROOT / "data" / "clean.jsonl")])
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert printed.startswith("FAIL: sweep of 2 variants (hedging.max_depth=3, clock.max_skew=20ms,500ms): "
+                              "no variant passes every gate")
+    assert "no variant passes every gate: none to promote" in printed and "to promote:" not in printed
+    page = next((tmp_path / "runs").rglob("sweep.html")).read_text()
+    assert "data-verdict='FAIL'" in page and "no variant of 2 passes every gate; the closest (" in page
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +161,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (CI installs Debian's chromium package)")
-def test_reports_render_in_a_real_browser_verdict_first_every_figure_loaded(tmp_path, logs, bundled_run):
+def test_reports_render_in_a_real_browser_verdict_first_every_figure_loaded(tmp_path, logs, bundled_run, sweep_run):
     backtest = bundled_run
     compare = run_notebook("compare", {"policy": str(REFERENCE), "other": str(CANDIDATE),
                                        "events": str(logs["labeled"])}, runs_root=tmp_path / "runs")
@@ -120,6 +171,10 @@ def test_reports_render_in_a_real_browser_verdict_first_every_figure_loaded(tmp_
     assert not seen["code"] and seen["untitled"] == 0
     seen = _seen_in_chromium(compare.html)
     assert seen["verdicts"][0] == "FAIL" and len(seen["verdicts"]) == 2 and seen["banner_first"]
+    assert seen["images"] >= 1 and seen["loaded"] == seen["images"]
+    assert not seen["code"] and seen["untitled"] == 0
+    seen = _seen_in_chromium(sweep_run.html)
+    assert seen["verdicts"] == ["PASS"] and seen["banner_first"]
     assert seen["images"] >= 1 and seen["loaded"] == seen["images"]
     assert not seen["code"] and seen["untitled"] == 0
 
@@ -136,7 +191,7 @@ def test_a_failing_cell_is_named_with_its_error(tmp_path, capsys):
 
 def test_unknown_notebook_or_parameter_is_bad_input(tmp_path, capsys):
     assert main(["notebook", "run", "nosuch", "--runs", str(tmp_path)]) == 2
-    assert "known: backtest, compare" in capsys.readouterr().err
+    assert "known: backtest, compare, sweep" in capsys.readouterr().err
     assert main(["notebook", "run", "backtest", "--runs", str(tmp_path), "-p", "colour", "red"]) == 2
     assert "no parameter colour" in capsys.readouterr().err
 

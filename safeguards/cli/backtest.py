@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..backtest import BacktestResult, render_comparison, run_backtest
+from ..errors import UsageError
 from .progress import wants_progress
 
 
@@ -34,6 +35,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--account", metavar="A", help="only this account's events")
     parser.add_argument("--compare", type=Path, metavar="OTHER_POLICY",
                         help="also replay through OTHER_POLICY; report verdicts that change and alerts that appear or vanish")
+    scale = parser.add_argument_group(
+        "partitioned (a large store split into parts that share no engine state, in parallel on Ray; "
+        "the merged outputs are the single run's)")
+    scale.add_argument("--partitions", type=int, metavar="N",
+                       help="split the --db store into at most N parts (whole logs; logs sharing an account, an order, "
+                            "a group or the policy's reach in time stay together); says what keeps it in fewer")
+    scale.add_argument("--workers", type=int, metavar="W",
+                       help="Ray workers of the local runtime (default: the core count); 0: the parts one after "
+                            "another in this process, no Ray")
+    scale.add_argument("--ray-address", metavar="ADDR",
+                       help="a Ray cluster to run the parts on (default: $RAY_ADDRESS); its workers must reach DB "
+                            "and DIR at the same paths")
     parser.set_defaults(run=run)
 
 
@@ -57,6 +70,11 @@ class ProgressLine:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.partitions is not None:
+        return run_parts(args)
+    if args.workers is not None or args.ray_address:
+        raise UsageError("--workers and --ray-address say where the parts of a partitioned backtest run; "
+                         "give --partitions N with them")
     progress = ProgressLine(sys.stderr) if wants_progress(sys.stderr) else None
     result = run_backtest(
         args.policy, args.out, events=args.events, db=args.db, labels=args.labels, start=args.start,
@@ -67,6 +85,46 @@ def run(args: argparse.Namespace) -> int:
         print(render_comparison(result.comparison))
         print(f"differences: {result.out_dir / 'comparison.json'}, verdict_changes.parquet, alert_changes.parquet; "
               f"B's own run: {result.other.out_dir if result.other else '-'}")
+    return 1 if result.gates.failed else 0
+
+
+class PartsProgressLine:
+    """One line on stderr for a partitioned backtest: parts done of all, events in finished parts, rate."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream, self.started = stream, time.perf_counter()
+
+    def __call__(self, done: int, total: int, events: int) -> None:
+        seconds = max(time.perf_counter() - self.started, 1e-9)
+        self.stream.write(f"\rbacktest: {done}/{total} parts, {events:,} events, {events / seconds:,.0f} events/s ")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def run_parts(args: argparse.Namespace) -> int:
+    """``--partitions N``: the plan said first (and what keeps the store in fewer parts), then the merged run."""
+    from ..policy import load_policy
+    from ..sweep import Cluster, plan_partitions, run_partitioned
+
+    if args.db is None:
+        raise UsageError("--partitions splits an event store of several logs: load them first with "
+                         "`safeguards ingest LOG... --db DB`, then give --db DB")
+    others = [flag for flag, value in (("--compare", args.compare), ("--from", args.start), ("--to", args.end),
+                                       ("--account", args.account)) if value is not None]
+    if others:
+        raise UsageError(f"--partitions backtests the whole store; it cannot be combined with {', '.join(others)} "
+                         "(run without --partitions for that)")
+    policy = load_policy(args.policy)
+    cluster = Cluster.choose(args.workers, args.ray_address)
+    plan = plan_partitions(policy, args.db, args.partitions)
+    print(f"partitioned backtest of {args.db} ({args.partitions} parts asked, {cluster.describe()}): "
+          + "; ".join(plan.explain()), flush=True)
+    progress = PartsProgressLine(sys.stderr) if wants_progress(sys.stderr) else None
+    result = run_partitioned(policy, args.db, args.out, parts=args.partitions, labels=args.labels,
+                             workers=args.workers, ray_address=args.ray_address, plan=plan, progress=progress)
+    print_result(result, sys.stdout)  # type: ignore[arg-type]  # the same fields a single run's result has
+    print(f"partitions: {result.out_dir / 'partitions.json'}; each part's own run folder under {result.out_dir / 'parts'}")
     return 1 if result.gates.failed else 0
 
 

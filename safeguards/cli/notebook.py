@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from ..gates import WHAT_TO_RUN, Verdict
-from ..notebook import parse_value, run_notebook
+from ..notebook import NotebookRun, parse_value, run_notebook
 from .progress import wants_progress
 
 
@@ -38,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     result = run_notebook(args.name, parameters, runs_root=args.runs, notebooks_dir=args.notebooks,
                           progress=wants_progress(sys.stderr))
     out = sys.stdout
+    if result.sweep is not None:
+        return print_sweep(result, out)
     sides = [("policy", result.main)] + ([("candidate", result.candidate)] if result.candidate else [])
     for role, side in sides:
         out.write(f"{side.gates.verdict.value}: {role} {side.policy.identity} ({side.source})\n")
@@ -58,3 +61,16 @@ def run(args: argparse.Namespace) -> int:
     evidence = " ".join(f"--evidence {folder}" for folder, _ in judged.evidence)
     out.write(f"to promote: safeguards promote {judged.source} {evidence} --by NAME --reason TEXT\n")
     return 0
+
+
+def print_sweep(result: NotebookRun, out: TextIO) -> int:
+    """A sweep notebook's run: the sweep's report as `safeguards sweep` prints it; exit as that command does."""
+    report = result.sweep
+    assert report is not None
+    best = report.best
+    out.write(f"{result.main.gates.verdict.value}: sweep of {len(report.rows)} variants ({', '.join(report.plan['vary'])}): "
+              + (f"best {best.identity} ({best.describe()})\n" if best is not None else
+                 "no variant passes every gate\n"))
+    report.render(out)
+    out.write(f"report: {result.html}\nexecuted notebook: {result.notebook}\nrun folder: {result.folder}\n")
+    return 1 if report.failed or best is None else 0

@@ -20,7 +20,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 pre{background:#f6f8fa;padding:.6em;overflow-x:auto;font-size:13px}
-.out pre{background:#fff;border-left:3px solid #ddd}
+.out{overflow-x:auto}.out pre{background:#fff;border-left:3px solid #ddd;white-space:pre-wrap;overflow-wrap:anywhere}
 .err pre{background:#fff0f0;border-left:3px solid #c00}
 .cell{margin:1em 0}.n{color:#888;font-size:12px}
 table{border-collapse:collapse;font-size:13px;margin:.4em 0}td,th{border-bottom:1px solid #e3e3e3;padding:3px 10px;text-align:left}

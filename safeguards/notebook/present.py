@@ -12,11 +12,14 @@ import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from ..gates import GateReport, Verdict
+from ..gates import GateReport, Verdict, gate_report
+
+if TYPE_CHECKING:
+    from ..sweep import SweepReport
 
 _COLOURS = {Verdict.PASS: ("#e6f4ea", "#137333"), Verdict.FAIL: ("#fce8e6", "#a50e0e"),
             Verdict.NOT_ENOUGH_EVIDENCE: ("#fef7e0", "#8a5300")}
@@ -68,6 +71,43 @@ def key_figures(metrics: Mapping[str, Any]) -> dict[str, str]:
         figures["faults caught"] = f"{metrics['recall']:.1%}"
         figures["false alerts"] = _cell(metrics.get("false_alerts"))
     return figures
+
+
+def sweep_banner(report: "SweepReport") -> Banner:
+    """A sweep's verdict: the best variant that passes every gate, or that none does and the closest, with figures."""
+    rows, row = report.rows, report.closest
+    if row is None:  # no variant finished: its gates on no evidence say why nothing can be promoted
+        policy = report.plan["variants"][0]["identity"] if report.plan["variants"] else "?"
+        return banner((f"none of {len(rows)} variants finished its backtests", gate_report(policy, [], []),
+                       {"variants": _cell(len(rows)), "failed": _cell(len(report.failed))}))
+    role = (f"best of {len(rows)} variants ({row.describe()})" if row is report.best else
+            f"no variant of {len(rows)} passes every gate; the closest ({row.describe()})")
+    alerts, critical = row.clean_alerts
+    figures = {"variants": _cell(len(rows)), "pass every gate": _cell(len(report.passing)),
+               "faults caught": f"{row.recall:.1%}" if row.recall is not None else "-",
+               "false alerts": _cell(row.false_alerts), "critical alerts on clean traffic": _cell(critical),
+               "blocks": _cell(row.blocks)}
+    if report.failed:
+        figures["variants failed to run"] = _cell(len(report.failed))
+    return banner((role, row.gates, figures))  # type: ignore[arg-type]  # a finished row has its gates
+
+
+def sweep_table(report: "SweepReport") -> "Table":
+    """The sweep's one table: each variant against the gates and the figures.
+
+    Recall per fault kind gets a column for each kind some variant misses; the
+    caption says the other kinds are caught by every variant (14 columns of 100%
+    would hide the ones that matter).
+    """
+    frame = pl.DataFrame(report.table(), infer_schema_length=None)
+    kinds = [name for name in frame.columns if name.startswith("recall ")]
+    missed = [name for name in kinds if frame[name].drop_nulls().lt(1.0).any()]
+    frame = frame.drop([name for name in kinds if name not in missed])
+    caught = len(kinds) - len(missed)
+    note = (f"; recall of the other {caught} fault kinds is 100% in every variant" if missed and caught else
+            f"; every variant catches all {caught} fault kinds" if caught else "")
+    return table(frame, "variants against the gates (recall on labeled history, false alerts on both stores"
+                 f"{note})", percent=["recall", *missed])
 
 
 @dataclass(frozen=True)

@@ -14,18 +14,21 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 import papermill
 from papermill.exceptions import PapermillExecutionError
 
-from ..errors import NotebookError
+from ..errors import NotebookError, UsageError
 from ..gates import GateReport, gate_report
 from ..policy import CompiledPolicy, load_policy
 from ..promotion import METRICS_FILE
 from .html import render_html
 from .kernel import KERNEL_NAME, CurrentPythonKernelManager
+
+if TYPE_CHECKING:
+    from ..sweep import SweepReport
 
 #: Where the bundled notebooks live when the command is not run from the repository root.
 PACKAGED_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -33,6 +36,9 @@ PACKAGED_NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 #: A notebook parameter of this name is the candidate policy a notebook weighs against ``policy`` (compare).
 CANDIDATE_PARAMETER = "other"
+#: A notebook with a parameter of this name sweeps variants of ``policy`` into ``out_dir/SWEEP_FOLDER`` (sweep).
+SWEEP_PARAMETER = "vary"
+SWEEP_FOLDER = "sweep"
 
 
 @dataclass
@@ -52,8 +58,9 @@ class NotebookRun:
     folder: Path
     notebook: Path
     html: Path
-    main: Judged
+    main: Judged  # of a sweep: its best variant, or the closest when none passes
     candidate: Judged | None = None
+    sweep: "SweepReport | None" = None
 
     @property
     def judged(self) -> Judged:
@@ -149,6 +156,8 @@ def run_notebook(name: str, parameters: dict[str, Any] | None = None, runs_root:
             f"failed: {error.ename}: {error.evalue}\n"
             f"executed notebook with the traceback: {executed}\nreport: {page}") from None
     _write_html(executed, page, f"{source.stem}: {policy.identity}")
+    if SWEEP_PARAMETER in defaults:
+        return _judge_sweep(source, folder, executed, page)
     main = _judge(source, folder, policy, str(values["policy"]), "policy")
     candidate = None
     if values.get(CANDIDATE_PARAMETER):
@@ -164,6 +173,27 @@ def _judge(notebook: Path, folder: Path, policy: CompiledPolicy, origin: str, pa
                             f"it must backtest the `{parameter}` parameter into out_dir")
     gates = gate_report(policy.identity, policy["promotion"]["gates"], [document for _, document in evidence])
     return Judged(policy, origin, evidence, gates)
+
+
+def _judge_sweep(notebook: Path, folder: Path, executed: Path, page: Path) -> NotebookRun:
+    """A sweep's run: the report read back from its folder, judged by the variant it recommends."""
+    from ..policy import compile_file
+    from ..sweep import read_sweep
+
+    try:
+        report = read_sweep(folder / SWEEP_FOLDER)
+    except UsageError as error:
+        raise NotebookError(f"{notebook} ran but left no sweep in {folder / SWEEP_FOLDER} ({error}); it must run "
+                            "its sweep there") from None
+    row = report.closest
+    if row is None:
+        errors = "; ".join(f"{r.key} on {name}: {text.splitlines()[0]}" for r in report.failed
+                           for name, text in r.errors.items())
+        raise NotebookError(f"{notebook}: no variant of the sweep finished its backtests ({errors or 'none ran'}); "
+                            f"report: {page}")
+    evidence = list(zip(row.runs.values(), row.evidence))
+    main = Judged(compile_file(row.policy_file), str(row.policy_file), evidence, row.gates)  # type: ignore[arg-type]
+    return NotebookRun(folder, executed, page, main, sweep=report)
 
 
 _INSERTED_TAGS = {"injected-parameters", "papermill-error-cell-tag"}

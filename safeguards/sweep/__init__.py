@@ -7,10 +7,12 @@ Pareto front and the pick); :func:`run_partitioned` splits one policy's
 backtest of a large store into independent parts (:mod:`.partition`).
 """
 
-from .cluster import Cluster
-from .grid import Variant, Vary, plan_variants
+from .cluster import Cluster, release
+from .grid import Variant, Vary, parse_varies, plan_variants
 from .report import SweepReport, VariantRow, read_sweep
 from .partition import PartitionPlan, plan_partitions, run_partitioned
 from .run import run_sweep
+from .stores import store_of_log
 
-__all__ = ["Cluster", "PartitionPlan", "plan_partitions", "run_partitioned", "SweepReport", "Variant", "VariantRow", "Vary", "plan_variants", "read_sweep", "run_sweep"]
+__all__ = ["Cluster", "PartitionPlan", "plan_partitions", "run_partitioned", "SweepReport", "Variant", "VariantRow", "Vary", "parse_varies", "plan_variants", "read_sweep",
+           "release", "run_sweep", "store_of_log"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +72,7 @@ class Cluster:
                     yield task, None, error
 
     def _connect(self, ray: Any) -> None:
+        global _STARTED
         if ray.is_initialized():
             return  # a runtime this process started already (a test's, or an earlier sweep's)
         # Ray's own start-up chatter (a local instance started, its token) is not the sweep's report.
@@ -79,12 +81,40 @@ class Cluster:
             ray.init(address=self.address, **quiet)
         else:
             ray.init(num_cpus=self.workers, include_dashboard=False, **quiet)
+        _STARTED = True
+
+
+#: Whether a sweep in this process started (or connected) Ray, so that :func:`release` leaves others' alone.
+_STARTED = False
+
+
+def release() -> None:
+    """Stop the Ray runtime a sweep of this process started (or leave the cluster it joined).
+
+    A command exits and Ray goes with it; a notebook's kernel goes on to its
+    plots, and a local runtime's idle workers would hold their memory until the
+    kernel ends. A runtime someone else started (a test's) is left running.
+    """
+    global _STARTED
+    if _STARTED:
+        import ray
+
+        ray.shutdown()
+        _STARTED = False
 
 
 def _ray() -> Any:
+    # Imported in a notebook's kernel, Ray says it misses ipywidgets (a log line) and tqdm that it misses
+    # IProgress (a warning): words on the report's page about widgets it does not use.
+    widgets = logging.getLogger("ray.widgets.util")
     try:
-        import ray
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            widgets.disabled = True
+            import ray
     except ImportError:
         raise UsageError("a sweep on Ray needs Ray: pip install 'safeguards[scale]' (or run in this process "
                          "with --workers 0)") from None
+    finally:
+        widgets.disabled = False
     return ray

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,20 @@ class Vary:
 
     def describe(self) -> str:
         return f"{self.key}={','.join(self.values)}"
+
+
+def parse_varies(value: str | Sequence[str] | Mapping[str, Any]) -> list[Vary]:
+    """A notebook's ``vary`` parameter: ``{KEY: "V1,V2"}``, or ``KEY=V1,V2`` settings in one text or a list.
+
+    The parameters cell holds a dict because papermill cannot read a default
+    with two ``=`` on its line; ``-p vary "KEY=V1,V2 KEY2=V3,V4"`` (apart by
+    spaces or ``;``) is what one types.
+    """
+    if isinstance(value, Mapping):
+        return [Vary.parse(f"{key}={values if isinstance(values, str) else ','.join(map(str, values))}")
+                for key, values in value.items()]
+    texts = value.replace(";", " ").split() if isinstance(value, str) else list(value)
+    return [Vary.parse(str(text)) for text in texts]
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,9 +47,9 @@ from ..backtest.sink import ALERT_COLUMNS, DECISIONS_SCHEMA
 from ..backtest.source import EventSource
 from ..backtest.summary import summarize
 from ..errors import UsageError
-from ..events import DEFAULT_ACCOUNT
-from ..gates import gate_report
-from ..policy import CompiledPolicy, load_policy
+from ..events import DEFAULT_ACCOUNT, format_timestamp
+from ..gates import GateReport, gate_report
+from ..policy import CompiledPolicy, format_duration, load_policy
 from ..store.schema import shape_tables
 from .cluster import Cluster
 from .run import Dataset, describe_error
@@ -72,11 +73,24 @@ class PartitionPlan:
     """How a store splits for a policy: the parts, and why it splits no further."""
 
     parts: list[Part]
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # the policy's features that keep the store in one part
+    notes: list[str] = field(default_factory=list)  # why the data gives fewer parts than asked
 
     def describe(self) -> dict[str, Any]:
         return {"parts": [{"logs": list(p.logs), "events": p.events, "tail": list(p.tail) if p.tail else None}
-                          for p in self.parts], "one_part_because": self.reasons}
+                          for p in self.parts], "one_part_because": self.reasons, "fewer_parts_because": self.notes}
+
+    def explain(self) -> list[str]:
+        """The plan as a person reads it: the parts, and why there are not more."""
+        sizes = " | ".join(f"{_logs_text(p.logs)}: {p.events:,} events" for p in self.parts)
+        lines = [f"{len(self.parts)} part{'s' if len(self.parts) != 1 else ''} ({sizes})"]
+        lines += [f"one part: {reason}" for reason in self.reasons]
+        lines += [f"fewer parts: {note}" for note in self.notes]
+        return lines
+
+
+def _logs_text(logs: tuple[int, ...]) -> str:
+    return f"log {logs[0]}" if len(logs) == 1 else f"logs {', '.join(map(str, logs))}"
 
 
 def policy_reach_ns(policy: CompiledPolicy) -> int:
@@ -124,7 +138,9 @@ def plan_partitions(policy: CompiledPolicy | str | Path, db: str | Path, parts: 
         total = sum(row[1] for row in logs)
         reasons = whole_store_reasons(policy, total)
         if reasons or parts == 1 or len(logs) == 1:
-            return PartitionPlan([Part(tuple(row[0] for row in logs), total)], reasons)
+            notes = (["the store holds one log, the smallest part (its accounts share one broker session)"]
+                     if len(logs) == 1 and parts > 1 and not reasons else [])
+            return PartitionPlan([Part(tuple(row[0] for row in logs), total)], reasons, notes)
         # Union-find over logs: shared keys, and times within the policy's reach.
         parent = {row[0]: row[0] for row in logs}
 
@@ -168,7 +184,14 @@ def plan_partitions(policy: CompiledPolicy | str | Path, db: str | Path, parts: 
                                         "ORDER BY seq, row_number LIMIT 1", [first_log])
                 tail = (first_log, seq, row)
             result.append(Part(tuple(group), count, tail))
-        return PartitionPlan(result, [])
+        notes = []
+        if len(ordered) < parts:
+            notes.append(f"{len(logs)} logs make {len(ordered)} independent set{'s' if len(ordered) != 1 else ''}: "
+                         "logs that share an account, an order or a group, or come within "
+                         f"{format_duration(reach)} of each other (the policy's reach in broker time), stay together")
+        elif len(result) < parts:
+            notes.append(f"{len(ordered)} independent sets of logs, balanced by events into {len(result)} parts")
+        return PartitionPlan(result, [], notes)
     finally:
         con.close()
 
@@ -251,7 +274,7 @@ def merge_task(policy_text: str, db: str, labels: str | None, plan: dict[str, An
     score = None
     if label_rows is not None:
         tracker = LabelTracker(label_rows, label_log if len(digests) > 1 else None)
-        tracker.alerts.extend(merged_alerts.to_pylist())
+        tracker.alerts.extend(_alerts_as_raised(merged_alerts))
         for batch in pq.ParquetFile(decisions_path).iter_batches(65_536):
             tracker.observe(batch, [])
         score = tracker.score()
@@ -283,31 +306,50 @@ def merge_task(policy_text: str, db: str, labels: str | None, plan: dict[str, An
         (out_dir / "scoring.json").write_text(json.dumps(scoring, indent=2, default=str) + "\n", "utf-8")
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", "utf-8")
     (out_dir / METRICS_FILE).write_text(json.dumps(evidence, indent=2, default=str) + "\n", "utf-8")
-    return {"evidence": evidence, "summary": summary}
+    return {"evidence": evidence, "summary": summary, "scoring": scoring}
+
+
+#: ``progress(parts_done, parts_total, events_done)``; called once before the first part ends and as each ends.
+PartitionProgress = Callable[[int, int, int], None]
+
+
+def _alerts_as_raised(alerts: pa.Table) -> list[dict[str, Any]]:
+    """Stored alerts as the engine raised them, the dicts scoring reads (``broker_ts`` as RFC 3339 text)."""
+    column = alerts.schema.get_field_index("broker_ts")
+    as_ns = alerts.set_column(column, "broker_ts", pc.cast(alerts.column(column), pa.int64()))
+    return [{**row, "broker_ts": format_timestamp(row["broker_ts"]) if row["broker_ts"] is not None else None}
+            for row in as_ns.to_pylist()]
 
 
 @dataclass
 class PartitionedResult:
+    """What a partitioned backtest wrote, shaped like a single run's result (what the command prints)."""
+
     out_dir: Path
     plan: PartitionPlan
     evidence: dict[str, Any]
     summary: dict[str, Any]
     seconds: float
+    gates: GateReport
+    scoring: dict[str, Any] | None = None
+    comparison: None = None  # a partitioned run compares with no other policy
 
 
 def run_partitioned(policy: CompiledPolicy | str | Path, db: str | Path, out: str | Path, *, parts: int = 4,
                     labels: str | Path | None = None, workers: int | None = None,
-                    ray_address: str | None = None) -> PartitionedResult:
+                    ray_address: str | None = None, plan: PartitionPlan | None = None,
+                    progress: PartitionProgress | None = None) -> PartitionedResult:
     """Backtest ``policy`` on ``db`` split into at most ``parts`` independent parts on Ray; merge into ``out``.
 
     ``out`` gets what a single backtest writes (decisions, alerts, summary,
     scoring with labels, metrics), the parts' own run folders under ``out/parts``
-    and the plan in ``partitions.json``.
+    and the plan in ``partitions.json``. ``plan``: the one :func:`plan_partitions`
+    made for this policy and store, when the caller showed it first.
     """
     started, started_at = time.perf_counter(), datetime.now(UTC).isoformat()
     policy = policy if isinstance(policy, CompiledPolicy) else load_policy(policy)
     db = str(Path(db).resolve())
-    plan = plan_partitions(policy, db, parts)
+    plan = plan if plan is not None else plan_partitions(policy, db, parts)
     cluster = Cluster.choose(workers, ray_address)
     out_dir = Path(out).resolve()
     open_run_folder(out_dir)
@@ -315,15 +357,23 @@ def run_partitioned(policy: CompiledPolicy | str | Path, db: str | Path, out: st
     described = plan.describe()
     tasks = [(policy.to_json(), db, part, str(out_dir / "parts" / f"{i:03d}"))
              for i, part in enumerate(described["parts"])]
+    done, events = 0, 0
+    if progress is not None:
+        progress(done, len(tasks), events)
     for task, result, error in cluster.map(part_task, tasks):
         if error is not None:
             raise UsageError(f"partition {Path(task[-1]).name} (logs {task[2]['logs']}) failed: {describe_error(error)}")
         own = set(task[2]["logs"])
         task[2]["summary_logs"] = [log for log in result["logs"] if log["ingest_id"] in own]
+        done, events = done + 1, events + task[2]["events"]
+        if progress is not None:
+            progress(done, len(tasks), events)
     (out_dir / PLAN).write_text(json.dumps(described, indent=2) + "\n", "utf-8")
     merge = (policy.to_json(), db, str(Path(labels).resolve()) if labels else None, described, str(out_dir),
              started_at, time.perf_counter() - started)
     ((_, merged, error),) = list(cluster.map(merge_task, [merge]))
     if error is not None:
         raise UsageError(f"merging the partitions failed: {describe_error(error)}")
-    return PartitionedResult(out_dir, plan, merged["evidence"], merged["summary"], time.perf_counter() - started)
+    gates = gate_report(policy.identity, policy["promotion"]["gates"], [merged["evidence"]])
+    return PartitionedResult(out_dir, plan, merged["evidence"], merged["summary"], time.perf_counter() - started,
+                             gates, merged["scoring"])

@@ -77,6 +77,14 @@ class VariantRow:
         return self.gates is not None and not self.errors and all(g.passed for g in self.gates.results)
 
     @property
+    def failed_gates(self) -> list[str]:
+        """The ids of the gates that did not pass (failed, or could not be judged on this evidence)."""
+        return [gate for gate, status, _ in self.gates.rows() if status != "PASS"] if self.gates else []
+
+    def describe(self) -> str:
+        return " ".join(f"{key}={value}" for key, value in self.settings.items())
+
+    @property
     def status(self) -> str:
         if self.errors:
             return "FAILED"
@@ -105,10 +113,17 @@ class SweepReport:
     def best(self) -> VariantRow | None:
         """The passing variant with the highest recall, then the fewest false alerts, critical and blocks."""
         passing = [row for row in self.rows if row.passes]
-        if not passing:
-            return None
-        return min(passing, key=lambda r: (-(r.recall or 0.0), r.false_alerts or 0, r.clean_alerts[1] or 0,
-                                           r.blocks, r.key))
+        return min(passing, key=_rank) if passing else None
+
+    @property
+    def closest(self) -> VariantRow | None:
+        """The best variant, or when none passes, the finished one with the fewest failed gates (then as best ranks)."""
+        finished = [row for row in self.rows if row.complete]
+        return self.best or (min(finished, key=lambda r: (len(r.failed_gates), *_rank(r))) if finished else None)
+
+    @property
+    def passing(self) -> list[VariantRow]:
+        return [row for row in self.rows if row.passes]
 
     def promote_command(self, row: VariantRow) -> str:
         evidence = " ".join(f"--evidence {shlex.quote(str(folder))}" for folder in row.runs.values())
@@ -124,13 +139,12 @@ class SweepReport:
         for row in self.rows:
             alerts, critical = row.clean_alerts
             line: dict[str, Any] = {"variant": row.key, **row.settings, "verdict": row.status,
+                                    "gates not passed": (", ".join(row.failed_gates) or "none") if row.gates else None,
                                     "recall": row.recall, "false alerts": row.false_alerts,
-                                    "clean alerts": alerts, "clean critical": critical, "blocks": row.blocks,
-                                    "gates failed": (len([g for g in row.gates.results if not g.passed])
-                                                     if row.gates else None),
-                                    "pareto": row.pareto}
+                                    "alerts on clean": alerts, "critical on clean": critical, "blocks": row.blocks,
+                                    "on the Pareto front": row.pareto}
             for kind in self.fault_kinds():
-                line[f"recall[{kind}]"] = row.recall_by_kind.get(kind)
+                line[f"recall {kind}"] = row.recall_by_kind.get(kind)
             out.append(line)
         return out
 
@@ -156,7 +170,7 @@ class SweepReport:
                          "; ".join(f"{k} below 1 in {', '.join(v)}" for k, v in missing.items()) + "\n"))
         for row in self.failed:
             for dataset, error in row.errors.items():
-                out.write(f"FAILED {row.key} ({' '.join(f'{k}={v}' for k, v in row.settings.items())}) on "
+                out.write(f"FAILED {row.key} ({row.describe()}) on "
                           f"{dataset}: {error.splitlines()[0] if error else '?'} (all of it: "
                           f"{failure_file(self.out_dir / row.key / dataset)})\n")
         front = [row.key for row in self.rows if row.pareto]
@@ -166,9 +180,14 @@ class SweepReport:
             out.write("no variant passes every gate: none to promote\n")
         else:
             out.write(f"best passing variant: {best.key} {best.identity} "
-                      f"({' '.join(f'{k}={v}' for k, v in best.settings.items())})\n")
+                      f"({best.describe()})\n")
             out.write(f"to promote: {self.promote_command(best)}\n")
         out.write(f"sweep folder: {self.out_dir} (report: {self.out_dir / PLAN}, each variant's run folders)\n")
+
+
+def _rank(row: VariantRow) -> tuple[Any, ...]:
+    """How variants are preferred: recall (higher), then false alerts, critical alerts on clean data, blocks (fewer)."""
+    return (-(row.recall or 0.0), row.false_alerts or 0, row.clean_alerts[1] or 0, row.blocks, row.key)
 
 
 def _num(value: Any) -> str:

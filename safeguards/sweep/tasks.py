@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..backtest import run_backtest
+from ..backtest.audit import METRICS_FILE
 from ..backtest.replay import open_run_folder
 from ..policy import compile_text
 
@@ -40,6 +41,19 @@ def copy_store(db: Path, into: Path) -> Path:
     return copy
 
 
+def name_the_store(run_folder: Path, copy: Path, db: Path) -> dict[str, Any]:
+    """Make the run folder name the store it was made from, not the removed copy; return its evidence.
+
+    Promotion recomputes the figures from the events of the store a run names
+    (the copy held the same events: same digest); naming the copy, gone with the
+    scratch folder, made every sweep's evidence unpromotable.
+    """
+    for name in (METRICS_FILE, "summary.json"):
+        path = run_folder / name
+        path.write_text(path.read_text("utf-8").replace(json.dumps(str(copy)), json.dumps(str(db))), "utf-8")
+    return json.loads((run_folder / METRICS_FILE).read_text("utf-8"))
+
+
 def backtest_task(policy_text: str, policy_path: str, db: str, labels: str | None, out: str) -> dict[str, Any]:
     """Backtest the policy ``policy_text`` on a copy of ``db``; write the run folder ``out`` and its done marker."""
     policy = compile_text(policy_text, policy_path)
@@ -52,7 +66,8 @@ def backtest_task(policy_text: str, policy_path: str, db: str, labels: str | Non
         result = run_backtest(policy, out_dir, db=copy, labels=labels)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    done = {"evidence": result.evidence, "verdicts": result.summary.get("verdicts", {}),
+    evidence = name_the_store(out_dir, copy, Path(db))
+    done = {"evidence": evidence, "verdicts": result.summary.get("verdicts", {}),
             "seconds": round(result.seconds, 3), "run_id": result.run_id}
     (out_dir / DONE).write_text(json.dumps(done, indent=2, default=str) + "\n", "utf-8")
     return done

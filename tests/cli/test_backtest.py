@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pyarrow.parquet as pq
+import pytest
+
 from safeguards.cli import main
 
-from ..backtesting import CANDIDATE, REFERENCE, simulated
+from ..backtesting import CANDIDATE, CLEAN, REFERENCE, SAMPLE, as_account, simulated
 
 
 def test_backtest_prints_summary_scoring_and_gates(tmp_path, capsys):
@@ -51,3 +54,69 @@ def test_out_naming_a_file_is_refused_before_any_work(tmp_path, capsys):
         assert main(["backtest", "--policy", str(REFERENCE), "--events", "data/sample.jsonl", "--out", str(out)]) == 2
         assert "--out" in capsys.readouterr().err
     assert taken.read_text() == "mine\n"
+
+
+HOUR = 3600 * 10**9
+
+
+@pytest.fixture(scope="module")
+def two_desks(tmp_path_factory):
+    """A store of two desks' logs an hour apart (the sample as account A, the clean day as B): two parts."""
+    folder = tmp_path_factory.mktemp("desks")
+    logs = [as_account(SAMPLE, folder / "a.jsonl", "A"), as_account(CLEAN, folder / "b.jsonl", "B", HOUR)]
+    assert main(["ingest", *map(str, logs), "--db", str(folder / "desks.duckdb")]) == 0
+    return folder / "desks.duckdb"
+
+
+def _sorted(path, keys):
+    return pq.read_table(path).drop_columns(["policy"]).sort_by([(k, "ascending") for k in keys])
+
+
+def test_partitions_merge_into_the_single_runs_decisions_and_alerts(two_desks, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SAFEGUARDS_PROGRESS", "1")
+    labels = ["--labels", str(SAMPLE.with_suffix(".labels.jsonl"))]  # account A's faults
+    code = main(["backtest", "--policy", str(REFERENCE), "--db", str(two_desks), "--out", str(tmp_path / "parts"),
+                 "--partitions", "4", "--workers", "0", *labels])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "(4 parts asked, in this process): 2 parts (log 1: 20,100 events | log 2: 10,000 events)" in printed.out
+    assert "fewer parts: 2 logs make 2 independent sets" in printed.out
+    assert "backtest: 2/2 parts, 30,100 events" in printed.err
+    assert f"partitions: {tmp_path / 'parts' / 'partitions.json'}" in printed.out
+    assert main(["backtest", "--policy", str(REFERENCE), "--db", str(two_desks), "--out", str(tmp_path / "single"),
+                 *labels]) == 0
+    single = capsys.readouterr().out
+    # The same report but for the time taken and the folder: verdicts, alerts, gates and files.
+    assert [line for line in printed.out.splitlines()[1:-1] if " in " not in line] == \
+           [line.replace("/single/", "/parts/") for line in single.splitlines() if " in " not in line]
+    for name, keys in (("decisions.parquet", ["ingest_id", "seq", "event_id"]),
+                       ("alerts.parquet", ["ingest_id", "seq", "kind", "order_id", "group_id", "detail"])):
+        merged = _sorted(tmp_path / "parts" / name, keys)
+        assert merged.num_rows > 0 and merged.equals(_sorted(tmp_path / "single" / name, keys)), name
+    assert (json.loads((tmp_path / "parts" / "metrics.json").read_text())["metrics"]
+            == json.loads((tmp_path / "single" / "metrics.json").read_text())["metrics"])
+    assert (json.loads((tmp_path / "parts" / "scoring.json").read_text())
+            == json.loads((tmp_path / "single" / "scoring.json").read_text()))
+    assert "faults: 324 injected, 324 detected, 0 missed" in single
+
+
+def test_partitions_say_which_policy_feature_keeps_one_part(two_desks, tmp_path, capsys):
+    policy = tmp_path / "keyed_without_account.yaml"
+    policy.write_text(REFERENCE.read_text().replace("key: [account, event_id]", "key: [event_id]"))
+    code = main(["backtest", "--policy", str(policy), "--db", str(two_desks), "--out", str(tmp_path / "p"),
+                 "--partitions", "2", "--workers", "0"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert ": 1 part (logs 1, 2: 30,100 events); one part: idempotency.key has no account" in out
+
+
+def test_partitions_refuse_what_they_cannot_split(two_desks, tmp_path, capsys):
+    run = ["backtest", "--policy", str(REFERENCE), "--out", str(tmp_path / "o")]
+    assert main([*run, "--events", str(SAMPLE), "--partitions", "2"]) == 2
+    assert "--partitions splits an event store of several logs" in capsys.readouterr().err
+    assert main([*run, "--db", str(two_desks), "--partitions", "2", "--account", "A"]) == 2
+    assert "cannot be combined with --account" in capsys.readouterr().err
+    assert main([*run, "--db", str(two_desks), "--workers", "2"]) == 2
+    assert "give --partitions N with them" in capsys.readouterr().err
+    assert main([*run, "--db", str(two_desks), "--partitions", "0", "--workers", "0"]) == 2
+    assert "--partitions 0: give 1 or more" in capsys.readouterr().err

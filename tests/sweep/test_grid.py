@@ -69,3 +69,14 @@ def test_a_compiled_policy_cannot_be_varied(tmp_path: Path) -> None:
     compile_file(REFERENCE).write(compiled)
     with pytest.raises(UsageError, match="give the .yaml file"):
         plan_variants(compiled, ["hedging.max_depth=1"])
+
+
+def test_a_notebooks_vary_is_a_mapping_or_the_settings_as_typed() -> None:
+    from safeguards.sweep import parse_varies
+
+    expected = [Vary("hedging.max_depth", ("2", "3")), Vary("clock.max_skew", ("20ms", "500ms"))]
+    assert parse_varies({"hedging.max_depth": "2,3", "clock.max_skew": ["20ms", "500ms"]}) == expected
+    assert parse_varies("hedging.max_depth=2,3 clock.max_skew=20ms,500ms") == expected
+    assert parse_varies("hedging.max_depth=2,3; clock.max_skew=20ms,500ms") == expected
+    with pytest.raises(UsageError, match="write KEY=V1,V2"):
+        parse_varies("hedging.max_depth")

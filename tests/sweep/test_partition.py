@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -10,26 +9,12 @@ import pytest
 
 from safeguards import plan_partitions, run_partitioned
 from safeguards.backtest import run_backtest
-from safeguards.events import format_timestamp, parse_timestamp
 from safeguards.policy import compile_file
 
-from ..backtesting import CLEAN, REFERENCE, SAMPLE, simulated
+from ..backtesting import CLEAN, REFERENCE, SAMPLE, as_account, simulated
 from .conftest import make_store
 
 HOUR = 3600 * 10**9
-
-
-def as_account(log: Path, out: Path, account: str, shift_ns: int = 0) -> Path:
-    """``log`` as the log of ``account``, its times moved by ``shift_ns`` (a later session of another desk)."""
-    with log.open() as source, out.open("w") as sink:
-        for line in source:
-            event = json.loads(line)
-            event["account"] = account
-            for key in ("recv_ts", "broker_ts"):
-                if key in event:
-                    event[key] = format_timestamp(parse_timestamp(event[key]) + shift_ns)
-            sink.write(json.dumps(event) + "\n")
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,8 @@ import pytest
 from safeguards import read_sweep, run_sweep
 from safeguards.backtest import run_backtest
 from safeguards.gates import gate_report
+from safeguards.policy import compile_file
+from safeguards.promotion import promote, read_evidence
 from safeguards.sweep import plan_variants
 from safeguards.sweep.tasks import DONE, failure_file
 
@@ -68,6 +70,20 @@ def test_the_best_passing_variant_and_its_promote_command(sweep) -> None:
                and row.false_alerts == min(r.false_alerts for r in sweep.rows))
 
 
+def test_the_best_variants_evidence_is_promotable(sweep, tmp_path: Path) -> None:
+    """Each backtest read a private copy of the store, since removed: its run folder names the store it copied."""
+    best = sweep.best
+    for folder in best.runs.values():
+        assert read_evidence(folder).document["dataset"]["source"] in _stores(sweep)
+    entry, _ = promote(compile_file(best.policy_file), [read_evidence(folder) for folder in best.runs.values()],
+                       by="tester", approved_by="second", reason="best of the sweep", runtime_root=tmp_path / "runtime")
+    assert entry["policy_hash"] == compile_file(best.policy_file).hash
+
+
+def _stores(sweep) -> list[str]:
+    return [dataset["db"] for dataset in sweep.plan["datasets"]]
+
+
 def test_a_sweep_run_again_does_only_what_is_not_done(sweep, stores: dict[str, Path]) -> None:
     first = sweep.rows[0]
     (first.runs["baseline"] / DONE).unlink()  # as if interrupted before this backtest finished
@@ -104,6 +120,6 @@ def test_in_process_without_ray_says_what_ray_says(sweep, stores: dict[str, Path
     on_ray = {row["variant"]: row for row in sweep.table()}
     (reference,) = [row for row in report.table() if row["variant"] in on_ray]  # depth 2, window 24h: the file itself
     ray_row = {k: v for k, v in on_ray[reference["variant"]].items() if k != "idempotency.window"}
-    assert reference == ray_row | {"pareto": reference["pareto"]}
+    assert reference == ray_row | {"on the Pareto front": reference["on the Pareto front"]}
     deeper = next(row for row in report.rows if row.settings["hedging.max_depth"] == "3")
     assert deeper.recall_by_kind["hedge_depth"] < 1.0  # the labels are built for a depth of 2
