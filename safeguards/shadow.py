@@ -138,7 +138,8 @@ class Shadow:
             log = None
             if event is not None:
                 if decision["verdict"] != "invalid":  # an event the store can hold (the screen is the same everywhere)
-                    traffic.append(traffic_line(event, item[1], decision["seq"]))
+                    seq = event.get("seq")
+                    traffic.append(traffic_line(event, item[1], seq if seq is not None else decision["seq"]))
                     log = TRAFFIC_LOG
                 if event.get("seq") is None:  # numbered by arrival: the live number, whatever the candidate counts
                     event = {**event, "seq": decision["seq"]}

@@ -36,13 +36,13 @@ TRAFFIC_LOG = 1
 
 
 def traffic_line(event: dict[str, Any], raw: bytes, seq: int) -> bytes:
-    """The event as it was decided: its bytes as received, with the arrival ``seq`` it was given when it had none."""
-    if event.get("seq") is not None:
-        return raw + b"\n"
-    if "seq" in event:  # "seq": null: the key is there, so the text is written again with the number
-        return json.dumps({**event, "seq": seq}, separators=(",", ":")).encode("utf-8") + b"\n"
-    body = raw.lstrip()
-    return b'{"seq":%d,' % seq + body[1:] + b"\n"  # an event is a non-empty JSON object: "{" then a key
+    """The event as it was decided: its bytes as received, under the ``seq`` it was decided with.
+
+    ``seq``: the event's own, else its arrival number (the journal may have set it in ``event`` already).
+    """
+    if b'"seq"' not in raw:  # no seq in the text: it gets the number, the rest stays byte for byte
+        return b'{"seq":%d,' % seq + raw.lstrip()[1:] + b"\n"  # an event is a non-empty JSON object: "{" then a key
+    return json.dumps({**event, "seq": seq}, separators=(",", ":")).encode("utf-8") + b"\n"
 
 
 def write_evidence(lane: Path, traffic: Path, candidate: CompiledPolicy, started_at: datetime,

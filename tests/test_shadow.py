@@ -108,6 +108,10 @@ def test_a_journaled_shadow_starts_from_the_recovered_state(tmp_path):
     rows = rows_of(tmp_path / "shadow" / "other" / "decisions.parquet")
     assert [r["verdict"] for r in rows] == expected_b
     assert rows[0]["seq"] == half + 1
+    # numbered from the journal's arrivals, the traffic is stored under those numbers: the folder is evidence
+    from safeguards.promotion import read_evidence
+    taken = read_evidence(tmp_path / "shadow")
+    assert taken.document["metrics"]["events"] + taken.document["metrics"]["invalid_events"] == len(lines) - half
 
 
 def test_a_promoted_candidate_is_loaded_verified_and_mistakes_are_refused(tmp_path):
