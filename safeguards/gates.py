@@ -4,6 +4,12 @@ A gate names a metric, a bound (`at_least`, `at_most`) and the kind of data it
 must be shown on (`labeled` simulated faults, a `clean` baseline, or `any`).
 Gates are recomputed from the metrics every time; a stored "passed" flag is
 never trusted.
+
+A shadow's evidence is ``live`` traffic: real, and without labels. It serves
+the gates on clean (or any) data whose metric needs no labels (critical alerts,
+alerts, invalid events: the candidate's behaviour on the day's traffic), held to
+the same minimum as a clean baseline; gates that count labelled faults need a
+labeled run beside it.
 """
 
 from __future__ import annotations
@@ -20,6 +26,12 @@ MIN_LABELED_PER_FAULT_KIND = 5
 #: ... and a clean baseline of this many events over this much broker time.
 MIN_CLEAN_EVENTS = 10_000
 MIN_CLEAN_SPAN_NS = 60_000_000_000
+#: The kind of evidence a shadow makes (``safeguards run --shadow``): live traffic, unlabeled.
+LIVE = "live"
+#: The metrics measured without labels: the only ones live traffic can show.
+LABEL_FREE_METRICS = frozenset({"events", "alerts", "critical_alerts", "invalid_events"})
+SHADOW_TO_RUN = ("let the shadow see more of the day (`safeguards run --follow runtime/NAME --shadow CANDIDATE "
+                 "--shadow-out DIR` until its end), or give a clean baseline")
 WHAT_TO_RUN = ("run `safeguards notebook run backtest -p events LOG -p baseline CLEAN_LOG` on longer logs "
                 "(`safeguards simulate --events 100000 -o day.jsonl` writes one with every fault kind)")
 
@@ -64,6 +76,14 @@ def _observations(gate: Mapping[str, Any], metrics: Mapping[str, Any]) -> list[t
     return [(metric, metrics.get(metric))]
 
 
+def reads(gate: Mapping[str, Any], run: Mapping[str, Any]) -> bool:
+    """Whether ``run`` is evidence for ``gate``: of the data it asks for, or live traffic where labels are not needed."""
+    wanted, kind = gate["dataset"], run["dataset"]["kind"]
+    if kind == LIVE:
+        return wanted in ("clean", "any") and gate["metric"] in LABEL_FREE_METRICS
+    return wanted == "any" or kind == wanted
+
+
 def evaluate_gates(gates: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str, Any]]) -> list[GateResult]:
     """Check every gate against every run of the dataset kind it asks for.
 
@@ -73,10 +93,15 @@ def evaluate_gates(gates: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[st
     results = []
     for gate in gates:
         wanted = gate["dataset"]
-        relevant = [run for run in runs if wanted == "any" or run["dataset"]["kind"] == wanted]
+        relevant = [run for run in runs if reads(gate, run)]
         bound = _bounds_text(gate)
         if not relevant:
-            results.append(GateResult(gate["id"], False, f"needs evidence on {wanted} data; none was given"))
+            if wanted == "any" and any(run["dataset"]["kind"] == LIVE for run in runs):
+                results.append(GateResult(gate["id"], False, f"{gate['metric']} cannot be measured on live traffic "
+                                                             "(it has no labels); needs a labeled run", measured=False))
+            else:
+                also = " (a clean baseline, or a shadow's live traffic)" if wanted == "clean" else ""
+                results.append(GateResult(gate["id"], False, f"needs evidence on {wanted} data{also}; none was given"))
             continue
         failures, unmeasured, seen = [], [], []
         for run in relevant:
@@ -118,9 +143,10 @@ class GateReport:
     wanted: Mapping[str, str]  # gate id -> the kind of data it asks for
     kinds: frozenset[str]  # the kinds of data in the evidence
     shortfalls: Mapping[str, str] = field(default_factory=dict)  # gate id -> what its evidence lacks
+    served: frozenset[str] = frozenset()  # the gates some run of the evidence speaks to (see :func:`reads`)
 
     def applies(self, result: GateResult) -> bool:
-        return self.wanted.get(result.gate_id) in ("any", *self.kinds)
+        return self.wanted.get(result.gate_id) == "any" or result.gate_id in self.served
 
     @property
     def failed(self) -> list[GateResult]:
@@ -155,7 +181,13 @@ def gate_report(identity: str, gates: Sequence[Mapping[str, Any]], runs: Sequenc
     """Evaluate ``gates`` (a policy's ``promotion.gates``) on evidence documents ``runs``."""
     shortfalls = {gate["id"]: lack for gate in gates if (lack := shortfall(gate, runs)) is not None}
     return GateReport(identity, tuple(evaluate_gates(gates, runs)), {g["id"]: g["dataset"] for g in gates},
-                      frozenset(run["dataset"]["kind"] for run in runs), shortfalls)
+                      frozenset(run["dataset"]["kind"] for run in runs), shortfalls,
+                      frozenset(g["id"] for g in gates if any(reads(g, run) for run in runs)))
+
+
+def backing(gates: Sequence[Mapping[str, Any]], runs: Sequence[Mapping[str, Any]]) -> dict[str, list[int]]:
+    """For each gate, the positions in ``runs`` of the evidence it was judged on: what the registry records."""
+    return {gate["id"]: [i for i, run in enumerate(runs) if reads(gate, run)] for gate in gates}
 
 
 def shortfall(gate: dict[str, Any], documents: Sequence[dict[str, Any]]) -> str | None:
@@ -163,12 +195,12 @@ def shortfall(gate: dict[str, Any], documents: Sequence[dict[str, Any]]) -> str 
     from .simulator.faults import NAMES  # here: the simulator package costs 1.5 s to import, most commands need none of it
 
     wanted = gate["dataset"]
-    runs = [d for d in documents if wanted == "any" or d["dataset"]["kind"] == wanted]
+    runs = [d for d in documents if reads(gate, d)]
     undigested = [d["dataset"].get("source", "?") for d in runs if not _is_digest(d["dataset"].get("digest"))]
     if undigested:
         return f"no digest of the data for {', '.join(undigested)}"
     labeled = [d for d in runs if d["dataset"]["kind"] == "labeled"]
-    clean = [d for d in runs if d["dataset"]["kind"] == "clean"]
+    clean = [d for d in runs if d["dataset"]["kind"] in ("clean", LIVE)]
     if wanted == "labeled" or (wanted == "any" and labeled):
         counts: dict[str, int] = {}
         for document in labeled:
@@ -182,6 +214,9 @@ def shortfall(gate: dict[str, Any], documents: Sequence[dict[str, Any]]) -> str 
         if not any(_long_enough(d) for d in clean):
             seen = ", ".join(f"{d['dataset'].get('source')}: {d['metrics'].get('events', 0):,} events over "
                              f"{(d['dataset'].get('broker_span_ns') or 0) / 1e9:g}s" for d in clean) or "none"
+            if clean and all(d["dataset"]["kind"] == LIVE for d in clean):
+                return (f"a shadow's live traffic needs {MIN_CLEAN_EVENTS:,} events over {MIN_CLEAN_SPAN_NS / 1e9:g}s "
+                        f"of broker time, as a clean baseline does ({seen}): {SHADOW_TO_RUN}")
             return (f"a clean baseline needs {MIN_CLEAN_EVENTS:,} events over {MIN_CLEAN_SPAN_NS / 1e9:g}s of "
                     f"broker time ({seen})")
     return None

@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .backtest.audit import EVIDENCE_FORMAT, METRICS_FILE, audit_run
+from .backtest.audit import EVIDENCE_FORMAT, METRICS_FILE, audit_run, file_sha256
 from .errors import EvidenceError, PromotionRefused, RegistryError
-from .gates import WHAT_TO_RUN, GateResult, gate_report
+from .gates import LIVE, WHAT_TO_RUN, GateResult, backing, gate_report
 from .policy.compiled import CompiledPolicy
 from .policy.diff import diff_policies
 from .policy.direction import Direction, judge
 from .registry import Registry
+from .shadow_evidence import TRAFFIC_FILE
 from .signing import Signer
 
 
@@ -54,11 +55,24 @@ def evidence_digest(folder: Path) -> str:
     return outer.hexdigest()
 
 
+#: Where a shadow run folder keeps the candidate's evidence (its ``other/`` lane; see :mod:`.shadow`).
+SHADOW_LANE, SHADOW_MARK = "other", "comparison.json"
+
+
 def read_evidence(folder: str | Path) -> Evidence:
-    folder = Path(folder)
+    """A run folder's evidence, recomputed from its outputs; a shadow folder's is its candidate's lane (``other/``)."""
+    root = Path(folder)
+    folder = root
+    if not (root / METRICS_FILE).is_file() and (root / SHADOW_MARK).is_file() and (root / SHADOW_LANE).is_dir():
+        folder = root / SHADOW_LANE
+        if not (folder / METRICS_FILE).is_file():
+            raise EvidenceError(f"{root}: a shadow run folder without the candidate's evidence ({folder / METRICS_FILE}); "
+                                "the shadow says on stderr and in other/summary.json why it wrote none: run the shadow "
+                                "again with this release")
     metrics_path = folder / METRICS_FILE
     if not metrics_path.is_file():
-        raise EvidenceError(f"{folder}: no {METRICS_FILE}; evidence is a run folder made by `safeguards notebook run` or `safeguards backtest`")
+        raise EvidenceError(f"{folder}: no {METRICS_FILE}; evidence is a run folder made by `safeguards notebook run`, "
+                            "`safeguards backtest` or `safeguards run --shadow` (its --shadow-out folder)")
     try:
         document = json.loads(metrics_path.read_text("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -66,13 +80,17 @@ def read_evidence(folder: str | Path) -> Evidence:
     problems = _shape_problems(document)
     if problems:
         raise EvidenceError(f"{metrics_path}: not an evidence document: {'; '.join(problems)}")
-    digest = evidence_digest(folder)
+    digest = evidence_digest(root)  # a shadow's whole folder: both versions' outputs and the traffic
     audit = audit_run(folder, document)
     if audit.differences:
         raise EvidenceError(f"{metrics_path}: does not match the run's own decisions, alerts, labels and data:\n"
                             + "\n".join(f"  {difference}" for difference in audit.differences)
                             + "\nthe evidence was changed after its run; re-run the backtest or notebook to make it again")
-    return Evidence(folder, audit.document(document), digest)
+    traffic = root / TRAFFIC_FILE
+    if folder != root and traffic.is_file() and file_sha256(traffic) != audit.dataset["digest"]:
+        raise EvidenceError(f"{traffic}: not the traffic the shadow stored in {folder / 'events.duckdb'} (its sha256 "
+                            "differs); the folder was changed after its run: run the shadow again")
+    return Evidence(root, audit.document(document), digest)
 
 
 def _shape_problems(document: Any) -> list[str]:
@@ -83,8 +101,8 @@ def _shape_problems(document: Any) -> list[str]:
         problems.append(f"evidence_format is {document.get('evidence_format')!r}, this release reads {EVIDENCE_FORMAT}")
     if not isinstance(document.get("policy"), dict) or not isinstance(document["policy"].get("hash"), str):
         problems.append("policy.hash missing")
-    if not isinstance(document.get("dataset"), dict) or document["dataset"].get("kind") not in ("labeled", "clean", "unlabeled"):
-        problems.append("dataset.kind must be labeled, clean or unlabeled")
+    if not isinstance(document.get("dataset"), dict) or document["dataset"].get("kind") not in ("labeled", "clean", LIVE, "unlabeled"):
+        problems.append(f"dataset.kind must be labeled, clean, {LIVE} or unlabeled")
     if not isinstance(document.get("metrics"), dict):
         problems.append("metrics missing")
     else:
@@ -170,8 +188,30 @@ def promote(policy: CompiledPolicy, evidence: Sequence[Evidence], by: str, reaso
         raise PromotionRefused("gates failed:\n" + "\n".join(f"  {result.render()}" for result in results))
     digest = hashlib.sha256("\n".join(sorted(item.digest for item in evidence)).encode()).hexdigest()
     entry = registry.record("promote", policy.hash, policy.version, by, reason, signer, evidence_digest=digest,
-                            artifact=policy, approved_by=approved_by if weakened else None, weakened=weakened)
+                            artifact=policy, approved_by=approved_by if weakened else None, weakened=weakened,
+                            evidence=evidence_record(policy, evidence, None if weakened else production))
     return entry, results
+
+
+def evidence_record(policy: CompiledPolicy, evidence: Sequence[Evidence],
+                    bar: CompiledPolicy | None = None) -> dict[str, Any]:
+    """Each evidence run (its digest, kind, data, size) and, per gate, the runs it was judged on: signed in the registry.
+
+    Why: a promotion backed by a labeled backtest and a shadow's live traffic
+    must say which proved what (the shadow cannot show recall; the backtest's
+    clean baseline was simulated).
+    """
+    runs = [{"folder": str(item.folder), "digest": item.digest, "kind": item.document["dataset"]["kind"],
+             "made_by": (item.document.get("run") or {}).get("made_by"),
+             "data_digest": item.document["dataset"].get("digest"), "events": item.document["metrics"].get("events"),
+             "broker_span_ns": item.document["dataset"].get("broker_span_ns")} for item in evidence]
+    documents = [item.document for item in evidence]
+    gates = {gate_id: [runs[i]["digest"] for i in found]
+             for gate_id, found in backing(policy["promotion"]["gates"], documents).items()}
+    if bar is not None and bar.hash != policy.hash:
+        gates |= {f"production:{gate_id}": [runs[i]["digest"] for i in found]
+                  for gate_id, found in backing(bar["promotion"]["gates"], documents).items()}
+    return {"runs": runs, "gates": gates}
 
 
 def rollback(name: str, version: int, by: str, reason: str, runtime_root: str | Path = "runtime",

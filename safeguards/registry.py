@@ -44,8 +44,14 @@ ENTRY_FIELDS = ("seq", "action", "name", "version", "policy_hash", "evidence_dig
                 "weakened", "reason", "at", "previous", "key_id")
 
 
+#: Fields an entry may have (later releases' additions): hashed, and so signed, when present, so that older
+#: entries keep their hashes and removing one from a newer entry breaks its signature.
+OPTIONAL_FIELDS = ("evidence",)
+
+
 def entry_hash(entry: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json({k: entry.get(k) for k in ENTRY_FIELDS}).encode("utf-8")).hexdigest()
+    fields = {k: entry.get(k) for k in ENTRY_FIELDS} | {k: entry[k] for k in OPTIONAL_FIELDS if k in entry}
+    return hashlib.sha256(canonical_json(fields).encode("utf-8")).hexdigest()
 
 
 def _head_message(name: str, seq: int, last_hash: str) -> bytes:
@@ -204,8 +210,12 @@ class Registry:
 
     def record(self, action: str, policy_hash: str, version: int, by: str, reason: str, signer: Signer,
                evidence_digest: str | None = None, artifact: CompiledPolicy | None = None,
-               approved_by: str | None = None, weakened: list[str] | None = None) -> dict[str, Any]:
-        """Append one signed entry (writing the artifact first, if given) and re-sign the head, under the lock."""
+               approved_by: str | None = None, weakened: list[str] | None = None,
+               evidence: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Append one signed entry (writing the artifact first, if given) and re-sign the head, under the lock.
+
+        ``evidence``: each evidence run and the gates it backed (:func:`safeguards.promotion.evidence_record`).
+        """
         if signer.key_id not in self._trusted().keys:
             raise SigningError(f"the signing key {signer.key_id} ({signer.path}) is not among the trusted keys in "
                                f"{self._trusted().folder}: production would refuse this entry; add its .pub there")
@@ -222,6 +232,8 @@ class Registry:
                 "approved_by": approved_by, "weakened": weakened or [], "reason": reason,
                 "at": utc_now(), "previous": entries[-1]["entry_hash"] if entries else None, "key_id": signer.key_id,
             }
+            if evidence is not None:
+                entry["evidence"] = evidence
             entry["entry_hash"] = entry_hash(entry)
             entry["signature"] = signer.sign(entry["entry_hash"].encode())
             with open(self.path, "a", encoding="utf-8") as handle:

@@ -19,15 +19,17 @@ as they accumulate (``DIR/.shadow-parts``), merged when the run ends (end of
 input or SIGTERM). :func:`read_shadow` reads the folder back as a compare
 run, for the compare notebook (``-p shadow DIR``).
 
-Live traffic carries no labels, so the shadow's evidence is ``unlabeled``:
-gates that need labelled faults or a clean baseline cannot be judged on it,
-and promotion (which recomputes evidence from a run's event store) does not
-take it. It shows what the candidate would have done; backtests prove it.
+The folder is also evidence (:mod:`.shadow_evidence`): ``DIR/traffic.jsonl``
+holds every event both versions decided, loaded at the end into
+``DIR/other/events.duckdb``, and the candidate's ``other/metrics.json`` is the
+audit's recomputation from those. Live traffic carries no labels, so it is
+``live`` evidence: it backs the gates about clean traffic; gates that count
+labelled faults need a labeled backtest beside it (``promote --evidence``
+both).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from datetime import UTC, datetime
@@ -37,11 +39,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from .backtest.audit import EVIDENCE_FORMAT, METRICS_FILE
+from .backtest.audit import EVIDENCE_FORMAT, METRICS_FILE, file_sha256
 from .backtest.compare import Comparison, Parts, render, why_nothing_differs
 from .backtest.replay import OTHER_DIR, BacktestResult, open_run_folder
 from .backtest.scoring import metrics
-from .gates import gate_report
+from .gates import LIVE, gate_report
 from .backtest.sink import ALERT_COLUMNS, DECISIONS_SCHEMA
 from .backtest.summary import summarize
 from .core import Engine
@@ -51,6 +53,7 @@ from .journal.journaled import Answer, Line
 from .policy import load_policy
 from .policy.compiled import CompiledPolicy
 from .registry import Registry
+from .shadow_evidence import SOURCE, TRAFFIC_FILE, TRAFFIC_LOG, traffic_line, write_evidence
 from .swap import Incompatible, carry
 
 _FLUSH = 8192  # rows per lane kept in memory before a part is written
@@ -118,7 +121,10 @@ class Shadow:
         self.live = _Lane(self.out, self.scratch)
         self.other = _Lane(self.out / OTHER_DIR, self.scratch)
         self.comparison = Comparison(self.out, live.identity, candidate.identity)
-        self.digest = hashlib.sha256()  # of the lines the shadow saw: the data both versions decided
+        self.started_at = datetime.now(UTC)
+        self.traffic_path = self.out / TRAFFIC_FILE
+        self.traffic = open(self.traffic_path, "wb")  # the events both versions decided: the evidence's data
+        self.stored = 0
 
     def describe(self) -> str:
         return f"shadow {self.candidate.identity} beside the live version, started {self.started}; decisions to {self.out}"
@@ -126,22 +132,27 @@ class Shadow:
     def observe(self, inputs: list[Line | tuple[str, str]], answers: list[Answer]) -> None:
         """The live answers of a batch; the candidate decides the same inputs (with the live arrival numbers)."""
         engine = self.engine
-        live_rows, other_rows, live_alerts, other_alerts = [], [], [], []
-        digest = self.digest.update
+        live_rows, other_rows, live_alerts, other_alerts, traffic = [], [], [], [], []
         for item, (decision, alerts) in zip(inputs, answers):
             event = item[0] if type(item) is Line else None
-            digest((item[1] if event is not None else item[1].encode("utf-8", "replace")) + b"\n")
+            log = None
             if event is not None:
+                if decision["verdict"] != "invalid":  # an event the store can hold (the screen is the same everywhere)
+                    seq = event.get("seq")
+                    traffic.append(traffic_line(event, item[1], seq if seq is not None else decision["seq"]))
+                    log = TRAFFIC_LOG
                 if event.get("seq") is None:  # numbered by arrival: the live number, whatever the candidate counts
                     event = {**event, "seq": decision["seq"]}
                 theirs = engine.process(event)
             else:
                 theirs = engine.invalid(None, decision["reason"])
                 theirs["seq"] = decision["seq"]
-            live_rows.append(_row(event, decision))
-            other_rows.append(_row(event, theirs))
+            live_rows.append(_row(event, decision, log))
+            other_rows.append(_row(event, theirs, log))
             live_alerts += alerts
             other_alerts += engine.pop_alerts()
+        self.traffic.write(b"".join(traffic))
+        self.stored += len(traffic)
         self._add(live_rows, other_rows, live_alerts, other_alerts)
 
     def advance(self, now: int, live_alerts: list[dict[str, Any]]) -> None:
@@ -159,7 +170,9 @@ class Shadow:
                                 [{**a, "ingest_id": None} for a in other_alerts])
 
     def finish(self) -> str:
-        """Merge the parts into the run folder, write both summaries and the comparison; what differs, in words."""
+        """Merge the parts, write both summaries, the comparison and the candidate's evidence; what differs, in words."""
+        self.traffic.close()
+        digest = file_sha256(self.traffic_path)
         con = duckdb.connect()
         try:
             paths = [lane.finish(con) for lane in (self.live, self.other)]
@@ -169,7 +182,8 @@ class Shadow:
                 policy.write(lane.folder / POLICY_FILE)
                 summary = {"policy": {"identity": policy.identity, "hash": policy.hash, "name": policy.name,
                                       "version": policy.version},
-                           "data": {"source": SOURCE, "kind": "unlabeled", "digest": self.digest.hexdigest()},
+                           "data": {"source": SOURCE, "kind": LIVE, "digest": digest, "traffic": TRAFFIC_FILE,
+                                    "events_stored": self.stored},
                            "shadow": {"enforced": lane is self.live, "candidate_started": self.started},
                            **summarize(decisions, alerts)}
                 (lane.folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
@@ -181,11 +195,23 @@ class Shadow:
         finally:
             con.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
-        return render(document)
+        evidence, said = write_evidence(self.other.folder, self.traffic_path, self.candidate, self.started_at,
+                                        self.live_policy.identity)
+        if evidence is None:
+            _note(self.other.folder, said)
+        verdict = said if evidence is not None else f"the folder is not evidence: {said}"
+        return f"{render(document).rstrip()}\nshadow: {verdict}"
 
 
 POLICY_FILE = "policy.json"  #: each version's compiled policy, beside its decisions
-SOURCE = "live traffic (safeguards run --shadow)"
+
+
+def _note(lane: Path, why: str) -> None:
+    """Say in the candidate's summary why the folder holds no evidence (promote points there)."""
+    path = lane / "summary.json"
+    summary = json.loads(path.read_text("utf-8"))
+    summary["evidence"] = {"written": False, "why": why}
+    path.write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
 
 
 def read_shadow(folder: str | Path, into: str | Path) -> BacktestResult:
@@ -205,28 +231,37 @@ def read_shadow(folder: str | Path, into: str | Path) -> BacktestResult:
     for lane in (target, target / OTHER_DIR):
         policy = load_policy(lane / POLICY_FILE)
         summary = json.loads((lane / "summary.json").read_text("utf-8"))
-        span = summary["time_span"]
-        span_ns = (parse_timestamp(span["last_broker_ts"]) - parse_timestamp(span["first_broker_ts"])
-                   if span["first_broker_ts"] and span["last_broker_ts"] else None)
-        body = metrics(summary["events"], summary["alerts"], summary["alert_severities"].get("critical", 0),
-                       summary["verdicts"].get("invalid", 0), None)
-        dataset = {"kind": "unlabeled", "source": SOURCE, "digest": summary["data"]["digest"],
-                   "events": summary["events"], "broker_span_ns": span_ns, "labels": None, "window": None}
-        gates = gate_report(policy.identity, policy["promotion"]["gates"], [{"dataset": dataset, "metrics": body}])
-        run_id = f"shadow-{policy.hash[:12]}-{summary['data']['digest'][:12]}"
-        evidence = {"evidence_format": EVIDENCE_FORMAT,
-                    "policy": {"identity": policy.identity, "hash": policy.hash, "name": policy.name,
-                               "version": policy.version},
-                    "dataset": dataset, "metrics": body,
-                    "gates": [{"id": g.gate_id, "passed": g.passed, "detail": g.detail} for g in gates.results],
-                    "run": {"id": run_id, "made_by": "safeguards run --shadow",
-                            "read_at": datetime.now(UTC).isoformat()}}
-        (lane / METRICS_FILE).write_text(json.dumps(evidence, indent=2) + "\n", "utf-8")
-        results.append(BacktestResult(lane, run_id, summary, evidence, gates))
+        if lane != target and (lane / METRICS_FILE).is_file():  # the candidate's audited evidence, as written
+            evidence = json.loads((lane / METRICS_FILE).read_text("utf-8"))
+        else:
+            evidence = _counted(policy, summary)
+        gates = gate_report(policy.identity, policy["promotion"]["gates"], [evidence])
+        evidence["gates"] = [{"id": g.gate_id, "passed": g.passed, "detail": g.detail} for g in gates.results]
+        if lane == target:  # the live version's: for the report, never promotion evidence (that is other/)
+            (lane / METRICS_FILE).write_text(json.dumps(evidence, indent=2) + "\n", "utf-8")
+        results.append(BacktestResult(lane, evidence["run"]["id"], summary, evidence, gates))
     live, candidate = results
     live.comparison = json.loads((target / "comparison.json").read_text("utf-8"))
     live.other = candidate
     return live
+
+
+def _counted(policy: CompiledPolicy, summary: dict[str, Any]) -> dict[str, Any]:
+    """A lane's evidence document counted from its summary, as the audit counts the candidate's (for the report)."""
+    span = summary["time_span"]
+    span_ns = (parse_timestamp(span["last_broker_ts"]) - parse_timestamp(span["first_broker_ts"])
+               if span["first_broker_ts"] and span["last_broker_ts"] else None)
+    data = summary["data"]
+    events = data.get("events_stored", summary["events"])  # inputs that were no event count as invalid, not events
+    body = metrics(events, summary["alerts"], summary["alert_severities"].get("critical", 0),
+                   summary["verdicts"].get("invalid", 0), None)
+    dataset = {"kind": data.get("kind", LIVE), "source": SOURCE, "digest": data["digest"], "events": events,
+               "broker_span_ns": span_ns, "labels": None, "window": None}
+    return {"evidence_format": EVIDENCE_FORMAT,
+            "policy": {"identity": policy.identity, "hash": policy.hash, "name": policy.name, "version": policy.version},
+            "dataset": dataset, "metrics": body,
+            "run": {"id": f"shadow-{policy.hash[:12]}-{data['digest'][:12]}", "made_by": "safeguards run --shadow",
+                    "read_at": datetime.now(UTC).isoformat()}}
 
 
 def _ns(value: Any) -> int | None:
@@ -239,8 +274,11 @@ def _ns(value: Any) -> int | None:
     return stamp if -(1 << 63) <= stamp < 1 << 63 else None
 
 
-def _row(event: dict[str, Any] | None, decision: dict[str, Any]) -> dict[str, Any]:
-    """A decision as a row of the backtest's decisions table: the decision and the event's type, account, times."""
+def _row(event: dict[str, Any] | None, decision: dict[str, Any], log: int | None) -> dict[str, Any]:
+    """A decision as a row of the backtest's decisions table: the decision and the event's type, account, times.
+
+    ``log``: the event's log in the traffic's store, or None for an input the store does not hold.
+    """
     event = event or {}
     account = event.get("account")
     return {
@@ -249,7 +287,7 @@ def _row(event: dict[str, Any] | None, decision: dict[str, Any]) -> dict[str, An
         "verdict": decision["verdict"], "guard": decision.get("guard"), "rule": decision.get("rule"),
         "reason": decision.get("reason"), "policy": decision.get("policy"), "type": _text(event.get("type")),
         "account": account if isinstance(account, str) else (DEFAULT_ACCOUNT if event else None),
-        "recv_ts": _ns(event.get("recv_ts")), "broker_ts": _ns(event.get("broker_ts")), "ingest_id": None,
+        "recv_ts": _ns(event.get("recv_ts")), "broker_ts": _ns(event.get("broker_ts")), "ingest_id": log,
     }
 
 

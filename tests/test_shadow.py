@@ -85,7 +85,7 @@ def test_shadow_answers_exactly_as_without_it_and_writes_both_versions_as_a_comp
     assert pq.read_table(out / "other" / "alerts.parquet").num_rows == candidate_alerts
     for folder in (out, out / "other"):
         summary = json.loads((folder / "summary.json").read_text())
-        assert summary["events"] == len(lines) and summary["data"]["kind"] == "unlabeled"
+        assert summary["events"] == len(lines) and summary["data"]["kind"] == "live"
     assert f"compare {comparison['a']} (A) with {pol.identity} (B) on {len(lines)} events" in shadowed.stderr
     assert not (out / ".shadow-parts").exists()
 
@@ -108,6 +108,10 @@ def test_a_journaled_shadow_starts_from_the_recovered_state(tmp_path):
     rows = rows_of(tmp_path / "shadow" / "other" / "decisions.parquet")
     assert [r["verdict"] for r in rows] == expected_b
     assert rows[0]["seq"] == half + 1
+    # numbered from the journal's arrivals, the traffic is stored under those numbers: the folder is evidence
+    from safeguards.promotion import read_evidence
+    taken = read_evidence(tmp_path / "shadow")
+    assert taken.document["metrics"]["events"] + taken.document["metrics"]["invalid_events"] == len(lines) - half
 
 
 def test_a_promoted_candidate_is_loaded_verified_and_mistakes_are_refused(tmp_path):
@@ -143,12 +147,19 @@ def test_the_compare_notebook_reads_a_shadow_run_instead_of_replaying(tmp_path, 
     assert comparison == json.loads((tmp_path / "shadow" / "comparison.json").read_text())  # read, not replayed
     assert comparison["verdict_changes"] > 0
     evidence = json.loads((folder / "other" / "metrics.json").read_text())
-    assert evidence["dataset"]["kind"] == "unlabeled" and evidence["run"]["made_by"] == "safeguards run --shadow"
-    assert evidence["metrics"]["events"] == len(lines)
+    assert evidence["dataset"]["kind"] == "live" and evidence["run"]["made_by"] == "safeguards run --shadow"
+    invalid = json.loads((folder / "other" / "summary.json").read_text())["verdicts"]["invalid"]
+    assert invalid >= 1  # '{not json' at least: decided invalid, counted so, and no stored event
+    assert evidence["metrics"]["events"] == len(lines) - invalid and evidence["metrics"]["invalid_events"] == invalid
     page = (folder / "compare.html").read_text()
-    assert pol.identity in page and "data-verdict='NOT ENOUGH EVIDENCE'" in page  # unlabeled: no gate can be judged
-    assert code == 0 and f"NOT ENOUGH EVIDENCE: candidate {pol.identity}" in printed
-    assert "to promote:" not in printed and f"not enough evidence to promote {pol.identity}" in printed
+    # Live traffic backs the clean-traffic gate; this stream carries faults, so the candidate's critical alerts fail
+    # it (a real fault on the day fails it too: such a day is no clean baseline), and the gates that count labelled
+    # faults cannot be judged on it.
+    assert pol.identity in page and "data-verdict='FAIL'" in page
+    assert code == 1 and f"FAIL: candidate {pol.identity}" in printed
+    assert "gate FAIL no_critical_alerts_on_clean_traffic: critical_alerts = " in printed
+    assert "gate n/a detects_every_fault_kind: needs a run on labeled data" in printed
+    assert "to promote:" not in printed and "not promotable as is" in printed
 
 
 def test_a_candidate_that_cannot_take_the_live_state_starts_empty_and_says_why(tmp_path):

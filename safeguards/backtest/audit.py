@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import EvidenceError, UsageError
+from ..gates import LIVE
 from .scoring import LabelTracker, dataset_kind, labelled_log, metrics, read_labels
 from .source import EventSource, Window
 from ..store.rows import first_row
@@ -117,9 +118,12 @@ def _audit(folder: Path, stated: dict[str, Any], identity: str, store: Path,
             raise EvidenceError(f"{folder}: {error}") from None
         tracker = LabelTracker(label_rows, log)
     events = invalid = 0
-    for decisions in _batches(folder / DECISIONS_FILE):
+    for batch in _batches(folder / DECISIONS_FILE):
+        stored = pc.is_valid(batch.column("ingest_id"))
+        decisions = batch.filter(stored)
+        unstored = batch.num_rows - decisions.num_rows  # a shadow's inputs that were no event: invalid, checked above
         events += decisions.num_rows
-        invalid += pc.sum(pc.equal(decisions.column("verdict"), "invalid")).as_py() or 0
+        invalid += (pc.sum(pc.equal(decisions.column("verdict"), "invalid")).as_py() or 0) + unstored
         if tracker is not None:
             tracker.observe(decisions, [])
     alert_rows = _alert_rows(folder / ALERTS_FILE)
@@ -131,13 +135,23 @@ def _audit(folder: Path, stated: dict[str, Any], identity: str, store: Path,
     recomputed_metrics = metrics(events, len(alert_rows), critical, invalid + rejected, result)
     first, last = source.broker_span()
     recomputed_dataset = {
-        "kind": dataset_kind(result) if label_rows is not None else "unlabeled",
+        "kind": dataset_kind(result) if label_rows is not None else _unlabeled_kind(dataset),
         "digest": source.digest, "events": events,
         "broker_span_ns": last - first if first is not None and last is not None else None,
     }
     differences = _differences("dataset", {key: dataset.get(key) for key in recomputed_dataset}, recomputed_dataset)
     differences += _differences("metrics", stated.get("metrics", {}), recomputed_metrics)
     return Audit(folder, recomputed_dataset, recomputed_metrics, differences)
+
+
+def _unlabeled_kind(dataset: dict[str, Any]) -> str:
+    """``live`` for a shadow's traffic, else ``unlabeled``.
+
+    Both are unlabeled data; ``live`` (real traffic decided beside production)
+    backs the clean-traffic gates. Claiming it for another unlabeled run proves
+    no more than a backtest of the same log with an empty labels file would.
+    """
+    return LIVE if dataset.get("kind") == LIVE else "unlabeled"
 
 
 def _differences(where: str, stated: Any, recomputed: Any) -> list[str]:
@@ -218,18 +232,23 @@ def _one_decision_per_event(folder: Path, con: duckdb.DuckDBPyConnection, window
 
     where, params = events_where(since_ns=window.start_ns, until_ns=window.end_ns, account=window.account)
     decisions = str(folder / DECISIONS_FILE).replace("'", "''")
+    # A decision of no log is a shadow's answer to an input that was no event (not JSON, a field missing): the
+    # sidecar decided it live, the store never held it. Only `invalid` can be such an answer.
     found = first_row(
         con, f"""WITH e AS (SELECT ingest_id, seq, event_id FROM events {where}),
-                 d AS (SELECT ingest_id, seq, event_id, count(*) AS n FROM read_parquet('{decisions}') GROUP BY ALL)
+                 all_d AS (SELECT ingest_id, seq, event_id, verdict FROM read_parquet('{decisions}')),
+                 d AS (SELECT ingest_id, seq, event_id, count(*) AS n FROM all_d WHERE ingest_id IS NOT NULL GROUP BY ALL)
             SELECT (SELECT count(*) FROM e ANTI JOIN d USING (ingest_id, seq)),
                    (SELECT count(*) FROM d ANTI JOIN e USING (ingest_id, seq)),
                    (SELECT count(*) FROM d WHERE n > 1),
-                   (SELECT count(*) FROM e JOIN d USING (ingest_id, seq) WHERE e.event_id IS DISTINCT FROM d.event_id)""",
+                   (SELECT count(*) FROM e JOIN d USING (ingest_id, seq) WHERE e.event_id IS DISTINCT FROM d.event_id),
+                   (SELECT count(*) FROM all_d WHERE ingest_id IS NULL AND verdict IS DISTINCT FROM 'invalid')""",
         params)
-    counts = found if found is not None else (0, 0, 0, 0)
+    counts = found if found is not None else (0, 0, 0, 0, 0)
     problems = [f"{count:,} {what}" for count, what in zip(counts, (
         "stored events have no decision", "decisions are of no stored event", "events are decided more than once",
-        "decisions name another event_id than the stored event")) if count]
+        "decisions name another event_id than the stored event",
+        "decisions of no log (a shadow's inputs that were no event) are not invalid")) if count]
     if problems:
         raise EvidenceError(f"{folder / DECISIONS_FILE}: not the decisions of the run's data: {'; '.join(problems)}; "
                             "the evidence was changed after its run: re-run the backtest")

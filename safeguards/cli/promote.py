@@ -13,7 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("promote", help="check a policy's evidence against its gates and write it into the runtime")
     parser.add_argument("policy", metavar="RULES", help="the policy (YAML or compiled JSON)")
     parser.add_argument("--evidence", action="append", default=[], metavar="RUN_DIR", required=True,
-                        help="a run folder with metrics.json; repeat for a labeled run and a clean baseline")
+                        help="a run folder with metrics.json, or a shadow's --shadow-out folder (live traffic); "
+                             "repeat: a labeled run, and a clean baseline or a shadow")
     parser.add_argument("--by", required=True, metavar="NAME", help="who promotes")
     parser.add_argument("--reason", required=True, metavar="TEXT", help="why")
     parser.add_argument("--approved-by", metavar="NAME",

@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--shadow", metavar="CANDIDATE",
                         help="also decide every event under a candidate (runtime/NAME@VERSION, or a policy file) "
                              "without enforcing it: stdout is unchanged; both versions' decisions and alerts, and what "
-                             "differs, go to --shadow-out as a backtest --compare run folder")
+                             "differs, go to --shadow-out as a backtest --compare run folder, with the traffic, which "
+                             "makes it promotion evidence (live traffic: the clean-traffic gates)")
     parser.add_argument("--shadow-out", metavar="DIR", help="with --shadow: the run folder to write")
     parser.add_argument("--follow-every", type=float, default=1.0, metavar="SECONDS",
                         help="with --follow: how often to look at the registry (default 1)")

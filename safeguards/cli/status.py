@@ -28,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  reason: {head['reason']}")
     if head.get("evidence_digest"):
         print(f"  evidence digest: {head['evidence_digest']}")
+    for line in _evidence_lines(head.get("evidence")):
+        print(line)
     print(f"  artifact: {registry.artifact_path(head['version'])}; every entry signed and checked")
     print("history:")
     for entry in entries:
@@ -37,3 +39,18 @@ def run(args: argparse.Namespace) -> int:
         for change in entry.get("weakened") or []:
             print(f"       loosened: {change}")
     return 0
+
+
+def _evidence_lines(evidence: dict | None) -> list[str]:
+    """Each evidence run and the gates it backed (entries from before the registry recorded it have none)."""
+    if not evidence:
+        return []
+    lines = []
+    for run in evidence.get("runs", []):
+        span = f" over {run['broker_span_ns'] / 1e9:g}s" if run.get("broker_span_ns") else ""
+        lines.append(f"  evidence #{run['digest'][:12]}: {run['kind']}, {run.get('events') or 0:,} events{span}, "
+                     f"made by {run.get('made_by') or '?'} ({run['folder']})")
+    for gate, digests in evidence.get("gates", {}).items():
+        backed = ", ".join(f"#{digest[:12]}" for digest in digests) or "no evidence"
+        lines.append(f"    gate {gate}: judged on {backed}")
+    return lines

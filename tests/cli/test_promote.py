@@ -63,3 +63,32 @@ def test_promote_without_a_key_says_how_to_make_one(tmp_path, capsys, monkeypatc
                  "--by", "alice", "--reason", "r", "--runtime", str(tmp_path / "runtime")]) == 2
     assert "safeguards keys init" in capsys.readouterr().err
     assert not (tmp_path / "runtime").exists()
+
+
+def test_promote_takes_a_shadow_folder_beside_a_labeled_run_and_status_says_which_backed_what(tmp_path, capsys):
+    from ..test_promotion import policy
+    from ..test_shadow_evidence import clean_lines, shadow_run
+
+    v2 = policy(version=2)
+    v2.write(tmp_path / "v2.json")
+    labeled = evidence(tmp_path / "l", v2)
+    (tmp_path / "short").mkdir()
+    short = shadow_run(tmp_path / "short", v2, clean_lines(2_000))
+    runtime = str(tmp_path / "runtime")
+    common = ["--by", "alice", "--reason", "watched a day", "--runtime", runtime]
+
+    assert main(["promote", str(tmp_path / "v2.json"), "--evidence", str(labeled.folder), "--evidence", str(short),
+                 *common]) == 1
+    err = capsys.readouterr().err
+    assert "FAIL no_critical_alerts_on_clean_traffic: not enough evidence: a shadow's live traffic needs 10,000" in err
+    assert "Traceback" not in err
+
+    shadow = shadow_run(tmp_path, v2, clean_lines())
+    assert main(["promote", str(tmp_path / "v2.json"), "--evidence", str(labeled.folder), "--evidence", str(shadow),
+                 *common]) == 0
+    assert "PASS no_critical_alerts_on_clean_traffic" in capsys.readouterr().out
+    assert main(["status", v2.name, "--runtime", runtime]) == 0
+    status = capsys.readouterr().out
+    assert ", made by safeguards run --shadow (" in status and "live, 10,000 events over " in status
+    assert f"evidence #{labeled.digest[:12]}: labeled, " in status
+    assert "    gate no_critical_alerts_on_clean_traffic: judged on #" in status
