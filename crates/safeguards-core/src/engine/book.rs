@@ -1,6 +1,7 @@
 //! The book: what the engine knows about each order, and how finished orders leave it.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use crate::fastmap::{FastMap as HashMap, FastSet as HashSet};
 
@@ -42,6 +43,8 @@ pub struct Order {
     pub replace_qty: Option<Num>,
     /// When it entered the book, relative to the others: the book is read in this order.
     pub(crate) born: u64,
+    /// Where the book holds it ([`Orders`]).
+    pub(crate) slot: u32,
 }
 
 impl Order {
@@ -72,6 +75,7 @@ impl Order {
             traded_qty: None,
             replace_qty: None,
             born: 0,
+            slot: 0,
         }
     }
 
@@ -135,6 +139,140 @@ impl Evicted {
     }
 }
 
+/// The orders held, each in a slot of its own, found by id.
+///
+/// Slots rather than a map of orders: the map holds only (id, slot), so growing it moves small
+/// entries, and the queues of the book name a slot and the order's `born` instead of a copy of its
+/// id. Every step of an event looks up the same order; the slot found last is remembered, so only
+/// the first lookup hashes and probes.
+#[derive(Debug, Default)]
+pub struct Orders {
+    slots: Vec<Option<Order>>,
+    free: Vec<u32>,
+    index: HashMap<Box<str>, u32>,
+    last: AtomicU32,
+}
+
+impl Clone for Orders {
+    fn clone(&self) -> Orders {
+        Orders {
+            slots: self.slots.clone(),
+            free: self.free.clone(),
+            index: self.index.clone(),
+            last: AtomicU32::new(self.last.load(Relaxed)),
+        }
+    }
+}
+
+impl Orders {
+    fn find(&self, order_id: &str) -> Option<u32> {
+        let last = self.last.load(Relaxed);
+        if let Some(Some(order)) = self.slots.get(last as usize)
+            && order.order_id == order_id
+        {
+            return Some(last);
+        }
+        let slot = *self.index.get(order_id)?;
+        self.last.store(slot, Relaxed);
+        Some(slot)
+    }
+
+    pub fn get(&self, order_id: &str) -> Option<&Order> {
+        let slot = self.find(order_id)?;
+        self.slots[slot as usize].as_ref()
+    }
+
+    pub fn get_mut(&mut self, order_id: &str) -> Option<&mut Order> {
+        let slot = self.find(order_id)?;
+        self.slots[slot as usize].as_mut()
+    }
+
+    pub fn contains_key(&self, order_id: &str) -> bool {
+        self.find(order_id).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// The orders, in no particular order (see [`Book::in_order`]).
+    pub fn values(&self) -> impl Iterator<Item = &Order> {
+        self.slots.iter().flatten()
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Order> {
+        self.slots.iter_mut().flatten()
+    }
+
+    /// Hold `order`, in place of an order of the same id if there is one; returns its slot.
+    fn insert(&mut self, mut order: Order) -> u32 {
+        if let Some(slot) = self.find(&order.order_id) {
+            order.slot = slot;
+            self.slots[slot as usize] = Some(order);
+            return slot;
+        }
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(None);
+                u32::try_from(self.slots.len() - 1).expect("at most u32::MAX orders are held")
+            }
+        };
+        order.slot = slot;
+        self.index.insert(order.order_id.as_str().into(), slot);
+        self.slots[slot as usize] = Some(order);
+        slot
+    }
+
+    /// The order in `slot`, if it is still the one born `born`.
+    fn at(&self, slot: u32, born: u64) -> Option<&Order> {
+        self.slots
+            .get(slot as usize)?
+            .as_ref()
+            .filter(|order| order.born == born)
+    }
+
+    /// Whether a retention entry still stands: its order held, and last seen finished at its time.
+    fn holds(&self, entry: &Finished) -> bool {
+        self.at(entry.slot, entry.born)
+            .is_some_and(|order| order.done_at == Some(entry.done_at))
+    }
+
+    fn take(&mut self, slot: u32) -> Option<Order> {
+        let order = self.slots.get_mut(slot as usize)?.take()?;
+        self.index.remove(order.order_id.as_str());
+        self.free.push(slot);
+        Some(order)
+    }
+
+    pub fn remove(&mut self, order_id: &str) -> Option<Order> {
+        let slot = self.find(order_id)?;
+        self.take(slot)
+    }
+}
+
+/// A finished order's place in the retention queue: when it was last seen finished, and which order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Finished {
+    pub done_at: i64,
+    slot: u32,
+    born: u64,
+}
+
+impl Finished {
+    pub fn of(order: &Order, done_at: i64) -> Finished {
+        Finished {
+            done_at,
+            slot: order.slot,
+            born: order.born,
+        }
+    }
+}
+
 /// Orders, and the queue by which finished ones are evicted once `retain_ns` of broker time old.
 ///
 /// A terminal order that sees an event is queued (time, id); the engine pops the queue's old end
@@ -146,21 +284,21 @@ impl Evicted {
 /// never finish cannot exhaust the process (issue 15 item 9).
 #[derive(Debug, Clone)]
 pub struct Book {
-    pub orders: HashMap<String, Order>,
-    pub finished: VecDeque<(i64, String)>,
+    pub orders: Orders,
+    pub finished: VecDeque<Finished>,
     pub evicted: Evicted,
     pub evictions: u64,
     pub retain_ns: i64,
     pub max_orders: usize,
     /// (born, id) in the order orders entered; stale entries are skipped, and dropped in bulk.
-    entered: VecDeque<(u64, String)>,
+    entered: VecDeque<(u64, u32)>,
     born: u64,
 }
 
 impl Book {
     pub fn new(retain_ns: i64, max_evicted: usize) -> Book {
         Book {
-            orders: HashMap::default(),
+            orders: Orders::default(),
             finished: VecDeque::new(),
             evicted: Evicted {
                 limit: max_evicted,
@@ -178,8 +316,8 @@ impl Book {
     pub fn insert(&mut self, mut order: Order) {
         self.born += 1;
         order.born = self.born;
-        self.entered.push_back((self.born, order.order_id.clone()));
-        self.orders.insert(order.order_id.clone(), order);
+        let slot = self.orders.insert(order);
+        self.entered.push_back((self.born, slot));
     }
 
     /// Past `max_orders` orders, evict those that entered first; returns them (the caller alerts for
@@ -187,18 +325,14 @@ impl Book {
     pub fn evict_overflow(&mut self) -> Vec<Order> {
         let mut gone = Vec::new();
         while self.orders.len() > self.max_orders {
-            let Some((born, order_id)) = self.entered.pop_front() else {
+            let Some((born, slot)) = self.entered.pop_front() else {
                 break;
             };
-            if self
-                .orders
-                .get(&order_id)
-                .is_none_or(|order| order.born != born)
-            {
+            if self.orders.at(slot, born).is_none() {
                 continue; // gone already, or entered again since
             }
-            if let Some(order) = self.orders.remove(&order_id) {
-                self.evicted.remember(order_id);
+            if let Some(order) = self.orders.take(slot) {
+                self.evicted.remember(order.order_id.clone());
                 self.evictions += 1;
                 gone.push(order);
             }
@@ -207,18 +341,14 @@ impl Book {
             self.entered = self
                 .in_order()
                 .into_iter()
-                .map(|order| (order.born, order.order_id.clone()))
+                .map(|order| (order.born, order.slot))
                 .collect();
         }
         if self.finished.len() > 2 * self.orders.len() + 1024 {
             // finished orders evicted before their retention ran out: their entries wait for
             // broker time that may not come
             let orders = &self.orders;
-            self.finished.retain(|(done_at, order_id)| {
-                orders
-                    .get(order_id)
-                    .is_some_and(|order| order.done_at == Some(*done_at))
-            });
+            self.finished.retain(|entry| orders.holds(entry));
         }
         gone
     }
@@ -239,23 +369,19 @@ impl Book {
     /// Drop the orders finished before `horizon`; returns them, so the guards forget what served only them.
     pub fn evict_before(&mut self, horizon: i64) -> Vec<Order> {
         let mut gone = Vec::new();
-        while let Some((done_at, _)) = self.finished.front() {
-            if *done_at >= horizon {
+        while let Some(entry) = self.finished.front() {
+            if entry.done_at >= horizon {
                 break;
             }
-            let Some((done_at, order_id)) = self.finished.pop_front() else {
+            let Some(entry) = self.finished.pop_front() else {
                 break;
             };
             // gone, live again, or seen since: a newer entry rules
-            if self
-                .orders
-                .get(&order_id)
-                .is_none_or(|order| order.done_at != Some(done_at))
-            {
+            if !self.orders.holds(&entry) {
                 continue;
             }
-            if let Some(order) = self.orders.remove(&order_id) {
-                self.evicted.remember(order_id);
+            if let Some(order) = self.orders.take(entry.slot) {
+                self.evicted.remember(order.order_id.clone());
                 self.evictions += 1;
                 gone.push(order);
             }
@@ -270,7 +396,7 @@ mod checkpointing {
     use super::super::checkpoint::{
         Read, bad, field, flag, int, list, num, num_json, opt_int, opt_num, opt_text, text, uint,
     };
-    use super::{Book, Evicted, Order};
+    use super::{Book, Evicted, Finished, Order};
     use crate::event::{Role, Side};
     use crate::policy::{State, Tables};
 
@@ -340,10 +466,14 @@ mod checkpointing {
                 .into_iter()
                 .map(|order| order.state(tables))
                 .collect();
+            // an entry whose order is gone would be skipped when its time comes: it is not kept
             let finished: Vec<Value> = self
                 .finished
                 .iter()
-                .map(|(at, id)| json!([at, id]))
+                .filter_map(|entry| {
+                    let order = self.orders.at(entry.slot, entry.born)?;
+                    Some(json!([entry.done_at, order.order_id]))
+                })
                 .collect();
             json!({"orders": orders, "finished": finished, "evicted": self.evicted.order, "evictions": self.evictions})
         }
@@ -358,8 +488,11 @@ mod checkpointing {
                 let (Some(at), Some(id)) = (row.first(), row.get(1)) else {
                     return Err(bad("finished"));
                 };
-                book.finished
-                    .push_back((int(at, "finished")?, text(id, "finished")?));
+                let done_at = int(at, "finished")?;
+                if let Some(order) = book.orders.get(&text(id, "finished")?) {
+                    let entry = Finished::of(order, done_at);
+                    book.finished.push_back(entry);
+                }
             }
             let mut evicted = Evicted {
                 limit: tables.max_keys,
@@ -378,7 +511,7 @@ mod checkpointing {
 
 #[cfg(test)]
 mod tests {
-    use super::{Book, Order};
+    use super::{Book, Finished, Order};
     use crate::policy::State;
 
     fn order(id: &str) -> Order {
@@ -437,7 +570,8 @@ mod tests {
             let mut finished = order(&id);
             finished.done_at = Some(n);
             book.insert(finished);
-            book.finished.push_back((n, id)); // finished, and broker time never reaches the retention
+            let entry = Finished::of(book.orders.get(&id).unwrap(), n);
+            book.finished.push_back(entry); // finished, and broker time never reaches the retention
             book.evict_overflow();
         }
         assert_eq!(book.orders.len(), 4);
@@ -451,7 +585,8 @@ mod tests {
             .iter()
             .rev()
             .take(4)
-            .map(|(_, id)| id.as_str())
+            .filter_map(|entry| book.orders.at(entry.slot, entry.born))
+            .map(|order| order.order_id.as_str())
             .collect();
         assert_eq!(held, ["o9999", "o9998", "o9997", "o9996"]); // the held orders keep their entries
     }

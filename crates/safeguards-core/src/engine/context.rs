@@ -4,7 +4,7 @@ use crate::decision::{Alert, AlertKind, Guard, Severity};
 use crate::event::Event;
 use crate::policy::Tables;
 
-use super::book::{Book, Order};
+use super::book::{Book, Finished, Order};
 use super::escalation::Escalation;
 use super::time::{Deadline, Time, Timer};
 
@@ -109,13 +109,13 @@ impl Ctx<'_> {
 /// A terminal order just saw an event: it may be evicted `retain_ns` after now.
 pub fn finish(
     order: &mut Order,
-    finished: &mut std::collections::VecDeque<(i64, String)>,
+    finished: &mut std::collections::VecDeque<Finished>,
     time: &mut Time,
     retain_ns: i64,
 ) {
     let now = time.now;
     order.done_at = Some(now);
-    finished.push_back((now, order.order_id.clone()));
+    finished.push_back(Finished::of(order, now));
     let at = now.saturating_add(retain_ns);
     if time.wake_at.is_none_or(|wake| at < wake) {
         time.wake_at = Some(at);

@@ -318,7 +318,7 @@ impl Engine {
             .book
             .finished
             .front()
-            .is_some_and(|(done_at, _)| *done_at < now.saturating_sub(retain))
+            .is_some_and(|entry| entry.done_at < now.saturating_sub(retain))
         {
             for order in self.book.evict_before(now.saturating_sub(retain)) {
                 self.hedging.evicted(&order);
@@ -334,7 +334,7 @@ impl Engine {
             .book
             .finished
             .front()
-            .map(|(done_at, _)| done_at.saturating_add(self.book.retain_ns));
+            .map(|entry| entry.done_at.saturating_add(self.book.retain_ns));
         self.time.rewake(evict_at);
     }
 
@@ -372,8 +372,8 @@ impl Engine {
     /// Move broker time and every pending deadline by `shift`, once, when the broker's clock is first known.
     fn rebase(&mut self, shift: i64) {
         self.time.shift(shift);
-        for (done_at, _) in self.book.finished.iter_mut() {
-            *done_at = done_at.saturating_add(shift);
+        for entry in self.book.finished.iter_mut() {
+            entry.done_at = entry.done_at.saturating_add(shift);
         }
         for order in self.book.orders.values_mut() {
             for value in [
