@@ -739,6 +739,11 @@ impl Engine {
     fn held(&self) -> (usize, usize) {
         (self.core.orders_held(), self.core.dedup_keys_held())
     }
+
+    /// Of the orders held, how many are finished and held packed (for benchmarks).
+    fn orders_packed(&self) -> usize {
+        self.core.orders_packed()
+    }
 }
 
 #[pymodule]

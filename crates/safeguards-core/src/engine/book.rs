@@ -1,5 +1,6 @@
 //! The book: what the engine knows about each order, and how finished orders leave it.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
@@ -10,6 +11,8 @@ use serde_json::{Value, json};
 use crate::event::{Role, Side};
 use crate::num::Num;
 use crate::policy::{State, Tables};
+
+use super::packed::Packed;
 
 /// What the engine knows about one order.
 #[derive(Debug, Clone)]
@@ -144,13 +147,39 @@ impl Evicted {
 /// Slots rather than a map of orders: the map holds only (id, slot), so growing it moves small
 /// entries, and the queues of the book name a slot and the order's `born` instead of a copy of its
 /// id. Every step of an event looks up the same order; the slot found last is remembered, so only
-/// the first lookup hashes and probes.
+/// the first lookup hashes and probes. A finished order is packed ([`Packed`]) once its event is
+/// decided ([`Orders::pack`]); reading it gives a copy, changing it unpacks it.
 #[derive(Debug, Default)]
 pub struct Orders {
-    slots: Vec<Option<Order>>,
+    slots: Vec<Slot>,
     free: Vec<u32>,
     index: HashMap<Box<str>, u32>,
     last: AtomicU32,
+}
+
+#[derive(Debug, Clone)]
+enum Slot {
+    Free,
+    Live(Box<Order>),
+    Packed(Packed),
+}
+
+impl Slot {
+    fn born(&self) -> Option<u64> {
+        match self {
+            Slot::Free => None,
+            Slot::Live(order) => Some(order.born),
+            Slot::Packed(packed) => Some(packed.born),
+        }
+    }
+
+    fn read(&self, slot: u32) -> Option<Cow<'_, Order>> {
+        match self {
+            Slot::Free => None,
+            Slot::Live(order) => Some(Cow::Borrowed(order)),
+            Slot::Packed(packed) => Some(Cow::Owned(packed.unpack(slot))),
+        }
+    }
 }
 
 impl Clone for Orders {
@@ -167,7 +196,7 @@ impl Clone for Orders {
 impl Orders {
     fn find(&self, order_id: &str) -> Option<u32> {
         let last = self.last.load(Relaxed);
-        if let Some(Some(order)) = self.slots.get(last as usize)
+        if let Some(Slot::Live(order)) = self.slots.get(last as usize)
             && order.order_id == order_id
         {
             return Some(last);
@@ -177,14 +206,64 @@ impl Orders {
         Some(slot)
     }
 
-    pub fn get(&self, order_id: &str) -> Option<&Order> {
+    /// The order, read: borrowed while live, a copy when packed.
+    pub fn get(&self, order_id: &str) -> Option<Cow<'_, Order>> {
         let slot = self.find(order_id)?;
-        self.slots[slot as usize].as_ref()
+        self.slots[slot as usize].read(slot)
     }
 
+    /// The order's (qty, cum_qty), live or packed, without a copy.
+    pub fn quantities(&self, order_id: &str) -> Option<(Option<Num>, Num)> {
+        match &self.slots[self.find(order_id)? as usize] {
+            Slot::Free => None,
+            Slot::Live(order) => Some((order.qty, order.cum_qty)),
+            Slot::Packed(packed) => Some(packed.quantities()),
+        }
+    }
+
+    /// Whether the order is packed with no deadline that could fire (its timers are moot).
+    pub fn quiet(&self, order_id: &str) -> bool {
+        self.find(order_id).is_some_and(
+            |slot| matches!(&self.slots[slot as usize], Slot::Packed(packed) if packed.quiet),
+        )
+    }
+
+    /// The order, to change: a packed one is unpacked first.
     pub fn get_mut(&mut self, order_id: &str) -> Option<&mut Order> {
         let slot = self.find(order_id)?;
-        self.slots[slot as usize].as_mut()
+        self.live(slot)
+    }
+
+    fn live(&mut self, slot: u32) -> Option<&mut Order> {
+        let held = &mut self.slots[slot as usize];
+        if let Slot::Packed(packed) = held {
+            *held = Slot::Live(Box::new(packed.unpack(slot)));
+        }
+        match held {
+            Slot::Live(order) => Some(order),
+            _ => None,
+        }
+    }
+
+    /// Pack the order if it is finished (terminal, its eviction clock running).
+    pub fn pack(&mut self, order_id: &str) {
+        let Some(slot) = self.find(order_id) else {
+            return;
+        };
+        let held = &mut self.slots[slot as usize];
+        if let Slot::Live(order) = held
+            && order.done_at.is_some()
+        {
+            *held = Slot::Packed(Packed::pack(order));
+        }
+    }
+
+    /// How many of the orders are held packed.
+    pub fn packed(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|held| matches!(held, Slot::Packed(_)))
+            .count()
     }
 
     pub fn contains_key(&self, order_id: &str) -> bool {
@@ -199,51 +278,78 @@ impl Orders {
         self.index.is_empty()
     }
 
-    /// The orders, in no particular order (see [`Book::in_order`]).
-    pub fn values(&self) -> impl Iterator<Item = &Order> {
-        self.slots.iter().flatten()
+    /// The orders, read, in no particular order (see [`Book::in_order`]).
+    pub fn values(&self) -> impl Iterator<Item = Cow<'_, Order>> {
+        self.slots
+            .iter()
+            .zip(0u32..)
+            .filter_map(|(held, slot)| held.read(slot))
     }
 
+    /// Every order, to change (packed ones are unpacked).
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Order> {
-        self.slots.iter_mut().flatten()
+        for slot in 0..self.slots.len() {
+            self.live(slot as u32);
+        }
+        self.slots.iter_mut().filter_map(|held| match held {
+            Slot::Live(order) => Some(&mut **order),
+            _ => None,
+        })
     }
 
     /// Hold `order`, in place of an order of the same id if there is one; returns its slot.
     fn insert(&mut self, mut order: Order) -> u32 {
         if let Some(slot) = self.find(&order.order_id) {
             order.slot = slot;
-            self.slots[slot as usize] = Some(order);
+            self.slots[slot as usize] = Slot::Live(Box::new(order));
             return slot;
         }
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
-                self.slots.push(None);
+                self.slots.push(Slot::Free);
                 u32::try_from(self.slots.len() - 1).expect("at most u32::MAX orders are held")
             }
         };
         order.slot = slot;
         self.index.insert(order.order_id.as_str().into(), slot);
-        self.slots[slot as usize] = Some(order);
+        self.slots[slot as usize] = Slot::Live(Box::new(order));
         slot
     }
 
-    /// The order in `slot`, if it is still the one born `born`.
-    fn at(&self, slot: u32, born: u64) -> Option<&Order> {
+    /// Whether `slot` still holds the order born `born`.
+    fn holds_born(&self, slot: u32, born: u64) -> bool {
         self.slots
-            .get(slot as usize)?
-            .as_ref()
-            .filter(|order| order.born == born)
+            .get(slot as usize)
+            .and_then(Slot::born)
+            .is_some_and(|held| held == born)
+    }
+
+    /// The order in `slot`, read, if it is still the one born `born`.
+    fn at(&self, slot: u32, born: u64) -> Option<Cow<'_, Order>> {
+        if !self.holds_born(slot, born) {
+            return None;
+        }
+        self.slots[slot as usize].read(slot)
     }
 
     /// Whether a retention entry still stands: its order held, and last seen finished at its time.
     fn holds(&self, entry: &Finished) -> bool {
-        self.at(entry.slot, entry.born)
-            .is_some_and(|order| order.done_at == Some(entry.done_at))
+        let done_at = match self.slots.get(entry.slot as usize) {
+            Some(Slot::Live(order)) if order.born == entry.born => order.done_at,
+            Some(Slot::Packed(packed)) if packed.born == entry.born => packed.done_at,
+            _ => return false,
+        };
+        done_at == Some(entry.done_at)
     }
 
     fn take(&mut self, slot: u32) -> Option<Order> {
-        let order = self.slots.get_mut(slot as usize)?.take()?;
+        let held = std::mem::replace(self.slots.get_mut(slot as usize)?, Slot::Free);
+        let order = match held {
+            Slot::Free => return None,
+            Slot::Live(order) => *order,
+            Slot::Packed(packed) => packed.unpack(slot),
+        };
         self.index.remove(order.order_id.as_str());
         self.free.push(slot);
         Some(order)
@@ -252,6 +358,14 @@ impl Orders {
     pub fn remove(&mut self, order_id: &str) -> Option<Order> {
         let slot = self.find(order_id)?;
         self.take(slot)
+    }
+
+    /// (born, slot) of every order held.
+    fn entries(&self) -> impl Iterator<Item = (u64, u32)> + '_ {
+        self.slots
+            .iter()
+            .zip(0u32..)
+            .filter_map(|(held, slot)| Some((held.born()?, slot)))
     }
 }
 
@@ -328,7 +442,7 @@ impl Book {
             let Some((born, slot)) = self.entered.pop_front() else {
                 break;
             };
-            if self.orders.at(slot, born).is_none() {
+            if !self.orders.holds_born(slot, born) {
                 continue; // gone already, or entered again since
             }
             if let Some(order) = self.orders.take(slot) {
@@ -338,11 +452,9 @@ impl Book {
             }
         }
         if self.entered.len() > 2 * self.orders.len() + 1024 {
-            self.entered = self
-                .in_order()
-                .into_iter()
-                .map(|order| (order.born, order.slot))
-                .collect();
+            let mut entries: Vec<(u64, u32)> = self.orders.entries().collect();
+            entries.sort_unstable();
+            self.entered = entries.into();
         }
         if self.finished.len() > 2 * self.orders.len() + 1024 {
             // finished orders evicted before their retention ran out: their entries wait for
@@ -354,8 +466,8 @@ impl Book {
     }
 
     /// The orders in the order they entered the book.
-    pub fn in_order(&self) -> Vec<&Order> {
-        let mut orders: Vec<&Order> = self.orders.values().collect();
+    pub fn in_order(&self) -> Vec<Cow<'_, Order>> {
+        let mut orders: Vec<Cow<'_, Order>> = self.orders.values().collect();
         orders.sort_by_key(|order| order.born);
         orders
     }
@@ -490,7 +602,7 @@ mod checkpointing {
                 };
                 let done_at = int(at, "finished")?;
                 if let Some(order) = book.orders.get(&text(id, "finished")?) {
-                    let entry = Finished::of(order, done_at);
+                    let entry = Finished::of(&order, done_at);
                     book.finished.push_back(entry);
                 }
             }
@@ -538,7 +650,8 @@ mod tests {
         assert!(book.evict_overflow().is_empty());
         book.insert(order("a")); // a again: a new order, entered last
         assert_eq!(ids(&book.evict_overflow()), ["c"]); // b's entry skipped: b is gone
-        assert_eq!(ids(book.in_order()), ["d", "a"]);
+        let in_order = book.in_order();
+        assert_eq!(ids(in_order.iter().map(|order| &**order)), ["d", "a"]);
         assert!(book.evicted.contains("a") && book.evicted.contains("c"));
         assert_eq!(book.evictions, 2);
         assert_eq!(book.orders.len(), 2);
@@ -570,7 +683,7 @@ mod tests {
             let mut finished = order(&id);
             finished.done_at = Some(n);
             book.insert(finished);
-            let entry = Finished::of(book.orders.get(&id).unwrap(), n);
+            let entry = Finished::of(&book.orders.get(&id).unwrap(), n);
             book.finished.push_back(entry); // finished, and broker time never reaches the retention
             book.evict_overflow();
         }
@@ -580,13 +693,13 @@ mod tests {
             "{}",
             book.finished.len()
         );
-        let held: Vec<&str> = book
+        let held: Vec<String> = book
             .finished
             .iter()
             .rev()
             .take(4)
             .filter_map(|entry| book.orders.at(entry.slot, entry.born))
-            .map(|order| order.order_id.as_str())
+            .map(|order| order.order_id.clone())
             .collect();
         assert_eq!(held, ["o9999", "o9998", "o9997", "o9996"]); // the held orders keep their entries
     }

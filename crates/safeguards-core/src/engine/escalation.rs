@@ -84,7 +84,7 @@ impl Escalation {
         let group_id = event
             .group_id
             .clone()
-            .or_else(|| order.and_then(|o| o.group_id.clone()))
+            .or_else(|| order.as_ref().and_then(|o| o.group_id.clone()))
             .unwrap_or_else(|| order_id.to_string());
         let mut held = (&self.global, None::<String>);
         let session = self.session_state();
@@ -111,7 +111,7 @@ impl Escalation {
                 let role = if event.kind == EventType::Intent {
                     event.role
                 } else {
-                    order.and_then(|o| o.role)
+                    order.as_ref().and_then(|o| o.role)
                 };
                 if role == Some(Role::Hedge) {
                     return None;

@@ -92,10 +92,10 @@ impl Hedging {
     /// 1 + the parent's depth if the parent is a hedge order, following parent links.
     pub fn depth_of(book: &Book, parent_id: Option<&str>) -> i64 {
         let mut depth = 1;
-        let mut seen = HashSet::default();
+        let mut seen: HashSet<String> = HashSet::default();
         let mut order = parent_id.and_then(|id| book.orders.get(id));
         while let Some(current) = order {
-            if current.role != Some(Role::Hedge) || !seen.insert(current.order_id.as_str()) {
+            if current.role != Some(Role::Hedge) || !seen.insert(current.order_id.clone()) {
                 break;
             }
             depth += 1;
@@ -261,9 +261,13 @@ impl Hedging {
                 // Balanced: every leg (with a quantity) filled to the same fraction.
                 let mut balanced = true;
                 let mut first = None;
-                for leg in group.legs.iter().filter_map(|id| ctx.book.orders.get(id)) {
-                    if let Some(qty) = leg.qty.filter(|qty| qty.is_truthy()) {
-                        let ratio = leg.cum_qty.as_f64() / qty.as_f64();
+                for (qty, cum_qty) in group
+                    .legs
+                    .iter()
+                    .filter_map(|id| ctx.book.orders.quantities(id))
+                {
+                    if let Some(qty) = qty.filter(|qty| qty.is_truthy()) {
+                        let ratio = cum_qty.as_f64() / qty.as_f64();
                         match first {
                             None => first = Some(ratio),
                             Some(first) if ratio != first => {

@@ -16,8 +16,11 @@ pub mod hedging;
 pub mod idempotency;
 pub mod intents;
 pub mod ordering;
+pub mod packed;
 pub mod pipeline;
 pub mod time;
+
+use std::borrow::Cow;
 
 use serde_json::{Map, Value, json};
 
@@ -111,6 +114,9 @@ impl Engine {
             .group_id
             .clone()
             .or_else(|| self.book.group_of_order(event.order_id.as_deref()));
+        if let Some(order_id) = event.order_id.as_deref() {
+            self.book.orders.pack(order_id); // if its event finished it
+        }
         if self.book.orders.len() > self.book.max_orders {
             self.evict_overflow();
         }
@@ -356,7 +362,10 @@ impl Engine {
         };
         match timer {
             Timer::Order { deadline, order_id } => {
-                Intents::timeout(&mut sink, book.orders.get_mut(&order_id), deadline, at);
+                if !book.orders.quiet(&order_id) {
+                    Intents::timeout(&mut sink, book.orders.get_mut(&order_id), deadline, at);
+                    book.orders.pack(&order_id); // finished, it goes back packed
+                }
             }
             Timer::Unhedged { group_id, since } => {
                 hedging.unhedged_timeout(&mut sink, &group_id, since)
@@ -450,7 +459,8 @@ impl Engine {
 
     // --- reading --------------------------------------------------------------------
 
-    pub fn order(&self, order_id: &str) -> Option<&Order> {
+    /// The order, read (a copy when the book holds it packed).
+    pub fn order(&self, order_id: &str) -> Option<Cow<'_, Order>> {
         self.book.orders.get(order_id)
     }
 
@@ -470,6 +480,11 @@ impl Engine {
 
     pub fn orders_held(&self) -> usize {
         self.book.orders.len()
+    }
+
+    /// Of the orders held, how many are finished and packed.
+    pub fn orders_packed(&self) -> usize {
+        self.book.orders.packed()
     }
 
     pub fn dedup_keys_held(&self) -> usize {
