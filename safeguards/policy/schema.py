@@ -38,6 +38,8 @@ def policy_schema() -> dict[str, Any]:
     properties = {name: base["properties"][name] for name in head}
     properties.update((section.name, section.schema) for section in GUARD_SECTIONS)
     properties.update((name, base["properties"][name]) for name in tail)
+    severities = {alert.kind: alert.schema for section in GUARD_SECTIONS for alert in section.alerts}
+    properties["severities"] = {**properties["severities"], "properties": severities}
     required = [name for name in properties if name in base["required"] or name in {s.name for s in GUARD_SECTIONS}]
     return {**base, "required": required, "properties": properties}
 

@@ -30,3 +30,24 @@ def test_every_guard_section_compiles_explains_and_places_its_durations() -> Non
     paths = set(duration_paths(written))
     assert {("idempotency", "window"), ("hedging", "quote_max_age"), ("clock", "max_skew"),
             ("clock", "timeouts", "ack"), ("escalation", 6, "clear_after")} <= paths
+
+
+def test_each_alert_kind_s_default_severity_is_declared_by_the_guard_that_raises_it() -> None:
+    import json
+
+    from safeguards import Engine
+
+    declared = {alert.kind: section.name for section in GUARD_SECTIONS for alert in section.alerts}
+    assert len(declared) == sum(len(section.alerts) for section in GUARD_SECTIONS)  # each kind once
+    policy = reference_policy()
+    assert set(policy.tables["severities"]) == set(declared)
+    engine = Engine(policy)
+    raised: dict[str, set[str]] = {}
+    for line in (REFERENCE.parents[1] / "data" / "sample.jsonl").read_text("utf-8").splitlines():
+        engine.process(json.loads(line))
+        for alert in engine.pop_alerts():
+            raised.setdefault(alert["kind"], set()).add(alert["guard"])
+    configurable = {kind: guards for kind, guards in raised.items() if kind in declared}
+    assert len(configurable) >= 8  # the sample's faults raise most kinds
+    for kind, guards in configurable.items():
+        assert guards == {declared[kind]}, (kind, guards)

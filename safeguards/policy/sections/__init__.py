@@ -12,11 +12,11 @@ module here, one line below, and its Rust module under
 from __future__ import annotations
 
 from . import clock, hedging, idempotency, intents, ordering
-from .section import Check, Section
+from .section import AlertDefault, Check, Section
 
 #: The guards' sections, in the order a policy file and ``safeguards explain`` present them.
 GUARD_SECTIONS: tuple[Section, ...] = (
     ordering.SECTION, idempotency.SECTION, intents.SECTION, hedging.SECTION, clock.SECTION,
 )
 
-__all__ = ["GUARD_SECTIONS", "Check", "Section"]
+__all__ = ["GUARD_SECTIONS", "AlertDefault", "Check", "Section"]

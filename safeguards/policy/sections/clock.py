@@ -9,7 +9,7 @@ from ...errors import Problem
 from ..durations import parse_duration
 from ..source import SourceMap
 from ..wording import duration
-from .section import Section
+from .section import AlertDefault, Section
 
 #: The order timeouts a policy may set, each measured in broker time.
 TIMEOUTS = ("ack", "cancel", "replace", "fill")
@@ -56,5 +56,10 @@ def _clock_limits_agree(data: dict[str, Any], source: SourceMap) -> Iterator[Pro
         )
 
 
+#: The alert kinds this guard raises, with their default severities.
+ALERTS = (
+    AlertDefault("clock_skew", "warning"),
+)
+
 SECTION = Section("clock", compile_section, explain, checks=(_clock_limits_agree,),
-                  durations=("max_skew", "offset_window", "future_tolerance", "timeouts.*"))
+                  durations=("max_skew", "offset_window", "future_tolerance", "timeouts.*"), alerts=ALERTS)

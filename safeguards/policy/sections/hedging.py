@@ -9,7 +9,7 @@ from ...errors import Problem
 from ..durations import parse_duration
 from ..source import SourceMap
 from ..wording import duration
-from .section import Section
+from .section import AlertDefault, Section
 
 
 def compile_section(hedging: dict[str, Any]) -> dict[str, Any]:
@@ -43,5 +43,14 @@ def _hedge_limits_agree(data: dict[str, Any], source: SourceMap) -> Iterator[Pro
         )
 
 
+#: The alert kinds this guard raises, with their default severities.
+ALERTS = (
+    AlertDefault("hedge_depth_exceeded", "critical"),
+    AlertDefault("insufficient_liquidity", "warning"),
+    AlertDefault("stale_quote", "warning"),
+    AlertDefault("hedge_attempts_exceeded", "warning"),
+    AlertDefault("unhedged_timeout", "warning"),
+)
+
 SECTION = Section("hedging", compile_section, explain, checks=(_hedge_limits_agree,),
-                  durations=("quote_max_age", "max_unhedged"))
+                  durations=("quote_max_age", "max_unhedged"), alerts=ALERTS)

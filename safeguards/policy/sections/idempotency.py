@@ -9,7 +9,7 @@ from ...errors import Problem
 from ..durations import parse_duration
 from ..source import SourceMap
 from ..wording import duration, words
-from .section import Section
+from .section import AlertDefault, Section
 
 #: Fields that may differ between a send and its re-send, when the policy names none.
 DEFAULT_IGNORE_FIELDS = ["broker_seq", "poss_dup", "recv_ts", "seq"]
@@ -41,4 +41,9 @@ def _key_fields_are_compared(data: dict[str, Any], source: SourceMap) -> Iterato
             yield source.problem(f"'{name}' is both part of idempotency.key and ignored; a key field is always compared", ("idempotency", "ignore_fields", i))
 
 
-SECTION = Section("idempotency", compile_section, explain, checks=(_key_fields_are_compared,), durations=("window",))
+#: The alert kinds this guard raises, with their default severities.
+ALERTS = (
+    AlertDefault("conflicting_duplicate", "critical"),
+)
+
+SECTION = Section("idempotency", compile_section, explain, checks=(_key_fields_are_compared,), durations=("window",), alerts=ALERTS)

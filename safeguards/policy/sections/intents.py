@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..wording import duration
-from .section import Section
+from .section import AlertDefault, Section
 
 
 def compile_section(intents: dict[str, Any]) -> dict[str, Any]:
@@ -29,4 +29,16 @@ def explain(tables: dict[str, Any]) -> list[str]:
     ]
 
 
-SECTION = Section("intents", compile_section, explain)
+#: The alert kinds this guard raises, with their default severities.
+ALERTS = (
+    AlertDefault("orphan_order", "critical"),
+    AlertDefault("submit_without_intent", "critical"),
+    AlertDefault("ack_timeout", "warning"),
+    AlertDefault("cancel_timeout", "warning"),
+    AlertDefault("fill_timeout", "warning"),
+    AlertDefault("lost_intent", "critical"),
+    AlertDefault("state_mismatch", "warning"),
+    AlertDefault("replace_timeout", "warning"),
+)
+
+SECTION = Section("intents", compile_section, explain, alerts=ALERTS)

@@ -10,7 +10,7 @@ from ...events import BROKER_TYPES
 from ..schema import suggest
 from ..source import Path, SourceMap
 from ..wording import words
-from .section import Section
+from .section import AlertDefault, Section
 
 #: What ``ordering.events`` says for an event that returns the order to its state before its pending request.
 REVERT = "revert"
@@ -184,8 +184,16 @@ def _revert_only_from_pending_requests(data: dict[str, Any], source: SourceMap) 
             yield source.problem(f"only cancel_rejected can revert an order; '{event_type}' must announce a state", ("ordering", "events", event_type))
 
 
+#: The alert kinds this guard raises, with their default severities.
+ALERTS = (
+    AlertDefault("overfill", "critical"),
+    AlertDefault("sequence_gap", "warning"),
+    AlertDefault("fill_conflict", "critical",
+                 "a trade report whose quantity the order's cum_qty does not account for "
+                 "(cum_qty restarted at a replace, say); its quantity is kept"),
+)
+
 SECTION = Section(
     "ordering", compile_section, explain,
     checks=(_states_are_declared, _progression_covers_each_state_once, _every_broker_event_has_a_state,
-            _transitions_make_a_sound_machine, _revert_only_from_pending_requests),
-)
+            _transitions_make_a_sound_machine, _revert_only_from_pending_requests), alerts=ALERTS)

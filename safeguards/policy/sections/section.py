@@ -15,6 +15,24 @@ from ..source import Path, SourceMap
 #: A check of well-formed sections: the problems it finds, each placed in the file.
 Check = Callable[[dict[str, Any], SourceMap], Iterator[Problem]]
 
+SEVERITIES = ("info", "warning", "critical")
+
+
+@dataclass(frozen=True)
+class AlertDefault:
+    """An alert kind a guard raises, and how serious it is when the policy's `severities` does not say."""
+
+    kind: str
+    severity: str
+    note: str | None = None  #: what the alert means, when its name does not say enough
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """Its entry under the schema's `severities`, so editors show the default."""
+        about = f"Severity of {self.kind} alerts (default {self.severity})"
+        return {"enum": list(SEVERITIES), "description": f"{about}: {self.note}." if self.note else f"{about}.",
+                "default": self.severity}
+
 
 @dataclass(frozen=True)
 class Section:
@@ -26,6 +44,8 @@ class Section:
     section passed the schema (checks across sections live in :mod:`..checks`).
     ``durations`` are the keys under the section that hold durations (``"timeouts.*"``:
     every key of that mapping), so that each is checked to be positive and in range.
+    ``alerts`` are the alert kinds the guard raises with their default severities (the
+    schema's `severities` and the compiler's defaults are made from them).
     """
 
     name: str
@@ -33,6 +53,7 @@ class Section:
     explain: Callable[[dict[str, Any]], list[str]]
     checks: tuple[Check, ...] = ()
     durations: tuple[str, ...] = ()
+    alerts: tuple[AlertDefault, ...] = ()
 
     @cached_property
     def schema(self) -> dict[str, Any]:
