@@ -22,6 +22,11 @@ alerts the tail raised about the part's own orders and groups (and the
 tail's decision (the next part decides it). Merged, the parts give the single
 run's ``decisions.parquet`` and ``alerts.parquet`` (checked by a test), and the
 summary, scoring and evidence are made from the merged outputs.
+
+Each part reads only its own data: its worker exports the part's logs (and its
+tail) from the store by path into the part's folder as Parquet and backtests
+that (:mod:`.exports`); what comes back to the driver is each part's summary of
+its logs, then the merged evidence and summary.
 """
 
 from __future__ import annotations
@@ -50,11 +55,11 @@ from ..errors import UsageError
 from ..events import DEFAULT_ACCOUNT, format_timestamp
 from ..gates import GateReport, gate_report
 from ..policy import CompiledPolicy, format_duration, load_policy
-from ..store.schema import shape_tables
-from .cluster import Cluster
-from .run import Dataset, describe_error
-from .tasks import copy_store
 from ..store.rows import one_row
+from .cluster import Cluster
+from .exports import Selection, export_store, scratch_store
+from .run import Dataset, describe_error
+from .tasks import SCRATCH
 
 PLAN = "partitions.json"
 
@@ -197,27 +202,22 @@ def plan_partitions(policy: CompiledPolicy | str | Path, db: str | Path, parts: 
 
 
 def part_task(policy_text: str, db: str, part: dict[str, Any], out: str) -> dict[str, Any]:
-    """Backtest one part: a copy of the store holding only the part's logs (and its tail event)."""
+    """Backtest one part where the worker is: the part's own events (and its tail), exported from ``db`` by path.
+
+    The worker reads only the part's rows of the shared store (read-only) into a
+    Parquet export in the part's folder, and backtests a scratch store over it;
+    only the part's summary of its logs and its time come back to the driver.
+    """
     from ..policy import CompiledPolicy as Compiled
 
     policy = Compiled.from_json(policy_text)
     out_dir = Path(out)
     open_run_folder(out_dir)
-    scratch = out_dir / ".store"
+    scratch = out_dir / SCRATCH
     try:
-        copy = copy_store(Path(db), scratch)
-        con = duckdb.connect(str(copy))
-        try:
-            keep = "ingest_id IN (" + ", ".join(str(int(i)) for i in part["logs"]) + ")"
-            if part["tail"]:
-                log, seq, row = (int(x) for x in part["tail"])
-                keep += f" OR (ingest_id = {log} AND seq = {seq} AND row_number = {row})"
-            for table in shape_tables(con):
-                con.execute(f'DELETE FROM "{table}" WHERE NOT ({keep})')
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
-        result = run_backtest(policy, out_dir, db=copy)
+        selection = Selection(tuple(part["logs"]), tuple(part["tail"]) if part["tail"] else None)
+        export_store(db, scratch / "export", selection)
+        result = run_backtest(policy, out_dir, db=scratch_store(scratch / "export", scratch / Path(db).name))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return {"logs": result.summary.get("logs", []), "seconds": round(result.seconds, 3)}
@@ -306,7 +306,8 @@ def merge_task(policy_text: str, db: str, labels: str | None, plan: dict[str, An
         (out_dir / "scoring.json").write_text(json.dumps(scoring, indent=2, default=str) + "\n", "utf-8")
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", "utf-8")
     (out_dir / METRICS_FILE).write_text(json.dumps(evidence, indent=2, default=str) + "\n", "utf-8")
-    return {"evidence": evidence, "summary": summary, "scoring": scoring}
+    # Small documents only go back to the driver: scoring.json's lists of every missed fault and false alert stay here.
+    return {"evidence": evidence, "summary": summary, "scoring": summary.get("scoring")}
 
 
 #: ``progress(parts_done, parts_total, events_done)``; called once before the first part ends and as each ends.
@@ -331,6 +332,7 @@ class PartitionedResult:
     summary: dict[str, Any]
     seconds: float
     gates: GateReport
+    #: The figures per fault kind (the summary's part of ``scoring.json``, which lists every missed fault and false alert).
     scoring: dict[str, Any] | None = None
     comparison: None = None  # a partitioned run compares with no other policy
 

@@ -3,14 +3,20 @@
 The sweep folder holds ``sweep.json`` (the plan), and per variant
 ``<hash12>/policy.yaml`` and one run folder per dataset (``history``, and
 ``baseline`` with a clean baseline store), each a complete backtest run folder
-(promotable evidence) with a done marker. Run again, a sweep does only the
-backtests without one; a failed backtest leaves its error beside it and is
-tried again.
+(promotable evidence: it names the store) with a done marker. Run again, a sweep
+does only the backtests without one; a failed backtest leaves its error beside
+it and is tried again.
+
+Each store is read once, by a task on a worker, into a Parquet export in
+``.exports/<dataset>`` that every variant's backtest reads by path
+(:mod:`.exports`); the exports are removed when the sweep ends (an interrupted
+sweep's are used again when their store has not changed).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,10 +29,13 @@ from ..backtest.replay import open_run_folder
 from ..backtest.source import EventSource
 from ..errors import PolicyError, SafeguardsError, UsageError
 from .cluster import Cluster
+from .exports import export_store, read_marker
 from .grid import Variant, Vary, plan_variants
 from .tasks import DONE, backtest_task, failure_file
 
 PLAN = "sweep.json"
+#: The stores' Parquet exports while the sweep runs (one folder per dataset).
+EXPORTS = ".exports"
 #: ``progress(backtests_done, backtests_total, failed, events_done)``; called as each backtest ends.
 SweepProgress = Callable[[int, int, int, int], None]
 
@@ -113,6 +122,7 @@ def run_sweep(
     out_dir = Path(out).resolve()
     open_run_folder(out_dir)
     _write_plan(out_dir, policy, vary, variants, datasets, digests)
+    exports = {d.name: out_dir / EXPORTS / d.name for d in datasets}
     tasks, skipped = [], 0
     for variant in variants:
         folder = out_dir / variant.key
@@ -123,11 +133,12 @@ def run_sweep(
             if _done(run_folder, digests[dataset.name]) is not None:
                 skipped += 1
                 continue
-            tasks.append((variant.text, str(Path(policy)), str(dataset.db),
+            tasks.append((variant.text, str(Path(policy)), str(dataset.db), str(exports[dataset.name]),
                           str(dataset.labels) if dataset.labels else None, str(run_folder)))
     total, finished, failed, events = len(tasks) + skipped, skipped, 0, 0
     if progress is not None:
         progress(finished, total, failed, events)
+    _export(cluster, [d for d in datasets if any(task[3] == str(exports[d.name]) for task in tasks)], exports, digests)
     for task, result, error in cluster.map(backtest_task, tasks):
         finished += 1
         if error is not None:
@@ -137,10 +148,23 @@ def run_sweep(
             events += result["evidence"]["metrics"]["events"]
         if progress is not None:
             progress(finished, total, failed, events)
+    shutil.rmtree(out_dir / EXPORTS, ignore_errors=True)  # the evidence names the stores, not their exports
     report = read_sweep(out_dir)
     report.ran, report.skipped, report.cluster = len(tasks), skipped, cluster.describe()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _export(cluster: Cluster, datasets: Sequence[Dataset], exports: dict[str, Path], digests: dict[str, str]) -> None:
+    """Export each store the sweep still has to read, once, on a worker; an export of the same data is kept."""
+    pending = []
+    for dataset in datasets:
+        marker = read_marker(exports[dataset.name])
+        if not (marker and marker["store"] == str(dataset.db) and marker["digest"] == digests[dataset.name]):
+            pending.append((str(dataset.db), str(exports[dataset.name])))
+    for (db, _), _, error in cluster.map(export_store, pending):
+        if error is not None:
+            raise UsageError(f"{db}: could not be read for the sweep: {describe_error(error)}")
 
 
 def _write_plan(out_dir: Path, policy: str | Path, vary: Sequence[Vary | str], variants: list[Variant],

@@ -1,7 +1,8 @@
 """A log made into a store for a sweep: the notebook takes logs, like the other notebooks, and a sweep stores.
 
-A sweep's workers read a store by path (each copies it); a log is ingested
-once, where the sweep's folder is, and its labels are the ones beside it.
+A sweep reads a store by path (its Parquet export, made once, is what the
+workers read); a log is ingested once, where the sweep's folder is, and its
+labels are the ones beside it.
 """
 
 from __future__ import annotations
