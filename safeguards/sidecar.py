@@ -91,7 +91,7 @@ class Plain:
         The core answers each line; one it leaves to Python is parsed and
         decided here, on the same engine, and the core goes on after it.
         """
-        return answer_block(self.engine, block, line, lambda raw: self.submit([parse_line(raw)]))
+        return answer_block(self.engine, block, line, lambda raw, number: self.submit([parse_line(raw)]))
 
     def advance(self, now: int) -> list[dict[str, Any]]:
         return self.engine.advance(now)
@@ -128,9 +128,7 @@ class LineReader:
     def next_lines(self, timeout: float | None = None) -> list[bytes]:
         """The next batch of complete lines: at least one, unless input ended or ``timeout`` seconds passed first."""
         block = self.next_block(timeout)
-        if not block:
-            return []
-        return (block[:-1] if block.endswith(b"\n") else block).split(b"\n")
+        return block_lines(block) if block else []
 
     def next_block(self, timeout: float | None = None) -> bytes:
         """`next_lines` as one block: complete lines, each with its newline (at end of input, the rest without)."""
@@ -180,12 +178,13 @@ def parse_line(raw: bytes) -> Input:
     return Line(event, raw)
 
 
-def answer_block(engine: Engine, block: bytes, line: int, python: Callable[[bytes], list[Answer]]) -> tuple[bytes, int]:
+def answer_block(engine: Engine, block: bytes, line: int,
+                 python: Callable[[bytes, int], list[Answer]]) -> tuple[bytes, int]:
     """A block of raw lines answered by the core (``Engine.answer_lines``); the next line's number.
 
     A line the core leaves to the Python path is answered by `python` (its
-    answers from the line's bytes) and written as :func:`write_answers` writes
-    them; the core goes on after it.
+    answers, from the line's bytes and number) and written as
+    :func:`write_answers` writes them; the core goes on after it.
     """
     parts = []
     offset = 0
@@ -196,8 +195,13 @@ def answer_block(engine: Engine, block: bytes, line: int, python: Callable[[byte
             return b"".join(parts), line
         end = block.find(b"\n", stop)
         end = len(block) if end < 0 else end
-        parts.append(answer_text(python(block[stop:end]), line_numbers=[line]).encode("ascii"))
+        parts.append(answer_text(python(block[stop:end], line), line_numbers=[line]).encode("ascii"))
         offset, line = end + 1, line + 1
+
+
+def block_lines(block: bytes) -> list[bytes]:
+    """A block's lines without their newlines (its last one may have none: input ended)."""
+    return (block[:-1] if block.endswith(b"\n") else block).split(b"\n")
 
 
 def write_answers(answers: list[Answer], out: IO[str], *, replayed: bool = False,
@@ -317,7 +321,7 @@ def _answer_lines(decider: Decider, block: bytes, line_number: int, out: IO[str]
                   shadow: Shadow | None) -> tuple[int, bool]:
     """A block answered by the Python path, each line parsed and handed over as a dict: as :func:`_answer_block`."""
     inputs, numbers = [], []
-    for raw in (block[:-1] if block.endswith(b"\n") else block).split(b"\n"):
+    for raw in block_lines(block):
         line_number += 1
         if raw.strip():
             inputs.append(parse_line(raw))
