@@ -203,6 +203,9 @@ struct Engine {
     texts: TextCache,
     /// Outcome tuples of the bulk paths, shared between equal outcomes.
     outcomes: std::collections::HashMap<String, Py<PyTuple>>,
+    /// The sidecar's answer lines of the block being answered: kept between blocks, so that its
+    /// memory is not mapped afresh for every block.
+    answers: Vec<u8>,
 }
 
 /// Python strings for texts that recur in decision after decision: made once, then shared.
@@ -372,6 +375,7 @@ impl Engine {
                 known: std::collections::HashMap::new(),
             },
             outcomes: std::collections::HashMap::new(),
+            answers: Vec::new(),
             policy: policy.unbind(),
         })
     }
@@ -533,14 +537,19 @@ impl Engine {
         line: u64,
     ) -> PyResult<(Bound<'py, PyBytes>, Option<usize>, u64)> {
         let mut cursor = sidecar::Cursor { offset, line };
-        let mut out = Vec::with_capacity(data.len().saturating_sub(offset) * 2);
-        let (core, identity) = (&mut self.core, self.identity.as_str());
-        let stop = py.detach(|| sidecar::answer_lines(core, identity, data, &mut cursor, &mut out));
+        let Engine {
+            core,
+            identity,
+            answers: out,
+            ..
+        } = self;
+        out.clear();
+        let stop = py.detach(|| sidecar::answer_lines(core, identity, data, &mut cursor, out));
         let at = match stop {
             sidecar::Stop::Done => None,
             sidecar::Stop::Python => Some(cursor.offset),
         };
-        Ok((PyBytes::new(py, &out), at, cursor.line))
+        Ok((PyBytes::new(py, out), at, cursor.line))
     }
 
     /// Decide many events; their decisions (in order) and every alert raised.
