@@ -1,6 +1,7 @@
 """Sidecar benchmark: `safeguards run` over a pipe, plain and with --journal, as a parent process talks to it.
 
     .venv/bin/python bench/bench_sidecar.py [--events 200000] [--pings 2000] [--folder DIR] [--tree CHECKOUT]
+                                            [--lines native,python]
 
 * events/s: a writer thread streams N events (bench_journal's mix: quote, intent, submit, new, partial
   fill, fill) into the sidecar's stdin as fast as the pipe takes them while the parent reads every answer;
@@ -8,6 +9,8 @@
   the sidecar says it is ready);
 * one line in, one decision out: the parent writes one event, waits for its decision, then the next;
   p50 and p99 of the round trip over `--pings` events (after 200 unmeasured ones).
+Each figure is given per way of answering lines (``--lines``: the core's ``native`` path, the default, and
+the ``python`` one, ``SAFEGUARDS_SIDECAR_LINES=python``), alternated in the same run.
 Each figure is for the command of the checkout it runs from (`python -m safeguards run`), or of `--tree`
 (another checkout of the package, with its compiled `safeguards/_core*.so`): to compare two versions in
 one run on a busy machine, alternate them. The journal's
@@ -34,13 +37,15 @@ from bench_journal import POLICY, stream  # noqa: E402  (the same event mix)
 TREE: Path | None = None  #: the checkout whose `safeguards` runs (None: this one)
 
 
-def start(folder: Path, journal: bool) -> subprocess.Popen:
+def start(folder: Path, journal: bool, lines: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "safeguards", "run", "--policy", str(folder / "policy.json"), "--tick", "0"]
     if journal:
         target = folder / "journal"
         shutil.rmtree(target, ignore_errors=True)
         command += ["--journal", str(target)]
-    environment = {**os.environ, "PYTHONPATH": str(TREE)} if TREE is not None else None
+    environment = {**os.environ, "SAFEGUARDS_SIDECAR_LINES": lines}
+    if TREE is not None:
+        environment["PYTHONPATH"] = str(TREE)
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env=environment, cwd=TREE)
     for raw in process.stderr:  # ready once it says so (recovery and start-up not timed)
@@ -50,8 +55,8 @@ def start(folder: Path, journal: bool) -> subprocess.Popen:
     return process
 
 
-def throughput(folder: Path, lines: list[bytes], journal: bool) -> float:
-    process = start(folder, journal)
+def throughput(folder: Path, lines: list[bytes], journal: bool, way: str) -> float:
+    process = start(folder, journal, way)
     data = b"".join(lines)
 
     def feed() -> None:
@@ -69,8 +74,8 @@ def throughput(folder: Path, lines: list[bytes], journal: bool) -> float:
     return len(lines) / elapsed
 
 
-def round_trips(folder: Path, lines: list[bytes], journal: bool, warm: int = 200) -> tuple[float, float]:
-    process = start(folder, journal)
+def round_trips(folder: Path, lines: list[bytes], journal: bool, way: str, warm: int = 200) -> tuple[float, float]:
+    process = start(folder, journal, way)
     times = []
     for index, line in enumerate(lines):
         began = time.perf_counter()
@@ -92,6 +97,8 @@ def main() -> None:
     parser.add_argument("--pings", type=int, default=2000)
     parser.add_argument("--folder", type=Path, default=None, help="where the journal goes (default: a temporary folder)")
     parser.add_argument("--tree", type=Path, default=None, help="run the sidecar of this checkout instead")
+    parser.add_argument("--lines", default="native,python",
+                        help="ways of answering lines to compare, alternated: native (the core), python (default both)")
     args = parser.parse_args()
     global TREE
     TREE = args.tree.resolve() if args.tree else None
@@ -104,10 +111,12 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, {args.events:,} events over a pipe, {args.pings:,} round trips; "
           f"sidecar of {TREE or 'this checkout'}; load {os.getloadavg()[0]:.2f}")
     for journal in (False, True):
-        name = "--journal" if journal else "plain"
-        rate = throughput(folder, lines, journal)
-        p50, p99 = round_trips(folder, pings, journal)
-        print(f"{name:>9}: {rate:>10,.0f} events/s   one line in, one decision out: p50 {p50:,.0f} us, p99 {p99:,.0f} us")
+        for way in args.lines.split(","):
+            name = f"{'--journal' if journal else 'plain'} {way}"
+            rate = throughput(folder, lines, journal, way)
+            p50, p99 = round_trips(folder, pings, journal, way)
+            print(f"{name:>16}: {rate:>10,.0f} events/s   one line in, one decision out: p50 {p50:,.1f} us, "
+                  f"p99 {p99:,.1f} us")
     print(f"load after {os.getloadavg()[0]:.2f}")
     if args.folder is None:
         shutil.rmtree(folder, ignore_errors=True)

@@ -14,6 +14,12 @@ Between batches the loop may also look at the signed registry it follows
 switch the decider to a newly live version (:func:`follow`), and feed the
 shadow (``--shadow``: :mod:`safeguards.shadow`) what it answered.
 
+Lines are answered by the core (``Engine.answer_lines``: a block of raw lines in,
+the answer lines out, byte for byte what the Python path below writes) unless a
+decider cannot (a shadow needs each batch as dicts) or ``SAFEGUARDS_SIDECAR_LINES=python``
+asks for the Python path (the benchmark's comparison); a line the core leaves to
+Python (bad JSON, NaN, a lone surrogate...) is answered by that path in its place.
+
 A malformed line gets an ``invalid`` decision naming its line number, and the
 stream goes on. End of input or SIGTERM ends the run; the caller writes the summary.
 """
@@ -40,6 +46,8 @@ if TYPE_CHECKING:
 
 _READ_SIZE = 1 << 16
 Input = Line | tuple[str, str]
+#: Whether the core answers lines (the default) or the Python path does: for the benchmark's comparison.
+NATIVE_LINES = os.environ.get("SAFEGUARDS_SIDECAR_LINES", "native") != "python"
 
 
 class Decider(Protocol):
@@ -77,6 +85,14 @@ class Plain:
         return [(process(item[0]), pop_alerts()) if type(item) is Line else (engine.invalid(None, item[1]), [])
                 for item in inputs]
 
+    def answer_block(self, block: bytes, line: int) -> tuple[bytes, int]:
+        """The answer lines of a block of raw lines, the first being line number `line`; the next line's number.
+
+        The core answers each line; one it leaves to Python is parsed and
+        decided here, on the same engine, and the core goes on after it.
+        """
+        return answer_block(self.engine, block, line, lambda raw, number: self.submit([parse_line(raw)]))
+
     def advance(self, now: int) -> list[dict[str, Any]]:
         return self.engine.advance(now)
 
@@ -111,27 +127,35 @@ class LineReader:
 
     def next_lines(self, timeout: float | None = None) -> list[bytes]:
         """The next batch of complete lines: at least one, unless input ended or ``timeout`` seconds passed first."""
+        block = self.next_block(timeout)
+        return block_lines(block) if block else []
+
+    def next_block(self, timeout: float | None = None) -> bytes:
+        """`next_lines` as one block: complete lines, each with its newline (at end of input, the rest without)."""
         while True:
             if timeout is not None and self._fd is not None:
                 waits = [self._fd] if self.wake_fd is None else [self._fd, self.wake_fd]
                 ready, _, _ = select.select(waits, [], [], timeout)
                 if self.wake_fd in ready:
                     _drain(self.wake_fd)
-                    return []
+                    return b""
                 if not ready:
-                    return []
+                    return b""
             chunk = self._read()
             if not chunk:
                 self.ended = True
                 rest, self._rest = self._rest, b""
-                return [rest] if rest else []
-            data = self._rest + chunk
-            cut = data.rfind(b"\n")
-            if cut < 0:
+                return rest
+            data = self._rest + chunk if self._rest else chunk
+            cut = data.rfind(b"\n") + 1
+            if not cut:
                 self._rest = data
                 continue
-            self._rest = data[cut + 1:]
-            return data[:cut].split(b"\n")
+            if cut == len(data):
+                self._rest = b""
+                return data
+            self._rest = data[cut:]
+            return data[:cut]
 
 
 def _drain(descriptor: int) -> None:
@@ -154,9 +178,54 @@ def parse_line(raw: bytes) -> Input:
     return Line(event, raw)
 
 
+def answer_block(engine: Engine, block: bytes, line: int,
+                 python: Callable[[bytes, int], list[Answer]]) -> tuple[bytes, int]:
+    """A block of raw lines answered by the core (``Engine.answer_lines``); the next line's number.
+
+    A line the core leaves to the Python path is answered by `python` (its
+    answers, from the line's bytes and number) and written as
+    :func:`write_answers` writes them; the core goes on after it.
+    """
+    parts = []
+    offset = 0
+    while True:
+        text, stop, line = engine.answer_lines(block, offset, line)
+        parts.append(text)
+        if stop is None:
+            return b"".join(parts), line
+        end = block.find(b"\n", stop)
+        end = len(block) if end < 0 else end
+        parts.append(answer_text(python(block[stop:end], line), line_numbers=[line]).encode("ascii"))
+        offset, line = end + 1, line + 1
+
+
+def block_lines(block: bytes) -> list[bytes]:
+    """A block's lines without their newlines (its last one may have none: input ended)."""
+    return (block[:-1] if block.endswith(b"\n") else block).split(b"\n")
+
+
 def write_answers(answers: list[Answer], out: IO[str], *, replayed: bool = False,
                   line_numbers: list[int] | None = None) -> None:
     """Each decision line then its alerts, as one write (the caller flushes)."""
+    text = answer_text(answers, replayed=replayed, line_numbers=line_numbers)
+    if text:
+        out.write(text)
+
+
+def write_bytes(out: IO[str], data: bytes) -> None:
+    """Answer lines made by the core (ASCII) as one write, flushed."""
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:
+        out.write(data.decode("ascii"))
+        out.flush()
+        return
+    out.flush()  # nothing is pending in the text layer (every write here is flushed), but keep the order if it were
+    buffer.write(data)
+    buffer.flush()
+
+
+def answer_text(answers: list[Answer], *, replayed: bool = False, line_numbers: list[int] | None = None) -> str:
+    """Each decision line then its alerts (each line with its newline): the text the loop writes."""
     lines: list[str] = []
     extra = {"replayed": True} if replayed else {}
     for index, (decision, alerts) in enumerate(answers):
@@ -168,8 +237,7 @@ def write_answers(answers: list[Answer], out: IO[str], *, replayed: bool = False
             lines.append(dumps({"type": "decision", **decision, **extra}))
         for alert in alerts:
             lines.append(dumps({"type": "alert", **alert, **extra}))
-    if lines:
-        out.write("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 class _Stop(Exception):
@@ -177,8 +245,11 @@ class _Stop(Exception):
 
 
 def serve(decider: Decider, reader: LineReader, out: IO[str], err: IO[str], clock: IdleClock,
-          follower: Follower | None = None, shadow: Shadow | None = None) -> str:
+          follower: Follower | None = None, shadow: Shadow | None = None, *, native: bool | None = None) -> str:
     """Answer every line until end of input or SIGTERM; how the run ended.
+
+    `native`: whether the core answers the lines (default :data:`NATIVE_LINES`);
+    the Python path does if the decider cannot, or with a shadow.
 
     With a `follower`, the registry is looked at between batches (every
     ``follower.every`` seconds, and at once on SIGHUP) and a new live version
@@ -197,40 +268,25 @@ def serve(decider: Decider, reader: LineReader, out: IO[str], err: IO[str], cloc
     timeout = clock.tick
     if follower is not None:
         timeout = follower.every if timeout is None else min(timeout, follower.every)
+    native = (NATIVE_LINES if native is None else native) and shadow is None and hasattr(decider, "answer_block")
     line_number = 0
     try:
         while not state["stop"]:
             state["reading"] = True
             try:
-                raw_lines = reader.next_lines(timeout)
+                block = reader.next_block(timeout)
             finally:
                 state["reading"] = False
-            if not raw_lines and not reader.ended:
+            if not block and not reader.ended:
                 _answer_quiet(decider, clock, out, shadow)
                 if follower is not None and follower.due():
                     follow(decider, follower, out, err)
                 continue
-            inputs, numbers = [], []
-            for raw in raw_lines:
-                line_number += 1
-                if raw.strip():
-                    inputs.append(parse_line(raw))
-                    numbers.append(line_number)
-            if inputs:
-                try:
-                    answers = decider.submit(inputs)
-                except JournalNotDurable:
-                    print(f"safeguards run: stopped answering: lines {numbers[0]:,} to {numbers[-1]:,} of this run got "
-                          "no decision (they could not be journaled); send them again after the restart",
-                          file=err, flush=True)
-                    raise
-                write_answers(answers, out, line_numbers=numbers)  # the lines that came together, answered together
-                out.flush()
-                decider.answered()
-                if shadow is not None:
-                    shadow.observe(inputs, answers)
-                decider.maybe_checkpoint()
-                clock.heard(decider.engine.now)
+            if block:
+                answer = _answer_block if native else _answer_lines
+                line_number, answered = answer(decider, block, line_number, out, err, shadow)
+                if answered:
+                    clock.heard(decider.engine.now)
             if follower is not None and follower.due():
                 follow(decider, follower, out, err)
             if reader.ended:
@@ -242,6 +298,52 @@ def serve(decider: Decider, reader: LineReader, out: IO[str], err: IO[str], cloc
         signal.signal(signal.SIGTERM, previous)
         if waking is not None:
             waking.close()
+
+
+def _answer_block(decider: Decider, block: bytes, line_number: int, out: IO[str], err: IO[str],
+                  shadow: Shadow | None) -> tuple[int, bool]:
+    """A block answered by the core (the lines that came together, answered together): the last line's number,
+    and whether anything was answered (not only blank lines)."""
+    try:
+        data, after = decider.answer_block(block, line_number + 1)  # type: ignore[attr-defined]
+    except JournalNotDurable:
+        last = line_number + block.count(b"\n") + (not block.endswith(b"\n"))
+        _not_journaled(err, line_number + 1, last)
+        raise
+    if data:
+        write_bytes(out, data)
+        decider.answered()
+        decider.maybe_checkpoint()
+    return after - 1, bool(data)
+
+
+def _answer_lines(decider: Decider, block: bytes, line_number: int, out: IO[str], err: IO[str],
+                  shadow: Shadow | None) -> tuple[int, bool]:
+    """A block answered by the Python path, each line parsed and handed over as a dict: as :func:`_answer_block`."""
+    inputs, numbers = [], []
+    for raw in block_lines(block):
+        line_number += 1
+        if raw.strip():
+            inputs.append(parse_line(raw))
+            numbers.append(line_number)
+    if inputs:
+        try:
+            answers = decider.submit(inputs)
+        except JournalNotDurable:
+            _not_journaled(err, numbers[0], numbers[-1])
+            raise
+        write_answers(answers, out, line_numbers=numbers)  # the lines that came together, answered together
+        out.flush()
+        decider.answered()
+        if shadow is not None:
+            shadow.observe(inputs, answers)
+        decider.maybe_checkpoint()
+    return line_number, bool(inputs)
+
+
+def _not_journaled(err: IO[str], first: int, last: int) -> None:
+    print(f"safeguards run: stopped answering: lines {first:,} to {last:,} of this run got no decision (they could "
+          "not be journaled); send them again after the restart", file=err, flush=True)
 
 
 class _WakeOnHangup:

@@ -331,6 +331,39 @@ class JournaledEngine:
         reason)`` for a line that could not be parsed: it is quarantined in the
         journal and answered `invalid`.
         """
+        records, quarantined = self._journal(inputs)
+        return self._decide(records, quarantined)
+
+    def answer_block(self, block: bytes, line: int) -> tuple[bytes, int]:
+        """The sidecar's block of raw lines (the first being line number `line`): journaled durably as
+        :meth:`submit` journals it, then answered by the core from the same bytes; the next line's number.
+
+        A block holding a quarantined input (a line that is not an event, or
+        one the journal cannot keep as it came) is decided here as
+        :meth:`submit` decides it; a line the core leaves to Python is decided
+        from its journaled record.
+        """
+        from ..sidecar import answer_block, answer_text, block_lines, parse_line  # that module imports this one
+
+        inputs, numbers = [], []
+        for number, raw in enumerate(block_lines(block), line):
+            if raw.strip():
+                inputs.append(parse_line(raw))
+                numbers.append(number)
+        after = line + block.count(b"\n") + (not block.endswith(b"\n"))
+        if not inputs:
+            return b"", after
+        records, quarantined = self._journal(inputs)
+        if quarantined:
+            answers = self._decide(records, quarantined)
+            return answer_text(answers, line_numbers=numbers).encode("ascii"), after
+        journaled = dict(zip(numbers, records))
+        engine = self.engine
+        return answer_block(engine, block, line,
+                            lambda raw, number: [(engine.process(journaled[number]), engine.pop_alerts())])
+
+    def _journal(self, inputs: Iterable[dict[str, Any] | Line | tuple[str, str]]) -> tuple[list[dict[str, Any]], bool]:
+        """Each input's record, journaled durably (one fsync); whether any was quarantined."""
         lines: list[bytes] = []
         records: list[dict[str, Any]] = []
         quarantined = False
@@ -352,6 +385,10 @@ class JournaledEngine:
             records.append(record)
         self._commit(lines, arrival)
         self.since_checkpoint += len(records)
+        return records, quarantined
+
+    def _decide(self, records: list[dict[str, Any]], quarantined: bool) -> list[Answer]:
+        """Each journaled record's decision and alerts (a quarantined one: `invalid`)."""
         process, pop_alerts = self.engine.process, self.engine.pop_alerts
         if not quarantined:
             return [(process(record), pop_alerts()) for record in records]

@@ -8,7 +8,7 @@ mod columnar;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use pyo3::{IntoPyObjectExt, intern};
 use safeguards_core::decision::{Alert, Outcome};
 use safeguards_core::engine::intents::OpenOrder;
@@ -18,6 +18,7 @@ use safeguards_core::num::Num;
 use safeguards_core::policy::Tables;
 use safeguards_core::screen::{Raw, screen, timestamp_error};
 use safeguards_core::session::{SessionKey, Traits};
+use safeguards_core::sidecar;
 use safeguards_core::timestamp;
 use serde_json::Value;
 
@@ -202,6 +203,9 @@ struct Engine {
     texts: TextCache,
     /// Outcome tuples of the bulk paths, shared between equal outcomes.
     outcomes: std::collections::HashMap<String, Py<PyTuple>>,
+    /// The sidecar's answer lines of the block being answered: kept between blocks, so that its
+    /// memory is not mapped afresh for every block.
+    answers: Vec<u8>,
 }
 
 /// Python strings for texts that recur in decision after decision: made once, then shared.
@@ -371,6 +375,7 @@ impl Engine {
                 known: std::collections::HashMap::new(),
             },
             outcomes: std::collections::HashMap::new(),
+            answers: Vec::new(),
             policy: policy.unbind(),
         })
     }
@@ -517,6 +522,34 @@ impl Engine {
             }
         }
         Ok((seqs, outcomes, groups, self.pop_alerts(py)?))
+    }
+
+    /// The sidecar's hot path: answer the lines of `data` (a block of complete input lines) from
+    /// byte `offset` on, the first of them being line number `line` of the run; the GIL is released
+    /// meanwhile. Returns the answer lines (ASCII bytes, as the Python loop writes them), the offset
+    /// of a line left to the Python path (None once the block is answered) and the number of the
+    /// line there (the next line's, once answered).
+    fn answer_lines<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: &[u8],
+        offset: usize,
+        line: u64,
+    ) -> PyResult<(Bound<'py, PyBytes>, Option<usize>, u64)> {
+        let mut cursor = sidecar::Cursor { offset, line };
+        let Engine {
+            core,
+            identity,
+            answers: out,
+            ..
+        } = self;
+        out.clear();
+        let stop = py.detach(|| sidecar::answer_lines(core, identity, data, &mut cursor, out));
+        let at = match stop {
+            sidecar::Stop::Done => None,
+            sidecar::Stop::Python => Some(cursor.offset),
+        };
+        Ok((PyBytes::new(py, out), at, cursor.line))
     }
 
     /// Decide many events; their decisions (in order) and every alert raised.

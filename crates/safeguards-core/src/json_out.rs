@@ -1,0 +1,192 @@
+//! Output lines written byte for byte as the sidecar's Python writes them (`safeguards.jsonlines.dumps`).
+//!
+//! That function writes with orjson (compact, UTF-8) when the result is ASCII, and otherwise with
+//! json's encoder (compact, `ensure_ascii`). The two differ in one more place: orjson leaves DEL
+//! (0x7f) as it is, json escapes it. So a line is written the orjson way, and written again the
+//! json way when it turned out not to be ASCII.
+
+/// How strings are escaped: as orjson does, or as json does with `ensure_ascii`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escape {
+    Orjson,
+    EnsureAscii,
+}
+
+/// One JSON object on one line, its fields written in order.
+pub struct ObjectLine<'a> {
+    out: &'a mut Vec<u8>,
+    escape: Escape,
+    first: bool,
+}
+
+impl ObjectLine<'_> {
+    /// Keys are the field names of decisions and alerts: plain ASCII, nothing to escape.
+    fn key(&mut self, key: &str) {
+        debug_assert!(!needs_escape(key.as_bytes(), Escape::EnsureAscii));
+        self.out.push(if self.first { b'{' } else { b',' });
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    pub fn str(&mut self, key: &str, value: &str) {
+        self.key(key);
+        write_str(self.out, value, self.escape);
+    }
+
+    pub fn opt_str(&mut self, key: &str, value: Option<&str>) {
+        match value {
+            Some(text) => self.str(key, text),
+            None => self.raw(key, "null"),
+        }
+    }
+
+    pub fn int(&mut self, key: &str, value: i64) {
+        self.key(key);
+        write_int(self.out, value);
+    }
+
+    pub fn opt_int(&mut self, key: &str, value: Option<i64>) {
+        match value {
+            Some(int) => self.int(key, int),
+            None => self.raw(key, "null"),
+        }
+    }
+
+    /// A value's JSON text as it is (digits of a big int, `null`).
+    pub fn raw(&mut self, key: &str, text: &str) {
+        self.key(key);
+        self.out.extend_from_slice(text.as_bytes());
+    }
+}
+
+/// Write one object line (newline included) as `dumps` would: `fields` is called once, or twice
+/// when the first writing was not ASCII.
+pub fn object_line(out: &mut Vec<u8>, fields: impl Fn(&mut ObjectLine<'_>)) {
+    let start = out.len();
+    for escape in [Escape::Orjson, Escape::EnsureAscii] {
+        out.truncate(start);
+        let mut line = ObjectLine {
+            out,
+            escape,
+            first: true,
+        };
+        fields(&mut line);
+        out.extend_from_slice(if out.len() == start { b"{}\n" } else { b"}\n" });
+        if out[start..].is_ascii() {
+            return;
+        }
+    }
+}
+
+/// A string's JSON text.
+pub fn write_str(out: &mut Vec<u8>, text: &str, escape: Escape) {
+    out.push(b'"');
+    let bytes = text.as_bytes();
+    let mut plain = 0;
+    if needs_escape(bytes, escape) {
+        for (at, &byte) in bytes.iter().enumerate() {
+            if at < plain || !escaped(byte, escape) {
+                continue; // a plain byte, or inside a character already written
+            }
+            out.extend_from_slice(&bytes[plain..at]);
+            let short: &[u8] = match byte {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                b'\t' => b"\\t",
+                0x08 => b"\\b",
+                0x0c => b"\\f",
+                _ => b"",
+            };
+            if short.is_empty() {
+                plain = at + unicode_escape(out, &text[at..]);
+            } else {
+                out.extend_from_slice(short);
+                plain = at + 1;
+            }
+        }
+    }
+    out.extend_from_slice(&bytes[plain..]);
+    out.push(b'"');
+}
+
+/// Whether a byte is written escaped: quote, backslash and control characters; with
+/// `ensure_ascii`, DEL and every byte of a non-ASCII character too.
+fn escaped(byte: u8, escape: Escape) -> bool {
+    byte == b'"' || byte == b'\\' || byte < 0x20 || (escape == Escape::EnsureAscii && byte >= 0x7f)
+}
+
+fn needs_escape(bytes: &[u8], escape: Escape) -> bool {
+    bytes.iter().any(|&byte| escaped(byte, escape))
+}
+
+/// An integer's digits.
+fn write_int(out: &mut Vec<u8>, value: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = value.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// `\uXXXX` for the character `rest` starts with (a surrogate pair beyond the BMP); its length.
+fn unicode_escape(out: &mut Vec<u8>, rest: &str) -> usize {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let Some(c) = rest.chars().next() else {
+        return 1;
+    };
+    let mut units = [0u16; 2];
+    for &mut unit in c.encode_utf16(&mut units) {
+        out.extend_from_slice(b"\\u");
+        for shift in [12, 8, 4, 0] {
+            out.push(HEX[usize::from((unit >> shift) & 0xf)]);
+        }
+    }
+    c.len_utf8()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(value: &str) -> String {
+        let mut out = Vec::new();
+        object_line(&mut out, |line| {
+            line.str("a", value);
+            line.opt_int("n", None);
+            line.int("i", -5);
+            line.int("min", i64::MIN);
+            line.int("zero", 0);
+        });
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn ascii_as_orjson_writes_it() {
+        assert_eq!(
+            line("x\"\\\n\r\t\u{8}\u{c}\u{1}\u{1f}\u{7f}/"),
+            "{\"a\":\"x\\\"\\\\\\n\\r\\t\\b\\f\\u0001\\u001f\u{7f}/\",\"n\":null,\"i\":-5,\"min\":-9223372036854775808,\"zero\":0}\n"
+        );
+    }
+
+    #[test]
+    fn anything_else_as_json_writes_it_with_ensure_ascii() {
+        assert_eq!(
+            line("é\u{7f}\u{1f600}\u{ffff}"),
+            "{\"a\":\"\\u00e9\\u007f\\ud83d\\ude00\\uffff\",\"n\":null,\"i\":-5,\"min\":-9223372036854775808,\"zero\":0}\n"
+        );
+    }
+}

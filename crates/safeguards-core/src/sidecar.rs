@@ -1,0 +1,206 @@
+//! The sidecar's hot path (`safeguards run`): a block of input lines in, their answer lines out, as
+//! the Python loop answers them (`safeguards.sidecar`): each line read as its Python reads it
+//! ([`crate::json_line`]), screened ([`crate::screen`]), decided, and its decision then the alerts
+//! it raised written as its Python writes them ([`crate::json_out`]).
+//!
+//! A line this path does not read ([`Read::Python`]) stops it there: the caller answers that line
+//! the Python way, on the same engine, and goes on from the next.
+
+use crate::decision::{Alert, Outcome, Verdict};
+use crate::engine::Engine;
+use crate::event::Field;
+use crate::json_line::{Read, read_line};
+use crate::json_out::{ObjectLine, object_line};
+use crate::screen::{Raw, screen};
+use crate::timestamp::format_timestamp;
+
+/// Where answering is in a block: the byte offset of the next line and that line's number (from 1,
+/// counted over the run, blank lines included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub offset: usize,
+    pub line: u64,
+}
+
+/// Why answering stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Every line of the block is answered.
+    Done,
+    /// The line at the cursor is the Python path's (the cursor is left on it).
+    Python,
+}
+
+/// Answer the lines of `data` from `cursor` on, appending to `out`, until the block ends or a
+/// line is the Python path's. Lines end with `\n`; a last line without one (input ended) counts.
+/// `identity` is the policy's `name@version#hash12`, which every decision names.
+pub fn answer_lines(
+    engine: &mut Engine,
+    identity: &str,
+    data: &[u8],
+    cursor: &mut Cursor,
+    out: &mut Vec<u8>,
+) -> Stop {
+    while cursor.offset < data.len() {
+        let rest = &data[cursor.offset..];
+        let (line, next) = match rest.iter().position(|&byte| byte == b'\n') {
+            Some(end) => (&rest[..end], cursor.offset + end + 1),
+            None => (rest, data.len()),
+        };
+        match read_line(line) {
+            Read::Blank => {}
+            Read::Event(fields) => answer_event(engine, identity, fields, cursor.line, out),
+            Read::Python => return Stop::Python,
+        }
+        cursor.offset = next;
+        cursor.line += 1;
+    }
+    Stop::Done
+}
+
+/// One event's decision line, then its alerts' lines.
+fn answer_event(
+    engine: &mut Engine,
+    identity: &str,
+    fields: Vec<(Field, Raw)>,
+    line: u64,
+    out: &mut Vec<u8>,
+) {
+    let ids = Ids::of(&fields);
+    match screen(fields) {
+        Ok(event) => {
+            let decided = engine.decide(&event);
+            let reason = decided.outcome.reason.to_string();
+            let said = Said::of(&decided.outcome, &reason);
+            write_decision(out, identity, said, line, |json| {
+                json.int("seq", decided.seq);
+                json.opt_str("event_id", event.event_id.as_deref());
+                json.opt_str("order_id", event.order_id.as_deref());
+                json.opt_str("group_id", decided.group_id.as_deref());
+            });
+        }
+        Err(reason) => {
+            let arrival = engine.record_invalid();
+            write_decision(out, identity, Said::malformed(&reason), line, |json| {
+                match &ids.seq {
+                    Some(Raw::Int(seq)) => json.int("seq", *seq),
+                    Some(Raw::BigInt(digits)) => json.raw("seq", digits),
+                    _ => json.int("seq", arrival),
+                }
+                json.opt_str("event_id", ids.event_id.as_deref());
+                json.opt_str("order_id", ids.order_id.as_deref());
+                json.opt_str("group_id", ids.group_id.as_deref());
+            });
+        }
+    }
+    for alert in engine.pop_alerts() {
+        write_alert(out, &alert);
+    }
+}
+
+/// What a malformed event's decision shows of it: its seq if an int, its ids if strings.
+struct Ids {
+    seq: Option<Raw>,
+    event_id: Option<String>,
+    order_id: Option<String>,
+    group_id: Option<String>,
+}
+
+impl Ids {
+    fn of(fields: &[(Field, Raw)]) -> Ids {
+        let get = |wanted: Field| {
+            fields
+                .iter()
+                .find(|(field, _)| *field == wanted)
+                .map(|(_, raw)| raw)
+        };
+        let text = |wanted: Field| match get(wanted) {
+            Some(Raw::Str(text)) => Some(text.clone()),
+            _ => None,
+        };
+        Ids {
+            seq: get(Field::Seq)
+                .filter(|raw| matches!(raw, Raw::Int(_) | Raw::BigInt(_)))
+                .cloned(),
+            event_id: text(Field::EventId),
+            order_id: text(Field::OrderId),
+            group_id: text(Field::GroupId),
+        }
+    }
+}
+
+/// What a decision line says besides the event's part.
+struct Said<'a> {
+    verdict: Verdict,
+    guard: &'a str,
+    rule: Option<&'a str>,
+    reason: &'a str,
+}
+
+impl<'a> Said<'a> {
+    fn of(outcome: &'a Outcome, reason: &'a str) -> Said<'a> {
+        Said {
+            verdict: outcome.verdict,
+            guard: outcome.guard.name(),
+            rule: outcome.rule.as_ref().map(|rule| rule.as_str()),
+            reason,
+        }
+    }
+
+    /// The screen's `invalid`, as `Engine.invalid` words it.
+    fn malformed(reason: &'a str) -> Said<'a> {
+        Said {
+            verdict: Verdict::Invalid,
+            guard: "schema",
+            rule: Some("canonical_event"),
+            reason,
+        }
+    }
+}
+
+/// A decision line: `type`, the event's part (`ids`), the outcome, the policy; an `invalid` one
+/// names its line in its reason and in a last field, as the Python loop adds them.
+fn write_decision(
+    out: &mut Vec<u8>,
+    identity: &str,
+    said: Said<'_>,
+    line: u64,
+    ids: impl Fn(&mut ObjectLine<'_>),
+) {
+    let invalid = said.verdict == Verdict::Invalid;
+    let numbered;
+    let reason = if invalid {
+        numbered = format!("line {line}: {}", said.reason);
+        &numbered
+    } else {
+        said.reason
+    };
+    object_line(out, |json| {
+        json.str("type", "decision");
+        ids(json);
+        json.str("verdict", said.verdict.name());
+        json.str("guard", said.guard);
+        json.opt_str("rule", said.rule);
+        json.str("reason", reason);
+        json.str("policy", identity);
+        if invalid {
+            json.int("line", i64::try_from(line).unwrap_or(i64::MAX));
+        }
+    });
+}
+
+/// An alert line, its fields in the order of the engine's alert dicts.
+pub fn write_alert(out: &mut Vec<u8>, alert: &Alert) {
+    let broker_ts = alert.broker_ts.map(format_timestamp);
+    object_line(out, |json| {
+        json.str("type", "alert");
+        json.str("kind", alert.kind.name());
+        json.str("severity", alert.severity.name());
+        json.str("guard", alert.guard.name());
+        json.opt_int("seq", alert.seq);
+        json.opt_str("order_id", alert.order_id.as_deref());
+        json.opt_str("group_id", alert.group_id.as_deref());
+        json.opt_str("broker_ts", broker_ts.as_deref());
+        json.str("detail", &alert.detail);
+    });
+}
