@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.eventkit import Stream, engine, kinds, policy_with, reference_policy, run, verdicts, working_order
+from tests.eventkit import Stream, engine, kinds, policy_with, run, verdicts, working_order
 
 
 def test_allowed_life_cycle_is_accepted_with_rule_ids():
