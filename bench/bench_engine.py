@@ -1,10 +1,10 @@
-"""Engine throughput, per-event latency and dedup-key memory on a realistic event mix, Python and Rust in one run.
+"""Engine throughput, per-event latency and dedup-key memory on a realistic event mix.
 
-Run: .venv/bin/python bench/bench_engine.py [--events N] [--policy P] [--engines python,rust]
+Run: .venv/bin/python bench/bench_engine.py [--events N] [--policy P]
 
-Both engines run on the same events in the same process, one after the other:
-``python`` is the Python engine (:mod:`safeguards.engine`, the differential
-test's oracle), ``rust`` the compiled core behind :class:`safeguards.Engine`.
+The engine is the compiled core behind :class:`safeguards.Engine`, on each of
+its entry points in turn: one event at a time, ``process_batch``,
+``decide_batch``, ``decide_stored`` and ``decide_columns``.
 Rates are wall-clock and CPU time (``time.process_time``: less blurred by the
 other work on a shared machine); compare ratios within one run, not across runs.
 
@@ -27,16 +27,10 @@ import random
 import subprocess
 import sys
 import time
-import tracemalloc
 from pathlib import Path
 
-from safeguards import load_policy
-from safeguards.core import Engine as RustEngine
-from safeguards.engine import Engine as PythonEngine
+from safeguards import Engine, load_policy
 from safeguards.screening import check_event
-
-ENGINES = {"python": PythonEngine, "rust": RustEngine}
-Engine = RustEngine  # what `from bench_engine import ...` callers get: the product's engine
 
 POLICY = Path(__file__).resolve().parents[1] / "rules" / "multileg_options.yaml"
 MS = 1_000_000
@@ -124,9 +118,9 @@ def make_events(count: int, seed: int = 7) -> list[dict]:
     return events[:count]
 
 
-def throughput(policy, events: list[dict], engine_class=RustEngine) -> tuple[float, float, object]:
+def throughput(policy, events: list[dict]) -> tuple[float, float, Engine]:
     """Events/s one at a time through :meth:`Engine.process`: (wall clock, CPU time, the engine)."""
-    engine = engine_class(policy)
+    engine = Engine(policy)
     process = engine.process
     gc.collect()
     started, cpu = time.perf_counter(), time.process_time()
@@ -136,9 +130,9 @@ def throughput(policy, events: list[dict], engine_class=RustEngine) -> tuple[flo
     return len(events) / elapsed, len(events) / cpu, engine
 
 
-def batch_throughput(policy, events: list[dict], engine_class=RustEngine, batch: int = 8192) -> tuple[float, float]:
+def batch_throughput(policy, events: list[dict], batch: int = 8192) -> tuple[float, float]:
     """Events/s through :meth:`Engine.process_batch` from Python lists of event dicts (decisions and alerts out)."""
-    engine = engine_class(policy)
+    engine = Engine(policy)
     gc.collect()
     started, cpu = time.perf_counter(), time.process_time()
     for start in range(0, len(events), batch):
@@ -149,7 +143,7 @@ def batch_throughput(policy, events: list[dict], engine_class=RustEngine, batch:
 
 def decide_batch_throughput(policy, events: list[dict], batch: int = 8192) -> tuple[float, float]:
     """Events/s through the core's :meth:`Engine.decide_batch` (seqs, shared outcome tuples, groups, alerts)."""
-    engine = RustEngine(policy)
+    engine = Engine(policy)
     gc.collect()
     started, cpu = time.perf_counter(), time.process_time()
     for start in range(0, len(events), batch):
@@ -158,14 +152,14 @@ def decide_batch_throughput(policy, events: list[dict], batch: int = 8192) -> tu
     return len(events) / elapsed, len(events) / cpu
 
 
-def bulk_throughput(policy, events: list[dict], engine_class=RustEngine, batch: int = 8192) -> float:
+def bulk_throughput(policy, events: list[dict], batch: int = 8192) -> float:
     """The backtest's path: :meth:`Engine.decide_stored` on events as the store gives them back (screened)."""
     stored, fields = [], []
     for event in events:
         _, broker_ts, recv_ts, named = check_event(event)
         stored.append({**event, "recv_ts": recv_ts} | ({} if broker_ts is None else {"broker_ts": broker_ts}))
         fields.append(named)
-    engine = engine_class(policy)
+    engine = Engine(policy)
     gc.collect()
     started = time.perf_counter()
     for start in range(0, len(stored), batch):
@@ -199,7 +193,7 @@ def store_batches(events: list[dict], batch: int = 16_384) -> list:
 def columnar_throughput(policy, events: list[dict]) -> tuple[float, float]:
     """Events/s through the core's columnar path (:meth:`Engine.decide_columns`): Arrow in, Arrow out."""
     batches = store_batches(events)
-    engine = RustEngine(policy)
+    engine = Engine(policy)
     logs: dict = {}
     gc.collect()
     started, cpu = time.perf_counter(), time.process_time()
@@ -209,8 +203,8 @@ def columnar_throughput(policy, events: list[dict]) -> tuple[float, float]:
     return len(events) / elapsed, len(events) / cpu
 
 
-def latencies(policy, events: list[dict], engine_class=RustEngine) -> tuple[float, float, float]:
-    engine = engine_class(policy)
+def latencies(policy, events: list[dict]) -> tuple[float, float, float]:
+    engine = Engine(policy)
     process = engine.process
     clock = time.perf_counter_ns
     samples = [0] * len(events)
@@ -248,13 +242,13 @@ def _rss_mb() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
-def dedup_memory_rust(policy, keys: int) -> tuple[float, int]:
+def dedup_memory(policy, keys: int) -> tuple[float, int]:
     """Resident memory the core adds over ``keys`` distinct broker events of one order (its dedup keys).
 
     The events are re-sent acks of one order (each ``stale`` after the first, no alert), so
     what grows is the idempotency guard's memory and nothing else.
     """
-    engine = RustEngine(policy)
+    engine = Engine(policy)
     template = {"source": "broker", "type": "new", "order_id": "O1", "cum_qty": 0, "leaves_qty": 1}
     engine.process(dict(template, event_id="warm", broker_ts=START, recv_ts=START))
     gc.collect()
@@ -269,37 +263,16 @@ def dedup_memory_rust(policy, keys: int) -> tuple[float, int]:
     return _rss_mb() - before, engine.held()[1]
 
 
-def dedup_memory(policy, keys: int) -> tuple[float, int]:
-    """Bytes held by the Python idempotency guard after ``keys`` distinct broker events."""
-    engine = PythonEngine(policy)
-    guard = next(g for g in engine.guards if g.name == "idempotency")
-    book = engine.book
-    template = {"source": "broker", "type": "partial_fill", "order_id": "O1", "cum_qty": 1, "leaves_qty": 1,
-                "last_qty": 1, "last_px": 1.0, "recv_ts": START}
-    gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    for index in range(keys):
-        book.bts = START + index * 1000
-        event = dict(template, event_id=f"EXEC-{index:012d}", broker_ts=book.bts)
-        guard.check(event)
-    gc.collect()
-    after = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    return (after - before) / 1e6, len(guard.seen)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--keys", type=int, default=1_000_000)
     parser.add_argument("--policy", default=str(POLICY))
-    parser.add_argument("--engines", default="python,rust", help="comma-separated: python, rust")
     parser.add_argument("--dedup-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     policy = load_policy(args.policy)
     if args.dedup_child:
-        megabytes, held = dedup_memory_rust(policy, args.dedup_child)
+        megabytes, held = dedup_memory(policy, args.dedup_child)
         print(f"{held:,} keys held, resident memory +{megabytes:.1f} MB ({megabytes * 1e6 / max(held, 1):.0f} bytes/key)")
         return
     events = make_events(args.events)
@@ -310,34 +283,25 @@ def main() -> None:
     print(f"events: {len(events):,}  mix: " + ", ".join(f"{k} {v}" for k, v in sorted(mix.items(), key=lambda kv: -kv[1])))
     bare = bare_loop(events)
     print(f"bare loop (one dict lookup + one set membership per event): {bare:,.0f} events/s")
-    for name in args.engines.split(","):
-        engine_class = ENGINES[name]
-        rate, cpu_rate, engine = throughput(policy, events, engine_class)
-        print(f"[{name}] one at a time (all five guards + escalation): {rate:,.0f} events/s wall, {cpu_rate:,.0f} CPU"
-              f"  verdicts {dict((k, v) for k, v in engine.counts.items() if v)}, alerts {len(engine.pop_alerts())}")
-        print(f"[{name}]   / bare loop: {rate / bare:.3f}")
-        wall, cpu = batch_throughput(policy, events, engine_class)
-        print(f"[{name}] process_batch from Python lists of dicts: {wall:,.0f} events/s wall, {cpu:,.0f} CPU")
-        if name == "rust":
-            wall, cpu = decide_batch_throughput(policy, events)
-            print(f"[{name}] decide_batch from Python lists of dicts (outcome tuples, no dict per decision): "
-                  f"{wall:,.0f} events/s wall, {cpu:,.0f} CPU")
-        print(f"[{name}] the backtest's bulk path (decide_stored, screened events): "
-              f"{bulk_throughput(policy, events, engine_class):,.0f} events/s")
-        if name == "rust":
-            wall, cpu = columnar_throughput(policy, events)
-            print(f"[{name}] the backtest's columnar path (decide_columns, Arrow batches in and out): "
-                  f"{wall:,.0f} events/s wall, {cpu:,.0f} CPU")
-        p50, p99, clock_cost = latencies(policy, events, engine_class)
-        print(f"[{name}] per-event latency: p50 {p50:.2f} us, p99 {p99:.2f} us (includes ~{clock_cost:.2f} us of timer reads)")
-        if name == "rust":  # in a fresh process: memory this one freed would hide the core's
-            child = subprocess.run([sys.executable, __file__, "--dedup-child", str(args.keys), "--policy", args.policy],
-                                   capture_output=True, text=True, check=True)
-            print(f"[{name}] dedup memory: {child.stdout.strip()}")
-        else:
-            megabytes, held = dedup_memory(policy, args.keys)
-            print(f"[{name}] dedup memory: {held:,} keys held in {megabytes:.1f} MB ({megabytes * 1e6 / max(held, 1):.0f} bytes/key)")
-
+    rate, cpu_rate, engine = throughput(policy, events)
+    print(f"one at a time (all five guards + escalation): {rate:,.0f} events/s wall, {cpu_rate:,.0f} CPU"
+          f"  verdicts {dict((k, v) for k, v in engine.counts.items() if v)}, alerts {len(engine.pop_alerts())}")
+    print(f"  / bare loop: {rate / bare:.3f}")
+    wall, cpu = batch_throughput(policy, events)
+    print(f"process_batch from Python lists of dicts: {wall:,.0f} events/s wall, {cpu:,.0f} CPU")
+    wall, cpu = decide_batch_throughput(policy, events)
+    print(f"decide_batch from Python lists of dicts (outcome tuples, no dict per decision): "
+          f"{wall:,.0f} events/s wall, {cpu:,.0f} CPU")
+    print(f"the backtest's bulk path (decide_stored, screened events): {bulk_throughput(policy, events):,.0f} events/s")
+    wall, cpu = columnar_throughput(policy, events)
+    print(f"the backtest's columnar path (decide_columns, Arrow batches in and out): "
+          f"{wall:,.0f} events/s wall, {cpu:,.0f} CPU")
+    p50, p99, clock_cost = latencies(policy, events)
+    print(f"per-event latency: p50 {p50:.2f} us, p99 {p99:.2f} us (includes ~{clock_cost:.2f} us of timer reads)")
+    # in a fresh process: memory this one freed would hide the core's
+    child = subprocess.run([sys.executable, __file__, "--dedup-child", str(args.keys), "--policy", args.policy],
+                           capture_output=True, text=True, check=True)
+    print(f"dedup memory: {child.stdout.strip()}")
 
 if __name__ == "__main__":
     main()

@@ -21,7 +21,7 @@ from .policy import (
     policy_schema,
 )
 
-from .core import Engine, build_engine  # the compiled core; safeguards.engine keeps the Python oracle
+from .core import Engine, build_engine  # the compiled core (crates/), the one engine
 from .errors import EngineError
 
 __version__ = "0.1.0"

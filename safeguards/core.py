@@ -1,12 +1,12 @@
 """The engine the product runs: the compiled core (``safeguards._core``, crates/ in Rust) behind the engine's API.
 
-Same decisions, alerts and reasons as the Python engine of :mod:`safeguards.engine`,
-which stays as the oracle of the differential test (``tests/test_engine_differential.py``)
-until the conformance suite alone pins the core. What differs is below the API:
-checkpoints (:meth:`Engine.state`) are the core's versioned format
-``safeguards-core/1``, with dedup keys that are the same in every process; the
-Python engine's internals (``guards``, ``book``, ``escalation`` objects) are not
-there, only the read-only views below that callers of the old API used.
+It replaced a Python engine, with the same decisions, alerts and reasons; the
+conformance suite, the recorded transcripts (``tests/conformance/``) and the
+property tests pin it. Checkpoints (:meth:`Engine.state`) are the core's
+versioned format ``safeguards-core/1``, with dedup keys that are the same in
+every process. The old engine's internals (``guards``, ``book``,
+``escalation`` objects) are not here, only the read-only views below that
+callers of the old API used.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from .session import SessionTraits
 
 
 class _TradingView:
-    """``engine.escalation.snapshot()``, as callers of the Python engine read the trading state."""
+    """``engine.escalation.snapshot()``, as callers of the old API read the trading state."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine

@@ -8,7 +8,7 @@ drop copy holds no local events at all (so there are no intents to check), a
 log time written to the second cannot be compared with a 500 ms tolerance as
 if it were exact. The backtest reads these traits off each log
 (:func:`safeguards.backtest.source.session_traits`) and hands them to the
-engine with :meth:`~safeguards.engine.Engine.use_session`.
+engine with :meth:`~safeguards.core.Engine.use_session`.
 """
 
 from __future__ import annotations

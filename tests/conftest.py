@@ -14,11 +14,6 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
-def pytest_addoption(parser):
-    parser.addoption("--differential-events", type=int, default=20_000,
-                     help="events in the simulated log the differential test replays through every engine")
-
-
 def pytest_configure(config):
     """Every test signs promotions with one throwaway key pair, never the user's own keys (~/.config/safeguards)."""
     import atexit

@@ -274,7 +274,7 @@ def test_decisions_parquet_holds_what_process_stored_decides(sample_run):
     """The run's decisions (made by decide_stored, written without a dict per event) are process_stored's, row for row."""
     import pyarrow.parquet as pq
 
-    from safeguards.engine import Engine
+    from safeguards import Engine
     from safeguards.events import DEFAULT_ACCOUNT
     from safeguards.store.reader import read_event_batches
 
@@ -303,9 +303,8 @@ def test_decisions_batch_takes_ids_merged_from_extra_as_the_engine_does(tmp_path
     """An id the store kept in ``extra`` (canonical column empty) is the event's, so it is the decision's too."""
     import pyarrow as pa
 
+    from safeguards import Engine
     from safeguards.backtest.sink import decisions_batch
-    from safeguards.core import Engine as CoreEngine
-    from safeguards.engine import Engine
     from safeguards.store.reader import arrow_batches, decode
 
     log = tmp_path / "head.jsonl"
@@ -322,7 +321,7 @@ def test_decisions_batch_takes_ids_merged_from_extra_as_the_engine_does(tmp_path
     batch = decode(arrow)
     engine = Engine(REFERENCE)
     expected = [engine.process_stored(e, f) for e, f in zip(batch.events, batch.fields)]
-    decided, _ = CoreEngine(REFERENCE).decide_columns(arrow, {})
+    decided, _ = Engine(REFERENCE).decide_columns(arrow, {})
     written = decisions_batch(arrow, decided, engine.identity).select(list(expected[0])).to_pylist()
     assert written == expected
     assert written[0]["event_id"] == "x0" and written[3]["event_id"] == "x3"

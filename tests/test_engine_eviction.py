@@ -1,10 +1,16 @@
-"""Eviction: long-finished orders leave the book, late events for them are stale, checkpoints keep it all."""
+"""Eviction: long-finished orders leave the book, late events for them are stale, checkpoints keep it all.
+
+The book is read through the checkpoint (``state()["book"]``: orders, the
+finished ones' queue, evicted ids, the eviction count; docs/ARCHITECTURE.md).
+"""
 
 from __future__ import annotations
 
 import json
 
-from safeguards.engine import Engine  # the Python engine: these tests read its book's internals (the core's eviction: tests/conformance, crates/safeguards-core/tests)
+from typing import Any
+
+from safeguards import Engine
 from tests.eventkit import S, Stream, kinds, policy_with, run, verdicts, working_order
 
 WINDOW = 60 * S
@@ -13,6 +19,11 @@ WINDOW = 60 * S
 def short_window(max_keys: int = 1000):
     """The reference policy with a 60 s dedup window (the retention of finished orders)."""
     return policy_with(idempotency={"window": "60s", "max_keys": max_keys})
+
+
+def book(eng: Engine) -> dict[str, Any]:
+    """The book's part of the checkpoint."""
+    return eng.state()["book"]
 
 
 def filled_order(s: Stream, order_id: str, group_id: str, qty: float = 10) -> list[dict]:
@@ -26,11 +37,11 @@ def test_book_stays_bounded_over_a_run_spanning_many_windows():
     for n in range(150):
         run(eng, filled_order(s, f"o{n}", f"g{n}"))
         eng.pop_alerts()
-        peak = max(peak, len(eng.book.orders))
-    assert eng.book.evictions > 100
+        peak = max(peak, len(book(eng)["orders"]))
+    assert book(eng)["evictions"] > 100
     assert peak <= 20  # about one window's worth (60 s / 4 events per order), never all 150
     assert len(eng.snapshot()["guards"]["hedging"]["groups"]) <= 20
-    assert len(eng.book._finished) <= 80
+    assert len(book(eng)["finished"]) <= 80
 
 
 def test_live_orders_are_never_evicted():
@@ -40,7 +51,7 @@ def test_live_orders_are_never_evicted():
     for n in range(60):
         run(eng, filled_order(s, f"o{n}", f"g{n}"))
     assert eng.order("live")["state"] == "new"
-    assert eng.order("o0") is None and eng.book.evictions > 0
+    assert eng.order("o0") is None and book(eng)["evictions"] > 0
 
 
 def test_an_event_for_a_finished_order_restarts_its_retention():
@@ -64,7 +75,7 @@ def evicted_o1() -> tuple[Engine, Stream]:
     run(eng, filled_order(s, "o1", "g1"))
     eng.pop_alerts()
     eng.advance(s.t + WINDOW + S)
-    assert eng.order("o1") is None and "o1" in eng.book.evicted
+    assert eng.order("o1") is None and "o1" in book(eng)["evicted"]
     s.t += WINDOW + 2 * S
     return eng, s
 
@@ -97,7 +108,7 @@ def test_evicted_ids_are_bounded_like_the_dedup_keys():
     s = Stream(step=S)
     for n in range(60):
         run(eng, filled_order(s, f"o{n}", f"g{n}"))
-    assert eng.book.evictions > 5 and len(eng.book.evicted) == 5
+    assert book(eng)["evictions"] > 5 and len(book(eng)["evicted"]) == 5
 
 
 def test_a_halted_group_keeps_its_state_when_its_orders_are_evicted():
@@ -121,7 +132,6 @@ def test_an_active_group_whose_orders_are_all_evicted_is_dropped():
     assert "g1" in eng.snapshot()["guards"]["hedging"]["groups"]
     eng.advance(s.t + WINDOW + S)
     assert "g1" not in eng.snapshot()["guards"]["hedging"]["groups"]
-    assert "g1" not in eng.escalation.groups
 
 
 def _feed(eng: Engine, events: list[dict]) -> list:
@@ -148,6 +158,5 @@ def test_state_round_trip_continues_eviction_identically():
         resumed = Engine.from_state(policy, json.loads(json.dumps(first.state())))
         assert head + _feed(resumed, events[split:]) == expected
         assert resumed.state() == whole.state()
-        assert resumed.book.evicted == whole.book.evicted and resumed.book.evictions == whole.book.evictions
-    assert whole.book.evictions > 0
+    assert book(whole)["evictions"] > 0
     assert any(d.get("rule") == "evicted_order" for d in expected if "verdict" in d)

@@ -12,7 +12,7 @@ event), and each row's dict is built by a small function
 generated per shape (a dict display with constant keys, the cheapest dict
 CPython makes). Keys keep the canonical order, and each event's shape comes
 along as the tuple of its canonical fields: what
-:meth:`~safeguards.engine.Engine.process_stored` takes in place of screening
+:meth:`~safeguards.core.Engine.process_stored` takes in place of screening
 the event again.
 """
 

@@ -107,26 +107,3 @@ def test_state_round_trip_keeps_buckets_and_the_bound():
     assert copy.process(dict(later)) == eng.process(dict(later))
     assert copy.snapshot()["guards"]["idempotency"] == eng.snapshot()["guards"]["idempotency"]
     assert copy.snapshot()["guards"]["idempotency"]["keys"] == 5
-
-
-def test_a_checkpoint_from_before_buckets_restores():
-    """Checkpoints written before keys were bucketed held one (key, time) ring: they still load.
-
-    The Python engine's own checkpoint format (the core refuses it: such journals are recovered by replay).
-    """
-    from safeguards.engine import Engine as PythonEngine
-
-    s = Stream()
-    eng = PythonEngine(policy_with(idempotency={"window": "10s"}))
-    new = s.broker("new", "o1", 0, 10)
-    run(eng, [s.intent("o1"), s.submit("o1"), new])
-    eng.pop_alerts()
-    state = eng.state()
-    guard = state["guards"]["idempotency"]
-    keys = [key for start, bucket in guard.pop("buckets") for key in bucket]
-    guard["ring_keys"], guard["ring_times"] = keys, [new["broker_ts"]] * len(keys)
-    copy = type(eng).from_state(eng.policy, state)
-    assert copy.process(dict(new))["verdict"] == "duplicate"
-    s.t = new["broker_ts"] + 11 * S
-    copy.process(s.quote())
-    assert copy.process(dict(new))["verdict"] == "stale"  # expired on time after the restore

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.eventkit import Stream, engine, kinds, policy_with, reference_policy, run, verdicts, working_order
+from tests.eventkit import Stream, engine, kinds, policy_with, run, verdicts, working_order
 
 
 def test_allowed_life_cycle_is_accepted_with_rule_ids():
@@ -266,19 +266,3 @@ def test_sessions_interleaved_any_way_each_find_exactly_their_own_gaps(data):
         outcomes += bulk.decide_stored(stretch, [tuple(f for f in FIELDS if f in e) for e in stretch])[0]
     assert [o[0] for o in outcomes] == ["accept"] * len(events)
     assert bulk.pop_alerts() == alerts
-
-
-def test_a_checkpoint_from_before_sessions_restores_as_one_session():
-    """Journals written before sessions existed hold only the last broker_seq per account: that is session None.
-
-    The Python engine's own checkpoint format (the core refuses it: such journals are recovered by replay).
-    """
-    from safeguards.engine import Engine as PythonEngine
-
-    eng = PythonEngine(reference_policy())
-    ordering = next(guard for guard in eng.guards if guard.name == "ordering")
-    ordering.restore({"last_broker_seq": {"default": 41}})
-    assert ordering.session is None and ordering.last_broker_seq == {"default": 41}
-    s = Stream()
-    _, alerts = run(eng, working_order(s, "o1", qty=1000) + _numbered(s, [42, 45]))
-    assert kinds(alerts) == ["sequence_gap"] and "from 42 to 45" in alerts[0]["detail"]
