@@ -7,14 +7,14 @@
 //! and the `max_keys` bound drops the oldest keys first. Expiry follows the engine's trusted broker
 //! time, never the stamp of the event at hand.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
 
 use serde_json::{Value, json};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::decision::{AlertKind, Guard, Outcome, Reason, Step, Verdict};
 use crate::event::{DEFAULT_ACCOUNT, Event, Field, FieldValue};
+use crate::fastmap::HashKeyed;
 use crate::policy::Tables;
 use crate::pyfmt::opt_repr;
 
@@ -22,27 +22,7 @@ use super::context::Ctx;
 
 const BUCKETS_PER_WINDOW: i64 = 64;
 
-/// The keys are hashes already: a map over them needs no second hash.
-#[derive(Default, Clone, Copy)]
-pub struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
-
-type KeyMap = HashMap<u64, u64, BuildHasherDefault<PassThrough>>;
+type KeyMap = HashKeyed<u64>;
 
 /// Canonical bytes of one field value (tagged, so values of different kinds never meet).
 fn push_value(bytes: &mut Vec<u8>, value: Option<FieldValue<'_>>) {
