@@ -8,6 +8,7 @@
 //! time, never the stamp of the event at hand.
 
 use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
 
 use serde_json::{Value, json};
 use xxhash_rust::xxh3::xxh3_64;
@@ -47,6 +48,18 @@ fn push_value(bytes: &mut Vec<u8>, value: Option<FieldValue<'_>>) {
             bytes.push(u8::from(flag));
         }
     }
+}
+
+/// A digest of the event's content: its present content fields and their values.
+fn fingerprint(bytes: &mut Vec<u8>, content_fields: &[Field], event: &Event) -> u64 {
+    bytes.clear();
+    for field in content_fields {
+        if let Some(value) = event.get(*field) {
+            bytes.push(*field as u8);
+            push_value(bytes, Some(value));
+        }
+    }
+    xxh3_64(bytes)
 }
 
 #[derive(Debug, Clone)]
@@ -125,15 +138,7 @@ impl Idempotency {
 
     /// A digest of the event's content: its present content fields and their values.
     pub fn fingerprint(&mut self, event: &Event) -> u64 {
-        let bytes = &mut self.scratch;
-        bytes.clear();
-        for field in &self.content_fields {
-            if let Some(value) = event.get(*field) {
-                bytes.push(*field as u8);
-                push_value(bytes, Some(value));
-            }
-        }
-        xxh3_64(bytes)
+        fingerprint(&mut self.scratch, &self.content_fields, event)
     }
 
     /// The step (broker and local events, first): a repeat is `duplicate`, a repeat with other content a conflict.
@@ -143,8 +148,12 @@ impl Idempotency {
         if self.expire_at.is_some_and(|at| i128::from(now) >= at) {
             self.expire(now);
         }
-        if let Some(known) = self.seen.get(&key).copied() {
-            if known == self.fingerprint(event) {
+        let vacant = match self.seen.entry(key) {
+            Entry::Occupied(known) => Err(*known.get()),
+            Entry::Vacant(vacant) => Ok(vacant),
+        };
+        if let Err(known) = vacant {
+            if known == fingerprint(&mut self.scratch, &self.content_fields, event) {
                 return Some(Outcome::fixed(
                     Verdict::Duplicate,
                     Guard::Idempotency,
@@ -182,8 +191,9 @@ impl Idempotency {
                     .saturating_sub(ctx.sink.time.offset.unwrap_or(0)),
             ),
         };
-        let fingerprint = self.fingerprint(event);
-        self.seen.insert(key, fingerprint);
+        if let Ok(vacant) = vacant {
+            vacant.insert(fingerprint(&mut self.scratch, &self.content_fields, event));
+        }
         if self.bucket_end.is_none_or(|end| i128::from(stamp) >= end) {
             self.open_bucket(stamp);
         }
