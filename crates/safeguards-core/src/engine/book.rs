@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-use crate::fastmap::{FastMap as HashMap, FastSet as HashSet};
+use crate::fastmap::{FastSet as HashSet, IdIndex};
 
 use serde_json::{Value, json};
 
@@ -153,7 +153,7 @@ impl Evicted {
 pub struct Orders {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    index: HashMap<Box<str>, u32>,
+    index: IdIndex,
     last: AtomicU32,
 }
 
@@ -165,6 +165,16 @@ enum Slot {
 }
 
 impl Slot {
+    /// The id of the order held, as bytes.
+    #[inline]
+    fn order_id(&self) -> Option<&[u8]> {
+        match self {
+            Slot::Free => None,
+            Slot::Live(order) => Some(order.order_id.as_bytes()),
+            Slot::Packed(packed) => Some(packed.order_id_bytes()),
+        }
+    }
+
     fn born(&self) -> Option<u64> {
         match self {
             Slot::Free => None,
@@ -194,6 +204,15 @@ impl Clone for Orders {
 }
 
 impl Orders {
+    /// Orders indexed by another hash of their ids (tests force collisions with it).
+    #[cfg(test)]
+    fn with_hash(hash: fn(&str) -> u64) -> Orders {
+        Orders {
+            index: IdIndex::with_hash(hash),
+            ..Orders::default()
+        }
+    }
+
     fn find(&self, order_id: &str) -> Option<u32> {
         let last = self.last.load(Relaxed);
         if let Some(Slot::Live(order)) = self.slots.get(last as usize)
@@ -201,7 +220,10 @@ impl Orders {
         {
             return Some(last);
         }
-        let slot = *self.index.get(order_id)?;
+        let slots = &self.slots;
+        let slot = self.index.get(order_id, |slot| {
+            slots.get(slot as usize).and_then(Slot::order_id)
+        })?;
         self.last.store(slot, Relaxed);
         Some(slot)
     }
@@ -210,6 +232,15 @@ impl Orders {
     pub fn get(&self, order_id: &str) -> Option<Cow<'_, Order>> {
         let slot = self.find(order_id)?;
         self.slots[slot as usize].read(slot)
+    }
+
+    /// The order's group id, live or packed, without a copy.
+    pub fn group_id(&self, order_id: &str) -> Option<&str> {
+        match &self.slots[self.find(order_id)? as usize] {
+            Slot::Free => None,
+            Slot::Live(order) => order.group_id.as_deref(),
+            Slot::Packed(packed) => packed.group_id(),
+        }
     }
 
     /// The order's (qty, cum_qty), live or packed, without a copy.
@@ -312,7 +343,7 @@ impl Orders {
             }
         };
         order.slot = slot;
-        self.index.insert(order.order_id.as_str().into(), slot);
+        self.index.insert(&order.order_id, slot);
         self.slots[slot as usize] = Slot::Live(Box::new(order));
         slot
     }
@@ -350,7 +381,7 @@ impl Orders {
             Slot::Live(order) => *order,
             Slot::Packed(packed) => packed.unpack(slot),
         };
-        self.index.remove(order.order_id.as_str());
+        self.index.remove(&order.order_id, slot);
         self.free.push(slot);
         Some(order)
     }
@@ -474,8 +505,8 @@ impl Book {
 
     pub fn group_of_order(&self, order_id: Option<&str>) -> Option<String> {
         order_id
-            .and_then(|id| self.orders.get(id))
-            .and_then(|order| order.group_id.clone())
+            .and_then(|id| self.orders.group_id(id))
+            .map(str::to_string)
     }
 
     /// Drop the orders finished before `horizon`; returns them, so the guards forget what served only them.
@@ -623,7 +654,7 @@ mod checkpointing {
 
 #[cfg(test)]
 mod tests {
-    use super::{Book, Finished, Order};
+    use super::{Book, Finished, Order, Orders};
     use crate::policy::State;
 
     fn order(id: &str) -> Order {
@@ -702,5 +733,48 @@ mod tests {
             .map(|order| order.order_id.clone())
             .collect();
         assert_eq!(held, ["o9999", "o9998", "o9997", "o9996"]); // the held orders keep their entries
+    }
+
+    /// The same book whatever the hash: every id colliding, some colliding, none.
+    #[test]
+    fn colliding_hashes_leave_the_book_right() {
+        let hashes: [fn(&str) -> u64; 3] =
+            [|_| 7, |id| id.len() as u64 % 3, crate::fastmap::id_hash];
+        for hash in hashes {
+            let mut book = Book::new(i64::MAX, 1_000);
+            book.orders = Orders::with_hash(hash);
+            book.max_orders = 40;
+            let mut held: Vec<String> = Vec::new();
+            for n in 0..200 {
+                let id = format!("o{}", n * 7 % 101);
+                if book.orders.contains_key(&id) {
+                    // finished and packed, then read back through the index
+                    let order = book.orders.get_mut(&id).unwrap();
+                    order.done_at = Some(n);
+                    book.orders.pack(&id);
+                    assert_eq!(book.orders.get(&id).unwrap().order_id, id);
+                    if n % 3 == 0 {
+                        assert_eq!(book.orders.remove(&id).unwrap().order_id, id);
+                        held.retain(|other| *other != id);
+                    }
+                } else {
+                    book.insert(order(&id));
+                    held.push(id.clone());
+                }
+                for gone in book.evict_overflow() {
+                    held.retain(|other| *other != gone.order_id);
+                }
+                assert_eq!(book.orders.len(), held.len());
+                for id in &held {
+                    assert_eq!(book.orders.get(id).unwrap().order_id, *id);
+                }
+                for n in 0..101 {
+                    let id = format!("o{n}");
+                    assert_eq!(book.orders.contains_key(&id), held.contains(&id), "{id}");
+                }
+            }
+            let in_order = book.in_order();
+            assert_eq!(ids(in_order.iter().map(|order| &**order)), held);
+        }
     }
 }

@@ -75,17 +75,18 @@ impl Hedging {
         let (Some(symbol), Some(broker_ts)) = (event.symbol.as_ref(), event.broker_ts) else {
             return recorded;
         };
-        if let Some(quote) = self.quotes.get(symbol)
-            && quote.broker_ts > broker_ts
-        {
-            return recorded;
-        }
         let quote = Quote {
             bid_qty: event.bid_qty.unwrap_or(Num::ZERO),
             ask_qty: event.ask_qty.unwrap_or(Num::ZERO),
             broker_ts,
         };
-        self.quotes.insert(symbol.clone(), quote);
+        match self.quotes.get_mut(symbol.as_str()) {
+            Some(held) if held.broker_ts > broker_ts => {}
+            Some(held) => *held = quote,
+            None => {
+                self.quotes.insert(symbol.clone(), quote);
+            }
+        }
         recorded
     }
 
@@ -233,10 +234,12 @@ impl Hedging {
     /// After an intent is recorded: its group counts it, a hedge its depth and the attempt, a leg joins the legs.
     pub fn after_intent(&mut self, book: &mut Book, event: &Event) -> Step {
         let order = book.orders.get_mut(event.order_id.as_deref()?)?;
-        let group = self
-            .groups
-            .entry(order.group_id.clone().unwrap_or_default())
-            .or_default();
+        let group_id = order.group_id.as_deref().unwrap_or_default();
+        if !self.groups.contains_key(group_id) {
+            self.groups
+                .insert(group_id.to_string(), HedgeGroup::default());
+        }
+        let group = self.groups.get_mut(group_id)?;
         group.members += 1;
         match order.role {
             Some(Role::Hedge) => {

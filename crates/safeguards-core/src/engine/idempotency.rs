@@ -7,14 +7,15 @@
 //! and the `max_keys` bound drops the oldest keys first. Expiry follows the engine's trusted broker
 //! time, never the stamp of the event at hand.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
 
 use serde_json::{Value, json};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::decision::{AlertKind, Guard, Outcome, Reason, Step, Verdict};
 use crate::event::{DEFAULT_ACCOUNT, Event, Field, FieldValue};
+use crate::fastmap::HashKeyed;
 use crate::policy::Tables;
 use crate::pyfmt::opt_repr;
 
@@ -22,27 +23,7 @@ use super::context::Ctx;
 
 const BUCKETS_PER_WINDOW: i64 = 64;
 
-/// The keys are hashes already: a map over them needs no second hash.
-#[derive(Default, Clone, Copy)]
-pub struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
-
-type KeyMap = HashMap<u64, u64, BuildHasherDefault<PassThrough>>;
+type KeyMap = HashKeyed<u64>;
 
 /// Canonical bytes of one field value (tagged, so values of different kinds never meet).
 fn push_value(bytes: &mut Vec<u8>, value: Option<FieldValue<'_>>) {
@@ -67,6 +48,18 @@ fn push_value(bytes: &mut Vec<u8>, value: Option<FieldValue<'_>>) {
             bytes.push(u8::from(flag));
         }
     }
+}
+
+/// A digest of the event's content: its present content fields and their values.
+fn fingerprint(bytes: &mut Vec<u8>, content_fields: &[Field], event: &Event) -> u64 {
+    bytes.clear();
+    for field in content_fields {
+        if let Some(value) = event.get(*field) {
+            bytes.push(*field as u8);
+            push_value(bytes, Some(value));
+        }
+    }
+    xxh3_64(bytes)
 }
 
 #[derive(Debug, Clone)]
@@ -145,15 +138,7 @@ impl Idempotency {
 
     /// A digest of the event's content: its present content fields and their values.
     pub fn fingerprint(&mut self, event: &Event) -> u64 {
-        let bytes = &mut self.scratch;
-        bytes.clear();
-        for field in &self.content_fields {
-            if let Some(value) = event.get(*field) {
-                bytes.push(*field as u8);
-                push_value(bytes, Some(value));
-            }
-        }
-        xxh3_64(bytes)
+        fingerprint(&mut self.scratch, &self.content_fields, event)
     }
 
     /// The step (broker and local events, first): a repeat is `duplicate`, a repeat with other content a conflict.
@@ -163,8 +148,12 @@ impl Idempotency {
         if self.expire_at.is_some_and(|at| i128::from(now) >= at) {
             self.expire(now);
         }
-        if let Some(known) = self.seen.get(&key).copied() {
-            if known == self.fingerprint(event) {
+        let vacant = match self.seen.entry(key) {
+            Entry::Occupied(known) => Err(*known.get()),
+            Entry::Vacant(vacant) => Ok(vacant),
+        };
+        if let Err(known) = vacant {
+            if known == fingerprint(&mut self.scratch, &self.content_fields, event) {
                 return Some(Outcome::fixed(
                     Verdict::Duplicate,
                     Guard::Idempotency,
@@ -202,8 +191,9 @@ impl Idempotency {
                     .saturating_sub(ctx.sink.time.offset.unwrap_or(0)),
             ),
         };
-        let fingerprint = self.fingerprint(event);
-        self.seen.insert(key, fingerprint);
+        if let Ok(vacant) = vacant {
+            vacant.insert(fingerprint(&mut self.scratch, &self.content_fields, event));
+        }
         if self.bucket_end.is_none_or(|end| i128::from(stamp) >= end) {
             self.open_bucket(stamp);
         }

@@ -95,9 +95,12 @@ impl Intents {
         order.qty = event.qty;
         order.has_intent = true;
         if let Some(ack_ns) = tables.ack_ns {
-            let order_id = order.order_id.clone();
-            ctx.sink
-                .arm(&mut order.ack_deadline, ack_ns, Deadline::Ack, &order_id);
+            ctx.sink.arm(
+                &mut order.ack_deadline,
+                ack_ns,
+                Deadline::Ack,
+                &order.order_id,
+            );
         }
         ctx.book.insert(order);
         accept("intent_recorded", Reason::IntentRecorded)

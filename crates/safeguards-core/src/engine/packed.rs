@@ -74,6 +74,23 @@ impl Packed {
         Reader::new(&self.bytes).text()
     }
 
+    /// The order id's bytes, read without unpacking nor checking UTF-8 (the index compares them).
+    pub fn order_id_bytes(&self) -> &[u8] {
+        let mut input = Reader::new(&self.bytes);
+        let len = input.varint() as usize;
+        &self.bytes[input.at..input.at + len]
+    }
+
+    /// The group id, read without unpacking (it comes second).
+    pub fn group_id(&self) -> Option<&str> {
+        let mut input = Reader::new(&self.bytes);
+        input.text();
+        match input.varint() as usize {
+            0 => None,
+            len => Some(input.str_of(len - 1)),
+        }
+    }
+
     /// (qty, cum_qty), read without unpacking: what a group's balance needs of each leg.
     pub fn quantities(&self) -> (Option<Num>, Num) {
         let mut input = Reader::new(&self.bytes);
@@ -318,6 +335,8 @@ mod tests {
         order.slot = 5;
         let packed = Packed::pack(&order);
         assert_eq!(packed.order_id(), "O-1-é");
+        assert_eq!(packed.order_id_bytes(), "O-1-é".as_bytes());
+        assert_eq!(packed.group_id(), Some("G-7"));
         let (qty, cum_qty) = packed.quantities();
         assert_eq!(
             (qty.map(Num::as_f64), cum_qty.as_f64()),
@@ -332,6 +351,8 @@ mod tests {
 
         let bare = Order::new(String::new(), State(0), None);
         assert!(same(&bare, &Packed::pack(&bare).unpack(0)));
+        assert_eq!(Packed::pack(&bare).group_id(), None);
+        assert_eq!(Packed::pack(&bare).order_id_bytes(), b"");
     }
 
     #[test]

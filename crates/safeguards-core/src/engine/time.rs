@@ -1,6 +1,6 @@
 //! Broker time and timers as data: (deadline, what) in a heap, fired as broker time passes them.
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
@@ -41,31 +41,14 @@ pub enum Timer {
     },
 }
 
-#[derive(Debug, Clone)]
+/// A timer's place in the heap, in (deadline, scheduling) order; its work is held apart, in a
+/// slot of [`Time`]'s, so the heap moves small entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Scheduled {
     at: i64,
+    /// Unique: the order is (at, count), the slot never decides it.
     count: u64,
-    timer: Timer,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.count) == (other.at, other.count)
-    }
-}
-
-impl Eq for Scheduled {}
-
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.at, self.count).cmp(&(other.at, other.count))
-    }
+    slot: u32,
 }
 
 /// Broker time (only forward), the estimated clock offset, and the timers.
@@ -76,6 +59,9 @@ pub struct Time {
     /// Estimated recv_ts - broker_ts of the current session; None until known.
     pub offset: Option<i64>,
     timers: BinaryHeap<Reverse<Scheduled>>,
+    /// Each scheduled timer's work, by slot; None: a free slot.
+    work: Vec<Option<Timer>>,
+    free: Vec<u32>,
     count: u64,
     /// Timers held after the last [`Time::sweep`]: the next sweep waits until the heap doubles.
     swept: usize,
@@ -87,14 +73,24 @@ impl Time {
     /// Run `timer` once broker time passes `at`. Timers are never cancelled, only found moot.
     pub fn schedule(&mut self, at: i64, timer: Timer) {
         self.count += 1;
-        self.timers.push(Reverse(Scheduled {
-            at,
-            count: self.count,
-            timer,
-        }));
+        self.hold(at, self.count, timer);
         if self.wake_at.is_none_or(|wake| at < wake) {
             self.wake_at = Some(at);
         }
+    }
+
+    fn hold(&mut self, at: i64, count: u64, timer: Timer) {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.work[slot as usize] = Some(timer);
+                slot
+            }
+            None => {
+                self.work.push(Some(timer));
+                u32::try_from(self.work.len() - 1).expect("at most u32::MAX timers are held")
+            }
+        };
+        self.timers.push(Reverse(Scheduled { at, count, slot }));
     }
 
     /// The earliest timer due before `now`, taken off the heap.
@@ -104,7 +100,10 @@ impl Time {
             .peek()
             .is_some_and(|Reverse(first)| first.at < now)
         {
-            return self.timers.pop().map(|Reverse(due)| (due.at, due.timer));
+            let Reverse(due) = self.timers.pop()?;
+            let timer = self.work[due.slot as usize].take()?;
+            self.free.push(due.slot);
+            return Some((due.at, timer));
         }
         None
     }
@@ -117,7 +116,18 @@ impl Time {
         if self.timers.len() <= 2 * self.swept + 1024 {
             return;
         }
-        self.timers.retain(|Reverse(due)| !moot(&due.timer));
+        let Time {
+            timers, work, free, ..
+        } = self;
+        timers.retain(|Reverse(due)| {
+            let slot = due.slot as usize;
+            if work[slot].as_ref().is_some_and(|timer| !moot(timer)) {
+                return true;
+            }
+            work[slot] = None;
+            free.push(due.slot);
+            false
+        });
         self.swept = self.timers.len();
     }
 
@@ -265,10 +275,10 @@ mod checkpointing {
             timers.sort();
             let timers: Vec<Value> = timers
                 .into_iter()
-                .map(|due| {
+                .filter_map(|due| {
                     let mut row = vec![json!(due.at), json!(due.count)];
-                    row.extend(timer_json(&due.timer));
-                    Value::Array(row)
+                    row.extend(timer_json(self.work[due.slot as usize].as_ref()?));
+                    Some(Value::Array(row))
                 })
                 .collect();
             json!({"now": self.now, "offset": self.offset, "count": self.count, "timers": timers})
@@ -286,12 +296,8 @@ mod checkpointing {
                 let (Some(at), Some(count)) = (row.first(), row.get(1)) else {
                     return Err(bad("timer"));
                 };
-                let due = Scheduled {
-                    at: int(at, "timer")?,
-                    count: uint(count, "timer")?,
-                    timer: timer(&row[2..])?,
-                };
-                time.timers.push(Reverse(due));
+                let (at, count) = (int(at, "timer")?, uint(count, "timer")?);
+                time.hold(at, count, timer(&row[2..])?);
             }
             Ok(time)
         }
