@@ -44,6 +44,39 @@ def loads(raw: bytes) -> Any:
         raise ValueError("nested too deeply to be an event (an event is a flat object)") from None
 
 
+def has_lone_surrogate(text: str) -> bool:
+    """True if `text` holds half of a character (an escape such as ``\\ud800`` without its pair): not text UTF-8 can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def lone_surrogate_field(raw: bytes, event: dict[str, Any]) -> str | None:
+    """The first field of `event` (read from `raw`) whose name or text holds a lone surrogate; None if none does.
+
+    orjson refuses lone surrogates, so they come only from json's reading of an
+    escape or of non-ASCII bytes: a line with neither is not looked into.
+    """
+    if b"\\u" not in raw and raw.isascii():
+        return None
+    for name, value in event.items():
+        if has_lone_surrogate(name) or _holds_lone_surrogate(value):
+            return name.encode("ascii", "backslashreplace").decode("ascii")
+    return None
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    if type(value) is str:
+        return has_lone_surrogate(value)
+    if type(value) is dict:
+        return any(has_lone_surrogate(key) or _holds_lone_surrogate(item) for key, item in value.items())
+    if type(value) is list:
+        return any(_holds_lone_surrogate(item) for item in value)
+    return False
+
+
 def _exact(event: dict[str, Any]) -> bool:
     """True if orjson surely read this flat object as json does: no float out of its int range, nothing nested.
 

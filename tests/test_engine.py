@@ -59,6 +59,18 @@ def test_invalid_reason_names_the_field_and_engine_goes_on():
     assert decisions[4]["verdict"] == "accept"
 
 
+def test_a_lone_surrogate_is_invalid_not_an_exception():
+    s = Stream()
+    eng = engine()
+    bad = s.broker("partial_fill", "o1", 4, 6)
+    bad["order_id"] = "o1\ud800"
+    odd_key = {**s.broker("partial_fill", "o1", 4, 6), "\udfff": "x"}  # not a canonical field: left alone
+    decisions, _ = run(eng, working_order(s) + [bad, odd_key])
+    assert decisions[3]["verdict"] == "invalid" and "'order_id'" in decisions[3]["reason"]
+    assert "unpaired surrogate" in decisions[3]["reason"]
+    assert decisions[4]["verdict"] == "accept"
+
+
 def test_rfc3339_timestamps_are_accepted():
     eng = engine()
     decision = eng.process({"source": "market", "type": "quote", "symbol": "SPX", "bid_px": 1, "bid_qty": 1,

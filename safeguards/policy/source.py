@@ -16,6 +16,7 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
 from ..errors import Location, PolicyError, Problem
+from ..jsonlines import has_lone_surrogate
 from . import yaml_mistakes
 
 Path = tuple[str | int, ...]
@@ -129,7 +130,7 @@ class _Builder:
                 self._report("only plain keys are allowed here (no merge keys, lists or mappings as keys)", key_location)
                 continue
             key = key_node.value
-            if _has_surrogate(key):
+            if has_lone_surrogate(key):
                 self._report(_SURROGATE, key_location)
                 continue
             if key in first_seen:
@@ -156,7 +157,7 @@ class _Builder:
             self._report(f"'{node.value}' is not a usable number here; write a finite number", self.source.values[path])
             self.source.unreadable.add(path)
             return None
-        if isinstance(value, str) and _has_surrogate(value):
+        if isinstance(value, str) and has_lone_surrogate(value):
             self._report(_SURROGATE, self.source.values[path])
             self.source.unreadable.add(path)
             return None
@@ -172,14 +173,6 @@ class _Builder:
 
 _SURROGATE = ("this text holds an unpaired surrogate (an escape such as \\ud800 that is half of a character); "
               "write the character itself")
-
-
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def _too_deep(text: str, path: str, source: SourceMap) -> Problem | None:

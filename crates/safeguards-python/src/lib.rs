@@ -35,12 +35,18 @@ fn parse_rfc3339(text: &str) -> PyResult<i128> {
         .map_err(|error| PyValueError::new_err(timestamp_error(&error, text)))
 }
 
+const LONE_SURROGATE: &str = "text with an unpaired surrogate (half of a character)";
+
 /// A Python value as the screen sees it: by its exact type.
 fn raw(value: &Bound<'_, PyAny>) -> PyResult<Raw> {
     if value.is_none() {
         Ok(Raw::None)
     } else if value.is_exact_instance_of::<PyString>() {
-        Ok(Raw::Str(value.cast::<PyString>()?.to_str()?.to_owned()))
+        // A str holding a lone surrogate is not text Rust can hold: the screen refuses it by that name.
+        Ok(match value.cast::<PyString>()?.to_str() {
+            Ok(text) => Raw::Str(text.to_owned()),
+            Err(_) => Raw::Other(LONE_SURROGATE.into()),
+        })
     } else if value.is_exact_instance_of::<PyBool>() {
         Ok(Raw::Bool(value.is_truthy()?))
     } else if value.is_exact_instance_of::<PyInt>() {
@@ -61,7 +67,10 @@ fn items(event: &Bound<'_, PyDict>) -> PyResult<Vec<(Field, Raw)>> {
         if !key.is_exact_instance_of::<PyString>() {
             continue;
         }
-        if let Some(field) = Field::from_name(key.cast::<PyString>()?.to_str()?) {
+        let Ok(name) = key.cast::<PyString>()?.to_str() else {
+            continue; // a key with a lone surrogate names no canonical field
+        };
+        if let Some(field) = Field::from_name(name) {
             found.push((field, raw(&value)?));
         }
     }
