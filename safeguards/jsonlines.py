@@ -62,7 +62,7 @@ def lone_surrogate_field(raw: bytes, event: dict[str, Any]) -> str | None:
     if b"\\u" not in raw and raw.isascii():
         return None
     for name, value in event.items():
-        if has_lone_surrogate(name) or _holds_lone_surrogate(value):
+        if _holds_lone_surrogate(name) or _holds_lone_surrogate(value):
             return name.encode("ascii", "backslashreplace").decode("ascii")
     return None
 
@@ -71,7 +71,7 @@ def _holds_lone_surrogate(value: Any) -> bool:
     if type(value) is str:
         return has_lone_surrogate(value)
     if type(value) is dict:
-        return any(has_lone_surrogate(key) or _holds_lone_surrogate(item) for key, item in value.items())
+        return any(_holds_lone_surrogate(key) or _holds_lone_surrogate(item) for key, item in value.items())
     if type(value) is list:
         return any(_holds_lone_surrogate(item) for item in value)
     return False
