@@ -197,6 +197,39 @@ def test_rows_the_store_should_never_hold_are_decided_as_the_dict_path_decides_t
     assert {d["event_id"] for d in written} >= {"5", "2.5", "True", "[1, 'a']", "{'k': None}", "moved"}
 
 
+@pytest.mark.parametrize("name, kind", [
+    ("seq", pa.float64()), ("seq", pa.int32()), ("broker_ts", pa.float64()), ("qty", pa.int64()),
+    ("qty", pa.string()), ("account", pa.large_string()), ("order_id", pa.large_string()),
+    ("side", pa.string()), ("poss_dup", pa.int64()), ("event_id", pa.int64()),
+])
+def test_a_column_of_another_type_is_read_as_the_dict_path_reads_its_values(tmp_path, name, kind):
+    """The typed path reads a column only when its type fits the field; any other column's rows go to the screen."""
+    batch = _sample_batch(tmp_path)
+    index = batch.schema.get_field_index(name)
+    values = batch.column(index)
+    if pa.types.is_dictionary(values.type):
+        values = values.cast(values.type.value_type)
+    if name == "event_id":
+        values = pa.array([None if v is None else n for n, v in enumerate(values.to_pylist())], kind)
+    elif name == "poss_dup":
+        values = pa.array([n % 3 if n % 5 else None for n in range(batch.num_rows)], kind)
+    elif pa.types.is_string(kind) and not pa.types.is_string(values.type):
+        values = pa.array([None if v is None else str(v) for v in values.to_pylist()], kind)
+    else:
+        values = values.cast(kind, safe=False)
+    batch = batch.set_column(index, name, values)
+
+    decided, alerts = CoreEngine(REFERENCE).decide_columns(batch, {})
+    dicts = decode(batch)
+    engine = CoreEngine(REFERENCE)
+    engine.use_session(1)
+    outcomes, groups = engine.decide_stored(dicts.events, dicts.fields)
+    got = decided.select(["verdict", "guard", "rule", "reason"]).to_pylist()
+    assert [tuple(row.values()) for row in got] == [tuple(o) for o in outcomes]
+    assert decided.column("group_id").to_pylist() == groups
+    assert alerts.to_pylist() == [{**alert, "ingest_id": 1} for alert in engine.pop_alerts()]
+
+
 def test_a_batch_it_cannot_read_is_an_engine_error_naming_the_column(tmp_path):
     from safeguards.errors import EngineError
 

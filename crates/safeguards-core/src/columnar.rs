@@ -35,7 +35,7 @@ use serde_json::Value;
 
 use crate::decision::{Alert, Outcome, Reason, Rule};
 use crate::engine::Engine;
-use crate::event::{Event, EventType, Field, Role, Side, Source};
+use crate::event::{Event, EventType, Field, Kind, Role, Side, Source};
 use crate::num::Num;
 use crate::pyfmt::{float_repr, str_repr};
 use crate::screen::{Raw, screen};
@@ -78,6 +78,7 @@ pub fn decide_columns(
     let mut out = Out::new(rows, columns.extra.is_some());
     let mut alerts = Alerts::default();
     let mut event = Event::new(EventType::Quote, 0);
+    let mut spare = Spare::default();
     let mut start = 0;
     while start < rows {
         let log = columns.log(start);
@@ -90,7 +91,7 @@ pub fn decide_columns(
             engine.use_session(&SessionKey::Int(log), traits);
         }
         for row in start..stop {
-            columns.decide_row(engine, row, &mut event, &mut out)?;
+            columns.decide_row(engine, row, &mut event, &mut spare, &mut out)?;
         }
         alerts.extend(engine.pop_alerts(), log);
         start = stop;
@@ -186,13 +187,16 @@ impl<'a> Texts<'a> {
     }
 
     fn get(&self, row: usize) -> Option<&'a str> {
-        if self.is_null(row) {
-            return None;
-        }
-        Some(match &self.keys {
+        (!self.is_null(row)).then(|| self.value(row))
+    }
+
+    /// The row's text, the row known to hold one.
+    #[inline]
+    fn value(&self, row: usize) -> &'a str {
+        match &self.keys {
             Some(keys) => self.values.get(keys[row]),
             None => self.values.get(row),
-        })
+        }
     }
 }
 
@@ -268,6 +272,73 @@ impl<'a> Column<'a> {
             Cell::Text(text) => Raw::Str(text.to_owned()),
         }
     }
+
+    /// Whether the typed path reads this column as `field`'s values (an absent column holds none to read).
+    fn fits(&self, field: Field) -> bool {
+        matches!(
+            (field.kind(), self),
+            (_, Column::Absent)
+                | (
+                    Kind::Int | Kind::Timestamp,
+                    Column::Int(_) | Column::Int32(_)
+                )
+                | (
+                    Kind::Number,
+                    Column::Int(_) | Column::Int32(_) | Column::Float(_)
+                )
+                | (Kind::Str, Column::Text(_))
+                | (Kind::Bool, Column::Bool(_))
+        )
+    }
+
+    /// The validity of the column's rows (None: every row holds a value, or none does when absent).
+    fn nulls(&self) -> Option<&NullBuffer> {
+        match self {
+            Column::Absent => None,
+            Column::Int(array) => array.nulls(),
+            Column::Int32(array) => array.nulls(),
+            Column::Float(array) => array.nulls(),
+            Column::Bool(array) => array.nulls(),
+            Column::Text(texts) => texts.nulls.as_ref(),
+        }
+    }
+
+    // The typed path's readers: the row holds a value and the column fits its field (see `fits`).
+
+    #[inline]
+    fn int(&self, row: usize) -> i64 {
+        match self {
+            Column::Int(array) => array.value(row),
+            Column::Int32(array) => i64::from(array.value(row)),
+            _ => 0,
+        }
+    }
+
+    #[inline]
+    fn num(&self, row: usize) -> Num {
+        match self {
+            Column::Float(array) => Num::Float(array.value(row)),
+            Column::Int(array) => Num::Int(array.value(row)),
+            Column::Int32(array) => Num::Int(i64::from(array.value(row))),
+            _ => Num::Int(0),
+        }
+    }
+
+    #[inline]
+    fn text(&self, row: usize) -> &'a str {
+        match self {
+            Column::Text(texts) => texts.value(row),
+            _ => "",
+        }
+    }
+
+    #[inline]
+    fn flag(&self, row: usize) -> bool {
+        match self {
+            Column::Bool(array) => array.value(row),
+            _ => false,
+        }
+    }
 }
 
 fn unreadable(name: &str, kind: &DataType) -> ColumnError {
@@ -330,6 +401,10 @@ struct Columns<'a> {
     types: Closed<EventType>,
     /// Per event type (by index), the mask of the fields it requires.
     required: [u32; EventType::COUNT],
+    /// Per row, the mask of the canonical fields it holds a value for (read column by column, once).
+    present: Vec<u32>,
+    /// The mask of the fields whose columns the typed path reads; a row holding any other goes to the screen.
+    fits: u32,
 }
 
 impl<'a> Columns<'a> {
@@ -372,7 +447,23 @@ impl<'a> Columns<'a> {
                 required[kind as usize] = mask(kind.required());
             }
         }
+        let mut present = vec![0u32; batch.num_rows()];
+        let mut fits = 0u32;
+        for (&field, column) in Field::ALL.iter().zip(&fields) {
+            let bit = 1u32 << field as u32;
+            if column.fits(field) {
+                fits |= bit;
+            }
+            match (column, column.nulls()) {
+                (Column::Absent, _) => {}
+                (_, None) => present.iter_mut().for_each(|row| *row |= bit),
+                // Most columns hold values in a few rows (their event types'): visit only those.
+                (_, Some(nulls)) => nulls.valid_indices().for_each(|row| present[row] |= bit),
+            }
+        }
         Ok(Columns {
+            present,
+            fits,
             sources: Closed::new(&fields[Field::Source as usize], Source::from_name),
             types: Closed::new(&fields[Field::Type as usize], EventType::from_name),
             fields,
@@ -403,6 +494,7 @@ impl<'a> Columns<'a> {
         engine: &mut Engine,
         row: usize,
         event: &mut Event,
+        spare: &mut Spare,
         out: &mut Out,
     ) -> Result<(), ColumnError> {
         let extras = match self.extra.as_ref().and_then(|texts| texts.get(row)) {
@@ -413,7 +505,7 @@ impl<'a> Columns<'a> {
             })?,
             None => Vec::new(),
         };
-        if extras.is_empty() && self.typed(row, event) {
+        if extras.is_empty() && self.typed(row, event, spare) {
             let decided = engine.decide(event);
             out.push_ids(event.event_id.as_deref(), event.order_id.as_deref());
             out.push(decided.seq, decided.group_id.as_deref(), &decided.outcome);
@@ -467,40 +559,31 @@ impl<'a> Columns<'a> {
     }
 
     /// Type the row straight into `event` when it plainly passes the screen; false sends it to the screen.
-    fn typed(&self, row: usize, event: &mut Event) -> bool {
+    fn typed(&self, row: usize, event: &mut Event, spare: &mut Spare) -> bool {
+        let present = self.present[row];
+        if present & !self.fits != 0 {
+            return false;
+        }
         let Some(kind) = self.kind(row) else {
             return false;
         };
-        let fields = &self.fields;
-        let mut present = mask(&[Field::Source, Field::Type]);
-        let mut ok = true;
-        let mut int = |field: Field| match fields[field as usize].cell(row) {
-            Cell::Absent => None,
-            Cell::Int(value) => {
-                present |= 1 << field as u32;
-                Some(value)
-            }
-            _ => {
-                ok = false;
-                None
-            }
-        };
+        let required = self.required[kind as usize];
+        if present & required != required {
+            return false;
+        }
+        let has = |field: Field| present & (1 << field as u32) != 0;
+        let column = |field: Field| &self.fields[field as usize];
+        let int = |field: Field| has(field).then(|| column(field).int(row));
         event.seq = int(Field::Seq);
         event.broker_ts = int(Field::BrokerTs);
-        let recv_ts = int(Field::RecvTs);
+        event.recv_ts = int(Field::RecvTs).unwrap_or(0);
         event.broker_seq = int(Field::BrokerSeq);
-        event.recv_ts = recv_ts.unwrap_or(0);
+        let mut ok = true;
         let mut num = |field: Field| {
-            let value = match fields[field as usize].cell(row) {
-                Cell::Absent => return None,
-                Cell::Float(value) => Num::Float(value),
-                Cell::Int(value) => Num::Int(value),
-                _ => {
-                    ok = false;
-                    return None;
-                }
-            };
-            present |= 1 << field as u32;
+            if !has(field) {
+                return None;
+            }
+            let value = column(field).num(row);
             let number = value.as_f64();
             if !number.is_finite() || (number < 0.0 && field.is_quantity()) {
                 ok = false;
@@ -517,52 +600,39 @@ impl<'a> Columns<'a> {
         event.bid_qty = num(Field::BidQty);
         event.ask_px = num(Field::AskPx);
         event.ask_qty = num(Field::AskQty);
-        let mut text =
-            |field: Field, slot: &mut Option<String>| match fields[field as usize].cell(row) {
-                Cell::Absent => *slot = None,
-                Cell::Text(value) => {
-                    present |= 1 << field as u32;
-                    put(slot, value);
-                }
-                _ => ok = false,
-            };
-        text(Field::EventId, &mut event.event_id);
-        text(Field::Account, &mut event.account);
-        text(Field::OrderId, &mut event.order_id);
-        text(Field::BrokerOrderId, &mut event.broker_order_id);
-        text(Field::GroupId, &mut event.group_id);
-        text(Field::Leg, &mut event.leg);
-        text(Field::ParentId, &mut event.parent_id);
-        text(Field::Symbol, &mut event.symbol);
-        let mut choice = |field: Field| match fields[field as usize].cell(row) {
-            Cell::Absent => Ok(None),
-            Cell::Text(value) => {
-                present |= 1 << field as u32;
-                Ok(Some(value))
+        // A text the row lacks keeps its buffer for the next row that holds one (no allocation per row).
+        let mut text = |index: usize, field: Field, slot: &mut Option<String>| {
+            if has(field) {
+                let held = slot.get_or_insert_with(|| std::mem::take(&mut spare.0[index]));
+                held.clear();
+                held.push_str(column(field).text(row));
+            } else if let Some(held) = slot.take() {
+                spare.0[index] = held;
             }
-            _ => Err(()),
         };
-        let (Ok(role), Ok(side)) = (choice(Field::Role), choice(Field::Side)) else {
-            return false;
-        };
-        event.role = role.and_then(Role::from_name);
-        event.side = side.and_then(Side::from_name);
-        event.poss_dup = match fields[Field::PossDup as usize].cell(row) {
-            Cell::Absent => None,
-            Cell::Bool(flag) => {
-                present |= 1 << Field::PossDup as u32;
-                Some(flag)
-            }
-            _ => return false,
-        };
+        text(0, Field::EventId, &mut event.event_id);
+        text(1, Field::Account, &mut event.account);
+        text(2, Field::OrderId, &mut event.order_id);
+        text(3, Field::BrokerOrderId, &mut event.broker_order_id);
+        text(4, Field::GroupId, &mut event.group_id);
+        text(5, Field::Leg, &mut event.leg);
+        text(6, Field::ParentId, &mut event.parent_id);
+        text(7, Field::Symbol, &mut event.symbol);
+        event.role = None;
+        if has(Field::Role) {
+            event.role = Role::from_name(column(Field::Role).text(row));
+            ok &= event.role.is_some();
+        }
+        event.side = None;
+        if has(Field::Side) {
+            event.side = Side::from_name(column(Field::Side).text(row));
+            ok &= event.side.is_some();
+        }
+        event.poss_dup = has(Field::PossDup).then(|| column(Field::PossDup).flag(row));
         event.kind = kind;
-        let required = self.required[kind as usize];
-        ok && present & required == required
-            && role.is_none_or(|_| event.role.is_some())
-            && side.is_none_or(|_| event.side.is_some())
-            && !(kind == EventType::Intent
-                && event.role == Some(Role::Hedge)
-                && event.parent_id.is_none())
+        ok && !(kind == EventType::Intent
+            && event.role == Some(Role::Hedge)
+            && event.parent_id.is_none())
     }
 }
 
@@ -572,16 +642,9 @@ fn mask(fields: &[Field]) -> u32 {
         .fold(0, |mask, &field| mask | 1 << field as u32)
 }
 
-/// Set a text field, reusing the string already there.
-fn put(slot: &mut Option<String>, text: &str) {
-    match slot {
-        Some(held) => {
-            held.clear();
-            held.push_str(text);
-        }
-        None => *slot = Some(text.to_owned()),
-    }
-}
+/// The buffers of the reused event's text fields a row left empty, one per text field.
+#[derive(Default)]
+struct Spare([String; 8]);
 
 /// A canonical field an `extra` object holds: its value as the reader's `json.loads` types it, and
 /// (a list or an object) Python's `str()` of it.

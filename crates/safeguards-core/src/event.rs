@@ -366,6 +366,7 @@ impl Event {
     }
 
     /// The value of one canonical field, None when absent.
+    #[inline]
     pub fn get(&self, field: Field) -> Option<FieldValue<'_>> {
         use FieldValue as V;
         fn text(value: &Option<String>) -> Option<FieldValue<'_>> {

@@ -26,6 +26,7 @@ const BUCKETS_PER_WINDOW: i64 = 64;
 type KeyMap = HashKeyed<u64>;
 
 /// Canonical bytes of one field value (tagged, so values of different kinds never meet).
+#[inline(always)]
 fn push_value(bytes: &mut Vec<u8>, value: Option<FieldValue<'_>>) {
     match value {
         None => bytes.push(b'-'),
