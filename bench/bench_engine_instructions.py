@@ -10,7 +10,10 @@ stream of ``bench_engine.make_events`` and the engine and stops; ``process``
 also decides every event with :meth:`Engine.process` (the live path: checked),
 ``stored`` with :meth:`Engine.process_stored` (the backtest's path: the store
 already screened them), ``bulk`` with :meth:`Engine.decide_stored` (the
-backtest's bulk path: outcomes, no decision dicts). The difference over the baseline, per event, is the
+backtest's bulk path: outcomes, no decision dicts), ``columns`` with
+:meth:`Engine.decide_columns` (the backtest's columnar path: the store's Arrow
+batches in, decision columns out; every mode builds those batches, so the
+baseline holds their cost). The difference over the baseline, per event, is the
 figure. Needs valgrind (Debian's package).
 """
 
@@ -25,18 +28,19 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-MODES = ("baseline", "process", "stored", "bulk")
+MODES = ("baseline", "process", "stored", "bulk", "columns")
 
 
 def child(mode: str, count: int) -> None:
     sys.path.insert(0, str(HERE))
-    from bench_engine import POLICY, make_events
+    from bench_engine import POLICY, make_events, store_batches
 
     from safeguards import Engine
     from safeguards.screening import check_event
 
     events = make_events(count)
     fields = [check_event(event)[3] for event in events]
+    batches = store_batches(events)
     engine = Engine(POLICY)
     if mode == "process":
         process = engine.process
@@ -48,6 +52,9 @@ def child(mode: str, count: int) -> None:
             stored(event, named)
     elif mode == "bulk":
         engine.decide_stored(events, fields)
+    elif mode == "columns":
+        for batch in batches:
+            engine.decide_columns(batch, {})
     print(len(events))
 
 

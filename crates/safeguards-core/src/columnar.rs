@@ -16,7 +16,6 @@
 //! rendered once per batch. Alerts come back as columns too.
 
 use std::collections::HashMap;
-use std::mem::Discriminant;
 
 use crate::fastmap::FastMap;
 use std::sync::Arc;
@@ -33,7 +32,7 @@ use arrow_schema::{ArrowError, DataType, Field as ArrowField, Schema, SchemaRef}
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
-use crate::decision::{Alert, Outcome, Reason, Rule};
+use crate::decision::{Alert, Outcome, ReasonKey, RuleKey};
 use crate::engine::Engine;
 use crate::event::{Event, EventType, Field, Kind, Role, Side, Source};
 use crate::num::Num;
@@ -756,90 +755,6 @@ fn py_text(raw: &Raw) -> Option<String> {
 
 // --- writing -------------------------------------------------------------------------
 
-/// A state or a policy rule id, by identity: the tables intern them, so equal pointers are equal texts
-/// (and the key holds the `Arc`, so no other text can take its address while it is a key).
-#[derive(Clone)]
-struct Interned(Arc<str>);
-
-impl PartialEq for Interned {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl Eq for Interned {}
-
-impl std::hash::Hash for Interned {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        std::ptr::hash(Arc::as_ptr(&self.0) as *const u8, state);
-    }
-}
-
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum RuleKey {
-    Fixed(&'static str),
-    Policy(Interned),
-}
-
-/// A reason's identity without rendering it: its variant and parameters; a reason with free text or
-/// numbers in it is keyed by its words (equal numbers of different kinds, `5` and `5.0`, read apart).
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum ReasonKey {
-    Plain(Discriminant<Reason>),
-    States(Discriminant<Reason>, Interned, Option<Interned>),
-    Named(
-        Discriminant<Reason>,
-        &'static str,
-        Option<(Interned, Interned)>,
-    ),
-    Ints(Discriminant<Reason>, i64, i64),
-    Words(String),
-}
-
-fn reason_key(reason: &Reason) -> ReasonKey {
-    use Reason::*;
-    let of = std::mem::discriminant(reason);
-    let state = |state: &Arc<str>| Interned(state.clone());
-    match reason {
-        NoObjection
-        | Duplicate
-        | IntentRecorded
-        | SubmitEvicted
-        | SubmitWithoutIntentAllowed
-        | NoIntent
-        | AlreadySubmitted
-        | LostIntentFailed
-        | Submitted
-        | CancelEvicted
-        | NoOrderToCancel
-        | CancelRecorded
-        | ReplaceEvicted
-        | NoOrderToReplace
-        | ReplaceRecorded
-        | QuoteRecorded => ReasonKey::Plain(of),
-        CancelTerminal { state: one }
-        | ReplaceTerminal { state: one }
-        | NothingToRevert { state: one }
-        | LateFill { state: one } => ReasonKey::States(of, state(one), None),
-        Transition { from, to }
-        | ViolationApplied { from, to }
-        | FillKept { from, to }
-        | Violation { from, to }
-        | Reverted { from, to } => ReasonKey::States(of, state(from), Some(state(to))),
-        EvictedStale { event_type } | NoStateFor { event_type } => {
-            ReasonKey::Named(of, event_type, None)
-        }
-        LateDelivery {
-            event_type,
-            target,
-            current,
-        } => ReasonKey::Named(of, event_type, Some((state(target), state(current)))),
-        DepthExceeded { depth, max } => ReasonKey::Ints(of, *depth, *max),
-        AttemptsExhausted { max } => ReasonKey::Ints(of, *max, 0),
-        other => ReasonKey::Words(other.to_string()),
-    }
-}
-
 /// A dictionary-encoded text column: each distinct value once, a key per row.
 struct Dictionary<K> {
     codes: FastMap<K, i32>,
@@ -932,15 +847,11 @@ impl Out {
         match &outcome.rule {
             None => self.rule.push_null(),
             Some(rule) => {
-                let key = match rule {
-                    Rule::Fixed(name) => RuleKey::Fixed(name),
-                    Rule::Policy(id) => RuleKey::Policy(Interned(id.clone())),
-                };
-                self.rule.push(key, || rule.as_str().to_owned());
+                self.rule.push(rule.key(), || rule.as_str().to_owned());
             }
         }
         let reason = &outcome.reason;
-        self.reason.push(reason_key(reason), || reason.to_string());
+        self.reason.push(reason.key(), || reason.to_string());
     }
 
     fn finish(mut self, events: &RecordBatch) -> Result<RecordBatch, ColumnError> {

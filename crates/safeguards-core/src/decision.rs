@@ -5,6 +5,7 @@
 //! Alerts are rare; their detail is rendered when raised.
 
 use std::fmt;
+use std::mem::Discriminant;
 use std::sync::Arc;
 
 use crate::num::Num;
@@ -387,3 +388,102 @@ impl Outcome {
 
 /// One step's answer in a pipeline: go on, go on having accepted, or stop with this outcome.
 pub type Step = Option<Outcome>;
+
+/// A state or a policy rule id, by identity: the tables intern them, so equal pointers are equal texts
+/// (and the key holds the `Arc`, so no other text can take its address while it is a key).
+#[derive(Debug, Clone)]
+pub struct Interned(Arc<str>);
+
+impl PartialEq for Interned {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Interned {}
+
+impl std::hash::Hash for Interned {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::ptr::hash(Arc::as_ptr(&self.0) as *const u8, state);
+    }
+}
+
+/// A rule's identity, for caches of its text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RuleKey {
+    Fixed(&'static str),
+    Policy(Interned),
+}
+
+/// A reason's identity without rendering it: its variant and parameters; a reason with free text or
+/// numbers in it is keyed by its words (equal numbers of different kinds, `5` and `5.0`, read apart).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ReasonKey {
+    Plain(Discriminant<Reason>),
+    States(Discriminant<Reason>, Interned, Option<Interned>),
+    Named(
+        Discriminant<Reason>,
+        &'static str,
+        Option<(Interned, Interned)>,
+    ),
+    Ints(Discriminant<Reason>, i64, i64),
+    Words(String),
+}
+
+impl Rule {
+    /// The rule's identity without copying its text.
+    pub fn key(&self) -> RuleKey {
+        match self {
+            Rule::Fixed(name) => RuleKey::Fixed(name),
+            Rule::Policy(id) => RuleKey::Policy(Interned(id.clone())),
+        }
+    }
+}
+
+impl Reason {
+    /// The reason's identity without rendering it: equal keys render equal words (a cache of its text keys on it).
+    pub fn key(&self) -> ReasonKey {
+        let reason = self;
+        use Reason::*;
+        let of = std::mem::discriminant(reason);
+        let state = |state: &Arc<str>| Interned(state.clone());
+        match reason {
+            NoObjection
+            | Duplicate
+            | IntentRecorded
+            | SubmitEvicted
+            | SubmitWithoutIntentAllowed
+            | NoIntent
+            | AlreadySubmitted
+            | LostIntentFailed
+            | Submitted
+            | CancelEvicted
+            | NoOrderToCancel
+            | CancelRecorded
+            | ReplaceEvicted
+            | NoOrderToReplace
+            | ReplaceRecorded
+            | QuoteRecorded => ReasonKey::Plain(of),
+            CancelTerminal { state: one }
+            | ReplaceTerminal { state: one }
+            | NothingToRevert { state: one }
+            | LateFill { state: one } => ReasonKey::States(of, state(one), None),
+            Transition { from, to }
+            | ViolationApplied { from, to }
+            | FillKept { from, to }
+            | Violation { from, to }
+            | Reverted { from, to } => ReasonKey::States(of, state(from), Some(state(to))),
+            EvictedStale { event_type } | NoStateFor { event_type } => {
+                ReasonKey::Named(of, event_type, None)
+            }
+            LateDelivery {
+                event_type,
+                target,
+                current,
+            } => ReasonKey::Named(of, event_type, Some((state(target), state(current)))),
+            DepthExceeded { depth, max } => ReasonKey::Ints(of, *depth, *max),
+            AttemptsExhausted { max } => ReasonKey::Ints(of, *max, 0),
+            other => ReasonKey::Words(other.to_string()),
+        }
+    }
+}

@@ -5,12 +5,13 @@
 //! live in this crate.
 
 mod columnar;
+mod texts;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use pyo3::{IntoPyObjectExt, intern};
-use safeguards_core::decision::{Alert, Outcome};
+use safeguards_core::decision::Alert;
 use safeguards_core::engine::intents::OpenOrder;
 use safeguards_core::engine::{Decided, Engine as CoreEngine};
 use safeguards_core::event::{Event, Field};
@@ -21,6 +22,7 @@ use safeguards_core::session::{SessionKey, Traits};
 use safeguards_core::sidecar;
 use safeguards_core::timestamp;
 use serde_json::Value;
+use texts::DecisionTexts;
 
 /// Nanoseconds since the epoch as canonical RFC 3339 UTC text (nine fraction digits).
 #[pyfunction]
@@ -142,22 +144,6 @@ fn alerts_py<'py>(py: Python<'py>, alerts: &[Alert]) -> PyResult<Bound<'py, PyLi
     )
 }
 
-fn outcome_py<'py>(py: Python<'py>, outcome: &Outcome) -> PyResult<Bound<'py, PyTuple>> {
-    PyTuple::new(
-        py,
-        [
-            outcome.verdict.name().into_py_any(py)?,
-            outcome.guard.name().into_py_any(py)?,
-            outcome
-                .rule
-                .as_ref()
-                .map(|rule| rule.as_str())
-                .into_py_any(py)?,
-            outcome.reason.to_string().into_py_any(py)?,
-        ],
-    )
-}
-
 fn session_key(key: &Bound<'_, PyAny>) -> PyResult<SessionKey> {
     if key.is_none() {
         return Ok(SessionKey::None);
@@ -208,33 +194,11 @@ struct Engine {
     identity: String,
     #[pyo3(get)]
     policy: Py<PyAny>,
-    /// Decision texts made once as Python strings (verdicts, guards, rules, most reasons, the identity).
-    texts: TextCache,
-    /// Outcome tuples of the bulk paths, shared between equal outcomes.
-    outcomes: std::collections::HashMap<String, Py<PyTuple>>,
+    /// The Python objects of decisions, made once and shared (see `texts`).
+    texts: DecisionTexts,
     /// The sidecar's answer lines of the block being answered: kept between blocks, so that its
     /// memory is not mapped afresh for every block.
     answers: Vec<u8>,
-}
-
-/// Python strings for texts that recur in decision after decision: made once, then shared.
-struct TextCache {
-    known: std::collections::HashMap<String, Py<PyString>>,
-}
-
-impl TextCache {
-    const LIMIT: usize = 4096;
-
-    fn get<'py>(&mut self, py: Python<'py>, text: &str) -> Bound<'py, PyString> {
-        if let Some(known) = self.known.get(text) {
-            return known.bind(py).clone();
-        }
-        let made = PyString::new(py, text);
-        if self.known.len() < TextCache::LIMIT {
-            self.known.insert(text.to_owned(), made.clone().unbind());
-        }
-        made
-    }
 }
 
 impl Engine {
@@ -244,58 +208,13 @@ impl Engine {
         event: &Event,
         decided: &Decided,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let dict = PyDict::new(py);
+        let dict = self.texts.blank(py)?;
         dict.set_item(intern!(py, "seq"), decided.seq)?;
         dict.set_item(intern!(py, "event_id"), &event.event_id)?;
         dict.set_item(intern!(py, "order_id"), &event.order_id)?;
         dict.set_item(intern!(py, "group_id"), &decided.group_id)?;
-        self.outcome_items(py, &dict, &decided.outcome)?;
+        self.texts.outcome_items(py, &dict, &decided.outcome)?;
         Ok(dict)
-    }
-
-    fn outcome_items(
-        &mut self,
-        py: Python<'_>,
-        dict: &Bound<'_, PyDict>,
-        outcome: &Outcome,
-    ) -> PyResult<()> {
-        let texts = &mut self.texts;
-        dict.set_item(
-            intern!(py, "verdict"),
-            texts.get(py, outcome.verdict.name()),
-        )?;
-        dict.set_item(intern!(py, "guard"), texts.get(py, outcome.guard.name()))?;
-        match &outcome.rule {
-            Some(rule) => dict.set_item(intern!(py, "rule"), texts.get(py, rule.as_str()))?,
-            None => dict.set_item(intern!(py, "rule"), py.None())?,
-        }
-        let reason = outcome.reason.to_string();
-        dict.set_item(intern!(py, "reason"), texts.get(py, &reason))?;
-        dict.set_item(intern!(py, "policy"), texts.get(py, &self.identity))?;
-        Ok(())
-    }
-
-    /// An outcome as a `(verdict, guard, rule, reason)` tuple, the same tuple for equal outcomes.
-    fn outcome_tuple<'py>(
-        &mut self,
-        py: Python<'py>,
-        outcome: &Outcome,
-    ) -> PyResult<Bound<'py, PyTuple>> {
-        let reason = outcome.reason.to_string();
-        let key = format!(
-            "{}\0{}\0{}\0{reason}",
-            outcome.verdict.name(),
-            outcome.guard.name(),
-            outcome.rule.as_ref().map_or("\u{1}", |rule| rule.as_str())
-        );
-        if let Some(known) = self.outcomes.get(&key) {
-            return Ok(known.bind(py).clone());
-        }
-        let made = outcome_py(py, outcome)?;
-        if self.outcomes.len() < TextCache::LIMIT {
-            self.outcomes.insert(key, made.clone().unbind());
-        }
-        Ok(made)
     }
 
     /// A malformed input's decision: the ids it has as strings, its own seq if an int.
@@ -377,13 +296,12 @@ impl Engine {
             .call_method1("dumps", (policy.getattr("tables")?,))?;
         let tables = Tables::from_json(tables.extract::<&str>()?)
             .map_err(|error| PyValueError::new_err(error.to_string()))?;
+        let identity: String = policy.getattr("identity")?.extract()?;
+        let texts = DecisionTexts::new(py, &identity)?;
         Ok(Engine {
             core: CoreEngine::new(tables),
-            identity: policy.getattr("identity")?.extract()?,
-            texts: TextCache {
-                known: std::collections::HashMap::new(),
-            },
-            outcomes: std::collections::HashMap::new(),
+            identity,
+            texts,
             answers: Vec::new(),
             policy: policy.unbind(),
         })
@@ -428,7 +346,7 @@ impl Engine {
                 for name in ["event_id", "order_id", "group_id"] {
                     dict.set_item(name, event.get_item(name)?)?;
                 }
-                self.outcome_items(py, &dict, &decided.outcome)?;
+                self.texts.outcome_items(py, &dict, &decided.outcome)?;
                 Ok(dict)
             }
         }
@@ -456,7 +374,7 @@ impl Engine {
                     self.core.unprocessable(seq, why)
                 }
             };
-            outcomes.append(self.outcome_tuple(py, &decided.outcome)?)?;
+            outcomes.append(self.texts.outcome_tuple(py, &decided.outcome)?)?;
             groups.append(&decided.group_id)?;
         }
         Ok((outcomes, groups))
@@ -512,7 +430,7 @@ impl Engine {
                 Ok(valid) => {
                     let decided = self.core.decide(&valid);
                     seqs.append(decided.seq)?;
-                    outcomes.append(self.outcome_tuple(py, &decided.outcome)?)?;
+                    outcomes.append(self.texts.outcome_tuple(py, &decided.outcome)?)?;
                     groups.append(&decided.group_id)?;
                 }
                 Err(reason) => {
