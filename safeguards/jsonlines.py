@@ -67,6 +67,12 @@ def lone_surrogate_field(raw: bytes, event: dict[str, Any]) -> str | None:
     return None
 
 
+def lone_surrogate_reason(field: str) -> str:
+    """Why a line whose `field` (as :func:`lone_surrogate_field` names it) holds a lone surrogate is no event."""
+    return (f"field '{field}' holds an unpaired surrogate (an escape such as \\ud800 that is half of a character), "
+            "which is not text: send the character itself")
+
+
 def _holds_lone_surrogate(value: Any) -> bool:
     if type(value) is str:
         return has_lone_surrogate(value)

@@ -37,7 +37,7 @@ from .core import Engine
 from .errors import JournalNotDurable
 from .idle_clock import IdleClock
 from .journal.journaled import Answer, Line, not_an_event
-from .jsonlines import dumps, loads, lone_surrogate_field
+from .jsonlines import dumps, loads, lone_surrogate_field, lone_surrogate_reason
 from .policy.compiled import CompiledPolicy
 from .swap import Change, Follower, Incompatible, carry
 
@@ -177,8 +177,7 @@ def parse_line(raw: bytes) -> Input:
         return ("unreadable", reason)
     field = lone_surrogate_field(raw, event)
     if field is not None:
-        return ("unreadable", f"field '{field}' holds an unpaired surrogate (an escape such as \\ud800 that is "
-                              "half of a character), which is not text: send the character itself")
+        return ("unreadable", lone_surrogate_reason(field))
     return Line(event, raw)
 
 

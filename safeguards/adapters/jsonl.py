@@ -20,6 +20,7 @@ import orjson
 
 from ..errors import IngestError
 from ..events import BOOL, FIELDS, INT, KIND_WORDS, NUM, STR, TS
+from ..jsonlines import loads, lone_surrogate_field, lone_surrogate_reason
 from ..store.checks import ident, lit
 from ..store import database
 from ..store.database import Piece, one_row
@@ -117,7 +118,8 @@ def _line_pieces(
     A byte order mark at the start (Windows tools write one) is not part of the first line.
     DuckDB splits the lines of each piece. A piece that is not valid UTF-8 throughout,
     which DuckDB refuses, is split by Python instead, and each line that does not decode
-    carries the reason: one bad byte costs one rejected line, not the whole file.
+    carries the reason: one bad byte costs one rejected line, not the whole file. So does a
+    line that escapes a lone surrogate (:func:`_mark_lone_surrogates`): it is not text either.
     """
     con.execute(f"CREATE OR REPLACE TEMP TABLE {lines} (row_number BIGINT, line VARCHAR, encoding_error VARCHAR)")
     size = path.stat().st_size or 1
@@ -137,6 +139,8 @@ def _line_pieces(
             con.execute(f"INSERT INTO {lines} {_split_by_duckdb(piece, first)}")
         else:
             _insert_split_by_python(con, lines, piece, first)
+        if not isinstance(piece, _LongLine):
+            _mark_lone_surrogates(con, lines, first)
         yield through, more
 
 
@@ -245,6 +249,35 @@ def _insert_split_by_python(con: duckdb.DuckDBPyConnection, lines: str, data: by
         con.execute(f"INSERT INTO {lines} SELECT * FROM {lines}_frame")
     finally:
         con.unregister(f"{lines}_frame")
+
+
+#: Lines that may escape a lone surrogate: one DuckDB finds no valid JSON in, with a surrogate's escape (\uD800-\uDFFF)
+#: in it. Looked for as text first: a valid line (a paired escape included) is never parsed again.
+_MAY_HOLD_LONE_SURROGATE = ("encoding_error IS NULL AND (contains(line, '\\ud') OR contains(line, '\\uD')) "
+                            "AND NOT json_valid(line)")
+
+
+def _mark_lone_surrogates(con: duckdb.DuckDBPyConnection, lines: str, first: int) -> None:
+    """Give each line (line ``first`` onwards) that is a JSON object but for a lone surrogate the sidecar's reason.
+
+    DuckDB reads ``"\\ud800"`` as no JSON at all, which would file it as "not valid JSON";
+    json reads it, and :func:`safeguards.jsonlines.lone_surrogate_field` names the field.
+    The reason goes in ``encoding_error`` (the line is not text), which every adapter over these lines
+    rejects first.
+    """
+    found = []
+    for number, line in con.execute(f"SELECT row_number, line FROM {lines} WHERE row_number >= ? AND "
+                                    f"{_MAY_HOLD_LONE_SURROGATE}", [first]).fetchall():
+        raw = line.encode("utf-8")
+        try:
+            event = loads(raw)
+        except ValueError:
+            continue
+        field = lone_surrogate_field(raw, event) if type(event) is dict else None
+        if field is not None:
+            found.append((lone_surrogate_reason(field), number))
+    if found:
+        con.executemany(f"UPDATE {lines} SET encoding_error = ? WHERE row_number = ?", found)
 
 
 #: A line with more than spaces on it; trim() only where the line is not plainly an object (it copies).

@@ -53,6 +53,7 @@ from typing import Any
 
 import duckdb
 
+from ..jsonlines import lone_surrogate_field, lone_surrogate_reason
 from ..store.ingest import Staged
 from .jsonl import NOT_BLANK, create_lines
 from .literal import UnreadableLine, as_json, read_dict
@@ -103,6 +104,9 @@ class PushReader:
             message = read_dict(line)
         except UnreadableLine as error:
             return self._reject(where, line, str(error))
+        field = lone_surrogate_field(line.encode("utf-8"), message)  # a printed dict's '\ud800' (JSON's: see jsonl)
+        if field is not None:
+            return self._reject(where, line, lone_surrogate_reason(field))
         arg = message.get("arg")
         if "event" in message or (isinstance(arg, dict) and arg.get("channel") != CHANNEL):
             self.skipped += 1  # an ack, an error answer, another channel's push

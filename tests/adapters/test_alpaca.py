@@ -46,3 +46,12 @@ def test_trade_updates_round_trip(store: duckdb.DuckDBPyConnection, tmp_path: Pa
         ("line 6", "field 'last_px': expected a number, got cheap"),
         ("line 7", "not valid JSON"),
     ]
+
+
+def test_a_lone_surrogate_is_rejected_naming_its_field(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = tmp_path / "updates.jsonl"
+    path.write_text(json.dumps(update("new", "0")) + "\n" + json.dumps(update("new", "0", note="\ud800")) + "\n")
+    result = ingest(store, path, "alpaca")
+    assert (result.loaded, result.rejected) == (1, 1)
+    assert rejected(store) == [("line 2", "field 'note' holds an unpaired surrogate (an escape such as \\ud800 that "
+                                          "is half of a character), which is not text: send the character itself")]

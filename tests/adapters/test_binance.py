@@ -178,3 +178,11 @@ def test_bad_times_and_quantities_are_rejected_naming_the_field(
     path = write_lines(tmp_path / "bad.log", [{**report("NEW", "NEW"), field: value}])
     assert ingest(store, path, "binance").rejected == 1
     assert reason in rejected(store)[0][1]
+
+
+def test_a_lone_surrogate_is_rejected_naming_its_field(store: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "reports.log", [report("NEW", "NEW"), report("NEW", "NEW", order=8, c="x\udc00")])
+    result = ingest(store, path, "binance")
+    assert (result.loaded, result.rejected) == (1, 1)
+    assert rejected(store) == [("line 2", "field 'c' holds an unpaired surrogate (an escape such as \\ud800 that "
+                                          "is half of a character), which is not text: send the character itself")]

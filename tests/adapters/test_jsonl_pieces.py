@@ -16,10 +16,10 @@ from safeguards.store import database
 from safeguards.errors import IngestError
 from safeguards.store.progress import LoadProgress
 
-#: Lines as logs have them: JSON, blank, spaces, a CR before the newline, a byte that is not UTF-8.
+#: Lines as logs have them: JSON, blank, spaces, a CR before the newline, a byte that is not UTF-8, a lone surrogate.
 _line = st.one_of(
     st.builds(lambda n: json.dumps({"source": "local", "n": n}).encode(), st.integers(0, 10**6)),
-    st.sampled_from([b"", b"  ", b"{\"x\": \"\xc3\xa9\"}", b"not json", b"\xff{bad}"]),
+    st.sampled_from([b"", b"  ", b"{\"x\": \"\xc3\xa9\"}", b"not json", b"\xff{bad}", b'{"x": "\\ud800"}']),
     st.binary(max_size=40).filter(lambda b: b"\n" not in b),
 ).flatmap(lambda line: st.sampled_from([line, line + b"\r"]))
 

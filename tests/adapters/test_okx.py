@@ -178,6 +178,19 @@ def test_hostile_and_broken_lines_are_rejected_never_run(store: duckdb.DuckDBPyC
                     "channel": "orders"}]
 
 
+def test_a_lone_surrogate_printed_or_as_json_is_rejected_naming_its_field(
+    store: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """Not text, so not storable: it used to end the ingest with UnicodeEncodeError."""
+    odd = order("live", ord_id="10\ud800")
+    lines = [push(order("live")), push(odd), json.dumps({"arg": ARG, "data": [odd]}), repr({"arg": ARG, "\udfff": 1})]
+    result = ingest(store, write_lines(tmp_path / "odd.log", lines), "okx")
+    assert (result.loaded, result.rejected) == (1, 3)
+    why = "holds an unpaired surrogate (an escape such as \\ud800 that is half of a character), which is not text"
+    assert [(where, reason.split(": send")[0]) for where, reason in rejected(store)] == [
+        ("line 2", f"field 'data' {why}"), ("line 3", f"field 'data' {why}"), ("line 4", f"field '\\udfff' {why}")]
+
+
 def test_each_order_is_kept_whole_as_it_was_printed(store: duckdb.DuckDBPyConnection) -> None:
     path = real_file(CAPTURE)
     ingest(store, path, "okx")

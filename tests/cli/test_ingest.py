@@ -130,6 +130,19 @@ def test_the_summary_groups_reasons_by_kind_with_a_first_example(
     assert "          4  field 'qty': negative quantity …\n" in out
 
 
+def test_the_summary_names_the_field_holding_a_lone_surrogate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = tmp_path / "odd.jsonl"
+    lines.write_text("".join(json.dumps({**EVENT, "event_id": f"s{i}\ud800"}) + "\n" for i in range(3))
+                     + json.dumps({**EVENT, "order_id": "\udc00"}) + "\n" + json.dumps(EVENT) + "\n")
+    assert main(["ingest", str(lines), "--db", str(tmp_path / "e.duckdb")]) == 0
+    out, err = capsys.readouterr()
+    assert f"{lines} (jsonl): 1 loaded, 4 rejected" in err
+    why = "holds an unpaired surrogate (an escape such as \\ud800 that is half of a character), which is not text: " \
+          "send the character itself"
+    assert f"          3  field 'event_id' {why}\n" in out and f"          1  field 'order_id' {why}\n" in out
+    assert "not valid JSON" not in out
+
+
 def test_the_skipped_label_comes_from_the_adapter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     okx = real_file("nexustrader-okx-orders/okx_orders.log")
     assert main(["ingest", str(okx), "--db", str(tmp_path / "okx.duckdb")]) == 0

@@ -16,6 +16,7 @@ import pytest
 
 from safeguards.adapters import jsonl
 from safeguards.cli import EXIT_INTERRUPTED
+from safeguards.sidecar import parse_line
 from safeguards.store import ingest as ingest_module
 from safeguards.store.database import load_staged as real_load_staged
 from safeguards.store.database import open_store
@@ -77,6 +78,38 @@ def test_every_rejected_row_keeps_its_line_reason_and_text(store: duckdb.DuckDBP
         ("line 3", "missing field 'order_id' (required for local submit)"),
     ]
     assert store.execute("SELECT raw FROM rejected_rows WHERE location = 'line 2'").fetchone() == ("{oops",)
+
+
+def test_a_lone_surrogate_is_rejected_naming_its_field_and_nothing_is_lost(
+    store: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """DuckDB finds no JSON in ``"\\ud800"``; json does, so the reason is the sidecar's, naming the field, not "not valid
+    JSON". Every line is counted, and each rejected one kept with its number and text."""
+    good = json.dumps(GOOD)
+    lines = [
+        good,
+        good.replace('"s1"', '"\\ud800"'),  # event_id: a JSON escape of half a character
+        json.dumps({**GOOD, "event_id": "s2", "note": {"deep": ["\udfff"]}}),  # json.dumps escapes it too
+        good.replace('"source"', '"\\ud800"', 1),  # a key
+        good.replace('"s1"', '"\\ud83d\\ude00"').replace('"o1"', '"o2"'),  # a pair is a character: loaded
+        '{"event_id": "\\ud800", oops}',  # not JSON however read
+    ]
+    path = write_lines(tmp_path / "a.jsonl", *lines)
+    result = ingest(store, path, "jsonl")
+    assert (result.loaded, result.rejected) == (2, 4)
+    why = ("holds an unpaired surrogate (an escape such as \\ud800 that is half of a character), which is not text: "
+           "send the character itself")
+    assert rejected(store) == [
+        ("line 2", f"field 'event_id' {why}"),
+        ("line 3", f"field 'note' {why}"),
+        ("line 4", f"field '\\ud800' {why}"),
+        ("line 6", "not valid JSON"),
+    ]
+    assert parse_line(lines[1].encode())[1] == rejected(store)[0][1]  # the sidecar's words for the same line
+    kept = store.execute("SELECT row_number, raw FROM rejected_rows ORDER BY row_number").fetchall()
+    assert kept == [(2, lines[1]), (3, lines[2]), (4, lines[3]), (6, lines[5])]
+    assert store.execute("SELECT rows_loaded, rows_rejected FROM ingests").fetchone() == (2, 4)
+    assert store.execute("SELECT event_id FROM events ORDER BY seq").fetchall() == [("s1",), ("\U0001F600",)]
 
 
 def test_typed_rows_that_fail_are_found_by_row_number_in_their_own_ingest(
