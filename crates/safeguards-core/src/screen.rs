@@ -79,27 +79,28 @@ pub fn screen(items: Vec<(Field, Raw)>) -> Result<Event, String> {
             ));
         }
     };
-    let mut checked = Vec::with_capacity(items.len());
+    // Each value checked in the order it came (the first bad one is the reason), set as it passes.
+    let mut event = Event::new(kind, 0);
+    let mut present = 0u32;
     for (field, value) in items {
         if value == Raw::None {
             continue;
         }
-        checked.push((field, check_value(field, value)?));
+        event.set(field, check_value(field, value)?);
+        present |= 1 << field as u32;
     }
     let source = kind.source();
-    for &field in kind.required() {
-        if !checked.iter().any(|(present, _)| *present == field) {
-            return Err(format!(
-                "missing field {} (required for {} {})",
-                str_repr(field.name()),
-                source.name(),
-                kind.name()
-            ));
-        }
-    }
-    let mut event = Event::new(kind, 0);
-    for (field, value) in checked {
-        event.set(field, value);
+    if let Some(missing) = kind
+        .required()
+        .iter()
+        .find(|field| present & (1 << **field as u32) == 0)
+    {
+        return Err(format!(
+            "missing field {} (required for {} {})",
+            str_repr(missing.name()),
+            source.name(),
+            kind.name()
+        ));
     }
     if kind == EventType::Intent
         && event.role == Some(crate::event::Role::Hedge)
