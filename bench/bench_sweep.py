@@ -120,6 +120,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--partitions", type=int, default=0, help="also a partitioned backtest over this many logs")
     parser.add_argument("--skip-sweep", action="store_true")
+    parser.add_argument("--group", type=int, default=None,
+                        help="variants a Ray task backtests in one pass over the store (default: split over the workers)")
+    parser.add_argument("--in-process-grouped", action="store_true",
+                        help="also time the sweep in this process with the variants grouped")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     print("load before:", uptime(), flush=True)
@@ -131,16 +135,20 @@ def main() -> None:
     if not args.skip_sweep:
         db, labels = store(args.work, args.events, 1)
         timings = {}
-        for name, workers in (("sequential (workers=0)", 0), (f"ray ({args.workers} workers)", args.workers)):
-            out = args.work / f"sweep-{workers}"
+        runs = [("sequential (workers=0, group=1: 16 single backtests)", 0, 1),
+                (f"ray ({args.workers} workers, group={args.group or 'auto'})", args.workers, args.group)]
+        if args.in_process_grouped:
+            runs.append(("in this process, grouped (workers=0, group=auto)", 0, None))
+        for name, workers, group in runs:
+            out = args.work / f"sweep-{workers}-{group}"
             shutil.rmtree(out, ignore_errors=True)
             started = time.perf_counter()
-            report = run_sweep(REFERENCE, GRID, out, db=db, labels=labels, workers=workers)
+            report = run_sweep(REFERENCE, GRID, out, db=db, labels=labels, workers=workers, group=group)
             timings[name] = time.perf_counter() - started
             assert len(report.rows) == 16 and not report.failed, report.failed
             print(f"{name}: 16 backtests of {args.events:,} events in {timings[name]:.1f}s "
                   f"(best: {report.best.key if report.best else '-'})", flush=True)
-        sequential, parallel = timings.values()
+        sequential, parallel = list(timings.values())[:2]
         print(f"speed-up: {sequential / parallel:.2f}x (the Ray figure includes starting the local runtime)")
     if not ray.is_initialized():
         started = time.perf_counter()

@@ -23,6 +23,7 @@ from ..gates import GateReport, gate_report
 from ..policy import CompiledPolicy
 from ..session import SessionTraits
 from .audit import EVIDENCE_FORMAT, METRICS_FILE, keep_labels
+from .batch import SharedBatch
 from .overlap import Worker
 from .reading import Reading
 from .scoring import LabelTracker, dataset_kind, metrics, scoring_document
@@ -84,13 +85,14 @@ class Lane:
             raise
         return cls(policy, folder, engine, writer, worker, tracker, run_id)
 
-    def step(self, batch: pa.RecordBatch, logs: dict[int, SessionTraits]) -> None:
+    def step(self, batch: SharedBatch, logs: dict[int, SessionTraits]) -> None:
         """Decide one batch of stored events in the core, columns in and out, and record it.
 
         Each log's stretch of the batch is its own broker session (``logs``: its
         traits), as each log numbers its broker messages and keeps its clocks on its own.
+        What depends on the events alone comes from ``batch``, made once for every lane.
         """
-        decided, raised = self.engine.decide_columns(batch, logs)
+        decided, raised = self.engine.decide_columns(batch.events, logs)
         self.decisions = decisions_batch(batch, decided, self.policy.identity)
         # Alerts are rare (a few per thousand events): scoring and comparison read them as dicts.
         self.alerts = raised.to_pylist() if raised.num_rows else []
@@ -98,7 +100,7 @@ class Lane:
         if raised.num_rows:
             self.critical += pc.sum(pc.equal(raised.column("severity"), "critical")).as_py() or 0
         if self.tracker is not None:
-            self.tracker.observe(self.decisions, self.alerts)
+            self.tracker.observe(self.decisions, self.alerts, batch)
 
     def discard(self) -> None:
         """After a failure: nothing of this lane stored or left in its folder."""

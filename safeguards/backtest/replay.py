@@ -25,6 +25,7 @@ from ..errors import UsageError
 from ..events import parse_timestamp
 from ..policy import CompiledPolicy, load_policy
 from .audit import METRICS_FILE
+from .batch import SharedBatch
 from .compare import Comparison, why_nothing_differs
 from .lane import BacktestResult, Lane
 from .reading import Reading
@@ -102,7 +103,8 @@ def _replay(reading: Reading, lanes: list[Lane], progress: Progress | None, batc
     failed: dict[int, Exception] = {}
     going = list(enumerate(lanes))
     done = 0
-    for batch in reading.source.record_batches(batch_size):
+    for events in reading.source.record_batches(batch_size):
+        batch = SharedBatch(events)
         for index, lane in list(going):
             try:
                 lane.step(batch, reading.logs)
@@ -114,7 +116,7 @@ def _replay(reading: Reading, lanes: list[Lane], progress: Progress | None, batc
                 lane.discard()
         if observe is not None:
             observe([lane for _, lane in going])
-        done += len(batch)
+        done += events.num_rows
         if progress is not None:
             progress(done, reading.total)
         if not going:

@@ -46,9 +46,11 @@ def name_the_store(run_folder: Path, scratch: Path, db: Path) -> dict[str, Any]:
     (the scratch store held the same events and ingests: same digest); naming
     the scratch store, gone with the task, would make every sweep's evidence unpromotable.
     """
+    # As JSON writes them inside any string: the dataset's source, and the gates' details that name the store too.
+    scratch_text, db_text = json.dumps(str(scratch))[1:-1], json.dumps(str(db))[1:-1]
     for name in (METRICS_FILE, "summary.json"):
         path = run_folder / name
-        path.write_text(path.read_text("utf-8").replace(json.dumps(str(scratch)), json.dumps(str(db))), "utf-8")
+        path.write_text(path.read_text("utf-8").replace(scratch_text, db_text), "utf-8")
     return json.loads((run_folder / METRICS_FILE).read_text("utf-8"))
 
 
