@@ -142,12 +142,22 @@ def main() -> None:
         for name, workers, group in runs:
             out = args.work / f"sweep-{workers}-{group}"
             shutil.rmtree(out, ignore_errors=True)
-            started = time.perf_counter()
+            load = uptime().rsplit("load average:", 1)[-1].strip()
+            if workers and not ray.is_initialized():  # Ray's start-up, timed on its own (the sweep would start it)
+                started = time.perf_counter()
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+                startup = time.perf_counter() - started
+                print(f"ray start-up: {startup:.2f}s (added to the Ray figure below)", flush=True)
+            else:
+                startup = 0.0
+            started, cpu = time.perf_counter(), time.process_time()
             report = run_sweep(REFERENCE, GRID, out, db=db, labels=labels, workers=workers, group=group)
-            timings[name] = time.perf_counter() - started
+            timings[name] = time.perf_counter() - started + startup
+            cpu = time.process_time() - cpu
             assert len(report.rows) == 16 and not report.failed, report.failed
-            print(f"{name}: 16 backtests of {args.events:,} events in {timings[name]:.1f}s "
-                  f"(best: {report.best.key if report.best else '-'})", flush=True)
+            cpu_note = f", CPU {cpu:.1f}s in this process" if not workers else ""
+            print(f"{name}: 16 backtests of {args.events:,} events in {timings[name]:.1f}s{cpu_note} "
+                  f"(load before {load}; best: {report.best.key if report.best else '-'})", flush=True)
         sequential, parallel = list(timings.values())[:2]
         print(f"speed-up: {sequential / parallel:.2f}x (the Ray figure includes starting the local runtime)")
     if not ray.is_initialized():
