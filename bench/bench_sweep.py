@@ -42,6 +42,21 @@ With each part and each sweep reading a Parquet export instead of a copy of the 
   10.2 s against 4.6 s: 0.45x (load 3.27 before, 7.88 after);
   the 16-variant sweep over 1,004,793 events in the same runs: 65.6 s in this process, 68.6 s
   on Ray (0.96x), and 93.2 s against 104.4 s (0.89x); Ray's cost per task 0.56-0.84 ms.
+
+With a task backtesting a group of variants in one pass over the export (2026-12-04, 2 shared
+cores; `nice .venv/bin/python bench/bench_sweep.py --events 1000000 --work /tmp/bench-sweep2
+--in-process-grouped`, 1,004,793 events; "sequential" is now 16 single backtests, group=1, in
+this process; the Ray figure includes its start-up, also printed alone):
+  load 3.16 before, 3.57 after: sequential 74.9 s (CPU 73.0 s), Ray's 2 workers, 2 groups of 8,
+  48.9 s (start-up 4.67 s): 1.53x; grouped in this process 48.7 s (CPU 51.9 s);
+  load 1.66 before, 3.25 after (another session's valgrind held one of the two cores through
+  the Ray and grouped runs): sequential 50.6 s (CPU 61.8 s), Ray 46.6 s (start-up 4.30 s): 1.09x;
+  grouped in this process 48.3 s (CPU 48.8 s). Ray's cost per task 0.61-1.03 ms.
+  Back to back under that valgrind, Ray alone (start-up apart): 16 tasks of one variant 62.3 s,
+  2 tasks of 8 variants 52.0 s. With one core taken, the two workers share the other, so Ray
+  is no faster than one process; what grouping buys is CPU: a variant costs 2.96 CPU-s in a
+  group of 8 against 3.75 alone (the engine 1.60, writing decisions.parquet 0.55, the run's
+  summary, scoring and evidence 0.20, scoring's tracker 0.09, the decision columns 0.08).
 """
 
 from __future__ import annotations
