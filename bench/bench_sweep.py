@@ -47,6 +47,11 @@ With a task backtesting a group of variants in one pass over the export (2026-12
 cores; `nice .venv/bin/python bench/bench_sweep.py --events 1000000 --work /tmp/bench-sweep2
 --in-process-grouped`, 1,004,793 events; "sequential" is now 16 single backtests, group=1, in
 this process; the Ray figure includes its start-up, also printed alone):
+  two runs back to back on a quieter machine (no other session's work showing in `ps`; load 2.05
+  and 1.97 before, 2.14 and 2.32 after, much of it these runs' own): sequential 45.3 s (CPU 63.0 s)
+  and 46.3 s (CPU 63.6 s), Ray's 2 workers with 2 groups of 8, 26.8 s (start-up 2.52 s) and
+  28.9 s (start-up 2.64 s): 1.69x and 1.60x (1.87x and 1.76x without the start-up); Ray's cost
+  per task 0.53 and 0.66 ms;
   load 3.16 before, 3.57 after: sequential 74.9 s (CPU 73.0 s), Ray's 2 workers, 2 groups of 8,
   48.9 s (start-up 4.67 s): 1.53x; grouped in this process 48.7 s (CPU 51.9 s);
   load 1.66 before, 3.25 after (another session's valgrind held one of the two cores through
