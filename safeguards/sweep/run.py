@@ -37,6 +37,7 @@ from ..errors import UsageError
 from .cluster import Cluster
 from .exports import export_store, read_marker
 from .grid import Variant, Vary, plan_variants
+from .progress import read_progress
 from .tasks import DONE, backtest_group, describe_error, failure_file
 
 PLAN = "sweep.json"
@@ -46,7 +47,8 @@ EXPORTS = ".exports"
 SCRATCH = ".scratch"
 #: Variants one task backtests at most: their engines (about 100 MB each at 1M events) share a worker's memory.
 GROUP_MAX = 8
-#: ``progress(backtests_done, backtests_total, failed, events_done)``; called as each backtest ends.
+#: ``progress(backtests_done, backtests_total, failed, events_done)``; called as each backtest ends, and on Ray
+#: every second between (``events_done`` then counting the running groups' events so far).
 SweepProgress = Callable[[int, int, int, int], None]
 
 
@@ -152,7 +154,14 @@ def run_sweep(
     if progress is not None:
         progress(finished, total, failed, events)
     _export(cluster, [d for d in datasets if pending[d.name]], exports, digests)
-    for task, answers, error in cluster.map(backtest_group, tasks):
+    shutil.rmtree(out_dir / SCRATCH, ignore_errors=True)  # an interrupted sweep's groups: their stale progress too
+    running = {task[-1] for task in tasks}
+
+    def poll() -> None:  # with the running groups' events so far, between and with their answers
+        if progress is not None:
+            progress(finished, total, failed, events + sum(read_progress(Path(folder)) for folder in running))
+
+    for task, answers, error in cluster.map(backtest_group, tasks, poll if progress is not None else None):
         if error is not None:  # the whole group failed (its store or labels): every member says why
             answers = [{"out": out, "error": describe_error(error)} for _, out in task[0]]
         for answer in answers:
@@ -162,8 +171,8 @@ def run_sweep(
                 failure_file(Path(answer["out"])).write_text(answer["error"] + "\n", "utf-8")
             else:
                 events += answer["done"]["evidence"]["metrics"]["events"]
-            if progress is not None:
-                progress(finished, total, failed, events)
+        running.discard(task[-1])  # its members' events are counted now, in place of its progress
+        poll()
     for scratch in (EXPORTS, SCRATCH):  # the evidence names the stores, not their exports
         shutil.rmtree(out_dir / scratch, ignore_errors=True)
     report = read_sweep(out_dir)

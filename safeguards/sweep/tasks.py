@@ -24,6 +24,7 @@ from ..backtest.audit import METRICS_FILE
 from ..errors import PolicyError, SafeguardsError
 from ..policy import CompiledPolicy, compile_text
 from .exports import scratch_store
+from .progress import GroupProgress
 
 #: A run folder's done marker: the task finished and its outputs are complete.
 DONE = "DONE.json"
@@ -71,7 +72,7 @@ def backtest_group(members: Sequence[tuple[str, str]], policy_path: str, db: str
     each run folder is what a backtest of that variant alone would write, with
     its done marker. Per member, in order: ``{"out", "done"}`` or ``{"out",
     "error"}`` (a member's failure is its own; the others go on). The group's
-    scratch store lives in ``scratch``, removed at the end.
+    scratch store lives in ``scratch``, removed at the end; how far its pass has come is written beside it (:mod:`.progress`).
     """
     runs: list[tuple[CompiledPolicy, str]] = []
     answers: dict[str, dict[str, Any]] = {}
@@ -83,7 +84,9 @@ def backtest_group(members: Sequence[tuple[str, str]], policy_path: str, db: str
             answers[out] = {"out": out, "error": describe_error(error)}
     store = Path(scratch) / Path(db).name
     try:
-        results = run_backtests(runs, db=scratch_store(export, store), labels=labels) if runs else []
+        store.parent.mkdir(parents=True, exist_ok=True)
+        progress = GroupProgress(Path(scratch), len(runs))
+        results = run_backtests(runs, db=scratch_store(export, store), labels=labels, progress=progress) if runs else []
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     for (_, out), result in zip(runs, results):

@@ -70,8 +70,8 @@ def answers_sized(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     sizes: list[int] = []
     mapped = Cluster.map
 
-    def sizing(self: Cluster, function: Any, work: Any) -> Iterator[Any]:
-        for task, result, error in mapped(self, function, work):
+    def sizing(self: Cluster, function: Any, work: Any, *rest: Any) -> Iterator[Any]:
+        for task, result, error in mapped(self, function, work, *rest):
             sizes.extend(len(pickle.dumps(one)) for one in (result if isinstance(result, list) else [result]))
             yield task, result, error
 

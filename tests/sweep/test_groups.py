@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ import pytest
 from safeguards import run_sweep
 from safeguards.backtest import BacktestResult, run_backtest, run_backtests
 from safeguards.core import Engine
-from safeguards.sweep import plan_variants
+from safeguards.sweep import Cluster, plan_variants
+from safeguards.sweep.progress import GroupProgress, read_progress
 from safeguards.sweep.run import split
 from safeguards.sweep.tasks import DONE, failure_file
 
@@ -125,3 +127,25 @@ def test_groups_keep_every_worker_busy_and_stay_small() -> None:
     assert [len(g) for g in split(list(range(3)), 4)] == [1, 1, 1]
     assert [len(g) for g in split(list(range(5)), 1, 1)] == [1] * 5
     assert sum(split(list(range(7)), 2), []) == list(range(7))
+
+
+def test_a_groups_progress_is_read_while_it_runs(tmp_path: Path) -> None:
+    scratch = tmp_path / "history-000"
+    progress = GroupProgress(scratch, runs=4)
+    assert read_progress(scratch) == 0  # before the group's first write
+    progress(100, 1000)
+    assert read_progress(scratch) == 400  # each variant's events counted
+    progress(1000, 1000)  # the last is always written
+    assert read_progress(scratch) == 4000
+    assert not scratch.exists()  # beside the scratch store's folder, which goes at the group's end
+
+
+def test_the_sweep_is_told_while_rays_tasks_run(ray_runtime: None) -> None:
+    def nap(seconds: float) -> None:  # defined here: Ray ships it to the workers by value
+        time.sleep(seconds)
+
+    polls: list[int] = []
+    outcomes = list(Cluster(2).map(nap, [(1.0,)], poll=lambda: polls.append(1), every=0.05))
+    assert [error for _, _, error in outcomes] == [None] and polls
+    assert [e for _, _, e in Cluster(0).map(nap, [(0.0,)], poll=lambda: polls.append(2))] == [None]
+    assert 2 not in polls  # in this process a task runs to its end: nothing to poll between
