@@ -42,6 +42,26 @@ With each part and each sweep reading a Parquet export instead of a copy of the 
   10.2 s against 4.6 s: 0.45x (load 3.27 before, 7.88 after);
   the 16-variant sweep over 1,004,793 events in the same runs: 65.6 s in this process, 68.6 s
   on Ray (0.96x), and 93.2 s against 104.4 s (0.89x); Ray's cost per task 0.56-0.84 ms.
+
+With a task backtesting a group of variants in one pass over the export (2026-12-04, 2 shared
+cores; `nice .venv/bin/python bench/bench_sweep.py --events 1000000 --work /tmp/bench-sweep2
+--in-process-grouped`, 1,004,793 events; "sequential" is now 16 single backtests, group=1, in
+this process; the Ray figure includes its start-up, also printed alone):
+  two runs back to back on a quieter machine (no other session's work showing in `ps`; load 2.05
+  and 1.97 before, 2.14 and 2.32 after, much of it these runs' own): sequential 45.3 s (CPU 63.0 s)
+  and 46.3 s (CPU 63.6 s), Ray's 2 workers with 2 groups of 8, 26.8 s (start-up 2.52 s) and
+  28.9 s (start-up 2.64 s): 1.69x and 1.60x (1.87x and 1.76x without the start-up); Ray's cost
+  per task 0.53 and 0.66 ms;
+  load 3.16 before, 3.57 after: sequential 74.9 s (CPU 73.0 s), Ray's 2 workers, 2 groups of 8,
+  48.9 s (start-up 4.67 s): 1.53x; grouped in this process 48.7 s (CPU 51.9 s);
+  load 1.66 before, 3.25 after (another session's valgrind held one of the two cores through
+  the Ray and grouped runs): sequential 50.6 s (CPU 61.8 s), Ray 46.6 s (start-up 4.30 s): 1.09x;
+  grouped in this process 48.3 s (CPU 48.8 s). Ray's cost per task 0.61-1.03 ms.
+  Back to back under that valgrind, Ray alone (start-up apart): 16 tasks of one variant 62.3 s,
+  2 tasks of 8 variants 52.0 s. With one core taken, the two workers share the other, so Ray
+  is no faster than one process; what grouping buys is CPU: a variant costs 2.96 CPU-s in a
+  group of 8 against 3.75 alone (the engine 1.60, writing decisions.parquet 0.55, the run's
+  summary, scoring and evidence 0.20, scoring's tracker 0.09, the decision columns 0.08).
 """
 
 from __future__ import annotations
@@ -120,6 +140,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--partitions", type=int, default=0, help="also a partitioned backtest over this many logs")
     parser.add_argument("--skip-sweep", action="store_true")
+    parser.add_argument("--group", type=int, default=None,
+                        help="variants a Ray task backtests in one pass over the store (default: split over the workers)")
+    parser.add_argument("--in-process-grouped", action="store_true",
+                        help="also time the sweep in this process with the variants grouped")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     print("load before:", uptime(), flush=True)
@@ -131,16 +155,30 @@ def main() -> None:
     if not args.skip_sweep:
         db, labels = store(args.work, args.events, 1)
         timings = {}
-        for name, workers in (("sequential (workers=0)", 0), (f"ray ({args.workers} workers)", args.workers)):
-            out = args.work / f"sweep-{workers}"
+        runs = [("sequential (workers=0, group=1: 16 single backtests)", 0, 1),
+                (f"ray ({args.workers} workers, group={args.group or 'auto'})", args.workers, args.group)]
+        if args.in_process_grouped:
+            runs.append(("in this process, grouped (workers=0, group=auto)", 0, None))
+        for name, workers, group in runs:
+            out = args.work / f"sweep-{workers}-{group}"
             shutil.rmtree(out, ignore_errors=True)
-            started = time.perf_counter()
-            report = run_sweep(REFERENCE, GRID, out, db=db, labels=labels, workers=workers)
-            timings[name] = time.perf_counter() - started
+            load = uptime().rsplit("load average:", 1)[-1].strip()
+            if workers and not ray.is_initialized():  # Ray's start-up, timed on its own (the sweep would start it)
+                started = time.perf_counter()
+                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+                startup = time.perf_counter() - started
+                print(f"ray start-up: {startup:.2f}s (added to the Ray figure below)", flush=True)
+            else:
+                startup = 0.0
+            started, cpu = time.perf_counter(), time.process_time()
+            report = run_sweep(REFERENCE, GRID, out, db=db, labels=labels, workers=workers, group=group)
+            timings[name] = time.perf_counter() - started + startup
+            cpu = time.process_time() - cpu
             assert len(report.rows) == 16 and not report.failed, report.failed
-            print(f"{name}: 16 backtests of {args.events:,} events in {timings[name]:.1f}s "
-                  f"(best: {report.best.key if report.best else '-'})", flush=True)
-        sequential, parallel = timings.values()
+            cpu_note = f", CPU {cpu:.1f}s in this process" if not workers else ""
+            print(f"{name}: 16 backtests of {args.events:,} events in {timings[name]:.1f}s{cpu_note} "
+                  f"(load before {load}; best: {report.best.key if report.best else '-'})", flush=True)
+        sequential, parallel = list(timings.values())[:2]
         print(f"speed-up: {sequential / parallel:.2f}x (the Ray figure includes starting the local runtime)")
     if not ray.is_initialized():
         started = time.perf_counter()

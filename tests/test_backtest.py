@@ -245,11 +245,11 @@ def test_worker_raises_a_jobs_error_and_skips_the_rest():
 
 
 def test_a_failed_run_leaves_no_outputs_and_stores_nothing(tmp_path, monkeypatch):
-    import safeguards.backtest.replay as replay
+    from safeguards.core import Engine
 
     log = simulated(tmp_path, "small", seed=3, groups=30)
     calls = []
-    real = replay.Engine.decide_columns
+    real = Engine.decide_columns
 
     def fail_in_third_batch(self, events, logs):
         calls.append(events)
@@ -257,7 +257,7 @@ def test_a_failed_run_leaves_no_outputs_and_stores_nothing(tmp_path, monkeypatch
             raise RuntimeError("engine died")
         return real(self, events, logs)
 
-    monkeypatch.setattr(replay.Engine, "decide_columns", fail_in_third_batch)
+    monkeypatch.setattr(Engine, "decide_columns", fail_in_third_batch)
     out = tmp_path / "out"
     with pytest.raises(RuntimeError, match="engine died"):
         run_backtest(REFERENCE, out, events=log, batch_size=100)

@@ -1,96 +1,45 @@
 """The backtest: replay stored events in arrival order through the production engine, and record it.
 
-One pass over the events, in batches of Arrow columns: each policy's engine
-decides the batch in the core (columns in, decision and alert columns out, no
-Python object per event), its decisions and alerts go to Parquet parts (memory flat in the number of
-events), labelled decisions are kept for scoring, and with ``compare`` a second
-engine sees the same batch. At the end: ``decisions.parquet``,
-``alerts.parquet``, ``summary.json``, ``scoring.json`` (labels), ``metrics.json``
-(the evidence promotion reads) and, in the store, the ``alerts`` table and the run's
-``decisions.parquet`` behind its ``decisions`` view.
+One pass over the events, in batches of Arrow columns, read once (:class:`~.reading.Reading`)
+and fed to every policy's :class:`~.lane.Lane`: each lane's engine decides the batch in
+the core (columns in, decision and alert columns out, no Python object per event), its
+decisions and alerts go to Parquet parts (memory flat in the number of events),
+labelled decisions are kept for scoring. :func:`run_backtest` replays one policy (and
+with ``compare`` a second, on the same batches); :func:`run_backtests` replays many
+policies of a store in the same pass (a sweep's group of variants), each into its own
+run folder, the same as its own :func:`run_backtest` would write. At the end, per lane:
+``decisions.parquet``, ``alerts.parquet``, ``summary.json``, ``scoring.json`` (labels),
+``metrics.json`` (the evidence promotion reads) and, in the store, the ``alerts`` table
+and the run's ``decisions.parquet`` behind its ``decisions`` view.
 """
 
 from __future__ import annotations
 
-import json
-import secrets
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..collector import rare_collections
-from ..core import Engine
 from ..errors import UsageError
 from ..events import parse_timestamp
-from ..session import SessionTraits
-from ..gates import GateReport, gate_report
 from ..policy import CompiledPolicy, load_policy
-from .audit import EVIDENCE_FORMAT, METRICS_FILE, keep_labels
+from .audit import METRICS_FILE
+from .batch import SharedBatch
 from .compare import Comparison, why_nothing_differs
-from .scoring import LabelTracker, dataset_kind, find_labels, labelled_log, metrics, read_labels, scoring_document
-from .overlap import Worker
-from .sink import RunWriter, decisions_batch
-from .source import BATCH, EventSource, LogSession, Window, from_database, from_log
-from .summary import summarize
+from .lane import BacktestResult, Lane
+from .reading import Reading
+from .scoring import find_labels, read_labels
+from .source import BATCH, EventSource, Window, from_database, from_log
+
+__all__ = ["BacktestResult", "open_run_folder", "rare_collections", "run_backtest", "run_backtests"]
 
 #: ``progress(events_done, events_total)``; called after each batch.
 Progress = Callable[[int, int], None]
+#: After each batch, with every lane still going: what else looks at the batch's decisions (the comparison).
+Observer = Callable[[list[Lane]], None]
 EVENTS_DB = "events.duckdb"
 OTHER_DIR = "other"
-
-
-@dataclass
-class BacktestResult:
-    """What one backtest produced: where, its summary, its evidence document and gate results."""
-
-    out_dir: Path
-    run_id: str
-    summary: dict[str, Any]
-    evidence: dict[str, Any]
-    gates: GateReport
-    scoring: dict[str, Any] | None = None
-    comparison: dict[str, Any] | None = None
-    other: "BacktestResult | None" = None
-    seconds: float = 0.0
-
-
-
-@dataclass
-class _Lane:
-    """One policy's engine and outputs in the replay."""
-
-    policy: CompiledPolicy
-    out_dir: Path
-    engine: Engine
-    writer: RunWriter
-    tracker: LabelTracker | None
-    run_id: str
-    critical: int = 0
-    decisions: pa.RecordBatch | None = None
-    alerts: list[dict] = field(default_factory=list)
-
-    def step(self, batch: pa.RecordBatch, logs: dict[int, SessionTraits]) -> None:
-        """Decide one batch of stored events in the core, columns in and out, and record it.
-
-        Each log's stretch of the batch is its own broker session (``logs``: its
-        traits), as each log numbers its broker messages and keeps its clocks on its own.
-        """
-        decided, raised = self.engine.decide_columns(batch, logs)
-        self.decisions = decisions_batch(batch, decided, self.policy.identity)
-        # Alerts are rare (a few per thousand events): scoring and comparison read them as dicts.
-        self.alerts = raised.to_pylist() if raised.num_rows else []
-        self.writer.write(self.decisions, raised)
-        if raised.num_rows:
-            self.critical += pc.sum(pc.equal(raised.column("severity"), "critical")).as_py() or 0
-        if self.tracker is not None:
-            self.tracker.observe(self.decisions, self.alerts)
-
 
 #: Everything a backtest writes in its folder; cleared first so a re-run leaves nothing stale behind.
 OUTPUTS = ("decisions.parquet", "alerts.parquet", "summary.json", "scoring.json", METRICS_FILE, "comparison.json",
@@ -124,15 +73,6 @@ def _policy(policy: CompiledPolicy | str | Path) -> CompiledPolicy:
     return policy if isinstance(policy, CompiledPolicy) else load_policy(policy)
 
 
-def _run_id(policy: CompiledPolicy) -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"{policy.name}-v{policy.version}-{policy.hash[:12]}-{stamp}-{secrets.token_hex(3)}"
-
-
-def _write_json(path: Path, document: Any) -> None:
-    path.write_text(json.dumps(document, indent=2, default=str) + "\n", "utf-8")
-
-
 def open_source(events: str | Path | None, db: str | Path | None, out_dir: Path, window: Window) -> EventSource:
 
     if events is not None and db is None:
@@ -140,6 +80,48 @@ def open_source(events: str | Path | None, db: str | Path | None, out_dir: Path,
     if db is not None and events is None:
         return from_database(db, window)
     raise UsageError("give exactly one of --events LOG or --db DB")
+
+
+def _open_reading(source: EventSource, labels: str | Path | None, started_at: datetime,
+                  started_clock: float) -> Reading:
+    """The replay's shared part over ``source`` (closed again if the labels do not fit it)."""
+    try:
+        label_rows = read_labels(labels) if labels is not None else None
+        return Reading(source, label_rows, Path(labels) if labels is not None else None, started_at, started_clock)
+    except BaseException:
+        source.close()
+        raise
+
+
+def _replay(reading: Reading, lanes: list[Lane], progress: Progress | None, batch_size: int,
+            observe: Observer | None = None, isolate: bool = False) -> dict[int, Exception]:
+    """Feed every lane each batch of the reading's events, in arrival order: the one backtest loop.
+
+    With ``isolate``, a lane whose step fails is discarded and the others go on;
+    the errors come back by the lane's index. Otherwise the first error is raised.
+    """
+    failed: dict[int, Exception] = {}
+    going = list(enumerate(lanes))
+    done = 0
+    for events in reading.source.record_batches(batch_size):
+        batch = SharedBatch(events)
+        for index, lane in list(going):
+            try:
+                lane.step(batch, reading.logs)
+            except Exception as error:
+                if not isolate:
+                    raise
+                failed[index] = error
+                going.remove((index, lane))
+                lane.discard()
+        if observe is not None:
+            observe([lane for _, lane in going])
+        done += events.num_rows
+        if progress is not None:
+            progress(done, reading.total)
+        if not going:
+            break
+    return failed
 
 
 def run_backtest(
@@ -170,107 +152,102 @@ def run_backtest(
     open_run_folder(out_dir)
     if labels is None and events is not None:
         labels = find_labels(Path(events))
-    label_rows = read_labels(labels) if labels is not None else None
-    source = open_source(events, db, out_dir, window)
-    try:
-        label_log = (labelled_log(source.con, label_rows, labels)
-                     if label_rows is not None and labels is not None else None)
-    except BaseException:
-        source.close()
-        raise
-    # With one log every event and alert is the labels' own: the tracker need not pick them out.
-    tracker_log = label_log if len(source.file_digests) > 1 else None
-    worker = Worker()
-    lanes: list[_Lane] = []
+    reading = _open_reading(open_source(events, db, out_dir, window), labels, started_at, started_clock)
+    lanes: list[Lane] = []
     comparison: Comparison | None = None
     try:
         for chosen, folder in ((main_policy, out_dir), (other_policy, out_dir / OTHER_DIR)):
-            if chosen is None:
-                continue
-            folder.mkdir(parents=True, exist_ok=True)
-            tracker = LabelTracker(label_rows, tracker_log) if label_rows is not None else None
-            run_id = _run_id(chosen)
-            writer = RunWriter(folder, chosen.identity, worker, source.con.cursor(), run_id)
-            lanes.append(_Lane(chosen, folder, Engine(chosen), writer, tracker, run_id))
+            if chosen is not None:
+                lanes.append(Lane.open(chosen, folder, reading))
+        observe: Observer | None = None
         if other_policy is not None:
             comparison = Comparison(out_dir, main_policy.identity, other_policy.identity)
-        total = source.stored_events()
-        sessions = source.sessions()
-        logs = {ingest_id: session.traits for ingest_id, session in sessions.items()}
-        done = 0
+            observe = lambda ab: comparison.observe(ab[0].decisions, ab[1].decisions, ab[0].alerts, ab[1].alerts)  # noqa: E731
         with rare_collections():
-            for batch in source.record_batches(batch_size):
-                for lane in lanes:
-                    lane.step(batch, logs)
-                if comparison is not None:
-                    a, b = lanes
-                    comparison.observe(a.decisions, b.decisions, a.alerts, b.alerts)
-                done += len(batch)
-                if progress is not None:
-                    progress(done, total)
+            _replay(reading, lanes, progress, batch_size, observe)
             # Still rare: scoring allocates a list per alert key, and each young collection would
             # trigger, now and then, a full one over the engine's whole state (0.5 s at 1M events).
-            results = [_finish(lane, source, label_rows is not None, labels, started_at, started_clock, sessions)
-                       for lane in lanes]
+            results = [lane.finish(reading) for lane in lanes]
             if comparison is not None and other_policy is not None:
                 span = results[0].summary["time_span"]
                 span_ns = (parse_timestamp(span["last_broker_ts"]) - parse_timestamp(span["first_broker_ts"])
                            if span["first_broker_ts"] and span["last_broker_ts"] else None)
                 results[0].comparison = comparison.finish(
-                    source.con, why_nothing_differs(main_policy, other_policy, span_ns))
+                    reading.source.con, why_nothing_differs(main_policy, other_policy, span_ns))
                 results[0].other = results[1]
         return results[0]
     except BaseException:
         for lane in lanes:
-            lane.writer.discard()
+            lane.discard()
         if comparison is not None:
             comparison.discard()
         raise
     finally:
-        worker.close()
-        source.close()
+        for lane in lanes:
+            lane.close()
+        reading.close()
 
 
-def _finish(lane: _Lane, source: EventSource, labelled: bool, labels: str | Path | None,
-            started_at: datetime, started_clock: float, sessions: dict[int, LogSession]) -> BacktestResult:
-    """Merge the lane's outputs, store them, and write its summary, scoring and evidence."""
-    policy, engine = lane.policy, lane.engine
-    decisions_path, alerts_path = lane.writer.finish()
-    events = sum(engine.counts.values())
-    alerts = sum(engine.alert_counts.values())
-    result = lane.tracker.score() if lane.tracker is not None else None
-    scoring = scoring_document(result, policy.tables) if result is not None else None
-    kind = dataset_kind(result) if labelled else "unlabeled"
-    rejected = source.rejected_rows()
-    body = metrics(events, alerts, lane.critical, engine.counts.get("invalid", 0) + rejected, result)
-    policy_block = {"identity": policy.identity, "hash": policy.hash, "name": policy.name, "version": policy.version}
-    first, last = source.broker_span()
-    dataset = {"kind": kind, "source": source.description, "digest": source.digest, "events": events,
-               "broker_span_ns": last - first if first is not None and last is not None else None,
-               "labels": str(labels) if labels is not None else None, "window": source.window.describe()}
-    if labels is not None:  # the run keeps what it was scored on: promotion recomputes the metrics from it
-        dataset["labels_sha256"] = keep_labels(Path(labels), lane.out_dir)
-    gates = gate_report(policy.identity, policy["promotion"]["gates"], [{"dataset": dataset, "metrics": body}])
-    seconds = time.perf_counter() - started_clock
-    evidence = {
-        "evidence_format": EVIDENCE_FORMAT, "policy": policy_block, "dataset": dataset, "metrics": body,
-        "gates": [{"id": g.gate_id, "passed": g.passed, "detail": g.detail} for g in gates.results],
-        "run": {"id": lane.run_id, "made_by": "safeguards backtest", "started_at": started_at.isoformat(),
-                "seconds": round(seconds, 3)},
-    }
-    summary = {"run_id": lane.run_id, "policy": policy_block, "data": {**dataset, "rejected_on_ingest": rejected,
-                                                                    "database": str(source.db_path)},
-               "logs": [session.describe() for session in sessions.values()],
-               **summarize(decisions_path, alerts_path)}
-    if scoring is not None:
-        summary["scoring"] = {k: scoring[k] for k in ("by_fault_kind", "false_alerts_by_kind", "assumptions",
-                                                      "alerts_after_block")}
-        summary["scoring"]["listed_in"] = "scoring.json"
-        _write_json(lane.out_dir / "scoring.json", scoring)
-    _write_json(lane.out_dir / "summary.json", summary)
-    _write_json(lane.out_dir / METRICS_FILE, evidence)
-    source.con.execute(
-        "INSERT INTO backtest_runs VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, ?, ?, ?)",
-        [lane.run_id, policy.identity, policy.hash, source.digest, started_at.replace(tzinfo=None), events, alerts,
-         str(lane.out_dir)])
-    return BacktestResult(lane.out_dir, lane.run_id, summary, evidence, gates, scoring, seconds=seconds)
+def run_backtests(
+    runs: Sequence[tuple[CompiledPolicy | str | Path, str | Path]],
+    *,
+    db: str | Path,
+    labels: str | Path | None = None,
+    start: str | int | None = None,
+    end: str | int | None = None,
+    account: str | None = None,
+    progress: Progress | None = None,
+    batch_size: int = BATCH,
+) -> list[BacktestResult | Exception]:
+    """Backtest each ``(policy, out)`` of ``runs`` on the store ``db`` in one pass over its events.
+
+    The store is read, decoded and asked about its logs and labels once, and
+    every policy's engine decides the same batches; each run folder gets what
+    :func:`run_backtest` of that policy alone would write. One run's failure (a
+    folder that cannot be made, an engine that raises) is its own: it comes back
+    in that run's place and the others go on. What fails for all (the store, the
+    labels) is raised.
+    """
+    started_clock, started_at = time.perf_counter(), datetime.now(UTC)
+    window = Window.parse(start, end, account)
+    outcomes: list[BacktestResult | Exception | None] = [None] * len(runs)
+    chosen: dict[int, tuple[CompiledPolicy, Path]] = {}
+    for index, (policy, out) in enumerate(runs):
+        try:
+            compiled, folder = _policy(policy), Path(out)
+            open_run_folder(folder)
+            chosen[index] = (compiled, folder)
+        except Exception as error:
+            outcomes[index] = error
+    reading = _open_reading(from_database(db, window), labels, started_at, started_clock)
+    lanes: dict[int, Lane] = {}
+    try:
+        for index, (compiled, folder) in chosen.items():
+            try:
+                lanes[index] = Lane.open(compiled, folder, reading)
+            except Exception as error:
+                outcomes[index] = error
+        indexes, going = list(lanes), list(lanes.values())
+        with rare_collections():
+            failed = _replay(reading, going, progress, batch_size, isolate=True) if going else {}
+            for position, error in failed.items():
+                outcomes[indexes[position]] = error
+                del lanes[indexes[position]]
+            for index, lane in list(lanes.items()):
+                try:
+                    outcomes[index] = lane.finish(reading)
+                except Exception as error:
+                    outcomes[index] = error
+                    lane.discard()
+                finally:
+                    lane.close()
+                    del lanes[index]
+    except BaseException:
+        for lane in lanes.values():
+            lane.discard()
+        raise
+    finally:
+        for lane in lanes.values():
+            lane.close()
+        reading.close()
+    return [outcome if outcome is not None else RuntimeError("not run") for outcome in outcomes]

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import UsageError
+from .batch import SharedBatch
 
 if TYPE_CHECKING:
     from ..simulator.scoring import Score
@@ -136,16 +137,25 @@ class LabelTracker:
         self.groups: set[str] = set()
         self.blocked: set[tuple[Any, Any]] = set()  # (order, group) whose intent this run blocked or rejected
 
-    def observe(self, decisions: pa.RecordBatch, alerts: list[dict[str, Any]]) -> None:
+    def observe(self, decisions: pa.RecordBatch, alerts: list[dict[str, Any]], shared: SharedBatch | None = None) -> None:
+        """Keep what scoring needs of a batch's decisions; ``shared``: the batch's masks made once for every lane.
+
+        Which rows are the labels' log, intents or labelled depends on the events
+        alone, so lanes deciding the same batch share those masks (the verdicts are each lane's own).
+        """
+        def mask(key: Any, column: pa.Array, make: Any) -> Any:
+            return make(column) if shared is None else shared.mask(key, column, make)
+
         if self.log is not None:  # other logs' events and alerts are not what the labels describe
-            mine = pc.equal(decisions.column("ingest_id"), pa.scalar(self.log, pa.int32()))
+            log = pa.scalar(self.log, pa.int32())
+            mine = mask(("log", self.log), decisions.column("ingest_id"), lambda c: pc.equal(c, log))
             if mine.true_count < len(decisions):
                 decisions = decisions.filter(mine)
             self.orders.update(pc.unique(decisions.column("order_id")).to_pylist())
             self.groups.update(pc.unique(decisions.column("group_id")).to_pylist())
         self.alerts.extend(alerts)
-        refused = pc.and_(pc.equal(decisions.column("type"), "intent"),
-                          pc.is_in(decisions.column("verdict"), value_set=_REFUSED))
+        intents = mask("intent", decisions.column("type"), lambda c: pc.equal(c, "intent"))
+        refused = pc.and_(intents, pc.is_in(decisions.column("verdict"), value_set=_REFUSED))
         if refused.true_count:
             picked = decisions.filter(refused)
             self.blocked.update(zip(picked.column("order_id").to_pylist(), picked.column("group_id").to_pylist()))
@@ -156,7 +166,9 @@ class LabelTracker:
             return
         if not len(self._wanted):
             return
-        labelled = pc.is_in(decisions.column("seq"), value_set=self._wanted)
+        wanted = self._wanted
+        labelled = mask(("labelled", id(self.labels)), decisions.column("seq"),
+                        lambda c: pc.is_in(c, value_set=wanted))
         if labelled.true_count:
             for row in _rows(decisions.filter(labelled)):
                 self.decisions[row["seq"]] = row

@@ -37,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, metavar="N",
                         help="Ray workers of the local runtime (default: the core count); 0: in this process, no Ray")
     parser.add_argument("--ray-address", metavar="ADDR", help="a Ray cluster to run on (default: $RAY_ADDRESS)")
+    parser.add_argument("--group", type=int, metavar="N",
+                        help="variants a task backtests in one pass over a store, at most (default: each store's "
+                             "variants split evenly over the workers, at most 8 a task; 1: a pass per variant)")
     parser.set_defaults(run=run)
 
 
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     progress = SweepProgressLine(sys.stderr) if wants_progress(sys.stderr) else None
     report = run_sweep(args.policy, args.vary, args.out, db=args.db, labels=args.labels, baseline=args.baseline,
                        baseline_labels=args.baseline_labels, workers=args.workers, ray_address=args.ray_address,
-                       progress=progress)
+                       progress=progress, group=args.group)
     out = sys.stdout
     out.write(f"sweep of {len(report.rows)} variants of {args.policy} ({', '.join(report.plan['vary'])}) "
               f"{report.cluster}: {report.ran} backtests run, {report.skipped} already done, "

@@ -47,8 +47,13 @@ class Cluster:
             return "in this process"
         return f"Ray cluster at {self.address}" if self.address else f"local Ray runtime, {self.workers} workers"
 
-    def map(self, function: Callable[..., Any], tasks: Sequence[Any]) -> Iterator[Outcome]:
-        """Run ``function(*task)`` for every task; yield ``(task, result, error)`` as each finishes, failures included."""
+    def map(self, function: Callable[..., Any], tasks: Sequence[Any], poll: Callable[[], None] | None = None,
+            every: float = 1.0) -> Iterator[Outcome]:
+        """Run ``function(*task)`` for every task; yield ``(task, result, error)`` as each finishes, failures included.
+
+        ``poll`` is called every ``every`` seconds while Ray's tasks run and none
+        has finished (in this process a task runs to its end first).
+        """
         if self.in_process:
             for task in tasks:
                 try:
@@ -61,7 +66,9 @@ class Cluster:
         remote = ray.remote(num_cpus=1, max_retries=0)(function)
         pending = {remote.remote(*task): task for task in tasks}
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=every if poll is not None else None)
+            if not done and poll is not None:
+                poll()
             for ref in done:
                 task = pending.pop(ref)
                 try:

@@ -48,7 +48,7 @@ import pyarrow.parquet as pq
 from ..backtest.audit import EVIDENCE_FORMAT, METRICS_FILE, keep_labels
 from ..backtest.replay import open_run_folder, run_backtest
 from ..backtest.scoring import LabelTracker, dataset_kind, labelled_log, metrics, read_labels, scoring_document
-from ..backtest.sink import ALERT_COLUMNS, DECISIONS_SCHEMA
+from ..backtest.sink import ALERT_COLUMNS, DECISIONS_SCHEMA, DICTIONARY_COLUMNS
 from ..backtest.source import EventSource
 from ..backtest.summary import summarize
 from ..errors import UsageError
@@ -234,7 +234,7 @@ def merge_task(policy_text: str, db: str, labels: str | None, plan: dict[str, An
     parts = [out_dir / "parts" / f"{i:03d}" for i in range(len(plan["parts"]))]
     decisions_path, alerts_path = out_dir / "decisions.parquet", out_dir / "alerts.parquet"
     alert_tables, critical = [], 0
-    with pq.ParquetWriter(decisions_path, DECISIONS_SCHEMA, compression="zstd") as writer:
+    with pq.ParquetWriter(decisions_path, DECISIONS_SCHEMA, compression="zstd", use_dictionary=DICTIONARY_COLUMNS) as writer:
         for folder, part in zip(parts, plan["parts"]):
             own = pa.array(part["logs"], pa.int32())
             for batch in pq.ParquetFile(folder / "decisions.parquet").iter_batches(65_536):

@@ -8,14 +8,20 @@ does only the backtests without one; a failed backtest leaves its error beside
 it and is tried again.
 
 Each store is read once, by a task on a worker, into a Parquet export in
-``.exports/<dataset>`` that every variant's backtest reads by path
-(:mod:`.exports`); the exports are removed when the sweep ends (an interrupted
-sweep's are used again when their store has not changed).
+``.exports/<dataset>`` that the backtests read by path (:mod:`.exports`); the
+exports are removed when the sweep ends (an interrupted sweep's are used again
+when their store has not changed). A task backtests a *group* of variants on
+one store, reading and decoding the export once for all of them
+(:func:`.tasks.backtest_group`): each store's variants still to do are split
+evenly into as many groups as there are workers (more when a group would hold
+over :data:`GROUP_MAX`, whose engines are all in one worker's memory at once),
+so every worker is busy and each reads the store about once.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -27,16 +33,22 @@ import duckdb
 
 from ..backtest.replay import open_run_folder
 from ..backtest.source import EventSource
-from ..errors import PolicyError, SafeguardsError, UsageError
+from ..errors import UsageError
 from .cluster import Cluster
 from .exports import export_store, read_marker
 from .grid import Variant, Vary, plan_variants
-from .tasks import DONE, backtest_task, failure_file
+from .progress import read_progress
+from .tasks import DONE, backtest_group, describe_error, failure_file
 
 PLAN = "sweep.json"
 #: The stores' Parquet exports while the sweep runs (one folder per dataset).
 EXPORTS = ".exports"
-#: ``progress(backtests_done, backtests_total, failed, events_done)``; called as each backtest ends.
+#: The groups' scratch stores while they run (one folder per group).
+SCRATCH = ".scratch"
+#: Variants one task backtests at most: their engines (about 100 MB each at 1M events) share a worker's memory.
+GROUP_MAX = 8
+#: ``progress(backtests_done, backtests_total, failed, events_done)``; called as each backtest ends, and on Ray
+#: every second between (``events_done`` then counting the running groups' events so far).
 SweepProgress = Callable[[int, int, int, int], None]
 
 
@@ -71,15 +83,6 @@ class Dataset:
         return EventSource(None, self.db, str(self.db), digests).digest  # type: ignore[arg-type]
 
 
-def describe_error(error: BaseException) -> str:
-    """One failed backtest's error as a person reads it (a policy's problems with their places)."""
-    if isinstance(error, PolicyError):
-        return error.render(snippet=False)
-    if isinstance(error, SafeguardsError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
-
-
 def _done(folder: Path, digest: str) -> dict[str, Any] | None:
     """The run's result when its done marker is there and it was made from the same data; else None."""
     try:
@@ -101,18 +104,23 @@ def run_sweep(
     workers: int | None = None,
     ray_address: str | None = None,
     progress: SweepProgress | None = None,
+    group: int | None = None,
 ) -> "SweepReport":
     """Backtest every variant of ``policy`` over the ``vary`` grid on ``db`` (and a clean ``baseline``); report.
 
     ``workers=0`` runs in this process; otherwise on Ray: a local runtime of
     ``workers`` processes (default: the core count), or the cluster at
     ``ray_address`` (or ``RAY_ADDRESS``), whose workers must reach the stores
-    and ``out`` at the same paths (shared storage).
+    and ``out`` at the same paths (shared storage). ``group`` caps the variants
+    one task backtests in one pass over a store (default: split evenly over the
+    workers, at most :data:`GROUP_MAX`; 1: a pass per variant).
     """
     from .report import read_sweep
 
     started = time.perf_counter()
     cluster = Cluster.choose(workers, ray_address)
+    if group is not None and group < 1:
+        raise UsageError(f"group {group}: give the most variants a task backtests at once (1 or more)")
     variants = plan_variants(policy, vary)
     datasets = [Dataset("history", Path(db).resolve(), Path(labels).resolve() if labels else None)]
     if baseline is not None:
@@ -123,7 +131,8 @@ def run_sweep(
     open_run_folder(out_dir)
     _write_plan(out_dir, policy, vary, variants, datasets, digests)
     exports = {d.name: out_dir / EXPORTS / d.name for d in datasets}
-    tasks, skipped = [], 0
+    pending: dict[str, list[tuple[str, str]]] = {d.name: [] for d in datasets}
+    skipped = 0
     for variant in variants:
         folder = out_dir / variant.key
         folder.mkdir(exist_ok=True)
@@ -132,27 +141,65 @@ def run_sweep(
             run_folder = folder / dataset.name
             if _done(run_folder, digests[dataset.name]) is not None:
                 skipped += 1
-                continue
-            tasks.append((variant.text, str(Path(policy)), str(dataset.db), str(exports[dataset.name]),
-                          str(dataset.labels) if dataset.labels else None, str(run_folder)))
-    total, finished, failed, events = len(tasks) + skipped, skipped, 0, 0
+            else:
+                pending[dataset.name].append((variant.text, str(run_folder)))
+    tasks = []
+    for dataset in datasets:
+        for number, members in enumerate(split(pending[dataset.name], _slots(cluster), group)):
+            tasks.append((tuple(members), str(Path(policy)), str(dataset.db), str(exports[dataset.name]),
+                          str(dataset.labels) if dataset.labels else None,
+                          str(out_dir / SCRATCH / f"{dataset.name}-{number:03d}")))
+    ran = sum(len(members) for members in pending.values())
+    total, finished, failed, events = ran + skipped, skipped, 0, 0
     if progress is not None:
         progress(finished, total, failed, events)
-    _export(cluster, [d for d in datasets if any(task[3] == str(exports[d.name]) for task in tasks)], exports, digests)
-    for task, result, error in cluster.map(backtest_task, tasks):
-        finished += 1
-        if error is not None:
-            failed += 1
-            failure_file(Path(task[-1])).write_text(describe_error(error) + "\n", "utf-8")
-        else:
-            events += result["evidence"]["metrics"]["events"]
+    _export(cluster, [d for d in datasets if pending[d.name]], exports, digests)
+    shutil.rmtree(out_dir / SCRATCH, ignore_errors=True)  # an interrupted sweep's groups: their stale progress too
+    running = {task[-1] for task in tasks}
+
+    def poll() -> None:  # with the running groups' events so far, between and with their answers
         if progress is not None:
-            progress(finished, total, failed, events)
-    shutil.rmtree(out_dir / EXPORTS, ignore_errors=True)  # the evidence names the stores, not their exports
+            progress(finished, total, failed, events + sum(read_progress(Path(folder)) for folder in running))
+
+    for task, answers, error in cluster.map(backtest_group, tasks, poll if progress is not None else None):
+        if error is not None:  # the whole group failed (its store or labels): every member says why
+            answers = [{"out": out, "error": describe_error(error)} for _, out in task[0]]
+        for answer in answers:
+            finished += 1
+            if "error" in answer:
+                failed += 1
+                failure_file(Path(answer["out"])).write_text(answer["error"] + "\n", "utf-8")
+            else:
+                events += answer["done"]["evidence"]["metrics"]["events"]
+        running.discard(task[-1])  # its members' events are counted now, in place of its progress
+        poll()
+    for scratch in (EXPORTS, SCRATCH):  # the evidence names the stores, not their exports
+        shutil.rmtree(out_dir / scratch, ignore_errors=True)
     report = read_sweep(out_dir)
-    report.ran, report.skipped, report.cluster = len(tasks), skipped, cluster.describe()
+    report.ran, report.skipped, report.cluster = ran, skipped, cluster.describe()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _slots(cluster: Cluster) -> int:
+    """How many tasks can run at once: the workers (one in this process)."""
+    return 1 if cluster.in_process else max(1, cluster.workers)
+
+
+def split(members: Sequence[Any], slots: int, most: int | None = None) -> list[list[Any]]:
+    """``members`` in contiguous groups of near-equal size, none over ``most`` (default :data:`GROUP_MAX`): a
+    multiple of ``slots`` groups (as far as there are members), so no worker is left with the last one alone."""
+    if not members:
+        return []
+    needed = math.ceil(len(members) / (most or GROUP_MAX))
+    count = min(len(members), slots * math.ceil(needed / slots))
+    size, extra = divmod(len(members), count)
+    groups, start = [], 0
+    for number in range(count):
+        stop = start + size + (1 if number < extra else 0)
+        groups.append(list(members[start:stop]))
+        start = stop
+    return groups
 
 
 def _export(cluster: Cluster, datasets: Sequence[Dataset], exports: dict[str, Path], digests: dict[str, str]) -> None:

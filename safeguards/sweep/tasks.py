@@ -1,24 +1,30 @@
-"""What a worker does: one policy's backtest of one store, read from the store's Parquet export.
+"""What a worker does: a group of variants backtested on one store in one pass over the store's Parquet export.
 
 A backtest with ``db=`` records its run in the store it reads, and DuckDB lets
 one process write a file at a time; so each task backtests a scratch store of
-its own in its run folder, whose events are the export the sweep made once of
-the store (:mod:`.exports`, read by path where the worker is: shared storage on a
-cluster), and removes it. Only the run's small evidence comes back to the driver.
+its own, whose events are the export the sweep made once of the store
+(:mod:`.exports`, read by path where the worker is: shared storage on a
+cluster), and removes it. Reading and decoding the events is most of a
+backtest's cost outside the engine, so a task takes a group of variants and
+feeds each variant's engine the same batches (:func:`~safeguards.backtest.run_backtests`);
+each variant still gets its own complete run folder. Only the runs' small
+evidence comes back to the driver.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..backtest import run_backtest
+from ..backtest import BacktestResult, run_backtests
 from ..backtest.audit import METRICS_FILE
-from ..backtest.replay import open_run_folder
-from ..policy import compile_text
+from ..errors import PolicyError, SafeguardsError
+from ..policy import CompiledPolicy, compile_text
 from .exports import scratch_store
+from .progress import GroupProgress
 
 #: A run folder's done marker: the task finished and its outputs are complete.
 DONE = "DONE.json"
@@ -26,7 +32,7 @@ DONE = "DONE.json"
 FAILED = ".FAILED.txt"
 
 
-#: In a run folder while its task runs: the scratch store the backtest writes (removed at the end).
+#: In a part's folder while its task runs: the scratch store the backtest writes (removed at the end).
 SCRATCH = ".store"
 
 
@@ -41,25 +47,60 @@ def name_the_store(run_folder: Path, scratch: Path, db: Path) -> dict[str, Any]:
     (the scratch store held the same events and ingests: same digest); naming
     the scratch store, gone with the task, would make every sweep's evidence unpromotable.
     """
+    # As JSON writes them inside any string: the dataset's source, and the gates' details that name the store too.
+    scratch_text, db_text = json.dumps(str(scratch))[1:-1], json.dumps(str(db))[1:-1]
     for name in (METRICS_FILE, "summary.json"):
         path = run_folder / name
-        path.write_text(path.read_text("utf-8").replace(json.dumps(str(scratch)), json.dumps(str(db))), "utf-8")
+        path.write_text(path.read_text("utf-8").replace(scratch_text, db_text), "utf-8")
     return json.loads((run_folder / METRICS_FILE).read_text("utf-8"))
 
 
-def backtest_task(policy_text: str, policy_path: str, db: str, export: str, labels: str | None,
-                  out: str) -> dict[str, Any]:
-    """Backtest the policy ``policy_text`` on ``export`` (of the store ``db``); write the run folder ``out`` and its done marker."""
-    policy = compile_text(policy_text, policy_path)
-    out_dir = Path(out)
-    failure_file(out_dir).unlink(missing_ok=True)
-    open_run_folder(out_dir)  # a folder that cannot be made is said so before any work is done in it
-    scratch = out_dir / SCRATCH / Path(db).name
+def describe_error(error: BaseException) -> str:
+    """One failed backtest's error as a person reads it (a policy's problems with their places)."""
+    if isinstance(error, PolicyError):
+        return error.render(snippet=False)
+    if isinstance(error, SafeguardsError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+def backtest_group(members: Sequence[tuple[str, str]], policy_path: str, db: str, export: str, labels: str | None,
+                   scratch: str) -> list[dict[str, Any]]:
+    """Backtest each ``(policy_text, run_folder)`` of ``members`` on ``export`` (of the store ``db``) in one pass.
+
+    The export is read and decoded once for the whole group (:func:`run_backtests`);
+    each run folder is what a backtest of that variant alone would write, with
+    its done marker. Per member, in order: ``{"out", "done"}`` or ``{"out",
+    "error"}`` (a member's failure is its own; the others go on). The group's
+    scratch store lives in ``scratch``, removed at the end; how far its pass has come is written beside it (:mod:`.progress`).
+    """
+    runs: list[tuple[CompiledPolicy, str]] = []
+    answers: dict[str, dict[str, Any]] = {}
+    for text, out in members:
+        failure_file(Path(out)).unlink(missing_ok=True)
+        try:
+            runs.append((compile_text(text, policy_path), out))
+        except Exception as error:  # noqa: BLE001 - this member's failure; the group goes on
+            answers[out] = {"out": out, "error": describe_error(error)}
+    store = Path(scratch) / Path(db).name
     try:
-        result = run_backtest(policy, out_dir, db=scratch_store(export, scratch), labels=labels)
+        store.parent.mkdir(parents=True, exist_ok=True)
+        progress = GroupProgress(Path(scratch), len(runs))
+        results = run_backtests(runs, db=scratch_store(export, store), labels=labels, progress=progress) if runs else []
     finally:
-        shutil.rmtree(out_dir / SCRATCH, ignore_errors=True)
-    evidence = name_the_store(out_dir, scratch, Path(db))
+        shutil.rmtree(scratch, ignore_errors=True)
+    for (_, out), result in zip(runs, results):
+        try:
+            if isinstance(result, Exception):
+                raise result
+            answers[out] = {"out": out, "done": _mark_done(Path(out), result, store, Path(db))}
+        except Exception as error:  # noqa: BLE001 - reported for this member
+            answers[out] = {"out": out, "error": describe_error(error)}
+    return [answers[out] for _, out in members]
+
+
+def _mark_done(out_dir: Path, result: BacktestResult, scratch: Path, db: Path) -> dict[str, Any]:
+    evidence = name_the_store(out_dir, scratch, db)
     done = {"evidence": evidence, "verdicts": result.summary.get("verdicts", {}),
             "seconds": round(result.seconds, 3), "run_id": result.run_id}
     (out_dir / DONE).write_text(json.dumps(done, indent=2, default=str) + "\n", "utf-8")

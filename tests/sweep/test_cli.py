@@ -58,3 +58,9 @@ def test_workers_0_stays_in_process_whatever_ray_address_says(monkeypatch: pytes
     assert Cluster.choose(None, None).address == "10.0.0.1:6379"
     with pytest.raises(UsageError, match="cannot be combined with --ray-address"):
         Cluster.choose(0, "10.0.0.2:6379")
+
+
+def test_a_group_under_one_is_exit_2(stores: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["sweep", "--policy", str(REFERENCE), "--db", str(stores["history"]), "--vary", "hedging.max_depth=1,2",
+                 "--out", str(tmp_path / "grid"), "--workers", "0", "--group", "0"])
+    assert code == 2 and "group 0" in capsys.readouterr().err

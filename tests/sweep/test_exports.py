@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from safeguards import plan_partitions, run_partitioned, run_sweep
-from safeguards.backtest import run_backtest
+from safeguards.backtest import run_backtest, run_backtests
 from safeguards.sweep import Cluster, partition, run, tasks
 from safeguards.sweep.exports import Selection, export_store, scratch_store
 
@@ -52,14 +52,27 @@ def recording(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[dict[str, An
     return seen
 
 
+def recording_groups(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Make the sweep's group tasks note what their store holds, and how many runs they make of it, before they run."""
+    seen: list[dict[str, Any]] = []
+
+    def noting(runs: Any, **options: Any) -> Any:
+        seen.append({**what_it_holds(options["db"]), "runs": len(runs)})
+        return run_backtests(runs, **options)
+
+    monkeypatch.setattr(tasks, "run_backtests", noting)
+    return seen
+
+
 def answers_sized(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The pickled size of every task's answer as the driver receives it (what Ray would carry back)."""
+    """The pickled size of every task's answer as the driver receives it (what Ray would carry back), per backtest:
+    a group's answer is one per variant."""
     sizes: list[int] = []
     mapped = Cluster.map
 
-    def sizing(self: Cluster, function: Any, work: Any) -> Iterator[Any]:
-        for task, result, error in mapped(self, function, work):
-            sizes.append(len(pickle.dumps(result)))
+    def sizing(self: Cluster, function: Any, work: Any, *rest: Any) -> Iterator[Any]:
+        for task, result, error in mapped(self, function, work, *rest):
+            sizes.extend(len(pickle.dumps(one)) for one in (result if isinstance(result, list) else [result]))
             yield task, result, error
 
     monkeypatch.setattr(Cluster, "map", sizing)
@@ -87,7 +100,7 @@ def test_each_part_reads_only_its_own_logs_and_sends_back_little(desks: Path, tm
 
 def test_a_sweep_exports_each_store_once_and_no_backtest_copies_it(stores: dict[str, Path], tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    seen, sizes = recording(monkeypatch, tasks), answers_sized(monkeypatch)
+    seen, sizes = recording_groups(monkeypatch), answers_sized(monkeypatch)
     exported: list[str] = []
 
     def exporting(db: str, folder: str, *rest: Any) -> dict[str, Any]:
@@ -102,9 +115,11 @@ def test_a_sweep_exports_each_store_once_and_no_backtest_copies_it(stores: dict[
     assert report.ran == 4 and not report.failed
     assert sorted(exported) == sorted(str(stores[name].resolve()) for name in ("history", "baseline"))
     whole = {name: what_it_holds(stores[name])["events"] for name in ("history", "baseline")}
-    assert sorted(map(str, (s["events"] for s in seen))) == sorted(map(str, [*whole.values()] * 2))
-    assert [s["stored_rows"] for s in seen] == [0] * 4
+    # In this process, one task per store: both variants' backtests read its export in one pass.
+    assert sorted(map(str, (s["events"] for s in seen))) == sorted(map(str, whole.values()))
+    assert [(s["stored_rows"], s["runs"]) for s in seen] == [(0, 2)] * 2
     assert len(sizes) == 2 + 4 and max(sizes) < SMALL  # two exports, four backtests
+    assert not (out / run.SCRATCH).exists()
     assert not (out / run.EXPORTS).exists()
     for row in report.rows:  # each run names the store itself, as promotion needs
         for name, folder in row.runs.items():
