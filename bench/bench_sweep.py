@@ -51,7 +51,10 @@ this process; the Ray figure includes its start-up, also printed alone):
   and 1.97 before, 2.14 and 2.32 after, much of it these runs' own): sequential 45.3 s (CPU 63.0 s)
   and 46.3 s (CPU 63.6 s), Ray's 2 workers with 2 groups of 8, 26.8 s (start-up 2.52 s) and
   28.9 s (start-up 2.64 s): 1.69x and 1.60x (1.87x and 1.76x without the start-up); Ray's cost
-  per task 0.53 and 0.66 ms;
+  per task 0.53 and 0.66 ms; after the progress between answers (6d83f61), two more (load 1.70
+  and 2.41 before, 2.62 and 2.36 after): sequential 42.2 s (CPU 58.5 s) and 45.6 s (CPU 63.4 s),
+  Ray 29.5 s (start-up 3.46 s) and 27.5 s (start-up 2.52 s): 1.43x and 1.66x (1.62x, 1.83x
+  without the start-up), 0.67 and 0.52 ms a task;
   load 3.16 before, 3.57 after: sequential 74.9 s (CPU 73.0 s), Ray's 2 workers, 2 groups of 8,
   48.9 s (start-up 4.67 s): 1.53x; grouped in this process 48.7 s (CPU 51.9 s);
   load 1.66 before, 3.25 after (another session's valgrind held one of the two cores through
