@@ -62,8 +62,16 @@ fn raw(value: &Bound<'_, PyAny>) -> PyResult<Raw> {
     }
 }
 
+/// The input dict's own `event_id` and `order_id` str objects: a decision shares them instead of
+/// making new strings of the same text (a valid event's ids are exactly these strs).
+#[derive(Default)]
+struct Ids<'py> {
+    event_id: Option<Bound<'py, PyAny>>,
+    order_id: Option<Bound<'py, PyAny>>,
+}
+
 /// The canonical fields of an event dict, in its order (other keys are the event's own business).
-fn items(event: &Bound<'_, PyDict>) -> PyResult<Vec<(Field, Raw)>> {
+fn items<'py>(event: &Bound<'py, PyDict>, ids: &mut Ids<'py>) -> PyResult<Vec<(Field, Raw)>> {
     let mut found = Vec::with_capacity(event.len());
     for (key, value) in event.iter() {
         if !key.is_exact_instance_of::<PyString>() {
@@ -74,19 +82,26 @@ fn items(event: &Bound<'_, PyDict>) -> PyResult<Vec<(Field, Raw)>> {
         };
         if let Some(field) = Field::from_name(name) {
             found.push((field, raw(&value)?));
+            if value.is_exact_instance_of::<PyString>() {
+                match field {
+                    Field::EventId => ids.event_id = Some(value),
+                    Field::OrderId => ids.order_id = Some(value),
+                    _ => {}
+                }
+            }
         }
     }
     Ok(found)
 }
 
-fn screened(event: &Bound<'_, PyAny>) -> PyResult<Result<Event, String>> {
+fn screened<'py>(event: &Bound<'py, PyAny>, ids: &mut Ids<'py>) -> PyResult<Result<Event, String>> {
     if !event.is_exact_instance_of::<PyDict>() {
         return Ok(Err(format!(
             "an event must be a JSON object, got {}",
             event.get_type().name()?
         )));
     }
-    Ok(screen(items(event.cast::<PyDict>()?)?))
+    Ok(screen(items(event.cast::<PyDict>()?, ids)?))
 }
 
 fn json_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
@@ -207,11 +222,22 @@ impl Engine {
         py: Python<'py>,
         event: &Event,
         decided: &Decided,
+        ids: &Ids<'py>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let dict = self.texts.blank(py)?;
         dict.set_item(intern!(py, "seq"), decided.seq)?;
-        dict.set_item(intern!(py, "event_id"), &event.event_id)?;
-        dict.set_item(intern!(py, "order_id"), &event.order_id)?;
+        match &ids.event_id {
+            Some(given) if event.event_id.is_some() => {
+                dict.set_item(intern!(py, "event_id"), given)?
+            }
+            _ => dict.set_item(intern!(py, "event_id"), &event.event_id)?,
+        }
+        match &ids.order_id {
+            Some(given) if event.order_id.is_some() => {
+                dict.set_item(intern!(py, "order_id"), given)?
+            }
+            _ => dict.set_item(intern!(py, "order_id"), &event.order_id)?,
+        }
         dict.set_item(intern!(py, "group_id"), &decided.group_id)?;
         self.texts.outcome_items(py, &dict, &decided.outcome)?;
         Ok(dict)
@@ -313,10 +339,11 @@ impl Engine {
         py: Python<'py>,
         event: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        match screened(event)? {
+        let mut ids = Ids::default();
+        match screened(event, &mut ids)? {
             Ok(valid) => {
                 let decided = self.core.decide(&valid);
-                self.decision(py, &valid, &decided)
+                self.decision(py, &valid, &decided, &ids)
             }
             Err(reason) => self.invalid(py, event, reason),
         }
@@ -331,10 +358,11 @@ impl Engine {
         fields: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let _ = fields;
-        match screen(items(event)?) {
+        let mut ids = Ids::default();
+        match screen(items(event, &mut ids)?) {
             Ok(valid) => {
                 let decided = self.core.decide(&valid);
-                self.decision(py, &valid, &decided)
+                self.decision(py, &valid, &decided, &ids)
             }
             Err(why) => {
                 let seq = event
@@ -364,7 +392,7 @@ impl Engine {
         let groups = PyList::empty(py);
         for event in events.try_iter()? {
             let event = event?;
-            let decided = match screen(items(event.cast::<PyDict>()?)?) {
+            let decided = match screen(items(event.cast::<PyDict>()?, &mut Ids::default())?) {
                 Ok(valid) => self.core.decide(&valid),
                 Err(why) => {
                     let seq = event
@@ -426,7 +454,7 @@ impl Engine {
         let groups = PyList::empty(py);
         for event in events.try_iter()? {
             let event = event?;
-            match screened(&event)? {
+            match screened(&event, &mut Ids::default())? {
                 Ok(valid) => {
                     let decided = self.core.decide(&valid);
                     seqs.append(decided.seq)?;
