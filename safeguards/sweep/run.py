@@ -44,7 +44,7 @@ PLAN = "sweep.json"
 #: The stores' Parquet exports while the sweep runs (one folder per dataset).
 EXPORTS = ".exports"
 #: The groups' scratch stores while they run (one folder per group).
-SCRATCH = ".scratch"
+GROUPS = ".scratch"
 #: Variants one task backtests at most: their engines (about 100 MB each at 1M events) share a worker's memory.
 GROUP_MAX = 8
 #: ``progress(backtests_done, backtests_total, failed, events_done)``; called as each backtest ends, and on Ray
@@ -148,13 +148,13 @@ def run_sweep(
         for number, members in enumerate(split(pending[dataset.name], _slots(cluster), group)):
             tasks.append((tuple(members), str(Path(policy)), str(dataset.db), str(exports[dataset.name]),
                           str(dataset.labels) if dataset.labels else None,
-                          str(out_dir / SCRATCH / f"{dataset.name}-{number:03d}")))
+                          str(out_dir / GROUPS / f"{dataset.name}-{number:03d}")))
     ran = sum(len(members) for members in pending.values())
     total, finished, failed, events = ran + skipped, skipped, 0, 0
     if progress is not None:
         progress(finished, total, failed, events)
     _export(cluster, [d for d in datasets if pending[d.name]], exports, digests)
-    shutil.rmtree(out_dir / SCRATCH, ignore_errors=True)  # an interrupted sweep's groups: their stale progress too
+    shutil.rmtree(out_dir / GROUPS, ignore_errors=True)  # an interrupted sweep's groups: their stale progress too
     running = {task[-1] for task in tasks}
 
     def poll() -> None:  # with the running groups' events so far, between and with their answers
@@ -173,7 +173,7 @@ def run_sweep(
                 events += answer["done"]["evidence"]["metrics"]["events"]
         running.discard(task[-1])  # its members' events are counted now, in place of its progress
         poll()
-    for scratch in (EXPORTS, SCRATCH):  # the evidence names the stores, not their exports
+    for scratch in (EXPORTS, GROUPS):  # the evidence names the stores, not their exports
         shutil.rmtree(out_dir / scratch, ignore_errors=True)
     report = read_sweep(out_dir)
     report.ran, report.skipped, report.cluster = ran, skipped, cluster.describe()

@@ -32,7 +32,7 @@ DONE = "DONE.json"
 FAILED = ".FAILED.txt"
 
 
-#: In a part's folder while its task runs: the scratch store the backtest writes (removed at the end).
+#: In a partition's part folder while its task runs: the scratch store the backtest writes (removed at the end).
 SCRATCH = ".store"
 
 

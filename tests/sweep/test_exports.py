@@ -119,7 +119,7 @@ def test_a_sweep_exports_each_store_once_and_no_backtest_copies_it(stores: dict[
     assert sorted(map(str, (s["events"] for s in seen))) == sorted(map(str, whole.values()))
     assert [(s["stored_rows"], s["runs"]) for s in seen] == [(0, 2)] * 2
     assert len(sizes) == 2 + 4 and max(sizes) < SMALL  # two exports, four backtests
-    assert not (out / run.SCRATCH).exists()
+    assert not (out / run.GROUPS).exists()
     assert not (out / run.EXPORTS).exists()
     for row in report.rows:  # each run names the store itself, as promotion needs
         for name, folder in row.runs.items():

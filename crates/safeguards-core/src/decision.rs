@@ -443,11 +443,10 @@ impl Rule {
 impl Reason {
     /// The reason's identity without rendering it: equal keys render equal words (a cache of its text keys on it).
     pub fn key(&self) -> ReasonKey {
-        let reason = self;
         use Reason::*;
-        let of = std::mem::discriminant(reason);
+        let of = std::mem::discriminant(self);
         let state = |state: &Arc<str>| Interned(state.clone());
-        match reason {
+        match self {
             NoObjection
             | Duplicate
             | IntentRecorded

@@ -70,6 +70,18 @@ struct Ids<'py> {
     order_id: Option<Bound<'py, PyAny>>,
 }
 
+/// A decision's value of an id: the input's own str when it gave one, else the screened text.
+fn shared_id<'py>(
+    py: Python<'py>,
+    given: &Option<Bound<'py, PyAny>>,
+    screened: &Option<String>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match (given, screened) {
+        (Some(given), Some(_)) => Ok(given.clone()),
+        _ => screened.into_bound_py_any(py),
+    }
+}
+
 /// The canonical fields of an event dict, in its order (other keys are the event's own business).
 fn items<'py>(event: &Bound<'py, PyDict>, ids: &mut Ids<'py>) -> PyResult<Vec<(Field, Raw)>> {
     let mut found = Vec::with_capacity(event.len());
@@ -226,18 +238,14 @@ impl Engine {
     ) -> PyResult<Bound<'py, PyDict>> {
         let dict = self.texts.blank(py)?;
         dict.set_item(intern!(py, "seq"), decided.seq)?;
-        match &ids.event_id {
-            Some(given) if event.event_id.is_some() => {
-                dict.set_item(intern!(py, "event_id"), given)?
-            }
-            _ => dict.set_item(intern!(py, "event_id"), &event.event_id)?,
-        }
-        match &ids.order_id {
-            Some(given) if event.order_id.is_some() => {
-                dict.set_item(intern!(py, "order_id"), given)?
-            }
-            _ => dict.set_item(intern!(py, "order_id"), &event.order_id)?,
-        }
+        dict.set_item(
+            intern!(py, "event_id"),
+            shared_id(py, &ids.event_id, &event.event_id)?,
+        )?;
+        dict.set_item(
+            intern!(py, "order_id"),
+            shared_id(py, &ids.order_id, &event.order_id)?,
+        )?;
         dict.set_item(intern!(py, "group_id"), &decided.group_id)?;
         self.texts.outcome_items(py, &dict, &decided.outcome)?;
         Ok(dict)

@@ -6,10 +6,10 @@
 
 use std::hash::Hash;
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
-use pyo3::{IntoPyObjectExt, intern};
-use safeguards_core::decision::{Guard, Outcome, ReasonKey, RuleKey, Verdict};
+use safeguards_core::decision::{Guard, Outcome, Reason, ReasonKey, Rule, RuleKey, Verdict};
 use safeguards_core::fastmap::FastMap;
 
 /// Past this many entries a cache stops growing (reasons with free text in them are keyed by their
@@ -88,18 +88,8 @@ impl DecisionTexts {
     ) -> PyResult<()> {
         dict.set_item(intern!(py, "verdict"), self.verdict(py, outcome.verdict))?;
         dict.set_item(intern!(py, "guard"), self.guard(py, outcome.guard))?;
-        match &outcome.rule {
-            Some(rule) => dict.set_item(
-                intern!(py, "rule"),
-                cached(py, &mut self.rules, rule.key(), || rule.as_str().to_owned()),
-            )?,
-            None => dict.set_item(intern!(py, "rule"), py.None())?,
-        }
-        let reason = &outcome.reason;
-        dict.set_item(
-            intern!(py, "reason"),
-            cached(py, &mut self.reasons, reason.key(), || reason.to_string()),
-        )?;
+        dict.set_item(intern!(py, "rule"), self.rule(py, outcome.rule.as_ref()))?;
+        dict.set_item(intern!(py, "reason"), self.reason(py, &outcome.reason))?;
         dict.set_item(intern!(py, "policy"), self.identity.bind(py))?;
         Ok(())
     }
@@ -119,21 +109,13 @@ impl DecisionTexts {
         if let Some(found) = self.outcomes.get(&key) {
             return Ok(found.bind(py).clone());
         }
-        let rule = match &outcome.rule {
-            Some(rule) => cached(py, &mut self.rules, rule.key(), || rule.as_str().to_owned())
-                .into_any()
-                .unbind(),
-            None => py.None(),
-        };
-        let reason = &outcome.reason;
         let made = PyTuple::new(
             py,
             [
-                self.verdict(py, outcome.verdict).into_py_any(py)?,
-                self.guard(py, outcome.guard).into_py_any(py)?,
-                rule,
-                cached(py, &mut self.reasons, reason.key(), || reason.to_string())
-                    .into_py_any(py)?,
+                self.verdict(py, outcome.verdict).into_any(),
+                self.guard(py, outcome.guard).into_any(),
+                self.rule(py, outcome.rule.as_ref()),
+                self.reason(py, &outcome.reason).into_any(),
             ],
         )?;
         if self.outcomes.len() < LIMIT {
@@ -150,5 +132,19 @@ impl DecisionTexts {
 
     fn guard<'py>(&mut self, py: Python<'py>, guard: Guard) -> Bound<'py, PyString> {
         cached(py, &mut self.guards, guard, || guard.name().to_owned())
+    }
+
+    /// The rule's id, or None for an outcome no rule made.
+    fn rule<'py>(&mut self, py: Python<'py>, rule: Option<&Rule>) -> Bound<'py, PyAny> {
+        match rule {
+            Some(rule) => {
+                cached(py, &mut self.rules, rule.key(), || rule.as_str().to_owned()).into_any()
+            }
+            None => py.None().into_bound(py),
+        }
+    }
+
+    fn reason<'py>(&mut self, py: Python<'py>, reason: &Reason) -> Bound<'py, PyString> {
+        cached(py, &mut self.reasons, reason.key(), || reason.to_string())
     }
 }
