@@ -443,13 +443,13 @@ impl<'a> Columns<'a> {
         let mut required = [0u32; EventType::COUNT];
         for source in Source::ALL {
             for &kind in source.types() {
-                required[kind as usize] = mask(kind.required());
+                required[kind as usize] = Field::mask(kind.required());
             }
         }
         let mut present = vec![0u32; batch.num_rows()];
         let mut fits = 0u32;
         for (&field, column) in Field::ALL.iter().zip(&fields) {
-            let bit = 1u32 << field as u32;
+            let bit = field.bit();
             if column.fits(field) {
                 fits |= bit;
             }
@@ -570,7 +570,7 @@ impl<'a> Columns<'a> {
         if present & required != required {
             return false;
         }
-        let has = |field: Field| present & (1 << field as u32) != 0;
+        let has = |field: Field| present & field.bit() != 0;
         let column = |field: Field| &self.fields[field as usize];
         let int = |field: Field| has(field).then(|| column(field).int(row));
         event.seq = int(Field::Seq);
@@ -633,12 +633,6 @@ impl<'a> Columns<'a> {
             && event.role == Some(Role::Hedge)
             && event.parent_id.is_none())
     }
-}
-
-fn mask(fields: &[Field]) -> u32 {
-    fields
-        .iter()
-        .fold(0, |mask, &field| mask | 1 << field as u32)
 }
 
 /// The buffers of the reused event's text fields a row left empty, one per text field.

@@ -48,6 +48,23 @@ macro_rules! fields {
                 match name { $($name => Some(Field::$variant),)* _ => None }
             }
         }
+
+        impl Event {
+            /// Each of `fields` (a [`Field::mask`]) the event holds, with its value, in canonical
+            /// order. Unrolled field by field, so each read is direct: a loop over a list of fields
+            /// calling [`Event::get`] pays a dispatch per field, and the dedup fingerprint of every
+            /// new key reads them all.
+            #[inline(always)]
+            pub fn each_held(&self, fields: u32, mut visit: impl FnMut(Field, FieldValue<'_>)) {
+                $(
+                    if fields & Field::$variant.bit() != 0
+                        && let Some(value) = self.get(Field::$variant)
+                    {
+                        visit(Field::$variant, value);
+                    }
+                )*
+            }
+        }
     };
 }
 
@@ -82,6 +99,17 @@ fields! {
 }
 
 impl Field {
+    /// This field's bit in a mask of fields (there are fewer than 32).
+    #[inline(always)]
+    pub const fn bit(self) -> u32 {
+        1 << self as u32
+    }
+
+    /// The mask of a set of fields.
+    pub fn mask(fields: &[Field]) -> u32 {
+        fields.iter().fold(0, |mask, field| mask | field.bit())
+    }
+
     /// Quantities may not be negative; prices may (a credit spread's limit is negative).
     pub fn is_quantity(self) -> bool {
         matches!(
@@ -366,7 +394,7 @@ impl Event {
     }
 
     /// The value of one canonical field, None when absent.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, field: Field) -> Option<FieldValue<'_>> {
         use FieldValue as V;
         fn text(value: &Option<String>) -> Option<FieldValue<'_>> {

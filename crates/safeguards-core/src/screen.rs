@@ -87,13 +87,13 @@ pub fn screen(items: Vec<(Field, Raw)>) -> Result<Event, String> {
             continue;
         }
         event.set(field, check_value(field, value)?);
-        present |= 1 << field as u32;
+        present |= field.bit();
     }
     let source = kind.source();
     if let Some(missing) = kind
         .required()
         .iter()
-        .find(|field| present & (1 << **field as u32) == 0)
+        .find(|field| present & field.bit() == 0)
     {
         return Err(format!(
             "missing field {} (required for {} {})",
