@@ -103,9 +103,12 @@ pub struct Tables {
     // ordering
     pub initial: State,
     pub terminal: Vec<State>,
-    pub stage: HashMap<State, i64>,
+    /// Each state's stage in the declared progression, by state index (None: not declared).
+    stage: Vec<Option<i64>>,
     pub event_state: [Option<Target>; EventType::COUNT],
-    pub transitions: HashMap<(State, State), Arc<str>>,
+    /// The rule allowing each transition, by from-state then to-state index: looked up for every
+    /// broker event, so a dense table rather than a hashed map.
+    transitions: Vec<Vec<Option<Arc<str>>>>,
     pub apply_violations: bool,
     pub violation_severity: Severity,
     pub violation_severity_after_terminal: Severity,
@@ -136,7 +139,8 @@ pub struct Tables {
     pub max_skew_ns: i64,
     pub offset_window_ns: i64,
     pub future_tolerance_ns: i64,
-    severities: HashMap<AlertKind, Severity>,
+    /// By alert kind (as index); None: the default.
+    severities: Vec<Option<Severity>>,
     pub escalation: Vec<EscalationRule>,
 }
 
@@ -205,9 +209,9 @@ impl Tables {
             state_ids: HashMap::new(),
             initial: State(0),
             terminal: Vec::new(),
-            stage: HashMap::new(),
+            stage: Vec::new(),
             event_state: [None; EventType::COUNT],
-            transitions: HashMap::new(),
+            transitions: Vec::new(),
             apply_violations: text(t, "ordering.on_violation.action")? == "apply",
             violation_severity: severity(
                 text(t, "ordering.on_violation.severity")?,
@@ -243,7 +247,7 @@ impl Tables {
             max_skew_ns: int(t, "clock.max_skew_ns")?,
             offset_window_ns: int(t, "clock.offset_window_ns")?,
             future_tolerance_ns: int(t, "clock.future_tolerance_ns")?,
-            severities: HashMap::new(),
+            severities: vec![None; AlertKind::ALL.len()],
             escalation: Vec::new(),
         };
         tables.violation_severity_after_terminal =
@@ -262,8 +266,11 @@ impl Tables {
         }
         if let Some(stage) = get(t, "ordering.stage")?.as_object() {
             for (name, index) in stage {
-                let state = tables.intern(name);
-                tables.stage.insert(state, index.as_i64().unwrap_or(0));
+                let state = usize::from(tables.intern(name).0);
+                if tables.stage.len() <= state {
+                    tables.stage.resize(state + 1, None);
+                }
+                tables.stage[state] = Some(index.as_i64().unwrap_or(0));
             }
         }
         if let Some(events) = get(t, "ordering.event_state")?.as_object() {
@@ -292,9 +299,7 @@ impl Tables {
                 let from = tables.intern(from);
                 for (to, rule) in targets.as_object().into_iter().flatten() {
                     let to = tables.intern(to);
-                    tables
-                        .transitions
-                        .insert((from, to), Arc::from(rule.as_str().unwrap_or_default()));
+                    tables.allow(from, to, Arc::from(rule.as_str().unwrap_or_default()));
                 }
             }
         }
@@ -331,10 +336,8 @@ impl Tables {
         if let Some(severities) = get(t, "severities")?.as_object() {
             for (kind, name) in severities {
                 if let Some(kind) = AlertKind::from_name(kind) {
-                    tables.severities.insert(
-                        kind,
-                        severity(name.as_str().unwrap_or_default(), "severities")?,
-                    );
+                    tables.severities[kind as usize] =
+                        Some(severity(name.as_str().unwrap_or_default(), "severities")?);
                 }
             }
         }
@@ -397,15 +400,38 @@ impl Tables {
     }
 
     pub fn stage_of(&self, state: State) -> i64 {
-        self.stage.get(&state).copied().unwrap_or(0)
+        self.declared_stage(state).unwrap_or(0)
+    }
+
+    /// The stage the policy declares for a state, None if it declares none.
+    pub fn declared_stage(&self, state: State) -> Option<i64> {
+        self.stage.get(usize::from(state.0)).copied().flatten()
+    }
+
+    /// The rule that allows moving from one state to another, None if the policy does not.
+    #[inline]
+    pub fn transition(&self, from: State, to: State) -> Option<&Arc<str>> {
+        self.transitions
+            .get(usize::from(from.0))?
+            .get(usize::from(to.0))?
+            .as_ref()
+    }
+
+    fn allow(&mut self, from: State, to: State, rule: Arc<str>) {
+        let (from, to) = (usize::from(from.0), usize::from(to.0));
+        if self.transitions.len() <= from {
+            self.transitions.resize(from + 1, Vec::new());
+        }
+        let targets = &mut self.transitions[from];
+        if targets.len() <= to {
+            targets.resize(to + 1, None);
+        }
+        targets[to] = Some(rule);
     }
 
     /// The severity the policy gives an alert kind (the compiler fills in every default).
     pub fn severity(&self, kind: AlertKind) -> Severity {
-        self.severities
-            .get(&kind)
-            .copied()
-            .unwrap_or(Severity::Warning)
+        self.severities[kind as usize].unwrap_or(Severity::Warning)
     }
 
     /// The state an intent the broker never saw is marked with: `rejected`, else the first terminal name.

@@ -466,7 +466,7 @@ impl Intents {
                 .and_then(|status| {
                     tables
                         .state_id(status)
-                        .filter(|s| tables.stage.contains_key(s))
+                        .filter(|s| tables.declared_stage(*s).is_some())
                 })
                 .or_else(|| tables.state_id("new"))
                 .unwrap_or(tables.initial);

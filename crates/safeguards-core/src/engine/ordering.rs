@@ -147,7 +147,7 @@ impl Ordering {
 
     /// The accept of an allowed transition, None if the policy does not allow it.
     fn allowed(tables: &Tables, from: State, to: State) -> Option<Outcome> {
-        let rule = tables.transitions.get(&(from, to))?;
+        let rule = tables.transition(from, to)?;
         Some(Outcome::new(
             Verdict::Accept,
             Guard::Ordering,
