@@ -255,9 +255,9 @@ impl Hedging {
     /// After a fill: a hedge's fill ends the group's unhedged spell; a leg's may start one.
     pub fn after_fill(&mut self, ctx: &mut Ctx<'_>, event: &Event) -> Step {
         let order = ctx.book.orders.get(event.order_id.as_deref()?)?;
-        let group_id = order.group_id.clone()?;
+        let group_id = order.group_id.as_deref()?;
         let role = order.role;
-        let group = self.groups.get_mut(&group_id)?;
+        let group = self.groups.get_mut(group_id)?;
         match role {
             Some(Role::Hedge) => group.unhedged_since = None,
             Some(Role::Leg) => {
@@ -289,7 +289,7 @@ impl Hedging {
                     ctx.sink.schedule(
                         now.saturating_add(self.max_unhedged_ns),
                         Timer::Unhedged {
-                            group_id,
+                            group_id: group_id.to_string(),
                             since: now,
                         },
                     );

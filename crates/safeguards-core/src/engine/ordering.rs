@@ -47,7 +47,13 @@ impl Ordering {
     }
 
     fn last_seq(&mut self) -> &mut HashMap<String, i64> {
-        self.sessions.entry(self.session.clone()).or_default()
+        // Looked up before entered: every broker event with a broker_seq comes here, and an entry
+        // takes its key by value (a session's text copied for every event).
+        if !self.sessions.contains_key(&self.session) {
+            self.sessions
+                .insert(self.session.clone(), HashMap::default());
+        }
+        self.sessions.get_mut(&self.session).expect("entered above")
     }
 
     /// The step (broker events): decide the event; a terminal order is then queued for eviction.
@@ -83,7 +89,12 @@ impl Ordering {
         let last_seq = self.last_seq();
         let last = last_seq.get(account).copied();
         if last.is_none_or(|last| broker_seq > last) {
-            last_seq.insert(account.to_string(), broker_seq);
+            match last_seq.get_mut(account) {
+                Some(slot) => *slot = broker_seq,
+                None => {
+                    last_seq.insert(account.to_string(), broker_seq);
+                }
+            }
             if let Some(last) = last
                 && broker_seq > last.saturating_add(1)
             {
