@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use crate::fastmap::FastMap;
+
 /// Which broker session events belong to: a log's ingest id, a venue's name, or none (one live session).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum SessionKey {
@@ -21,6 +23,19 @@ impl SessionKey {
             SessionKey::Str(text) | SessionKey::Other(text) => Value::from(text.as_str()),
         }
     }
+}
+
+/// What a per-session map holds for `key`, entered (as the default) the first time. Looked up
+/// before it is entered: the guards call this for every event, and an entry takes its key by
+/// value (a session's text copied each time).
+pub fn session_entry<'a, V: Default>(
+    map: &'a mut FastMap<SessionKey, V>,
+    key: &SessionKey,
+) -> &'a mut V {
+    if !map.contains_key(key) {
+        map.insert(key.clone(), V::default());
+    }
+    map.get_mut(key).expect("entered above")
 }
 
 /// One session's clocks and contents; the defaults are a live stream's (`safeguards.session.SessionTraits`).

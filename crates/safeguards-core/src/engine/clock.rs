@@ -19,7 +19,7 @@ use crate::decision::{AlertKind, Guard, Step};
 use crate::event::{Event, Source};
 use crate::policy::Tables;
 use crate::pyfmt::format_fixed3;
-use crate::session::{SessionKey, Traits};
+use crate::session::{SessionKey, Traits, session_entry};
 
 use super::context::Ctx;
 
@@ -75,7 +75,7 @@ impl ClockGuard {
     }
 
     fn clock_mut(&mut self) -> &mut SessionClock {
-        self.sessions.entry(self.session.clone()).or_default()
+        session_entry(&mut self.sessions, &self.session)
     }
 
     /// Phase two of every valid event: the broker time it tells (our clock corrected, for a local one).

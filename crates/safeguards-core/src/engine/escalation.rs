@@ -16,7 +16,7 @@ use crate::decision::{Alert, AlertKind, Guard, Outcome, Reason, Rule, Severity, 
 use crate::event::{Event, EventType, Role};
 use crate::policy::{EscalationRule, Level, Scope, Tables};
 use crate::pyfmt::str_repr;
-use crate::session::SessionKey;
+use crate::session::{SessionKey, session_entry};
 
 use super::book::{Book, Order};
 use super::context::Sink;
@@ -157,7 +157,7 @@ impl Escalation {
     fn episode_mut(&mut self, scope: &EpisodeScope) -> &mut Episode {
         match scope {
             EpisodeScope::All => &mut self.global,
-            EpisodeScope::Session(key) => self.sessions.entry(key.clone()).or_default(),
+            EpisodeScope::Session(key) => session_entry(&mut self.sessions, key),
             EpisodeScope::Group(key) => self.groups.entry(key.clone()).or_default(),
         }
     }

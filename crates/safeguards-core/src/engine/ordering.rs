@@ -15,7 +15,7 @@ use crate::decision::{AlertKind, Guard, Outcome, Reason, Rule, Step, Verdict};
 use crate::event::{DEFAULT_ACCOUNT, Event, EventType};
 use crate::num::Num;
 use crate::policy::{State, Tables, Target};
-use crate::session::SessionKey;
+use crate::session::{SessionKey, session_entry};
 
 use super::book::Order;
 use super::context::{Ctx, Sink, finish};
@@ -47,13 +47,7 @@ impl Ordering {
     }
 
     fn last_seq(&mut self) -> &mut HashMap<String, i64> {
-        // Looked up before entered: every broker event with a broker_seq comes here, and an entry
-        // takes its key by value (a session's text copied for every event).
-        if !self.sessions.contains_key(&self.session) {
-            self.sessions
-                .insert(self.session.clone(), HashMap::default());
-        }
-        self.sessions.get_mut(&self.session).expect("entered above")
+        session_entry(&mut self.sessions, &self.session)
     }
 
     /// The step (broker events): decide the event; a terminal order is then queued for eviction.
