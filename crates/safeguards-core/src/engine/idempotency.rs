@@ -62,10 +62,14 @@ fn push_held(bytes: &mut Vec<u8>, value: FieldValue<'_>) {
 /// then its value, in canonical order.
 fn fingerprint(bytes: &mut Vec<u8>, content_fields: u32, event: &Event) -> u64 {
     bytes.clear();
-    event.each_held(content_fields, |field, value| {
-        bytes.push(field as u8);
-        push_held(bytes, value);
-    });
+    event.each_held(
+        content_fields,
+        #[inline(always)]
+        |field, value| {
+            bytes.push(field as u8);
+            push_held(bytes, value);
+        },
+    );
     xxh3_64(bytes)
 }
 
