@@ -34,7 +34,7 @@ use serde_json::Value;
 
 use crate::decision::{Alert, Outcome, ReasonKey, RuleKey};
 use crate::engine::Engine;
-use crate::event::{Event, EventType, Field, Kind, Role, Side, Source};
+use crate::event::{Event, EventType, Field, Kind, Role, Side, Source, TextBuffers};
 use crate::num::Num;
 use crate::pyfmt::{float_repr, str_repr};
 use crate::screen::{Raw, screen};
@@ -77,7 +77,7 @@ pub fn decide_columns(
     let mut out = Out::new(rows, columns.extra.is_some());
     let mut alerts = Alerts::default();
     let mut event = Event::new(EventType::Quote, 0);
-    let mut spare = Spare::default();
+    let mut spare = TextBuffers::default();
     let mut start = 0;
     while start < rows {
         let log = columns.log(start);
@@ -262,13 +262,13 @@ impl<'a> Column<'a> {
     }
 
     /// The value as the event's dict holds it (the reader's Python value).
-    fn raw(&self, row: usize) -> Raw {
+    fn raw(&self, row: usize) -> Raw<'_> {
         match self.cell(row) {
             Cell::Absent => Raw::None,
             Cell::Int(value) => Raw::Int(value),
             Cell::Float(value) => Raw::Float(value),
             Cell::Bool(value) => Raw::Bool(value),
-            Cell::Text(text) => Raw::Str(text.to_owned()),
+            Cell::Text(text) => Raw::Str(text.into()),
         }
     }
 
@@ -493,7 +493,7 @@ impl<'a> Columns<'a> {
         engine: &mut Engine,
         row: usize,
         event: &mut Event,
-        spare: &mut Spare,
+        spare: &mut TextBuffers,
         out: &mut Out,
     ) -> Result<(), ColumnError> {
         let extras = match self.extra.as_ref().and_then(|texts| texts.get(row)) {
@@ -512,7 +512,7 @@ impl<'a> Columns<'a> {
         }
         // The event's dict as the reader makes it: the canonical fields present, in canonical
         // order, then those kept in `extra` where the column has none.
-        let mut items: Vec<(Field, Raw)> = Vec::new();
+        let mut items: Vec<(Field, Raw<'_>)> = Vec::new();
         let mut shown: Vec<(Field, String)> = Vec::new();
         for &field in Field::ALL {
             let raw = self.fields[field as usize].raw(row);
@@ -544,7 +544,7 @@ impl<'a> Columns<'a> {
             Some(Raw::Int(seq)) => Some(*seq),
             _ => None,
         };
-        match screen(items) {
+        match screen(&items) {
             Ok(valid) => {
                 let decided = engine.decide(&valid);
                 out.push(decided.seq, decided.group_id.as_deref(), &decided.outcome);
@@ -558,7 +558,7 @@ impl<'a> Columns<'a> {
     }
 
     /// Type the row straight into `event` when it plainly passes the screen; false sends it to the screen.
-    fn typed(&self, row: usize, event: &mut Event, spare: &mut Spare) -> bool {
+    fn typed(&self, row: usize, event: &mut Event, spare: &mut TextBuffers) -> bool {
         let present = self.present[row];
         if present & !self.fits != 0 {
             return false;
@@ -600,23 +600,17 @@ impl<'a> Columns<'a> {
         event.ask_px = num(Field::AskPx);
         event.ask_qty = num(Field::AskQty);
         // A text the row lacks keeps its buffer for the next row that holds one (no allocation per row).
-        let mut text = |index: usize, field: Field, slot: &mut Option<String>| {
-            if has(field) {
-                let held = slot.get_or_insert_with(|| std::mem::take(&mut spare.0[index]));
-                held.clear();
-                held.push_str(column(field).text(row));
-            } else if let Some(held) = slot.take() {
-                spare.0[index] = held;
-            }
+        let mut text = |field: Field, slot: &mut Option<String>| {
+            spare.put(field, slot, has(field).then(|| column(field).text(row)));
         };
-        text(0, Field::EventId, &mut event.event_id);
-        text(1, Field::Account, &mut event.account);
-        text(2, Field::OrderId, &mut event.order_id);
-        text(3, Field::BrokerOrderId, &mut event.broker_order_id);
-        text(4, Field::GroupId, &mut event.group_id);
-        text(5, Field::Leg, &mut event.leg);
-        text(6, Field::ParentId, &mut event.parent_id);
-        text(7, Field::Symbol, &mut event.symbol);
+        text(Field::EventId, &mut event.event_id);
+        text(Field::Account, &mut event.account);
+        text(Field::OrderId, &mut event.order_id);
+        text(Field::BrokerOrderId, &mut event.broker_order_id);
+        text(Field::GroupId, &mut event.group_id);
+        text(Field::Leg, &mut event.leg);
+        text(Field::ParentId, &mut event.parent_id);
+        text(Field::Symbol, &mut event.symbol);
         event.role = None;
         if has(Field::Role) {
             event.role = Role::from_name(column(Field::Role).text(row));
@@ -635,15 +629,11 @@ impl<'a> Columns<'a> {
     }
 }
 
-/// The buffers of the reused event's text fields a row left empty, one per text field.
-#[derive(Default)]
-struct Spare([String; 8]);
-
 /// A canonical field an `extra` object holds: its value as the reader's `json.loads` types it, and
 /// (a list or an object) Python's `str()` of it.
 struct Extra {
     field: Field,
-    raw: Raw,
+    raw: Raw<'static>,
     shown: Option<String>,
 }
 
@@ -686,16 +676,16 @@ fn canonical_extras(text: &str) -> Result<Vec<Extra>, serde_json::Error> {
 }
 
 /// A JSON value as Python's `json.loads` types it.
-fn json_raw(value: &Value) -> Raw {
+fn json_raw(value: &Value) -> Raw<'static> {
     match value {
         Value::Null => Raw::None,
         Value::Bool(flag) => Raw::Bool(*flag),
         Value::Number(number) => match (number.as_i64(), number.as_u64()) {
             (Some(int), _) => Raw::Int(int),
-            (None, Some(uint)) => Raw::BigInt(uint.to_string()),
+            (None, Some(uint)) => Raw::BigInt(uint.to_string().into()),
             _ => Raw::Float(number.as_f64().unwrap_or(f64::NAN)),
         },
-        Value::String(text) => Raw::Str(text.clone()),
+        Value::String(text) => Raw::Str(text.clone().into()),
         Value::Array(_) => Raw::Other("list".into()),
         Value::Object(_) => Raw::Other("dict".into()),
     }
@@ -737,13 +727,13 @@ fn py_str(value: &Value) -> String {
 fn py_text(raw: &Raw) -> Option<String> {
     Some(match raw {
         Raw::None => return None,
-        Raw::Str(text) => text.clone(),
+        Raw::Str(text) => text.to_string(),
         Raw::Int(int) => int.to_string(),
-        Raw::BigInt(digits) => digits.clone(),
+        Raw::BigInt(digits) => digits.to_string(),
         Raw::Float(float) => float_repr(*float),
         Raw::Bool(true) => "True".into(),
         Raw::Bool(false) => "False".into(),
-        Raw::Other(name) => name.clone(),
+        Raw::Other(name) => name.to_string(),
     })
 }
 

@@ -432,20 +432,18 @@ impl Event {
         }
     }
 
-    /// Set one canonical field from a checked value (the screen's last step).
-    pub(crate) fn set(&mut self, field: Field, value: Checked) {
+    /// Set one canonical field from a checked value (the screen's last step); a text goes into
+    /// the buffer `spare` kept for its field, so a reused event allocates nothing.
+    pub(crate) fn set(&mut self, field: Field, value: Checked<'_>, spare: &mut TextBuffers) {
         match (field, value) {
             (Field::Seq, Checked::Int(v)) => self.seq = Some(v),
-            (Field::EventId, Checked::Str(v)) => self.event_id = Some(v),
-            (Field::Account, Checked::Str(v)) => self.account = Some(v),
-            (Field::OrderId, Checked::Str(v)) => self.order_id = Some(v),
-            (Field::BrokerOrderId, Checked::Str(v)) => self.broker_order_id = Some(v),
-            (Field::GroupId, Checked::Str(v)) => self.group_id = Some(v),
-            (Field::Leg, Checked::Str(v)) => self.leg = Some(v),
-            (Field::Role, Checked::Str(v)) => self.role = Role::from_name(&v),
-            (Field::ParentId, Checked::Str(v)) => self.parent_id = Some(v),
-            (Field::Symbol, Checked::Str(v)) => self.symbol = Some(v),
-            (Field::Side, Checked::Str(v)) => self.side = Side::from_name(&v),
+            (Field::Role, Checked::Str(v)) => self.role = Role::from_name(v),
+            (Field::Side, Checked::Str(v)) => self.side = Side::from_name(v),
+            (field, Checked::Str(v)) => {
+                if let Some(slot) = self.text_mut(field) {
+                    spare.put(field, slot, Some(v));
+                }
+            }
             (Field::Qty, Checked::Num(v)) => self.qty = Some(v),
             (Field::LimitPx, Checked::Num(v)) => self.limit_px = Some(v),
             (Field::LastQty, Checked::Num(v)) => self.last_qty = Some(v),
@@ -463,12 +461,85 @@ impl Event {
             _ => {}
         }
     }
+
+    /// The slot of a free-text field (ids, leg, symbol), None for any other field.
+    pub(crate) fn text_mut(&mut self, field: Field) -> Option<&mut Option<String>> {
+        Some(match field {
+            Field::EventId => &mut self.event_id,
+            Field::Account => &mut self.account,
+            Field::OrderId => &mut self.order_id,
+            Field::BrokerOrderId => &mut self.broker_order_id,
+            Field::GroupId => &mut self.group_id,
+            Field::Leg => &mut self.leg,
+            Field::ParentId => &mut self.parent_id,
+            Field::Symbol => &mut self.symbol,
+            _ => return None,
+        })
+    }
+
+    /// Empty the event for the next one, of `kind`: its texts' buffers go to `spare`, for the
+    /// next event that holds those fields.
+    pub fn clear_for(&mut self, kind: EventType, spare: &mut TextBuffers) {
+        for &field in TextBuffers::FIELDS {
+            if let Some(slot) = self.text_mut(field) {
+                spare.put(field, slot, None);
+            }
+        }
+        *self = Event::new(kind, 0);
+    }
 }
 
-/// A field value that passed its kind's checks.
+/// The buffers of a reused event's free-text fields, one per field, kept while the event holds
+/// none: reading events one after another into one event allocates no text.
+#[derive(Debug, Default)]
+pub struct TextBuffers([String; 8]);
+
+impl TextBuffers {
+    /// The free-text fields, in the order of their buffers (as [`TextBuffers::put`] numbers them).
+    pub const FIELDS: &'static [Field] = &[
+        Field::EventId,
+        Field::Account,
+        Field::OrderId,
+        Field::BrokerOrderId,
+        Field::GroupId,
+        Field::Leg,
+        Field::ParentId,
+        Field::Symbol,
+    ];
+
+    /// Set `slot` (the event's `field`) to `text` in a kept buffer, or empty it into its buffer.
+    #[inline]
+    pub fn put(&mut self, field: Field, slot: &mut Option<String>, text: Option<&str>) {
+        let index = match field {
+            Field::EventId => 0,
+            Field::Account => 1,
+            Field::OrderId => 2,
+            Field::BrokerOrderId => 3,
+            Field::GroupId => 4,
+            Field::Leg => 5,
+            Field::ParentId => 6,
+            Field::Symbol => 7,
+            _ => return,
+        };
+        match text {
+            Some(text) => {
+                let held = slot.get_or_insert_with(|| std::mem::take(&mut self.0[index]));
+                held.clear();
+                held.push_str(text);
+            }
+            None => {
+                if let Some(held) = slot.take() {
+                    self.0[index] = held;
+                }
+            }
+        }
+    }
+}
+
+/// A field value that passed its kind's checks (a text borrowed from the input).
 #[derive(Debug, Clone)]
-pub(crate) enum Checked {
-    Str(String),
+pub(crate) enum Checked<'a> {
+    Str(&'a str),
     Int(i64),
     Num(Num),
     Bool(bool),

@@ -18,7 +18,7 @@ pub enum Read {
     Blank,
     /// A non-empty JSON object: its canonical fields in order (a repeated key keeps its first
     /// place and its last value, as a dict does), unknown fields read and left out.
-    Event(Vec<(Field, Raw)>),
+    Event(Vec<(Field, Raw<'static>)>),
     /// Not read here: the Python path answers this line.
     Python,
 }
@@ -63,7 +63,7 @@ enum Text {
 
 /// A value read: what the screen needs of it (nested values only by their type's name).
 enum Value {
-    Raw(Raw),
+    Raw(Raw<'static>),
     Str(Text),
 }
 
@@ -98,9 +98,9 @@ impl Reader<'_> {
         }
     }
 
-    fn event(&mut self) -> Option<Vec<(Field, Raw)>> {
+    fn event(&mut self) -> Option<Vec<(Field, Raw<'static>)>> {
         self.expect(b'{')?;
-        let mut fields: Vec<(Field, Raw)> = Vec::with_capacity(16);
+        let mut fields: Vec<(Field, Raw<'static>)> = Vec::with_capacity(16);
         self.skip_space();
         if self.peek()? == b'}' {
             return None; // `{}`: not an event, in the Python path's words
@@ -114,7 +114,7 @@ impl Reader<'_> {
             if let Some(field) = field {
                 let value = match value {
                     Value::Raw(raw) => raw,
-                    Value::Str(text) => Raw::Str(self.str_of(text).to_owned()),
+                    Value::Str(text) => Raw::Str(self.str_of(text).to_owned().into()),
                 };
                 match fields.iter_mut().find(|(known, _)| *known == field) {
                     Some(slot) => slot.1 = value,
@@ -148,7 +148,7 @@ impl Reader<'_> {
         })
     }
 
-    fn literal(&mut self, word: &[u8], raw: Raw) -> Option<Value> {
+    fn literal(&mut self, word: &[u8], raw: Raw<'static>) -> Option<Value> {
         let end = self.at + word.len();
         (self.bytes.get(self.at..end)? == word).then(|| {
             self.at = end;
@@ -192,7 +192,7 @@ impl Reader<'_> {
 
     /// JSON's number grammar; an integer literal is an int (exact, or its digits beyond 64 bits), any
     /// other a float (correctly rounded, as Python's `float` reads it; beyond the range, infinite).
-    fn number(&mut self) -> Option<Raw> {
+    fn number(&mut self) -> Option<Raw<'static>> {
         let start = self.at;
         let negative = self.peek() == Some(b'-');
         if negative {
@@ -237,7 +237,7 @@ impl Reader<'_> {
         };
         match exact {
             Some(int) => Some(Raw::Int(int)),
-            None if literal.len() <= MAX_INT_DIGITS => Some(Raw::BigInt(literal.to_owned())),
+            None if literal.len() <= MAX_INT_DIGITS => Some(Raw::BigInt(literal.to_owned().into())),
             None => None,
         }
     }
@@ -349,7 +349,7 @@ impl Reader<'_> {
 mod tests {
     use super::*;
 
-    fn fields(line: &str) -> Vec<(Field, Raw)> {
+    fn fields(line: &str) -> Vec<(Field, Raw<'static>)> {
         match read_line(line.as_bytes()) {
             Read::Event(fields) => fields,
             other => panic!("{line}: {other:?}"),

@@ -1,27 +1,31 @@
 //! The event screen: a canonical event is valid or gets a reason naming the field, worded exactly
 //! as `safeguards.events.validate_event` words it. Never panics, whatever it is given.
 
-use crate::event::{Checked, Event, EventType, Field, Kind, Source};
+use std::borrow::Cow;
+
+use crate::event::{Checked, Event, EventType, Field, Kind, Source, TextBuffers};
 use crate::num::Num;
 use crate::pyfmt::{float_repr, str_repr};
 use crate::timestamp::{TimestampError, parse_rfc3339};
 
 /// One field's value as it came in, before any check (the binding's view of a Python value).
+/// Texts are borrowed from the input where they can be: the screen copies a valid one once, into
+/// the event's buffer.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Raw {
+pub enum Raw<'a> {
     /// Absent or null: counts as absent.
     None,
     Bool(bool),
     Int(i64),
     /// An integer beyond 64 bits, as its decimal digits.
-    BigInt(String),
+    BigInt(Cow<'a, str>),
     Float(f64),
-    Str(String),
+    Str(Cow<'a, str>),
     /// Any other value, by its type's name (a list, a dict, a str subclass...).
-    Other(String),
+    Other(Cow<'a, str>),
 }
 
-impl Raw {
+impl Raw<'_> {
     /// Python's `type(value).__name__`.
     pub fn type_name(&self) -> &str {
         match self {
@@ -36,7 +40,19 @@ impl Raw {
 }
 
 /// Check one event given as its canonical fields in the order they came (unknown fields left out).
-pub fn screen(items: Vec<(Field, Raw)>) -> Result<Event, String> {
+pub fn screen(items: &[(Field, Raw<'_>)]) -> Result<Event, String> {
+    let mut event = Event::new(EventType::Intent, 0);
+    screen_into(items, &mut event, &mut TextBuffers::default())?;
+    Ok(event)
+}
+
+/// [`screen`] into a reused event, its texts into kept buffers (`spare`): no allocation per event.
+/// On an error the event is left part-filled, not to be decided.
+pub fn screen_into(
+    items: &[(Field, Raw<'_>)],
+    event: &mut Event,
+    spare: &mut TextBuffers,
+) -> Result<(), String> {
     let find = |wanted: Field| {
         items
             .iter()
@@ -80,13 +96,13 @@ pub fn screen(items: Vec<(Field, Raw)>) -> Result<Event, String> {
         }
     };
     // Each value checked in the order it came (the first bad one is the reason), set as it passes.
-    let mut event = Event::new(kind, 0);
+    event.clear_for(kind, spare);
     let mut present = 0u32;
     for (field, value) in items {
-        if value == Raw::None {
+        if *value == Raw::None {
             continue;
         }
-        event.set(field, check_value(field, value)?);
+        event.set(*field, check_value(*field, value)?, spare);
         present |= field.bit();
     }
     let source = kind.source();
@@ -108,7 +124,7 @@ pub fn screen(items: Vec<(Field, Raw)>) -> Result<Event, String> {
     {
         return Err("missing field 'parent_id' (required for hedge intents)".into());
     }
-    Ok(event)
+    Ok(())
 }
 
 /// A field name as Python's `repr` shows it (field names are plain ASCII: quoted as they are).
@@ -129,19 +145,19 @@ fn wrong_kind(field: Field, value: &Raw) -> String {
     )
 }
 
-fn check_value(field: Field, value: Raw) -> Result<Checked, String> {
+fn check_value<'a>(field: Field, value: &'a Raw<'_>) -> Result<Checked<'a>, String> {
     // The quoted field name, only when a reason needs it (rare: never for a valid event).
     let name = Quoted(field.name());
     match (field.kind(), value) {
         (Kind::Str, Raw::Str(text)) => {
             if let Some(choices) = field.choices()
-                && !choices.contains(&text.as_str())
+                && !choices.contains(&text.as_ref())
             {
-                return Err(format!("field {name}: {} is not one of {}", str_repr(&text), choices.join(", ")));
+                return Err(format!("field {name}: {} is not one of {}", str_repr(text), choices.join(", ")));
             }
             Ok(Checked::Str(text))
         }
-        (Kind::Number, Raw::Float(number)) => {
+        (Kind::Number, &Raw::Float(number)) => {
             if !number.is_finite() {
                 return Err(format!("field {name}: {} is not a finite number", float_repr(number)));
             }
@@ -150,7 +166,7 @@ fn check_value(field: Field, value: Raw) -> Result<Checked, String> {
             }
             Ok(Checked::Num(Num::Float(number)))
         }
-        (Kind::Number, Raw::Int(number)) => {
+        (Kind::Number, &Raw::Int(number)) => {
             if number < 0 && field.is_quantity() {
                 return Err(format!("field {name}: negative quantity {number}"));
             }
@@ -163,21 +179,21 @@ fn check_value(field: Field, value: Raw) -> Result<Checked, String> {
             // Beyond 64 bits a quantity is held as the nearest float (Python keeps the exact int).
             Ok(Checked::Num(Num::Float(digits.parse().unwrap_or(f64::INFINITY))))
         }
-        (Kind::Timestamp | Kind::Int, Raw::Int(number)) => Ok(Checked::Int(number)),
+        (Kind::Timestamp | Kind::Int, &Raw::Int(number)) => Ok(Checked::Int(number)),
         (Kind::Timestamp | Kind::Int, Raw::BigInt(digits)) => {
             Err(format!("field {name}: {digits} is outside the 64-bit integer range"))
         }
-        (Kind::Timestamp, Raw::Str(text)) => match parse_rfc3339(&text) {
+        (Kind::Timestamp, Raw::Str(text)) => match parse_rfc3339(text) {
             Ok(nanos) => i64::try_from(nanos).map(Checked::Int).map_err(|_| {
                 format!(
                     "field {name}: outside the range of nanosecond timestamps (years 1677 to 2262): {}",
-                    str_repr(&text)
+                    str_repr(text)
                 )
             }),
-            Err(error) => Err(format!("field {name}: {}", timestamp_error(&error, &text))),
+            Err(error) => Err(format!("field {name}: {}", timestamp_error(&error, text))),
         },
-        (Kind::Bool, Raw::Bool(flag)) => Ok(Checked::Bool(flag)),
-        (_, value) => Err(wrong_kind(field, &value)),
+        (Kind::Bool, &Raw::Bool(flag)) => Ok(Checked::Bool(flag)),
+        (_, value) => Err(wrong_kind(field, value)),
     }
 }
 
@@ -200,11 +216,11 @@ pub fn timestamp_error(error: &TimestampError, text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn s(text: &str) -> Raw {
+    fn s(text: &str) -> Raw<'_> {
         Raw::Str(text.into())
     }
 
-    fn quote() -> Vec<(Field, Raw)> {
+    fn quote() -> Vec<(Field, Raw<'static>)> {
         vec![
             (Field::Source, s("market")),
             (Field::Type, s("quote")),
@@ -219,8 +235,58 @@ mod tests {
     }
 
     #[test]
+    fn an_event_screened_into_a_reused_one_is_the_event_screened_afresh() {
+        let intent = vec![
+            (Field::Source, s("local")),
+            (Field::Type, s("intent")),
+            (Field::EventId, s("e-1")),
+            (Field::Account, s("desk")),
+            (Field::OrderId, s("o-1")),
+            (Field::GroupId, s("g-1")),
+            (Field::Leg, s("call")),
+            (Field::Role, s("hedge")),
+            (Field::ParentId, s("o-0")),
+            (Field::Symbol, s("SPX 260320C05000000")),
+            (Field::Side, s("buy")),
+            (Field::Qty, Raw::Int(3)),
+            (Field::RecvTs, Raw::Int(5)),
+        ];
+        let fill = vec![
+            (Field::Source, s("broker")),
+            (Field::Type, s("fill")),
+            (Field::EventId, s("x-much-longer-than-the-last-one")),
+            (Field::OrderId, s("o")),
+            (Field::LastQty, Raw::Float(1.5)),
+            (Field::BrokerTs, Raw::Int(4)),
+            (Field::RecvTs, Raw::Int(6)),
+        ];
+        let bad = vec![(Field::Source, s("broker")), (Field::Type, s("fill"))];
+        let mut reused = Event::new(EventType::Quote, 0);
+        let mut spare = TextBuffers::default();
+        // Every order of the three, twice over: what an earlier event left must never show.
+        for items in [
+            &intent,
+            &fill,
+            &quote(),
+            &bad,
+            &fill,
+            &intent,
+            &quote(),
+            &intent,
+        ] {
+            let fresh = screen(items);
+            let into = screen_into(items, &mut reused, &mut spare);
+            match (fresh, into) {
+                (Ok(fresh), Ok(())) => assert_eq!(format!("{reused:?}"), format!("{fresh:?}")),
+                (Err(fresh), Err(into)) => assert_eq!(into, fresh),
+                (fresh, into) => panic!("fresh {fresh:?}, reused {into:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn a_valid_quote_is_typed() {
-        let event = screen(quote()).expect("valid");
+        let event = screen(&quote()).expect("valid");
         assert_eq!(event.kind, EventType::Quote);
         assert_eq!(event.broker_ts, Some(1_771_684_200_000_000_000));
         assert_eq!(event.bid_qty, Some(Num::Int(10)));
@@ -232,7 +298,7 @@ mod tests {
             let mut items = quote();
             items.retain(|(f, _)| *f != field);
             items.push((field, value));
-            screen(items).expect_err("invalid")
+            screen(&items).expect_err("invalid")
         };
         assert_eq!(
             with(Field::BidQty, Raw::Int(-1)),
@@ -282,7 +348,7 @@ mod tests {
             (Field::RecvTs, Raw::Int(5)),
         ];
         assert_eq!(
-            screen(items).expect_err("no parent"),
+            screen(&items).expect_err("no parent"),
             "missing field 'parent_id' (required for hedge intents)"
         );
     }

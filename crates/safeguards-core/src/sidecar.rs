@@ -62,12 +62,12 @@ pub fn answer_lines(
 fn answer_event(
     engine: &mut Engine,
     identity: &str,
-    fields: Vec<(Field, Raw)>,
+    fields: Vec<(Field, Raw<'static>)>,
     line: u64,
     out: &mut Vec<u8>,
 ) {
     let ids = Ids::of(&fields);
-    match screen(fields) {
+    match screen(&fields) {
         Ok(event) => {
             let decided = engine.decide(&event);
             let reason = decided.outcome.reason.to_string();
@@ -100,14 +100,14 @@ fn answer_event(
 
 /// What a malformed event's decision shows of it: its seq if an int, its ids if strings.
 struct Ids {
-    seq: Option<Raw>,
+    seq: Option<Raw<'static>>,
     event_id: Option<String>,
     order_id: Option<String>,
     group_id: Option<String>,
 }
 
 impl Ids {
-    fn of(fields: &[(Field, Raw)]) -> Ids {
+    fn of(fields: &[(Field, Raw<'static>)]) -> Ids {
         let get = |wanted: Field| {
             fields
                 .iter()
@@ -115,7 +115,7 @@ impl Ids {
                 .map(|(_, raw)| raw)
         };
         let text = |wanted: Field| match get(wanted) {
-            Some(Raw::Str(text)) => Some(text.clone()),
+            Some(Raw::Str(text)) => Some(text.to_string()),
             _ => None,
         };
         Ids {

@@ -82,16 +82,16 @@ fn batch(rows: &[(i32, Value, Option<&str>)]) -> RecordBatch {
 }
 
 /// The row's dict as the reader makes it: numbers as floats (the store's doubles), then `extra`'s fields.
-fn items(event: &Value, extra: Option<&str>) -> Vec<(Field, Raw)> {
+fn items(event: &Value, extra: Option<&str>) -> Vec<(Field, Raw<'static>)> {
     let raw = |field: Field, value: &Value| match value {
         Value::Null => Raw::None,
         Value::Bool(flag) => Raw::Bool(*flag),
         Value::Number(n) if field.kind() == Kind::Number => Raw::Float(n.as_f64().unwrap()),
         Value::Number(n) => Raw::Int(n.as_i64().unwrap()),
-        Value::String(text) => Raw::Str(text.clone()),
+        Value::String(text) => Raw::Str(text.clone().into()),
         _ => Raw::Other("list".into()),
     };
-    let mut found: Vec<(Field, Raw)> = Field::ALL
+    let mut found: Vec<(Field, Raw<'static>)> = Field::ALL
         .iter()
         .filter_map(|&field| event.get(field.name()).map(|v| (field, raw(field, v))))
         .filter(|(_, raw)| *raw != Raw::None)
@@ -134,7 +134,7 @@ fn one_at_a_time(rows: &[(i32, Value, Option<&str>)]) -> (Rows, Vec<(Alert, i32)
             (Field::Seq, Raw::Int(seq)) => Some(*seq),
             _ => None,
         });
-        let one = match screen(items) {
+        let one = match screen(&items) {
             Ok(valid) => engine.decide(&valid),
             Err(why) => {
                 let mut bad = engine.unprocessable(seq, why);

@@ -37,13 +37,13 @@ fn event(value: Value) -> Event {
                     Some(int) => Raw::Int(int),
                     None => Raw::Float(number.as_f64().unwrap_or_default()),
                 },
-                Value::String(text) => Raw::Str(text.clone()),
+                Value::String(text) => Raw::Str(text.clone().into()),
                 _ => Raw::Other("list".into()),
             };
             Field::from_name(name).map(|field| (field, raw))
         })
-        .collect();
-    screen(items).unwrap_or_else(|why| panic!("invalid test event: {why}"))
+        .collect::<Vec<_>>();
+    screen(&items).unwrap_or_else(|why| panic!("invalid test event: {why}"))
 }
 
 fn intent(order_id: &str, group_id: &str, at: i64) -> Value {

@@ -14,10 +14,10 @@ use pyo3::{IntoPyObjectExt, intern};
 use safeguards_core::decision::Alert;
 use safeguards_core::engine::intents::OpenOrder;
 use safeguards_core::engine::{Decided, Engine as CoreEngine};
-use safeguards_core::event::{Event, Field};
+use safeguards_core::event::{Event, EventType, Field, TextBuffers};
 use safeguards_core::num::Num;
 use safeguards_core::policy::Tables;
-use safeguards_core::screen::{Raw, screen, timestamp_error};
+use safeguards_core::screen::{Raw, screen_into, timestamp_error};
 use safeguards_core::session::{SessionKey, Traits};
 use safeguards_core::sidecar;
 use safeguards_core::timestamp;
@@ -39,14 +39,14 @@ fn parse_rfc3339(text: &str) -> PyResult<i128> {
 
 const LONE_SURROGATE: &str = "text with an unpaired surrogate (half of a character)";
 
-/// A Python value as the screen sees it: by its exact type.
-fn raw(value: &Bound<'_, PyAny>) -> PyResult<Raw> {
+/// A Python value as the screen sees it: by its exact type (a str's text borrowed from it).
+fn raw<'v>(value: &'v Bound<'_, PyAny>) -> PyResult<Raw<'v>> {
     if value.is_none() {
         Ok(Raw::None)
     } else if value.is_exact_instance_of::<PyString>() {
         // A str holding a lone surrogate is not text Rust can hold: the screen refuses it by that name.
         Ok(match value.cast::<PyString>()?.to_str() {
-            Ok(text) => Raw::Str(text.to_owned()),
+            Ok(text) => Raw::Str(text.into()),
             Err(_) => Raw::Other(LONE_SURROGATE.into()),
         })
     } else if value.is_exact_instance_of::<PyBool>() {
@@ -54,11 +54,11 @@ fn raw(value: &Bound<'_, PyAny>) -> PyResult<Raw> {
     } else if value.is_exact_instance_of::<PyInt>() {
         Ok(value
             .extract::<i64>()
-            .map_or_else(|_| Raw::BigInt(value.to_string()), Raw::Int))
+            .map_or_else(|_| Raw::BigInt(value.to_string().into()), Raw::Int))
     } else if value.is_exact_instance_of::<PyFloat>() {
         Ok(Raw::Float(value.extract::<f64>()?))
     } else {
-        Ok(Raw::Other(value.get_type().name()?.to_string()))
+        Ok(Raw::Other(value.get_type().name()?.to_string().into()))
     }
 }
 
@@ -82,8 +82,12 @@ fn shared_id<'py>(
     }
 }
 
-/// The canonical fields of an event dict, in its order (other keys are the event's own business).
-fn items<'py>(event: &Bound<'py, PyDict>, ids: &mut Ids<'py>) -> PyResult<Vec<(Field, Raw)>> {
+/// The canonical fields of an event dict and their values, in its order (other keys are the
+/// event's own business).
+fn items<'py>(
+    event: &Bound<'py, PyDict>,
+    ids: &mut Ids<'py>,
+) -> PyResult<Vec<(Field, Bound<'py, PyAny>)>> {
     let mut found = Vec::with_capacity(event.len());
     for (key, value) in event.iter() {
         if !key.is_exact_instance_of::<PyString>() {
@@ -93,27 +97,62 @@ fn items<'py>(event: &Bound<'py, PyDict>, ids: &mut Ids<'py>) -> PyResult<Vec<(F
             continue; // a key with a lone surrogate names no canonical field
         };
         if let Some(field) = Field::from_name(name) {
-            found.push((field, raw(&value)?));
             if value.is_exact_instance_of::<PyString>() {
                 match field {
-                    Field::EventId => ids.event_id = Some(value),
-                    Field::OrderId => ids.order_id = Some(value),
+                    Field::EventId => ids.event_id = Some(value.clone()),
+                    Field::OrderId => ids.order_id = Some(value.clone()),
                     _ => {}
                 }
             }
+            found.push((field, value));
         }
     }
     Ok(found)
 }
 
-fn screened<'py>(event: &Bound<'py, PyAny>, ids: &mut Ids<'py>) -> PyResult<Result<Event, String>> {
-    if !event.is_exact_instance_of::<PyDict>() {
-        return Ok(Err(format!(
-            "an event must be a JSON object, got {}",
-            event.get_type().name()?
-        )));
+/// The event each call reads its dict into, reused: its texts' buffers are kept from one call to
+/// the next, so reading an event allocates no text.
+struct Reused {
+    event: Event,
+    spare: TextBuffers,
+}
+
+impl Reused {
+    fn new() -> Reused {
+        Reused {
+            event: Event::new(EventType::Intent, 0),
+            spare: TextBuffers::default(),
+        }
     }
-    Ok(screen(items(event.cast::<PyDict>()?, ids)?))
+
+    /// Screen an event dict into the reused event; the reason if it is malformed.
+    fn screen_dict<'py>(
+        &mut self,
+        event: &Bound<'py, PyDict>,
+        ids: &mut Ids<'py>,
+    ) -> PyResult<Result<&Event, String>> {
+        let items = items(event, ids)?;
+        let mut raws = Vec::with_capacity(items.len());
+        for (field, value) in &items {
+            raws.push((*field, raw(value)?));
+        }
+        Ok(screen_into(&raws, &mut self.event, &mut self.spare).map(|()| &self.event))
+    }
+
+    /// [`Reused::screen_dict`] for any value (an event must be a dict).
+    fn screen<'py>(
+        &mut self,
+        event: &Bound<'py, PyAny>,
+        ids: &mut Ids<'py>,
+    ) -> PyResult<Result<&Event, String>> {
+        if !event.is_exact_instance_of::<PyDict>() {
+            return Ok(Err(format!(
+                "an event must be a JSON object, got {}",
+                event.get_type().name()?
+            )));
+        }
+        self.screen_dict(event.cast::<PyDict>()?, ids)
+    }
 }
 
 fn json_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
@@ -226,31 +265,34 @@ struct Engine {
     /// The sidecar's answer lines of the block being answered: kept between blocks, so that its
     /// memory is not mapped afresh for every block.
     answers: Vec<u8>,
+    /// The event each call reads its input into.
+    reused: Reused,
+}
+
+/// A valid event's decision dict.
+fn decision<'py>(
+    texts: &mut DecisionTexts,
+    py: Python<'py>,
+    event: &Event,
+    decided: &Decided,
+    ids: &Ids<'py>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let dict = texts.blank(py)?;
+    dict.set_item(intern!(py, "seq"), decided.seq)?;
+    dict.set_item(
+        intern!(py, "event_id"),
+        shared_id(py, &ids.event_id, &event.event_id)?,
+    )?;
+    dict.set_item(
+        intern!(py, "order_id"),
+        shared_id(py, &ids.order_id, &event.order_id)?,
+    )?;
+    dict.set_item(intern!(py, "group_id"), &decided.group_id)?;
+    texts.outcome_items(py, &dict, &decided.outcome)?;
+    Ok(dict)
 }
 
 impl Engine {
-    fn decision<'py>(
-        &mut self,
-        py: Python<'py>,
-        event: &Event,
-        decided: &Decided,
-        ids: &Ids<'py>,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let dict = self.texts.blank(py)?;
-        dict.set_item(intern!(py, "seq"), decided.seq)?;
-        dict.set_item(
-            intern!(py, "event_id"),
-            shared_id(py, &ids.event_id, &event.event_id)?,
-        )?;
-        dict.set_item(
-            intern!(py, "order_id"),
-            shared_id(py, &ids.order_id, &event.order_id)?,
-        )?;
-        dict.set_item(intern!(py, "group_id"), &decided.group_id)?;
-        self.texts.outcome_items(py, &dict, &decided.outcome)?;
-        Ok(dict)
-    }
-
     /// A malformed input's decision: the ids it has as strings, its own seq if an int.
     fn invalid<'py>(
         &mut self,
@@ -337,6 +379,7 @@ impl Engine {
             identity,
             texts,
             answers: Vec::new(),
+            reused: Reused::new(),
             policy: policy.unbind(),
         })
     }
@@ -348,10 +391,16 @@ impl Engine {
         event: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let mut ids = Ids::default();
-        match screened(event, &mut ids)? {
+        let Engine {
+            core,
+            texts,
+            reused,
+            ..
+        } = self;
+        match reused.screen(event, &mut ids)? {
             Ok(valid) => {
-                let decided = self.core.decide(&valid);
-                self.decision(py, &valid, &decided, &ids)
+                let decided = core.decide(valid);
+                decision(texts, py, valid, &decided, &ids)
             }
             Err(reason) => self.invalid(py, event, reason),
         }
@@ -367,10 +416,16 @@ impl Engine {
     ) -> PyResult<Bound<'py, PyDict>> {
         let _ = fields;
         let mut ids = Ids::default();
-        match screen(items(event, &mut ids)?) {
+        let Engine {
+            core,
+            texts,
+            reused,
+            ..
+        } = self;
+        match reused.screen_dict(event, &mut ids)? {
             Ok(valid) => {
-                let decided = self.core.decide(&valid);
-                self.decision(py, &valid, &decided, &ids)
+                let decided = core.decide(valid);
+                decision(texts, py, valid, &decided, &ids)
             }
             Err(why) => {
                 let seq = event
@@ -400,8 +455,11 @@ impl Engine {
         let groups = PyList::empty(py);
         for event in events.try_iter()? {
             let event = event?;
-            let decided = match screen(items(event.cast::<PyDict>()?, &mut Ids::default())?) {
-                Ok(valid) => self.core.decide(&valid),
+            let screened = self
+                .reused
+                .screen_dict(event.cast::<PyDict>()?, &mut Ids::default())?;
+            let decided = match screened {
+                Ok(valid) => self.core.decide(valid),
                 Err(why) => {
                     let seq = event
                         .get_item("seq")
@@ -462,9 +520,9 @@ impl Engine {
         let groups = PyList::empty(py);
         for event in events.try_iter()? {
             let event = event?;
-            match screened(&event, &mut Ids::default())? {
+            match self.reused.screen(&event, &mut Ids::default())? {
                 Ok(valid) => {
-                    let decided = self.core.decide(&valid);
+                    let decided = self.core.decide(valid);
                     seqs.append(decided.seq)?;
                     outcomes.append(self.texts.outcome_tuple(py, &decided.outcome)?)?;
                     groups.append(&decided.group_id)?;
