@@ -432,7 +432,7 @@ impl Engine {
                     .get_item("seq")?
                     .and_then(|seq| seq.extract::<i64>().ok());
                 let decided = self.core.unprocessable(seq, why);
-                let dict = PyDict::new(py);
+                let dict = self.texts.blank(py)?;
                 dict.set_item("seq", decided.seq)?;
                 for name in ["event_id", "order_id", "group_id"] {
                     dict.set_item(name, event.get_item(name)?)?;

@@ -25,7 +25,6 @@ pub struct DecisionTexts {
     rules: FastMap<RuleKey, Py<PyString>>,
     reasons: FastMap<ReasonKey, Py<PyString>>,
     outcomes: FastMap<OutcomeKey, Py<PyTuple>>,
-    identity: Py<PyString>,
     /// A decision dict with every key and no values: copied for each decision, so that building
     /// one sets values of keys already in place instead of growing a fresh dict.
     template: Py<PyDict>,
@@ -59,27 +58,27 @@ impl DecisionTexts {
             intern!(py, "guard"),
             intern!(py, "rule"),
             intern!(py, "reason"),
-            intern!(py, "policy"),
         ] {
             template.set_item(key, py.None())?;
         }
+        template.set_item(intern!(py, "policy"), PyString::new(py, identity))?;
         Ok(DecisionTexts {
             verdicts: FastMap::default(),
             guards: FastMap::default(),
             rules: FastMap::default(),
             reasons: FastMap::default(),
             outcomes: FastMap::default(),
-            identity: PyString::new(py, identity).unbind(),
             template: template.unbind(),
         })
     }
 
-    /// A new decision dict, its keys in the decision's order, every value None.
+    /// A new decision dict, its keys in the decision's order, every value None but the policy's.
     pub fn blank<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         self.template.bind(py).copy()
     }
 
-    /// Set the outcome's items (verdict, guard, rule, reason) and the policy's identity in `dict`.
+    /// Set the outcome's items (verdict, guard, rule, reason) in `dict`, a [`DecisionTexts::blank`]
+    /// one (which holds the policy's identity already).
     pub fn outcome_items(
         &mut self,
         py: Python<'_>,
@@ -90,7 +89,6 @@ impl DecisionTexts {
         dict.set_item(intern!(py, "guard"), self.guard(py, outcome.guard))?;
         dict.set_item(intern!(py, "rule"), self.rule(py, outcome.rule.as_ref()))?;
         dict.set_item(intern!(py, "reason"), self.reason(py, &outcome.reason))?;
-        dict.set_item(intern!(py, "policy"), self.identity.bind(py))?;
         Ok(())
     }
 
