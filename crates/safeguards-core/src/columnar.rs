@@ -505,9 +505,9 @@ impl<'a> Columns<'a> {
             None => Vec::new(),
         };
         if extras.is_empty() && self.typed(row, event, spare) {
-            let decided = engine.decide(event);
             out.push_ids(event.event_id.as_deref(), event.order_id.as_deref());
-            out.push(decided.seq, decided.group_id.as_deref(), &decided.outcome);
+            let (seq, outcome) = engine.decide_seeing_group(event, |group| out.push_group(group));
+            out.push(seq, &outcome);
             return Ok(());
         }
         // The event's dict as the reader makes it: the canonical fields present, in canonical
@@ -546,12 +546,14 @@ impl<'a> Columns<'a> {
         };
         match screen(&items) {
             Ok(valid) => {
-                let decided = engine.decide(&valid);
-                out.push(decided.seq, decided.group_id.as_deref(), &decided.outcome);
+                let (seq, outcome) =
+                    engine.decide_seeing_group(&valid, |group| out.push_group(group));
+                out.push(seq, &outcome);
             }
             Err(why) => {
                 let decided = engine.unprocessable(seq, why);
-                out.push(decided.seq, None, &decided.outcome);
+                out.push_group(None);
+                out.push(decided.seq, &decided.outcome);
             }
         }
         Ok(())
@@ -820,9 +822,14 @@ impl Out {
         }
     }
 
-    fn push(&mut self, seq: i64, group: Option<&str>, outcome: &Outcome) {
-        self.seq.append_value(seq);
+    /// A row's group: pushed as the engine finds it ([`Engine::decide_seeing_group`]), before its
+    /// [`Out::push`].
+    fn push_group(&mut self, group: Option<&str>) {
         self.group.append_option(group);
+    }
+
+    fn push(&mut self, seq: i64, outcome: &Outcome) {
+        self.seq.append_value(seq);
         let verdict = outcome.verdict;
         self.verdict
             .push(verdict as u8, || verdict.name().to_owned());

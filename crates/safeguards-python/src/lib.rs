@@ -12,8 +12,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use pyo3::{IntoPyObjectExt, intern};
 use safeguards_core::decision::Alert;
+use safeguards_core::decision::Outcome;
+use safeguards_core::engine::Engine as CoreEngine;
 use safeguards_core::engine::intents::OpenOrder;
-use safeguards_core::engine::{Decided, Engine as CoreEngine};
 use safeguards_core::event::{Event, EventType, Field, TextBuffers};
 use safeguards_core::num::Num;
 use safeguards_core::policy::Tables;
@@ -269,16 +270,30 @@ struct Engine {
     reused: Reused,
 }
 
+/// Decide a valid event: its seq, outcome and group (a Python str made from the group's text as
+/// the engine finds it, with no Rust copy between).
+fn decide_here<'py>(
+    py: Python<'py>,
+    core: &mut CoreEngine,
+    event: &Event,
+) -> (i64, Outcome, Option<Bound<'py, PyString>>) {
+    let mut group_id = None;
+    let (seq, outcome) = core.decide_seeing_group(event, |group| {
+        group_id = group.map(|group| PyString::new(py, group));
+    });
+    (seq, outcome, group_id)
+}
+
 /// A valid event's decision dict.
 fn decision<'py>(
     texts: &mut DecisionTexts,
     py: Python<'py>,
     event: &Event,
-    decided: &Decided,
+    (seq, outcome, group_id): (i64, Outcome, Option<Bound<'py, PyString>>),
     ids: &Ids<'py>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let dict = texts.blank(py)?;
-    dict.set_item(intern!(py, "seq"), decided.seq)?;
+    dict.set_item(intern!(py, "seq"), seq)?;
     dict.set_item(
         intern!(py, "event_id"),
         shared_id(py, &ids.event_id, &event.event_id)?,
@@ -287,8 +302,8 @@ fn decision<'py>(
         intern!(py, "order_id"),
         shared_id(py, &ids.order_id, &event.order_id)?,
     )?;
-    dict.set_item(intern!(py, "group_id"), &decided.group_id)?;
-    texts.outcome_items(py, &dict, &decided.outcome)?;
+    dict.set_item(intern!(py, "group_id"), group_id)?;
+    texts.outcome_items(py, &dict, &outcome)?;
     Ok(dict)
 }
 
@@ -399,8 +414,8 @@ impl Engine {
         } = self;
         match reused.screen(event, &mut ids)? {
             Ok(valid) => {
-                let decided = core.decide(valid);
-                decision(texts, py, valid, &decided, &ids)
+                let decided = decide_here(py, core, valid);
+                decision(texts, py, valid, decided, &ids)
             }
             Err(reason) => self.invalid(py, event, reason),
         }
@@ -424,8 +439,8 @@ impl Engine {
         } = self;
         match reused.screen_dict(event, &mut ids)? {
             Ok(valid) => {
-                let decided = core.decide(valid);
-                decision(texts, py, valid, &decided, &ids)
+                let decided = decide_here(py, core, valid);
+                decision(texts, py, valid, decided, &ids)
             }
             Err(why) => {
                 let seq = event
@@ -458,18 +473,22 @@ impl Engine {
             let screened = self
                 .reused
                 .screen_dict(event.cast::<PyDict>()?, &mut Ids::default())?;
-            let decided = match screened {
-                Ok(valid) => self.core.decide(valid),
+            let (outcome, group_id) = match screened {
+                Ok(valid) => {
+                    let (_, outcome, group_id) = decide_here(py, &mut self.core, valid);
+                    (outcome, group_id)
+                }
                 Err(why) => {
                     let seq = event
                         .get_item("seq")
                         .ok()
                         .and_then(|seq| seq.extract::<i64>().ok());
-                    self.core.unprocessable(seq, why)
+                    let decided = self.core.unprocessable(seq, why);
+                    (decided.outcome, None)
                 }
             };
-            outcomes.append(self.texts.outcome_tuple(py, &decided.outcome)?)?;
-            groups.append(&decided.group_id)?;
+            outcomes.append(self.texts.outcome_tuple(py, &outcome)?)?;
+            groups.append(group_id)?;
         }
         Ok((outcomes, groups))
     }
@@ -522,10 +541,10 @@ impl Engine {
             let event = event?;
             match self.reused.screen(&event, &mut Ids::default())? {
                 Ok(valid) => {
-                    let decided = self.core.decide(valid);
-                    seqs.append(decided.seq)?;
-                    outcomes.append(self.texts.outcome_tuple(py, &decided.outcome)?)?;
-                    groups.append(&decided.group_id)?;
+                    let (seq, outcome, group_id) = decide_here(py, &mut self.core, valid);
+                    seqs.append(seq)?;
+                    outcomes.append(self.texts.outcome_tuple(py, &outcome)?)?;
+                    groups.append(group_id)?;
                 }
                 Err(reason) => {
                     let decision = self.invalid(py, &event, reason)?;

@@ -101,6 +101,24 @@ impl Engine {
 
     /// Decide one valid event.
     pub fn decide(&mut self, event: &Event) -> Decided {
+        let mut group_id = None;
+        let (seq, outcome) =
+            self.decide_seeing_group(event, |group| group_id = group.map(str::to_string));
+        Decided {
+            seq,
+            outcome,
+            group_id,
+        }
+    }
+
+    /// [`Engine::decide`], the decision's group shown to `see_group` as it is found instead of
+    /// copied into the decision: a writer of columns or lines takes it as text, so there is no
+    /// copy to make and free for every event. Returns the decision's seq and outcome.
+    pub fn decide_seeing_group(
+        &mut self,
+        event: &Event,
+        see_group: impl FnOnce(Option<&str>),
+    ) -> (i64, Outcome) {
         self.arrivals += 1;
         let seq = event.seq.unwrap_or(self.arrivals);
         self.out.seq = Some(seq);
@@ -110,21 +128,18 @@ impl Engine {
         let outcome = self.run_steps(event);
         self.out.stamp = None;
         self.counts[outcome.verdict as usize] += 1;
-        let group_id = event
-            .group_id
-            .clone()
-            .or_else(|| self.book.group_of_order(event.order_id.as_deref()));
+        see_group(match (&event.group_id, &event.order_id) {
+            (Some(group_id), _) => Some(group_id),
+            (None, Some(order_id)) => self.book.orders.group_id(order_id),
+            (None, None) => None,
+        });
         if let Some(order_id) = event.order_id.as_deref() {
             self.book.orders.pack(order_id); // if its event finished it
         }
         if self.book.orders.len() > self.book.max_orders {
             self.evict_overflow();
         }
-        Decided {
-            seq,
-            outcome,
-            group_id,
-        }
+        (seq, outcome)
     }
 
     /// The book is over its bound: the orders that entered first go, an unfinished one with an alert.
