@@ -25,17 +25,19 @@ impl SessionKey {
     }
 }
 
-/// What a per-session map holds for `key`, entered (as the default) the first time. Looked up
-/// before it is entered: the guards call this for every event, and an entry takes its key by
-/// value (a session's text copied each time).
+/// What a per-session map holds for `key`, entered (as the default) the first time. The guards
+/// call this for every event, and an entry takes its key by value: a key of text is looked up
+/// first (one lookup more), so that it is not copied each time; another is copied for free.
 pub fn session_entry<'a, V: Default>(
     map: &'a mut FastMap<SessionKey, V>,
     key: &SessionKey,
 ) -> &'a mut V {
-    if !map.contains_key(key) {
-        map.insert(key.clone(), V::default());
+    match key {
+        SessionKey::Str(_) | SessionKey::Other(_) if map.contains_key(key) => {
+            map.get_mut(key).expect("held")
+        }
+        _ => map.entry(key.clone()).or_default(),
     }
-    map.get_mut(key).expect("entered above")
 }
 
 /// One session's clocks and contents; the defaults are a live stream's (`safeguards.session.SessionTraits`).
