@@ -28,6 +28,19 @@ const MAX_DEPTH: usize = 64;
 /// Integer literals longer than this are left to Python (which caps the digits it will convert).
 const MAX_INT_DIGITS: usize = 400;
 
+/// The bytes that end a string's plain run: its closing quote, an escape, a control character.
+const ENDS_RUN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = true;
+        byte += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
 /// Read one line (its bytes without the newline).
 pub fn read_line(line: &[u8]) -> Read {
     if line.iter().all(|byte| is_python_space(*byte)) {
@@ -289,7 +302,7 @@ impl Reader<'_> {
         let rest = &self.bytes[self.at..];
         let run = rest
             .iter()
-            .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)
+            .position(|&byte| ENDS_RUN[usize::from(byte)])
             .unwrap_or(rest.len());
         self.at += run;
         self.at

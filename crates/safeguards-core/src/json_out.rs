@@ -119,8 +119,28 @@ fn escaped(byte: u8, escape: Escape) -> bool {
     byte == b'"' || byte == b'\\' || byte < 0x20 || (escape == Escape::EnsureAscii && byte >= 0x7f)
 }
 
+/// Whether any byte of `bytes` is [`escaped`], looked at eight at a time (the strings written are
+/// short and almost never need escapes).
 fn needs_escape(bytes: &[u8], escape: Escape) -> bool {
-    bytes.iter().any(|&byte| escaped(byte, escape))
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Whether a byte of `word` is below `n` (n <= 0x80), or zero: exact as a yes or no.
+    let below = |word: u64, n: u64| word.wrapping_sub(ONES * n) & !word & HIGH;
+    let holds = |word: u64, byte: u8| below(word ^ (ONES * u64::from(byte)), 1);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let mut found = below(word, 0x20) | holds(word, b'"') | holds(word, b'\\');
+        if escape == Escape::EnsureAscii {
+            found |= (word & HIGH) | holds(word, 0x7f);
+        }
+        if found != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&byte| escaped(byte, escape))
 }
 
 /// An integer's digits.
@@ -180,6 +200,26 @@ mod tests {
             line("x\"\\\n\r\t\u{8}\u{c}\u{1}\u{1f}\u{7f}/"),
             "{\"a\":\"x\\\"\\\\\\n\\r\\t\\b\\f\\u0001\\u001f\u{7f}/\",\"n\":null,\"i\":-5,\"min\":-9223372036854775808,\"zero\":0}\n"
         );
+    }
+
+    #[test]
+    fn an_escape_is_found_wherever_it_is() {
+        for byte in [0u8, 0x1f, b'"', b'\\', 0x7f, 0x80, 0xc3, b' ', b'~', b'a'] {
+            for length in 1..40 {
+                for at in 0..length {
+                    let mut bytes = vec![b'x'; length];
+                    bytes[at] = byte;
+                    for escape in [Escape::Orjson, Escape::EnsureAscii] {
+                        let expected = bytes.iter().any(|&b| escaped(b, escape));
+                        assert_eq!(
+                            needs_escape(&bytes, escape),
+                            expected,
+                            "{byte:#x} at {at} of {length}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! A line this path does not read ([`Read::Python`]) stops it there: the caller answers that line
 //! the Python way, on the same engine, and goes on from the next.
 
+use std::fmt::Write as _;
+
 use crate::decision::{Alert, Outcome, Verdict};
 use crate::engine::Engine;
 use crate::event::Field;
@@ -41,15 +43,18 @@ pub fn answer_lines(
     cursor: &mut Cursor,
     out: &mut Vec<u8>,
 ) -> Stop {
+    let mut reason = String::new(); // each decision's reason, written here first (one buffer for the block)
     while cursor.offset < data.len() {
         let rest = &data[cursor.offset..];
-        let (line, next) = match rest.iter().position(|&byte| byte == b'\n') {
+        let (line, next) = match memchr::memchr(b'\n', rest) {
             Some(end) => (&rest[..end], cursor.offset + end + 1),
             None => (rest, data.len()),
         };
         match read_line(line) {
             Read::Blank => {}
-            Read::Event(fields) => answer_event(engine, identity, fields, cursor.line, out),
+            Read::Event(fields) => {
+                answer_event(engine, identity, fields, cursor.line, out, &mut reason);
+            }
             Read::Python => return Stop::Python,
         }
         cursor.offset = next;
@@ -65,13 +70,14 @@ fn answer_event(
     fields: Vec<(Field, Raw<'static>)>,
     line: u64,
     out: &mut Vec<u8>,
+    reason: &mut String,
 ) {
-    let ids = Ids::of(&fields);
     match screen(&fields) {
         Ok(event) => {
             let decided = engine.decide(&event);
-            let reason = decided.outcome.reason.to_string();
-            let said = Said::of(&decided.outcome, &reason);
+            reason.clear();
+            write!(reason, "{}", decided.outcome.reason).expect("a String takes any text");
+            let said = Said::of(&decided.outcome, reason);
             write_decision(out, identity, said, line, |json| {
                 json.int("seq", decided.seq);
                 json.opt_str("event_id", event.event_id.as_deref());
@@ -80,6 +86,7 @@ fn answer_event(
             });
         }
         Err(reason) => {
+            let ids = Ids::of(&fields); // only for a malformed event: a valid one's ids are not copied
             let arrival = engine.record_invalid();
             write_decision(out, identity, Said::malformed(&reason), line, |json| {
                 match &ids.seq {
