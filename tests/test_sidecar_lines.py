@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -195,18 +196,32 @@ def test_generated_lines(events: list, sizes: list[int], final_newline: bool) ->
     assert_same(b"\n".join(lines) + (b"\n" if final_newline else b""), sizes)
 
 
-def journaled_answers(data: bytes, native: bool, folder: Path) -> tuple[str, dict, list[bytes]]:
-    """What the journaled sidecar writes for `data`, its engine's state, and the records it journaled."""
+def journaled_answers(data: bytes, native: bool, folder: Path,
+                      sizes: list[int] | None = None) -> tuple[str, dict, list[bytes]]:
+    """What the journaled sidecar writes for `data` (read in pieces of `sizes`), its engine's state, and the
+    records it journaled."""
     from safeguards.journal.journaled import JournaledEngine
 
     out, err = io.StringIO(), io.StringIO()
     with JournaledEngine(_policy(), folder) as journaled:
-        serve(journaled, LineReader(_Chunks(data, [])), out, err, IdleClock(0), native=native)
+        serve(journaled, LineReader(_Chunks(data, sizes or [])), out, err, IdleClock(0), native=native)
         state = journaled.engine.state()
         journaled.shutdown()
     records = [line for path in sorted(folder.glob("**/segment-*")) for line in path.read_bytes().splitlines()
                if b'"journal_header"' not in line]
     return out.getvalue(), state, records
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(_base, _changes, st.integers(0, 2)), min_size=1, max_size=8),
+       st.lists(st.integers(1, 200), max_size=4))
+def test_generated_lines_journaled(events: list, sizes: list[int]) -> None:
+    """The core seals a block's records (`seal_lines`) as the journal's Python path does, or leaves the block to it."""
+    data = b"\n".join(_writing({**base, **changes}, style) for base, changes, style in events) + b"\n"
+    with tempfile.TemporaryDirectory() as folder:
+        native = journaled_answers(data, True, Path(folder) / "native", sizes)
+        python = journaled_answers(data, False, Path(folder) / "python", sizes)
+    assert native == python
 
 
 @pytest.mark.parametrize("lines", ["sample", "hostile"])

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .._core import seal_lines
 from ..core import Engine
 from ..errors import EngineError, EventError, JournalError
 from ..events import parse_timestamp
@@ -345,12 +346,22 @@ class JournaledEngine:
         """
         from ..sidecar import answer_block, answer_text, block_lines, parse_line  # that module imports this one
 
+        engine = self.engine
+        after = line + block.count(b"\n") + (not block.endswith(b"\n"))
+        sealed = seal_lines(block, engine.arrivals)
+        if sealed is not None:  # every line an event kept as received: the core seals them as _journal_form does
+            data, count = sealed
+            if not count:
+                return b"", after
+            self._commit([data], engine.arrivals + count)
+            self.since_checkpoint += count
+            return answer_block(engine, block, line,
+                                lambda raw, number: [(engine.process(parse_line(raw)[0]), engine.pop_alerts())])
         inputs, numbers = [], []
         for number, raw in enumerate(block_lines(block), line):
             if raw.strip():
                 inputs.append(parse_line(raw))
                 numbers.append(number)
-        after = line + block.count(b"\n") + (not block.endswith(b"\n"))
         if not inputs:
             return b"", after
         records, quarantined = self._journal(inputs)
@@ -358,7 +369,6 @@ class JournaledEngine:
             answers = self._decide(records, quarantined)
             return answer_text(answers, line_numbers=numbers).encode("ascii"), after
         journaled = dict(zip(numbers, records))
-        engine = self.engine
         return answer_block(engine, block, line,
                             lambda raw, number: [(engine.process(journaled[number]), engine.pop_alerts())])
 

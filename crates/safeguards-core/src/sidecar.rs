@@ -211,3 +211,171 @@ pub fn write_alert(out: &mut Vec<u8>, alert: &Alert) {
         json.str("detail", &alert.detail);
     });
 }
+
+/// A journaled block's records as the journal seals them (`safeguards.journal.records.encode_raw`):
+/// each event line kept as received, its closing brace dropped, `,"seq":N` added when it has no
+/// `seq` (N its arrival, counted on from `arrival`), then `,"journal_crc":"%08x"}` and a newline,
+/// the CRC-32 being that of the text before it. Blank lines are skipped. How many records were
+/// sealed, or `None` when a line needs the journal's Python path (a line this reader leaves to
+/// Python, one with outer whitespace or a CR, `"seq": null`, or a `source` claiming the journal's
+/// own `control`): the caller journals the whole block that way instead, and `out` is left as it was.
+pub fn seal_lines(data: &[u8], arrival: u64, out: &mut Vec<u8>) -> Option<u64> {
+    let start = out.len();
+    let sealed = seal_each(data, arrival, out);
+    if sealed.is_none() {
+        out.truncate(start);
+    }
+    sealed
+}
+
+fn seal_each(data: &[u8], arrival: u64, out: &mut Vec<u8>) -> Option<u64> {
+    let body = data.strip_suffix(b"\n").unwrap_or(data);
+    let mut count = 0;
+    for line in body.split(|&byte| byte == b'\n') {
+        let fields = match read_line(line) {
+            Read::Blank => continue,
+            Read::Python => return None,
+            Read::Event(fields) => fields,
+        };
+        let (Some(b'{'), Some(b'}')) = (line.first(), line.last()) else {
+            return None;
+        };
+        if memchr::memchr(b'\r', line).is_some() {
+            return None;
+        }
+        let field = |wanted: Field| {
+            fields
+                .iter()
+                .find(|(field, _)| *field == wanted)
+                .map(|(_, raw)| raw)
+        };
+        if matches!(field(Field::Source), Some(Raw::Str(source)) if source == "control") {
+            return None;
+        }
+        count += 1;
+        let record = out.len();
+        out.extend_from_slice(&line[..line.len() - 1]);
+        match field(Field::Seq) {
+            None => {
+                write!(Bytes(out), ",\"seq\":{}", arrival + count).expect("a Vec takes any text");
+            }
+            Some(Raw::None) => return None,
+            Some(_) => {}
+        }
+        let crc = crc32(&out[record..]);
+        write!(Bytes(out), ",\"journal_crc\":\"{crc:08x}\"}}\n").expect("a Vec takes any text");
+    }
+    Some(count)
+}
+
+/// `fmt::Write` into bytes.
+struct Bytes<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Bytes<'_> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(text.as_bytes());
+        Ok(())
+    }
+}
+
+/// CRC-32 as zlib computes it (`zlib.crc32`: IEEE, reflected), eight bytes at a time.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let low = crc ^ u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        crc = CRC_TABLES[7][(low & 0xff) as usize]
+            ^ CRC_TABLES[6][((low >> 8) & 0xff) as usize]
+            ^ CRC_TABLES[5][((low >> 16) & 0xff) as usize]
+            ^ CRC_TABLES[4][(low >> 24) as usize]
+            ^ CRC_TABLES[3][usize::from(chunk[4])]
+            ^ CRC_TABLES[2][usize::from(chunk[5])]
+            ^ CRC_TABLES[1][usize::from(chunk[6])]
+            ^ CRC_TABLES[0][usize::from(chunk[7])];
+    }
+    for &byte in chunks.remainder() {
+        crc = CRC_TABLES[0][((crc ^ u32::from(byte)) & 0xff) as usize] ^ (crc >> 8);
+    }
+    !crc
+}
+
+const CRC_TABLES: [[u32; 256]; 8] = {
+    let mut tables = [[0u32; 256]; 8];
+    let mut index = 0;
+    while index < 256 {
+        let mut crc = index as u32;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+            bit += 1;
+        }
+        tables[0][index] = crc;
+        index += 1;
+    }
+    let mut table = 1;
+    while table < 8 {
+        let mut index = 0;
+        while index < 256 {
+            let previous = tables[table - 1][index];
+            tables[table][index] = (previous >> 8) ^ tables[0][(previous & 0xff) as usize];
+            index += 1;
+        }
+        table += 1;
+    }
+    tables
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_is_zlibs() {
+        assert_eq!(crc32(b""), 0);
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+        assert_eq!(
+            crc32(b"The quick brown fox jumps over the lazy dog"),
+            0x414f_a339
+        );
+    }
+
+    #[test]
+    fn lines_are_sealed_as_the_journal_seals_them() {
+        let mut out = b"kept".to_vec();
+        let block =
+            b"{\"source\":\"local\",\"type\":\"submit\"}\n  \n{\"seq\":7,\"a\":1}\n{\"b\":2}";
+        assert_eq!(seal_lines(block, 10, &mut out), Some(3));
+        let text = String::from_utf8(out).expect("utf-8");
+        let lines: Vec<&str> = text["kept".len()..].lines().collect();
+        let first = "{\"source\":\"local\",\"type\":\"submit\",\"seq\":11";
+        assert_eq!(
+            lines[0],
+            format!(
+                "{first},\"journal_crc\":\"{:08x}\"}}",
+                crc32(first.as_bytes())
+            )
+        );
+        assert!(lines[1].starts_with("{\"seq\":7,\"a\":1,\"journal_crc\":\""));
+        assert!(lines[2].starts_with("{\"b\":2,\"seq\":13,\"journal_crc\":\""));
+    }
+
+    #[test]
+    fn what_the_journal_reencodes_is_left_to_it() {
+        for block in [
+            &b"{\"a\":1}\n{\"seq\":null}\n"[..],
+            b" {\"a\":1}",
+            b"{\"a\":1}\r",
+            b"{\"source\":\"control\",\"type\":\"advance\"}",
+            b"{\"a\":NaN}",
+            b"{}",
+        ] {
+            let mut out = b"kept".to_vec();
+            assert_eq!(seal_lines(block, 0, &mut out), None, "{block:?}");
+            assert_eq!(out, b"kept");
+        }
+    }
+}

@@ -38,6 +38,19 @@ fn parse_rfc3339(text: &str) -> PyResult<i128> {
         .map_err(|error| PyValueError::new_err(timestamp_error(&error, text)))
 }
 
+/// A journaled block's records, sealed as `journal.records.encode_raw` seals them (the first
+/// arrival after `arrival`), and how many; None if a line needs the journal's Python path.
+#[pyfunction]
+fn seal_lines<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    arrival: u64,
+) -> Option<(Bound<'py, PyBytes>, u64)> {
+    let mut out = Vec::with_capacity(data.len() + data.len() / 4);
+    let count = py.detach(|| sidecar::seal_lines(data, arrival, &mut out))?;
+    Some((PyBytes::new(py, &out), count))
+}
+
 const LONE_SURROGATE: &str = "text with an unpaired surrogate (half of a character)";
 
 /// A Python value as the screen sees it: by its exact type (a str's text borrowed from it).
@@ -824,6 +837,7 @@ fn _core(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_function(wrap_pyfunction!(format_timestamp, module)?)?;
     module.add_function(wrap_pyfunction!(parse_rfc3339, module)?)?;
+    module.add_function(wrap_pyfunction!(seal_lines, module)?)?;
     module.add_class::<Engine>()?;
     module.add_class::<columnar::ArrowBatch>()?;
     Ok(())
