@@ -263,7 +263,7 @@ fn seal_each(data: &[u8], arrival: u64, out: &mut Vec<u8>) -> Option<u64> {
             Some(_) => {}
         }
         let crc = crc32(&out[record..]);
-        write!(Bytes(out), ",\"journal_crc\":\"{crc:08x}\"}}\n").expect("a Vec takes any text");
+        writeln!(Bytes(out), ",\"journal_crc\":\"{crc:08x}\"}}").expect("a Vec takes any text");
     }
     Some(count)
 }
