@@ -114,6 +114,7 @@ impl Reader<'_> {
     fn event(&mut self) -> Option<Vec<(Field, Raw<'static>)>> {
         self.expect(b'{')?;
         let mut fields: Vec<(Field, Raw<'static>)> = Vec::with_capacity(16);
+        let mut seen = 0u64; // the fields read so far, by bit: a repeat is looked for only when it is one
         self.skip_space();
         if self.peek()? == b'}' {
             return None; // `{}`: not an event, in the Python path's words
@@ -129,10 +130,17 @@ impl Reader<'_> {
                     Value::Raw(raw) => raw,
                     Value::Str(text) => Raw::Str(self.str_of(text).to_owned().into()),
                 };
-                match fields.iter_mut().find(|(known, _)| *known == field) {
+                let bit = 1u64 << (field as u32 % 64);
+                let repeat = if seen & bit == 0 {
+                    None
+                } else {
+                    fields.iter_mut().find(|(known, _)| *known == field)
+                };
+                match repeat {
                     Some(slot) => slot.1 = value,
                     None => fields.push((field, value)),
                 }
+                seen |= bit;
             }
             self.skip_space();
             match self.peek()? {

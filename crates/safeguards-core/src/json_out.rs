@@ -35,6 +35,16 @@ impl ObjectLine<'_> {
         write_str(self.out, value, self.escape);
     }
 
+    /// A value known to need no escape in either style: the engine's own names, or a text the
+    /// caller checked once with [`is_plain`].
+    pub fn plain_str(&mut self, key: &str, value: &str) {
+        debug_assert!(is_plain(value));
+        self.key(key);
+        self.out.push(b'"');
+        self.out.extend_from_slice(value.as_bytes());
+        self.out.push(b'"');
+    }
+
     pub fn opt_str(&mut self, key: &str, value: Option<&str>) {
         match value {
             Some(text) => self.str(key, text),
@@ -141,6 +151,11 @@ fn needs_escape(bytes: &[u8], escape: Escape) -> bool {
         }
     }
     chunks.remainder().iter().any(|&byte| escaped(byte, escape))
+}
+
+/// Whether a text is written as it is in either style (nothing in it to escape).
+pub fn is_plain(text: &str) -> bool {
+    !needs_escape(text.as_bytes(), Escape::EnsureAscii)
 }
 
 /// An integer's digits.

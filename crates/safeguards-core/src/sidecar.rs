@@ -12,7 +12,7 @@ use crate::decision::{Alert, Outcome, Verdict};
 use crate::engine::Engine;
 use crate::event::Field;
 use crate::json_line::{Read, read_line};
-use crate::json_out::{ObjectLine, object_line};
+use crate::json_out::{ObjectLine, is_plain, object_line};
 use crate::screen::{Raw, screen};
 use crate::timestamp::format_timestamp;
 
@@ -43,6 +43,10 @@ pub fn answer_lines(
     cursor: &mut Cursor,
     out: &mut Vec<u8>,
 ) -> Stop {
+    let identity = Identity {
+        text: identity,
+        plain: is_plain(identity),
+    };
     let mut reason = String::new(); // each decision's reason, written here first (one buffer for the block)
     while cursor.offset < data.len() {
         let rest = &data[cursor.offset..];
@@ -53,7 +57,7 @@ pub fn answer_lines(
         match read_line(line) {
             Read::Blank => {}
             Read::Event(fields) => {
-                answer_event(engine, identity, fields, cursor.line, out, &mut reason);
+                answer_event(engine, &identity, fields, cursor.line, out, &mut reason);
             }
             Read::Python => return Stop::Python,
         }
@@ -66,7 +70,7 @@ pub fn answer_lines(
 /// One event's decision line, then its alerts' lines.
 fn answer_event(
     engine: &mut Engine,
-    identity: &str,
+    identity: &Identity<'_>,
     fields: Vec<(Field, Raw<'static>)>,
     line: u64,
     out: &mut Vec<u8>,
@@ -136,6 +140,12 @@ impl Ids {
     }
 }
 
+/// The policy's `name@version#hash12` as every decision names it, and whether it is written as it is.
+struct Identity<'a> {
+    text: &'a str,
+    plain: bool,
+}
+
 /// What a decision line says besides the event's part.
 struct Said<'a> {
     verdict: Verdict,
@@ -169,7 +179,7 @@ impl<'a> Said<'a> {
 /// names its line in its reason and in a last field, as the Python loop adds them.
 fn write_decision(
     out: &mut Vec<u8>,
-    identity: &str,
+    identity: &Identity<'_>,
     said: Said<'_>,
     line: u64,
     ids: impl Fn(&mut ObjectLine<'_>),
@@ -183,13 +193,17 @@ fn write_decision(
         said.reason
     };
     object_line(out, |json| {
-        json.str("type", "decision");
+        json.plain_str("type", "decision");
         ids(json);
-        json.str("verdict", said.verdict.name());
-        json.str("guard", said.guard);
+        json.plain_str("verdict", said.verdict.name());
+        json.plain_str("guard", said.guard);
         json.opt_str("rule", said.rule);
         json.str("reason", reason);
-        json.str("policy", identity);
+        if identity.plain {
+            json.plain_str("policy", identity.text);
+        } else {
+            json.str("policy", identity.text);
+        }
         if invalid {
             json.int("line", i64::try_from(line).unwrap_or(i64::MAX));
         }
@@ -200,10 +214,10 @@ fn write_decision(
 pub fn write_alert(out: &mut Vec<u8>, alert: &Alert) {
     let broker_ts = alert.broker_ts.map(format_timestamp);
     object_line(out, |json| {
-        json.str("type", "alert");
-        json.str("kind", alert.kind.name());
-        json.str("severity", alert.severity.name());
-        json.str("guard", alert.guard.name());
+        json.plain_str("type", "alert");
+        json.plain_str("kind", alert.kind.name());
+        json.plain_str("severity", alert.severity.name());
+        json.plain_str("guard", alert.guard.name());
         json.opt_int("seq", alert.seq);
         json.opt_str("order_id", alert.order_id.as_deref());
         json.opt_str("group_id", alert.group_id.as_deref());
