@@ -22,7 +22,7 @@ from ..core import Engine
 from ..errors import UsageError
 from ..idle_clock import IdleClock
 from ..policy.compiled import CompiledPolicy
-from ..sidecar import LineReader, follow, serve, summary, write_answers
+from ..sidecar import JOURNAL_READ_SIZE, LineReader, follow, serve, summary, write_answers
 from ..shadow import Shadow
 from ..swap import Follower
 from .journaled import JournaledEngine
@@ -61,7 +61,7 @@ def serve_journaled(policy: str | CompiledPolicy, journal: str | Path, source: I
         if beside is not None:
             print(f"safeguards run: {beside.describe()}", file=err, flush=True)
         print(f"safeguards run: {journaled.engine.identity} ready", file=err, flush=True)
-        ended_by = serve(journaled, LineReader(source), out, err, IdleClock(tick), follower, beside)
+        ended_by = serve(journaled, LineReader(source, JOURNAL_READ_SIZE), out, err, IdleClock(tick), follower, beside)
         journaled.shutdown()
         if beside is not None:
             print(beside.finish(), file=err, flush=True)
