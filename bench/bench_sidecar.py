@@ -17,7 +17,8 @@ the ``python`` one, ``SAFEGUARDS_SIDECAR_LINES=python``), alternated in the same
 Each figure is for the command of the checkout it runs from (`python -m safeguards run`), or of `--tree`
 (another checkout of the package, with its compiled `safeguards/_core*.so`): to compare two versions in
 one run on a busy machine, alternate them. The journal's
-figures depend on the disk's fdatasync (a virtual disk shared with other work here).
+figures depend on the disk's fdatasync (a virtual disk shared with other work here). Figures and what
+they were measured against: docs/ARCHITECTURE.md, "Sidecar figures".
 """
 
 from __future__ import annotations
