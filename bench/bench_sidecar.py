@@ -9,7 +9,9 @@
   the sidecar says it is ready). The parent counts decision lines in the raw bytes it reads (1 MiB
   reads, the decision line's prefix counted after each newline) and parses none: iterating the answers
   line by line in Python capped this figure near 165k events/s while the sidecar alone answered the
-  same events at 400k+, so the figure measures the sidecar, not the parent;
+  same events at 400k+, so the figure measures the sidecar, not the parent. Beside it, the share of
+  that time the sidecar was on a CPU (from /proc): well under 100% on a busy machine means it was
+  waiting for a core, or for the parent, not working;
 * one line in, one decision out: the parent writes one event, waits for its decision, then the next;
   p50 and p99 of the round trip over `--pings` events (after 200 unmeasured ones).
 Each figure is given per way of answering lines (``--lines``: the core's ``native`` path, the default, and
@@ -59,7 +61,17 @@ def start(folder: Path, journal: bool, lines: str) -> subprocess.Popen:
     return process
 
 
-def throughput(folder: Path, lines: list[bytes], journal: bool, way: str) -> float:
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of a process so far (Linux: /proc), None where it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def throughput(folder: Path, lines: list[bytes], journal: bool, way: str) -> tuple[float, float | None]:
+    """Events per second of wall time, and the share of that time the sidecar was on a CPU (None: unknown)."""
     process = start(folder, journal, way)
     data = b"".join(lines)
 
@@ -67,15 +79,18 @@ def throughput(folder: Path, lines: list[bytes], journal: bool, way: str) -> flo
         process.stdin.write(data)
         process.stdin.close()
 
+    before = cpu_seconds(process.pid)
     began = time.perf_counter()
     writer = threading.Thread(target=feed)
     writer.start()
     decisions = count_decisions(process.stdout.fileno(), len(lines))
     elapsed = time.perf_counter() - began
+    after = cpu_seconds(process.pid)  # read before it exits: its summary and shutdown are not counted
     writer.join()
     process.wait()
     assert decisions == len(lines), (decisions, len(lines))
-    return len(lines) / elapsed
+    busy = (after - before) / elapsed if before is not None and after is not None else None
+    return len(lines) / elapsed, busy
 
 
 DECISION = b'\n{"type":"decision"'  #: how a decision line starts, after the newline ending the line before it
@@ -133,9 +148,10 @@ def main() -> None:
     for journal in (False, True):
         for way in args.lines.split(","):
             name = f"{'--journal' if journal else 'plain'} {way}"
-            rate = throughput(folder, lines, journal, way)
+            rate, busy = throughput(folder, lines, journal, way)
             p50, p99 = round_trips(folder, pings, journal, way)
-            print(f"{name:>16}: {rate:>10,.0f} events/s   one line in, one decision out: p50 {p50:,.1f} us, "
+            on_cpu = f" (sidecar on a CPU {busy:.0%} of it)" if busy is not None else ""
+            print(f"{name:>16}: {rate:>10,.0f} events/s{on_cpu}   one line in, one decision out: p50 {p50:,.1f} us, "
                   f"p99 {p99:,.1f} us")
     print(f"load after {os.getloadavg()[0]:.2f}")
     if args.folder is None:
