@@ -10,10 +10,10 @@ use std::fmt::Write as _;
 
 use crate::decision::{Alert, Outcome, Verdict};
 use crate::engine::Engine;
-use crate::event::Field;
+use crate::event::{Event, EventType, Field, TextBuffers};
 use crate::json_line::{Read, read_line};
 use crate::json_out::{ObjectLine, is_plain, object_line};
-use crate::screen::{Raw, screen};
+use crate::screen::{Raw, screen_into};
 use crate::timestamp::format_timestamp;
 
 /// Where answering is in a block: the byte offset of the next line and that line's number (from 1,
@@ -47,7 +47,11 @@ pub fn answer_lines(
         text: identity,
         plain: is_plain(identity),
     };
-    let mut reason = String::new(); // each decision's reason, written here first (one buffer for the block)
+    let mut scratch = Scratch {
+        reason: String::new(),
+        event: Event::new(EventType::Intent, 0),
+        spare: TextBuffers::default(),
+    };
     while cursor.offset < data.len() {
         let rest = &data[cursor.offset..];
         let (line, next) = match memchr::memchr(b'\n', rest) {
@@ -57,7 +61,7 @@ pub fn answer_lines(
         match read_line(line) {
             Read::Blank => {}
             Read::Event(fields) => {
-                answer_event(engine, &identity, fields, cursor.line, out, &mut reason);
+                answer_event(engine, &identity, fields, cursor.line, out, &mut scratch);
             }
             Read::Python => return Stop::Python,
         }
@@ -74,11 +78,17 @@ fn answer_event(
     fields: Vec<(Field, Raw<'static>)>,
     line: u64,
     out: &mut Vec<u8>,
-    reason: &mut String,
+    scratch: &mut Scratch,
 ) {
-    match screen(&fields) {
-        Ok(event) => {
-            let decided = engine.decide(&event);
+    let Scratch {
+        reason,
+        event,
+        spare,
+    } = scratch;
+    match screen_into(&fields, event, spare) {
+        Ok(()) => {
+            let event = &*event;
+            let decided = engine.decide(event);
             reason.clear();
             write!(reason, "{}", decided.outcome.reason).expect("a String takes any text");
             let said = Said::of(&decided.outcome, reason);
@@ -107,6 +117,14 @@ fn answer_event(
     for alert in engine.pop_alerts() {
         write_alert(out, &alert);
     }
+}
+
+/// What answering a block reuses from one event to the next: the reason's text, the event read
+/// into, and the buffers its texts are kept in (no allocation per event for them).
+struct Scratch {
+    reason: String,
+    event: Event,
+    spare: TextBuffers,
 }
 
 /// What a malformed event's decision shows of it: its seq if an int, its ids if strings.
