@@ -29,7 +29,7 @@ class _TradingView:
         self._engine = engine
 
     def snapshot(self) -> dict[str, Any]:
-        return self._engine.snapshot()["trading"]
+        return self._engine.trading()  # not snapshot()["trading"]: that copies every order first
 
 
 class _OrderView:

@@ -86,3 +86,21 @@ def test_a_state_is_refused_under_another_policy_and_with_alerts_pending() -> No
         Engine.from_state(policy_with(hedging={"max_depth": 3}), state)
     with pytest.raises(EngineError, match="replaying the journal"):
         Engine.from_state(reference_policy(), {**state, "format": "python/0"})
+
+
+def test_the_trading_state_alone_is_the_snapshots() -> None:
+    # The sidecar's exit reads trading() instead of the whole snapshot: the two must never differ.
+    engine = Engine(reference_policy())
+    halted = False
+    for index, (what, value) in enumerate(golden_items(groups=60)):
+        if what == "event":
+            engine.process(value)
+        else:
+            engine.advance(value)
+        engine.pop_alerts()
+        trading = engine.trading()
+        halted |= trading["all"] != "active" or bool(trading["groups"])
+        if index % 25 == 0:
+            assert trading == engine.snapshot()["trading"]
+    assert engine.trading() == engine.snapshot()["trading"]
+    assert halted, "the stream should escalate at least one group, or this compares only the empty state"

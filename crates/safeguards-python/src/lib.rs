@@ -753,6 +753,11 @@ impl Engine {
         json_py(py, &self.core.snapshot(&self.identity))
     }
 
+    /// The trading state alone, as `snapshot()["trading"]` holds it (without every order's copy).
+    fn trading(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        json_py(py, &self.core.trading_snapshot())
+    }
+
     /// Record a malformed input (bad JSON, bad field) and return its `invalid` decision.
     #[pyo3(name = "invalid")]
     fn record_invalid<'py>(

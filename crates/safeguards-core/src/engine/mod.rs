@@ -507,6 +507,12 @@ impl Engine {
     }
 
     /// A JSON-ready picture of the whole engine, as `safeguards.Engine.snapshot` gives it.
+    /// The trading state alone (`snapshot()["trading"]`), without building every order: the
+    /// sidecar reads it on every exit.
+    pub fn trading_snapshot(&self) -> Value {
+        self.trading.snapshot()
+    }
+
     pub fn snapshot(&self, identity: &str) -> Value {
         let verdicts: Map<String, Value> = self
             .counts()
