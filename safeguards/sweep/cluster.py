@@ -63,7 +63,7 @@ class Cluster:
         ray = _ray()
         if ray.is_initialized() or _STARTING is not None:
             return False
-        _STARTING = _Starter(lambda: self._connect(ray))
+        _STARTING = _Starter(lambda: self._connect(ray, warm=True))
         return True
 
     def map(self, function: Callable[..., Any], tasks: Sequence[Any], poll: Callable[[], None] | None = None,
@@ -98,8 +98,14 @@ class Cluster:
                 except ray.exceptions.RayError as error:  # a worker died (out of memory, killed)
                     yield task, None, error
 
-    def _connect(self, ray: Any) -> None:
-        global _STARTED
+    def _connect(self, ray: Any, warm: bool = False) -> None:
+        """Start (or join) the runtime; with ``warm``, a local runtime's workers then import the tasks' code.
+
+        The warm-up tasks are not waited for: each worker imports the backtest's
+        modules (a fraction of a second) while the driver is still at its own work,
+        rather than when its first task arrives.
+        """
+        global _STARTED, _WARMING
         if ray.is_initialized():
             return  # a runtime this process started already (a test's, or an earlier sweep's)
         # Ray's own start-up chatter (a local instance started, its token) is not the sweep's report.
@@ -109,10 +115,20 @@ class Cluster:
         else:
             ray.init(num_cpus=self.workers, include_dashboard=False, **quiet)
         _STARTED = True
+        if warm and not self.address:
+            task = ray.remote(num_cpus=1, max_retries=0)(_warm)
+            _WARMING = [task.remote() for _ in range(self.workers)]
 
 
 #: Whether a sweep in this process started (or connected) Ray, so that :func:`release` leaves others' alone.
 _STARTED = False
+#: The warm-up tasks of the runtime started last (kept so their results are not dropped under them).
+_WARMING: list[Any] = []
+
+
+def _warm() -> None:
+    """On a worker: import what a sweep's or a partition's task runs, before the first such task arrives."""
+    from . import partition, tasks  # noqa: F401 - imported for their modules' sake
 
 
 class _Starter:
@@ -185,6 +201,7 @@ def release() -> None:
     if _STARTED:
         import ray
 
+        _WARMING.clear()
         ray.shutdown()
         _STARTED = False
     if starting is not None:
