@@ -184,7 +184,8 @@ def _prepare(cluster: Cluster, policy: str | Path, vary: Sequence[Vary | str], o
             if _done(run_folder, digests[dataset.name]) is not None:
                 skipped += 1
             else:
-                pending[dataset.name].append((variant.text, str(run_folder)))
+                # The variant as the driver compiled it: a worker reads the artifact rather than compiling the YAML again.
+                pending[dataset.name].append((variant.policy.to_json(), str(run_folder)))
     tasks = []
     for dataset in datasets:
         for number, members in enumerate(split(pending[dataset.name], _slots(cluster), group)):
