@@ -124,7 +124,7 @@ def run_sweep(
         raise UsageError(f"group {group}: give the most variants a task backtests at once (1 or more)")
     began = cluster.start()  # Ray starts while the driver plans, writes and exports; the first task waits for it
     try:
-        tasks, exports, pending, skipped, datasets, digests, out_dir = _prepare(
+        variants, tasks, pending, skipped, out_dir = _prepare(
             cluster, policy, vary, out, db, labels, baseline, baseline_labels, group, progress)
     except BaseException:
         if began:
@@ -152,7 +152,7 @@ def run_sweep(
         poll()
     for scratch in (EXPORTS, GROUPS):  # the evidence names the stores, not their exports
         shutil.rmtree(out_dir / scratch, ignore_errors=True)
-    report = read_sweep(out_dir)
+    report = read_sweep(out_dir, {variant.key: variant.policy for variant in variants})
     report.ran, report.skipped, report.cluster = ran, skipped, cluster.describe()
     report.seconds = time.perf_counter() - started
     return report
@@ -196,7 +196,7 @@ def _prepare(cluster: Cluster, policy: str | Path, vary: Sequence[Vary | str], o
         progress(skipped, skipped + sum(len(members) for members in pending.values()), 0, 0)
     _export(cluster, [d for d in datasets if pending[d.name]], exports, digests)
     shutil.rmtree(out_dir / GROUPS, ignore_errors=True)  # an interrupted sweep's groups: their stale progress too
-    return tasks, exports, pending, skipped, datasets, digests, out_dir
+    return variants, tasks, pending, skipped, out_dir
 
 
 def _slots(cluster: Cluster) -> int:
