@@ -74,9 +74,11 @@ driver; "start-up alone" is a bare ray.init timed after the runs; also in these 
 decisions.parquet in row groups of 65,536, the workers given the compiled variants, the report
 not compiling the 16 policy.yaml again). Other sessions' callgrind, rustc and pytest held one
 core or more through most of the hour (seen in `ps` between runs), so most pairs are not fair:
-  the one pair on a machine with no other session's process in `ps` before or after (load 6.69
-  before: the lagging average of the run before; 3.82 after): sequential 37.4 s (CPU 52.3 s),
-  Ray 23.8 s with its start-up: 1.57x (start-up alone 2.30 s), short of the 1.7x target;
+  the two pairs with no other session's process in `ps` before or after: load 6.69 before (the
+  lagging average of the run before), 3.82 after: sequential 37.4 s (CPU 52.3 s), Ray 23.8 s with
+  its start-up: 1.57x (start-up alone 2.30 s); load 1.38 before, 3.68 after (more than these runs'
+  own: something else ran between): 46.8 s (CPU 53.5 s) against 35.8 s, 1.31x (start-up alone
+  2.21 s). Short of the 1.7x target both times;
   Ray quiet but the sequential run shared with another process at ~100% CPU (load 3.37 before,
   3.12 after): sequential 56.9 s (CPU 56.9 s), Ray 24.8 s: 2.29x, not a fair figure;
   load 1.60 before, 3.39 after, another session's callgrind starting during the Ray run:
