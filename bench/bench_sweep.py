@@ -65,6 +65,38 @@ this process; the Ray figure includes its start-up, also printed alone):
   is no faster than one process; what grouping buys is CPU: a variant costs 2.96 CPU-s in a
   group of 8 against 3.75 alone (the engine 1.60, writing decisions.parquet 0.55, the run's
   summary, scoring and evidence 0.20, scoring's tracker 0.09, the decision columns 0.08).
+
+With Ray starting in the background while the driver works (2026-12-04 evening, 2 shared cores;
+`nice .venv/bin/python bench/bench_sweep.py --events 1000000 --work /tmp/bench-sweep2`; the sweep
+now starts the local runtime itself, so the Ray figure includes the start-up as a user sees it,
+partly hidden behind compiling the 16 variants, writing the plan and exporting the store in the
+driver; "start-up alone" is a bare ray.init timed after the runs; also in these runs:
+decisions.parquet in row groups of 65,536, the workers given the compiled variants, the report
+not compiling the 16 policy.yaml again). Other sessions' callgrind, rustc and pytest held one
+core or more through most of the hour (seen in `ps` between runs), so most pairs are not fair:
+  the two pairs with no other session's process in `ps` before or after: load 6.69 before (the
+  lagging average of the run before), 3.82 after: sequential 37.4 s (CPU 52.3 s), Ray 23.8 s with
+  its start-up: 1.57x (start-up alone 2.30 s); load 1.38 before, 3.68 after (more than these runs'
+  own: something else ran between): 46.8 s (CPU 53.5 s) against 35.8 s, 1.31x (start-up alone
+  2.21 s). Short of the 1.7x target both times;
+  Ray quiet but the sequential run shared with another process at ~100% CPU (load 3.37 before,
+  3.12 after): sequential 56.9 s (CPU 56.9 s), Ray 24.8 s: 2.29x, not a fair figure;
+  load 1.60 before, 3.39 after, another session's callgrind starting during the Ray run:
+  43.6 s (CPU 51.2 s) against 45.1 s, 0.97x; callgrind through both (load 3.39, 5.46 after):
+  61.9 s against 45.9 s, 1.35x; load 4.05 before, 6.69 after: 59.2 s against 54.6 s, 1.08x;
+  earlier in the hour, with some of these changes, at load 3.5-7.7: 1.47x, 1.26x, 1.23x,
+  1.21x, 1.04x. Start-up alone 2.28-2.30 s after the two quiet Ray runs (3.85-6.47 s loaded); Ray's cost per task
+  0.55-1.25 ms. What the overlap hides, timed in the driver (load 3.5-4.5): the driver's own work
+  before the first task 1.94 s (the store's export 1.37 s of it), Ray ready at 4.11 s.
+  Tried and reverted: typing each row once for a group's 8 engines (the core deciding a batch
+  with all of them, `decide_columns_many`): row by row across the engines, the engines' own
+  lookups cost more (Idempotency::check 5.7% -> 10.4% of perf's cpu-clock samples, the typing's
+  ~9% gone) and no CPU was saved; in chunks of 256 or 16,384 rows per engine, neither.
+  Partitioned, the same evening (`nice .venv/bin/python bench/bench_sweep.py --events 10000000
+  --partitions 4 --skip-sweep --work /tmp/bench-parts`, the store of 10,044,985 events made in the
+  morning; Ray starting while the driver plans the parts; load 2.87 before, 2.90 after): 4 parts
+  on 2 Ray workers 31.3 s against the single run's 27.9 s, 0.89x, the merged metrics equal; Ray's
+  cost per task 0.52 ms, its start-up alone 4.23 s.
 """
 
 from __future__ import annotations
@@ -166,27 +198,20 @@ def main() -> None:
             out = args.work / f"sweep-{workers}-{group}"
             shutil.rmtree(out, ignore_errors=True)
             load = uptime().rsplit("load average:", 1)[-1].strip()
-            if workers and not ray.is_initialized():  # Ray's start-up, timed on its own (the sweep would start it)
-                started = time.perf_counter()
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-                startup = time.perf_counter() - started
-                print(f"ray start-up: {startup:.2f}s (added to the Ray figure below)", flush=True)
-            else:
-                startup = 0.0
+            # The sweep starts Ray's local runtime itself, in the background while it plans and exports (its
+            # start-up is in the Ray figure); the start-up alone is timed at the end.
             started, cpu = time.perf_counter(), time.process_time()
             report = run_sweep(REFERENCE, GRID, out, db=db, labels=labels, workers=workers, group=group)
-            timings[name] = time.perf_counter() - started + startup
+            timings[name] = time.perf_counter() - started
             cpu = time.process_time() - cpu
             assert len(report.rows) == 16 and not report.failed, report.failed
-            cpu_note = f", CPU {cpu:.1f}s in this process" if not workers else ""
+            cpu_note = f", CPU {cpu:.1f}s in this process" if not workers else " (Ray's start-up included)"
             print(f"{name}: 16 backtests of {args.events:,} events in {timings[name]:.1f}s{cpu_note} "
                   f"(load before {load}; best: {report.best.key if report.best else '-'})", flush=True)
         sequential, parallel = list(timings.values())[:2]
         print(f"speed-up: {sequential / parallel:.2f}x (the Ray figure includes starting the local runtime)")
     if not ray.is_initialized():
-        started = time.perf_counter()
         ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-        print(f"ray start-up: {time.perf_counter() - started:.2f}s")
 
     @ray.remote(num_cpus=1)
     def nothing(x: int) -> int:
@@ -216,6 +241,16 @@ def main() -> None:
         same = merged.evidence["metrics"] == single.evidence["metrics"]
         print(f"partitioned ({'; '.join(merged.plan.explain())}) on {args.workers} Ray workers: {parted:.1f}s; "
               f"single run: {alone:.1f}s; {alone / parted:.2f}x; the same metrics: {same}", flush=True)
+    from safeguards.sweep import release
+
+    release()  # the runtime the sweep started; then Ray's start-up on its own, nothing else running
+    if ray.is_initialized():
+        ray.shutdown()
+    started = time.perf_counter()
+    ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    print(f"ray start-up alone (ray.init of a local runtime, {args.workers} workers): "
+          f"{time.perf_counter() - started:.2f}s", flush=True)
+    ray.shutdown()
     print("load after:", uptime())
 
 

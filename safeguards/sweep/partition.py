@@ -56,7 +56,7 @@ from ..events import DEFAULT_ACCOUNT, format_timestamp
 from ..gates import GateReport, gate_report
 from ..policy import CompiledPolicy, format_duration, load_policy
 from ..store.rows import one_row
-from .cluster import Cluster
+from .cluster import Cluster, release
 from .exports import Selection, export_store, scratch_store
 from .run import Dataset, describe_error
 from .tasks import SCRATCH
@@ -349,12 +349,18 @@ def run_partitioned(policy: CompiledPolicy | str | Path, db: str | Path, out: st
     made for this policy and store, when the caller showed it first.
     """
     started, started_at = time.perf_counter(), datetime.now(UTC).isoformat()
-    policy = policy if isinstance(policy, CompiledPolicy) else load_policy(policy)
-    db = str(Path(db).resolve())
-    plan = plan if plan is not None else plan_partitions(policy, db, parts)
     cluster = Cluster.choose(workers, ray_address)
-    out_dir = Path(out).resolve()
-    open_run_folder(out_dir)
+    began = cluster.start()  # Ray starts while the driver loads the policy and plans the parts
+    try:
+        policy = policy if isinstance(policy, CompiledPolicy) else load_policy(policy)
+        db = str(Path(db).resolve())
+        plan = plan if plan is not None else plan_partitions(policy, db, parts)
+        out_dir = Path(out).resolve()
+        open_run_folder(out_dir)
+    except BaseException:
+        if began:
+            release()  # no task will run: the runtime begun for them goes
+        raise
     shutil.rmtree(out_dir / "parts", ignore_errors=True)
     described = plan.describe()
     tasks = [(policy.to_json(), db, part, str(out_dir / "parts" / f"{i:03d}"))

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import UsageError
 from ..gates import GateReport, gate_report
-from ..policy import compile_file
+from ..policy import CompiledPolicy, compile_file
 from .tasks import failure_file
 from .run import PLAN, _done
 
@@ -206,8 +207,13 @@ def pareto_front(rows: list[VariantRow]) -> None:
             for other in scored)
 
 
-def read_sweep(folder: str | Path) -> SweepReport:
-    """The report of the sweep in ``folder`` as far as it has run."""
+def read_sweep(folder: str | Path, compiled: Mapping[str, CompiledPolicy] | None = None) -> SweepReport:
+    """The report of the sweep in ``folder`` as far as it has run.
+
+    ``compiled``: variants' policies already compiled (by key; the sweep that just
+    ran them), used where the plan names the same identity and hash; any other variant's
+    ``policy.yaml`` is compiled here for its gates.
+    """
     out_dir = Path(folder)
     try:
         plan = json.loads((out_dir / PLAN).read_text("utf-8"))
@@ -230,7 +236,9 @@ def read_sweep(folder: str | Path) -> SweepReport:
             elif failure_file(run).is_file():
                 row.errors[name] = failure_file(run).read_text("utf-8").strip()
         if len(row.runs) == len(digests):
-            policy = compile_file(row.policy_file)
+            policy = (compiled or {}).get(entry["key"])
+            if policy is None or (policy.identity, policy.hash) != (entry["identity"], entry["hash"]):
+                policy = compile_file(row.policy_file)
             row.gates = gate_report(policy.identity, policy["promotion"]["gates"], row.evidence)
         rows.append(row)
     pareto_front(rows)

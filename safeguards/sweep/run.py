@@ -7,7 +7,8 @@ The sweep folder holds ``sweep.json`` (the plan), and per variant
 does only the backtests without one; a failed backtest leaves its error beside
 it and is tried again.
 
-Each store is read once, by a task on a worker, into a Parquet export in
+Each store is read once (by a task on a worker of a cluster; with a local
+runtime, by the driver while the runtime starts) into a Parquet export in
 ``.exports/<dataset>`` that the backtests read by path (:mod:`.exports`); the
 exports are removed when the sweep ends (an interrupted sweep's are used again
 when their store has not changed). A task backtests a *group* of variants on
@@ -34,7 +35,7 @@ import duckdb
 from ..backtest.replay import open_run_folder
 from ..backtest.source import EventSource
 from ..errors import UsageError
-from .cluster import Cluster
+from .cluster import Cluster, release
 from .exports import export_store, read_marker
 from .grid import Variant, Vary, plan_variants
 from .progress import read_progress
@@ -121,6 +122,47 @@ def run_sweep(
     cluster = Cluster.choose(workers, ray_address)
     if group is not None and group < 1:
         raise UsageError(f"group {group}: give the most variants a task backtests at once (1 or more)")
+    began = cluster.start()  # Ray starts while the driver plans, writes and exports; the first task waits for it
+    try:
+        variants, tasks, pending, skipped, out_dir = _prepare(
+            cluster, policy, vary, out, db, labels, baseline, baseline_labels, group, progress)
+    except BaseException:
+        if began:
+            release()  # no task will run: the runtime begun for them goes
+        raise
+    ran = sum(len(members) for members in pending.values())
+    total, finished, failed, events = ran + skipped, skipped, 0, 0
+    running = {task[-1] for task in tasks}
+
+    def poll() -> None:  # with the running groups' events so far, between and with their answers
+        if progress is not None:
+            progress(finished, total, failed, events + sum(read_progress(Path(folder)) for folder in running))
+
+    for task, answers, error in cluster.map(backtest_group, tasks, poll if progress is not None else None):
+        if error is not None:  # the whole group failed (its store or labels): every member says why
+            answers = [{"out": out, "error": describe_error(error)} for _, out in task[0]]
+        for answer in answers:
+            finished += 1
+            if "error" in answer:
+                failed += 1
+                failure_file(Path(answer["out"])).write_text(answer["error"] + "\n", "utf-8")
+            else:
+                events += answer["done"]["evidence"]["metrics"]["events"]
+        running.discard(task[-1])  # its members' events are counted now, in place of its progress
+        poll()
+    for scratch in (EXPORTS, GROUPS):  # the evidence names the stores, not their exports
+        shutil.rmtree(out_dir / scratch, ignore_errors=True)
+    report = read_sweep(out_dir, {variant.key: variant.policy for variant in variants})
+    report.ran, report.skipped, report.cluster = ran, skipped, cluster.describe()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _prepare(cluster: Cluster, policy: str | Path, vary: Sequence[Vary | str], out: str | Path, db: str | Path,
+             labels: str | Path | None, baseline: str | Path | None, baseline_labels: str | Path | None,
+             group: int | None, progress: SweepProgress | None) -> tuple[Any, ...]:
+    """What the driver does before the first backtest: the variants compiled, the plan and policies written, the
+    backtests still to do grouped into tasks, and the stores exported (in this process unless on a cluster)."""
     variants = plan_variants(policy, vary)
     datasets = [Dataset("history", Path(db).resolve(), Path(labels).resolve() if labels else None)]
     if baseline is not None:
@@ -142,43 +184,19 @@ def run_sweep(
             if _done(run_folder, digests[dataset.name]) is not None:
                 skipped += 1
             else:
-                pending[dataset.name].append((variant.text, str(run_folder)))
+                # The variant as the driver compiled it: a worker reads the artifact rather than compiling the YAML again.
+                pending[dataset.name].append((variant.policy.to_json(), str(run_folder)))
     tasks = []
     for dataset in datasets:
         for number, members in enumerate(split(pending[dataset.name], _slots(cluster), group)):
             tasks.append((tuple(members), str(Path(policy)), str(dataset.db), str(exports[dataset.name]),
                           str(dataset.labels) if dataset.labels else None,
                           str(out_dir / GROUPS / f"{dataset.name}-{number:03d}")))
-    ran = sum(len(members) for members in pending.values())
-    total, finished, failed, events = ran + skipped, skipped, 0, 0
     if progress is not None:
-        progress(finished, total, failed, events)
+        progress(skipped, skipped + sum(len(members) for members in pending.values()), 0, 0)
     _export(cluster, [d for d in datasets if pending[d.name]], exports, digests)
     shutil.rmtree(out_dir / GROUPS, ignore_errors=True)  # an interrupted sweep's groups: their stale progress too
-    running = {task[-1] for task in tasks}
-
-    def poll() -> None:  # with the running groups' events so far, between and with their answers
-        if progress is not None:
-            progress(finished, total, failed, events + sum(read_progress(Path(folder)) for folder in running))
-
-    for task, answers, error in cluster.map(backtest_group, tasks, poll if progress is not None else None):
-        if error is not None:  # the whole group failed (its store or labels): every member says why
-            answers = [{"out": out, "error": describe_error(error)} for _, out in task[0]]
-        for answer in answers:
-            finished += 1
-            if "error" in answer:
-                failed += 1
-                failure_file(Path(answer["out"])).write_text(answer["error"] + "\n", "utf-8")
-            else:
-                events += answer["done"]["evidence"]["metrics"]["events"]
-        running.discard(task[-1])  # its members' events are counted now, in place of its progress
-        poll()
-    for scratch in (EXPORTS, GROUPS):  # the evidence names the stores, not their exports
-        shutil.rmtree(out_dir / scratch, ignore_errors=True)
-    report = read_sweep(out_dir)
-    report.ran, report.skipped, report.cluster = ran, skipped, cluster.describe()
-    report.seconds = time.perf_counter() - started
-    return report
+    return variants, tasks, pending, skipped, out_dir
 
 
 def _slots(cluster: Cluster) -> int:
@@ -203,13 +221,19 @@ def split(members: Sequence[Any], slots: int, most: int | None = None) -> list[l
 
 
 def _export(cluster: Cluster, datasets: Sequence[Dataset], exports: dict[str, Path], digests: dict[str, str]) -> None:
-    """Export each store the sweep still has to read, once, on a worker; an export of the same data is kept."""
+    """Export each store the sweep still has to read, once; an export of the same data is kept.
+
+    On a cluster, as a task on a worker (the driver may not see the stores); with
+    a local runtime, in this process, while the runtime is still starting (its
+    workers are this machine's processes: the same files at the same paths).
+    """
     pending = []
     for dataset in datasets:
         marker = read_marker(exports[dataset.name])
         if not (marker and marker["store"] == str(dataset.db) and marker["digest"] == digests[dataset.name]):
             pending.append((str(dataset.db), str(exports[dataset.name])))
-    for (db, _), _, error in cluster.map(export_store, pending):
+    where = cluster if cluster.address else Cluster(0)
+    for (db, _), _, error in where.map(export_store, pending):
         if error is not None:
             raise UsageError(f"{db}: could not be read for the sweep: {describe_error(error)}")
 

@@ -22,7 +22,7 @@ from typing import Any
 from ..backtest import BacktestResult, run_backtests
 from ..backtest.audit import METRICS_FILE
 from ..errors import PolicyError, SafeguardsError
-from ..policy import CompiledPolicy, compile_text
+from ..policy import CompiledPolicy
 from .exports import scratch_store
 from .progress import GroupProgress
 
@@ -66,7 +66,11 @@ def describe_error(error: BaseException) -> str:
 
 def backtest_group(members: Sequence[tuple[str, str]], policy_path: str, db: str, export: str, labels: str | None,
                    scratch: str) -> list[dict[str, Any]]:
-    """Backtest each ``(policy_text, run_folder)`` of ``members`` on ``export`` (of the store ``db``) in one pass.
+    """Backtest each ``(compiled_policy, run_folder)`` of ``members`` on ``export`` (of the store ``db``) in one pass.
+
+    ``compiled_policy`` is the variant's compiled artifact (:meth:`CompiledPolicy.to_json`,
+    as the driver compiled it from the YAML of ``policy_path``): read and checked
+    against its hash, not compiled again.
 
     The export is read and decoded once for the whole group (:func:`run_backtests`);
     each run folder is what a backtest of that variant alone would write, with
@@ -79,7 +83,7 @@ def backtest_group(members: Sequence[tuple[str, str]], policy_path: str, db: str
     for text, out in members:
         failure_file(Path(out)).unlink(missing_ok=True)
         try:
-            runs.append((compile_text(text, policy_path), out))
+            runs.append((CompiledPolicy.from_json(text, f"{policy_path} (a variant, compiled)"), out))
         except Exception as error:  # noqa: BLE001 - this member's failure; the group goes on
             answers[out] = {"out": out, "error": describe_error(error)}
     store = Path(scratch) / Path(db).name

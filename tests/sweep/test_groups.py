@@ -149,3 +149,18 @@ def test_the_sweep_is_told_while_rays_tasks_run(ray_runtime: None) -> None:
     assert [error for _, _, error in outcomes] == [None] and polls
     assert [e for _, _, e in Cluster(0).map(nap, [(0.0,)], poll=lambda: polls.append(2))] == [None]
     assert 2 not in polls  # in this process a task runs to its end: nothing to poll between
+
+
+def test_decisions_are_written_a_row_group_of_several_batches_at_a_time(stores: dict[str, Path], tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row group per few event batches (fewer column chunks to compress) holds the same decisions in the same order."""
+    from safeguards.backtest import sink
+
+    whole = run_backtest(REFERENCE, tmp_path / "whole", db=stores["history"], batch_size=1000)
+    monkeypatch.setattr(sink, "DECISIONS_ROW_GROUP_ROWS", 2500)  # three batches of 1,000 a row group
+    grouped = run_backtest(REFERENCE, tmp_path / "grouped", db=stores["history"], batch_size=1000)
+    metadata = pq.ParquetFile(grouped.out_dir / "decisions.parquet").metadata
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert len(sizes) > 2 and set(sizes[:-1]) == {3000} and 0 < sizes[-1] <= 3000
+    assert pq.read_table(grouped.out_dir / "decisions.parquet").equals(pq.read_table(whole.out_dir / "decisions.parquet"))
+    assert grouped.summary["verdicts"] == whole.summary["verdicts"]
