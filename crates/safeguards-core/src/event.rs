@@ -489,13 +489,21 @@ impl Event {
     }
 }
 
-/// The buffers of a reused event's free-text fields, one per field, kept while the event holds
-/// none: reading events one after another into one event allocates no text.
-#[derive(Debug, Default)]
-pub struct TextBuffers([String; 8]);
+/// The buffers of a reused event's free-text fields, by field, kept while the event holds none:
+/// reading events one after another into one event allocates no text.
+#[derive(Debug)]
+pub struct TextBuffers([String; FIELD_COUNT]);
+
+const FIELD_COUNT: usize = Field::ALL.len();
+
+impl Default for TextBuffers {
+    fn default() -> Self {
+        TextBuffers(std::array::from_fn(|_| String::new()))
+    }
+}
 
 impl TextBuffers {
-    /// The free-text fields, in the order of their buffers (as [`TextBuffers::put`] numbers them).
+    /// The free-text fields: those [`Event::text_mut`] holds.
     pub const FIELDS: &'static [Field] = &[
         Field::EventId,
         Field::Account,
@@ -510,26 +518,16 @@ impl TextBuffers {
     /// Set `slot` (the event's `field`) to `text` in a kept buffer, or empty it into its buffer.
     #[inline]
     pub fn put(&mut self, field: Field, slot: &mut Option<String>, text: Option<&str>) {
-        let index = match field {
-            Field::EventId => 0,
-            Field::Account => 1,
-            Field::OrderId => 2,
-            Field::BrokerOrderId => 3,
-            Field::GroupId => 4,
-            Field::Leg => 5,
-            Field::ParentId => 6,
-            Field::Symbol => 7,
-            _ => return,
-        };
+        let kept = &mut self.0[field as usize];
         match text {
             Some(text) => {
-                let held = slot.get_or_insert_with(|| std::mem::take(&mut self.0[index]));
+                let held = slot.get_or_insert_with(|| std::mem::take(kept));
                 held.clear();
                 held.push_str(text);
             }
             None => {
                 if let Some(held) = slot.take() {
-                    self.0[index] = held;
+                    *kept = held;
                 }
             }
         }

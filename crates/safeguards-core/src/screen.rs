@@ -46,9 +46,34 @@ pub fn screen(items: &[(Field, Raw<'_>)]) -> Result<Event, String> {
     Ok(event)
 }
 
-/// [`screen`] into a reused event, its texts into kept buffers (`spare`): no allocation per event.
-/// On an error the event is left part-filled, not to be decided.
-pub fn screen_into(
+/// One event screened into again and again (the binding's calls, the sidecar's lines), its texts
+/// into buffers it keeps: once they have grown, reading an event allocates nothing.
+#[derive(Debug)]
+pub struct ReusedEvent {
+    event: Event,
+    spare: TextBuffers,
+}
+
+impl Default for ReusedEvent {
+    fn default() -> Self {
+        ReusedEvent {
+            event: Event::new(EventType::Intent, 0),
+            spare: TextBuffers::default(),
+        }
+    }
+}
+
+impl ReusedEvent {
+    /// [`screen`] into the reused event: the valid event, or the reason.
+    pub fn screen(&mut self, items: &[(Field, Raw<'_>)]) -> Result<&Event, String> {
+        screen_into(items, &mut self.event, &mut self.spare)?;
+        Ok(&self.event)
+    }
+}
+
+/// [`screen`] into `event`, its texts into kept buffers (`spare`). On an error the event is left
+/// part-filled, not to be decided.
+fn screen_into(
     items: &[(Field, Raw<'_>)],
     event: &mut Event,
     spare: &mut TextBuffers,
@@ -261,8 +286,7 @@ mod tests {
             (Field::RecvTs, Raw::Int(6)),
         ];
         let bad = vec![(Field::Source, s("broker")), (Field::Type, s("fill"))];
-        let mut reused = Event::new(EventType::Quote, 0);
-        let mut spare = TextBuffers::default();
+        let mut reused = ReusedEvent::default();
         // Every order of the three, twice over: what an earlier event left must never show.
         for items in [
             &intent,
@@ -275,13 +299,24 @@ mod tests {
             &intent,
         ] {
             let fresh = screen(items);
-            let into = screen_into(items, &mut reused, &mut spare);
+            let into = reused.screen(items).map(|event| format!("{event:?}"));
             match (fresh, into) {
-                (Ok(fresh), Ok(())) => assert_eq!(format!("{reused:?}"), format!("{fresh:?}")),
+                (Ok(fresh), Ok(into)) => assert_eq!(into, format!("{fresh:?}")),
                 (Err(fresh), Err(into)) => assert_eq!(into, fresh),
                 (fresh, into) => panic!("fresh {fresh:?}, reused {into:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_text_buffers_hold_every_free_text_field() {
+        let mut event = Event::new(EventType::Intent, 0);
+        let held: Vec<Field> = Field::ALL
+            .iter()
+            .copied()
+            .filter(|field| event.text_mut(*field).is_some())
+            .collect();
+        assert_eq!(held, TextBuffers::FIELDS);
     }
 
     #[test]

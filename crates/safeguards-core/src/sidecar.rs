@@ -10,10 +10,10 @@ use std::fmt::Write as _;
 
 use crate::decision::{Alert, Outcome, Verdict};
 use crate::engine::Engine;
-use crate::event::{Event, EventType, Field, TextBuffers};
+use crate::event::Field;
 use crate::json_line::{Read, read_line};
 use crate::json_out::{ObjectLine, is_plain, object_line};
-use crate::screen::{Raw, screen_into};
+use crate::screen::{Raw, ReusedEvent};
 use crate::timestamp::format_timestamp;
 
 /// Where answering is in a block: the byte offset of the next line and that line's number (from 1,
@@ -47,11 +47,7 @@ pub fn answer_lines(
         text: identity,
         plain: is_plain(identity),
     };
-    let mut scratch = Scratch {
-        reason: String::new(),
-        event: Event::new(EventType::Intent, 0),
-        spare: TextBuffers::default(),
-    };
+    let mut scratch = Scratch::default();
     while cursor.offset < data.len() {
         let rest = &data[cursor.offset..];
         let (line, next) = match memchr::memchr(b'\n', rest) {
@@ -82,21 +78,28 @@ fn answer_event(
 ) {
     let Scratch {
         reason,
+        group,
         event,
-        spare,
     } = scratch;
-    match screen_into(&fields, event, spare) {
-        Ok(()) => {
-            let event = &*event;
-            let decided = engine.decide(event);
+    match event.screen(&fields) {
+        Ok(event) => {
+            // The group's text into a kept buffer, as the engine finds it: no copy per event.
+            let mut grouped = false;
+            let (seq, outcome) = engine.decide_seeing_group(event, |found| {
+                group.clear();
+                if let Some(found) = found {
+                    group.push_str(found);
+                    grouped = true;
+                }
+            });
             reason.clear();
-            write!(reason, "{}", decided.outcome.reason).expect("a String takes any text");
-            let said = Said::of(&decided.outcome, reason);
+            write!(reason, "{}", outcome.reason).expect("a String takes any text");
+            let said = Said::of(&outcome, reason);
             write_decision(out, identity, said, line, |json| {
-                json.int("seq", decided.seq);
+                json.int("seq", seq);
                 json.opt_str("event_id", event.event_id.as_deref());
                 json.opt_str("order_id", event.order_id.as_deref());
-                json.opt_str("group_id", decided.group_id.as_deref());
+                json.opt_str("group_id", grouped.then_some(group.as_str()));
             });
         }
         Err(reason) => {
@@ -119,12 +122,13 @@ fn answer_event(
     }
 }
 
-/// What answering a block reuses from one event to the next: the reason's text, the event read
-/// into, and the buffers its texts are kept in (no allocation per event for them).
+/// What answering a block reuses from one event to the next: the reason's and the group's text
+/// and the event read into (no allocation per event for them).
+#[derive(Default)]
 struct Scratch {
     reason: String,
-    event: Event,
-    spare: TextBuffers,
+    group: String,
+    event: ReusedEvent,
 }
 
 /// What a malformed event's decision shows of it: its seq if an int, its ids if strings.

@@ -15,10 +15,10 @@ use safeguards_core::decision::Alert;
 use safeguards_core::decision::Outcome;
 use safeguards_core::engine::Engine as CoreEngine;
 use safeguards_core::engine::intents::OpenOrder;
-use safeguards_core::event::{Event, EventType, Field, TextBuffers};
+use safeguards_core::event::{Event, Field};
 use safeguards_core::num::Num;
 use safeguards_core::policy::Tables;
-use safeguards_core::screen::{Raw, screen_into, timestamp_error};
+use safeguards_core::screen::{Raw, ReusedEvent, timestamp_error};
 use safeguards_core::session::{SessionKey, Traits};
 use safeguards_core::sidecar;
 use safeguards_core::timestamp;
@@ -124,49 +124,33 @@ fn items<'py>(
     Ok(found)
 }
 
-/// The event each call reads its dict into, reused: its texts' buffers are kept from one call to
-/// the next, so reading an event allocates no text.
-struct Reused {
-    event: Event,
-    spare: TextBuffers,
+/// Screen an event dict into the reused event; the reason if it is malformed.
+fn screen_dict<'e, 'py>(
+    reused: &'e mut ReusedEvent,
+    event: &Bound<'py, PyDict>,
+    ids: &mut Ids<'py>,
+) -> PyResult<Result<&'e Event, String>> {
+    let items = items(event, ids)?;
+    let mut raws = Vec::with_capacity(items.len());
+    for (field, value) in &items {
+        raws.push((*field, raw(value)?));
+    }
+    Ok(reused.screen(&raws))
 }
 
-impl Reused {
-    fn new() -> Reused {
-        Reused {
-            event: Event::new(EventType::Intent, 0),
-            spare: TextBuffers::default(),
-        }
+/// [`screen_dict`] for any value (an event must be a dict).
+fn screen_any<'e, 'py>(
+    reused: &'e mut ReusedEvent,
+    event: &Bound<'py, PyAny>,
+    ids: &mut Ids<'py>,
+) -> PyResult<Result<&'e Event, String>> {
+    if !event.is_exact_instance_of::<PyDict>() {
+        return Ok(Err(format!(
+            "an event must be a JSON object, got {}",
+            event.get_type().name()?
+        )));
     }
-
-    /// Screen an event dict into the reused event; the reason if it is malformed.
-    fn screen_dict<'py>(
-        &mut self,
-        event: &Bound<'py, PyDict>,
-        ids: &mut Ids<'py>,
-    ) -> PyResult<Result<&Event, String>> {
-        let items = items(event, ids)?;
-        let mut raws = Vec::with_capacity(items.len());
-        for (field, value) in &items {
-            raws.push((*field, raw(value)?));
-        }
-        Ok(screen_into(&raws, &mut self.event, &mut self.spare).map(|()| &self.event))
-    }
-
-    /// [`Reused::screen_dict`] for any value (an event must be a dict).
-    fn screen<'py>(
-        &mut self,
-        event: &Bound<'py, PyAny>,
-        ids: &mut Ids<'py>,
-    ) -> PyResult<Result<&Event, String>> {
-        if !event.is_exact_instance_of::<PyDict>() {
-            return Ok(Err(format!(
-                "an event must be a JSON object, got {}",
-                event.get_type().name()?
-            )));
-        }
-        self.screen_dict(event.cast::<PyDict>()?, ids)
-    }
+    screen_dict(reused, event.cast::<PyDict>()?, ids)
 }
 
 fn json_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
@@ -280,7 +264,7 @@ struct Engine {
     /// memory is not mapped afresh for every block.
     answers: Vec<u8>,
     /// The event each call reads its input into.
-    reused: Reused,
+    reused: ReusedEvent,
 }
 
 /// Decide a valid event: its seq, outcome and group (a Python str made from the group's text as
@@ -297,14 +281,15 @@ fn decide_here<'py>(
     (seq, outcome, group_id)
 }
 
-/// A valid event's decision dict.
+/// Decide a valid event; its decision dict.
 fn decision<'py>(
+    core: &mut CoreEngine,
     texts: &mut DecisionTexts,
     py: Python<'py>,
     event: &Event,
-    (seq, outcome, group_id): (i64, Outcome, Option<Bound<'py, PyString>>),
     ids: &Ids<'py>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let (seq, outcome, group_id) = decide_here(py, core, event);
     let dict = texts.blank(py)?;
     dict.set_item(intern!(py, "seq"), seq)?;
     dict.set_item(
@@ -407,7 +392,7 @@ impl Engine {
             identity,
             texts,
             answers: Vec::new(),
-            reused: Reused::new(),
+            reused: ReusedEvent::default(),
             policy: policy.unbind(),
         })
     }
@@ -425,11 +410,8 @@ impl Engine {
             reused,
             ..
         } = self;
-        match reused.screen(event, &mut ids)? {
-            Ok(valid) => {
-                let decided = decide_here(py, core, valid);
-                decision(texts, py, valid, decided, &ids)
-            }
+        match screen_any(reused, event, &mut ids)? {
+            Ok(valid) => decision(core, texts, py, valid, &ids),
             Err(reason) => self.invalid(py, event, reason),
         }
     }
@@ -450,11 +432,8 @@ impl Engine {
             reused,
             ..
         } = self;
-        match reused.screen_dict(event, &mut ids)? {
-            Ok(valid) => {
-                let decided = decide_here(py, core, valid);
-                decision(texts, py, valid, decided, &ids)
-            }
+        match screen_dict(reused, event, &mut ids)? {
+            Ok(valid) => decision(core, texts, py, valid, &ids),
             Err(why) => {
                 let seq = event
                     .get_item("seq")?
@@ -483,9 +462,11 @@ impl Engine {
         let groups = PyList::empty(py);
         for event in events.try_iter()? {
             let event = event?;
-            let screened = self
-                .reused
-                .screen_dict(event.cast::<PyDict>()?, &mut Ids::default())?;
+            let screened = screen_dict(
+                &mut self.reused,
+                event.cast::<PyDict>()?,
+                &mut Ids::default(),
+            )?;
             let (outcome, group_id) = match screened {
                 Ok(valid) => {
                     let (_, outcome, group_id) = decide_here(py, &mut self.core, valid);
@@ -552,7 +533,7 @@ impl Engine {
         let groups = PyList::empty(py);
         for event in events.try_iter()? {
             let event = event?;
-            match self.reused.screen(&event, &mut Ids::default())? {
+            match screen_any(&mut self.reused, &event, &mut Ids::default())? {
                 Ok(valid) => {
                     let (seq, outcome, group_id) = decide_here(py, &mut self.core, valid);
                     seqs.append(seq)?;
