@@ -22,7 +22,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from .records import CONTROL, BadRecord, decode, encode
 JOURNAL_FORMAT = 1
 _SEGMENT = re.compile(r"^segment-(\d{6})\.jsonl$")
 _CHECKPOINT = re.compile(r"^checkpoint-(\d{6})\.json$")
+_SEAL = re.compile(rb'\{"sha256": "([0-9a-f]{64})","content":')  #: how write_checkpoint starts a file
 HISTORY = "history"  # finished segments: a day's broker log for ingest and backtest
 
 
@@ -55,11 +56,25 @@ def checkpoint_numbers(folder: Path) -> list[int]:
     return sorted(int(m.group(1)) for p in folder.iterdir() if (m := _CHECKPOINT.match(p.name)))
 
 
-def write_checkpoint(path: Path, content: dict[str, Any]) -> None:
-    """Atomically: a temporary file, synced, renamed over the name, the folder synced. Sealed by a sha256."""
-    body = json.dumps(content, separators=(",", ":"), sort_keys=True, allow_nan=False)
+def write_checkpoint(path: Path, content: dict[str, Any], texts: Mapping[str, str] | None = None) -> None:
+    """Atomically: a temporary file, synced, renamed over the name, the folder synced. Sealed by a sha256.
+
+    `texts` are members already written as canonical JSON (the core's ``Engine.state_text()``): a large
+    state is spliced in as the core wrote it instead of being built and encoded in Python.
+    """
+    body = canonical_json(content, texts or {})
     sealed = json.dumps({"sha256": hashlib.sha256(body.encode()).hexdigest()})[:-1] + ',"content":' + body + "}"
     _write_atomically(path, sealed.encode(), "write a checkpoint")
+
+
+def canonical_json(content: dict[str, Any], texts: Mapping[str, str]) -> str:
+    """``json.dumps`` of `content` with `texts` as members, keys sorted, compact; `texts` taken as written."""
+    members = []
+    for key in sorted({*content, *texts}):
+        text = texts[key] if key in texts else json.dumps(content[key], separators=(",", ":"), sort_keys=True,
+                                                           allow_nan=False)
+        members.append(f"{json.dumps(key)}:{text}")
+    return "{" + ",".join(members) + "}"
 
 
 def _write_atomically(path: Path, data: bytes, doing: str) -> None:
@@ -81,17 +96,25 @@ def _write_atomically(path: Path, data: bytes, doing: str) -> None:
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint's content, or JournalError if it is damaged or of another format."""
-    try:
-        sealed = json.loads(path.read_bytes())
-        body = json.dumps(sealed["content"], separators=(",", ":"), sort_keys=True, allow_nan=False)
-    except (ValueError, KeyError, TypeError) as error:
-        raise JournalError(f"{path}: not a readable checkpoint ({error})") from None
-    if hashlib.sha256(body.encode()).hexdigest() != sealed.get("sha256"):
+    """A checkpoint's content, or JournalError if it is damaged or of another format.
+
+    The seal is checked over the content's bytes as they were written, so a checkpoint verifies
+    without its content being encoded again.
+    """
+    data = path.read_bytes()
+    seal = _SEAL.match(data)
+    if seal is None or not data.endswith(b"}"):
+        raise JournalError(f"{path}: not a readable checkpoint (no seal at its start, or cut short)")
+    body = data[seal.end():-1]
+    if hashlib.sha256(body).hexdigest() != seal.group(1).decode():
         raise JournalError(f"{path}: checkpoint checksum does not match its content")
-    content = sealed["content"]
-    if content.get("journal_format") != JOURNAL_FORMAT:
-        raise JournalError(f"{path}: checkpoint of journal format {content.get('journal_format')!r}; "
+    try:
+        content = json.loads(body)
+    except ValueError as error:
+        raise JournalError(f"{path}: not a readable checkpoint ({error})") from None
+    if not isinstance(content, dict) or content.get("journal_format") != JOURNAL_FORMAT:
+        found = content.get("journal_format") if isinstance(content, dict) else None
+        raise JournalError(f"{path}: checkpoint of journal format {found!r}; "
                            f"this release reads format {JOURNAL_FORMAT}")
     return content
 

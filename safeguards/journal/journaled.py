@@ -286,9 +286,9 @@ class JournaledEngine:
         self._writer.sync()
         number = _number_of(self._writer.path) + 1
         content = {"journal_format": JOURNAL_FORMAT, "policy": self.policy.identity, "policy_hash": self.policy.hash,
-                   "segment": number, "state": self.engine.state()}
+                   "segment": number}
         path = self.folder / checkpoint_name(number)
-        write_checkpoint(path, content)
+        write_checkpoint(path, content, {"state": self.engine.state_text()})
         self._writer.close()
         self._writer = SegmentWriter(self.folder / segment_name(number), self._header())
         self._mark.record(self._committed())

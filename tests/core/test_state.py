@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from safeguards._core import Engine
 from safeguards.errors import EngineError
-from tests.eventkit import policy_with, reference_policy
+from tests.eventkit import Stream, policy_with, reference_policy
 from tests.golden_stream import golden_items
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,3 +105,38 @@ def test_the_trading_state_alone_is_the_snapshots() -> None:
             assert trading == engine.snapshot()["trading"]
     assert engine.trading() == engine.snapshot()["trading"]
     assert halted, "the stream should escalate at least one group, or this compares only the empty state"
+
+
+def canonical(state: dict) -> str:
+    return json.dumps(state, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+@pytest.mark.parametrize("split", [0, 1, 500, 4321, 11_000])
+def test_the_state_as_text_is_the_state_as_json_writes_it(split: int) -> None:
+    """A checkpoint is sealed over this text: it must be the canonical JSON of `state()`, byte for byte."""
+    policy = reference_policy()
+    engine = Engine(policy)
+    play(engine, golden_items()[:split])
+    text = engine.state_text()
+    assert text == canonical(engine.state())
+    assert Engine.from_state(policy, text).state() == engine.state()
+
+
+texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
+quantities = st.one_of(st.integers(1, 10**9), st.floats(0.001, 1e9, allow_nan=False, allow_infinity=False))
+
+
+@settings(max_examples=60, deadline=None)
+@given(order_ids=st.lists(texts, min_size=1, max_size=6, unique=True), symbol=texts, account=texts, qty=quantities,
+       fill=quantities)
+def test_state_text_writes_any_id_and_quantity_as_json_does(order_ids, symbol, account, qty, fill) -> None:
+    """Non-ASCII and control characters in ids (escaped as json escapes them), floats as repr writes them."""
+    s = Stream()
+    engine = Engine(reference_policy())
+    for order_id in order_ids:
+        for event in (s.quote(symbol), s.intent(order_id, group_id=order_id, symbol=symbol, qty=qty),
+                      s.submit(order_id), s.broker("new", order_id, 0, qty),
+                      s.broker("partial_fill", order_id, min(fill, qty) / 2, qty - min(fill, qty) / 2)):
+            engine.process({**event, "account": account})
+        engine.pop_alerts()
+    assert engine.state_text() == canonical(engine.state())

@@ -1,7 +1,12 @@
+import json
+
 import pytest
 
 from safeguards.errors import JournalError, JournalLocked
-from safeguards.journal.files import JOURNAL_FORMAT, JournalLock, SegmentWriter, iter_journal_events, read_segment, segment_name
+from safeguards.journal.files import (
+    JOURNAL_FORMAT, JournalLock, SegmentWriter, iter_journal_events, read_checkpoint, read_segment, segment_name,
+    write_checkpoint,
+)
 
 HEADER = {"source": "control", "type": "journal_header", "journal_format": JOURNAL_FORMAT, "policy_hash": "h" * 64}
 EVENTS = [{"source": "broker", "type": "new", "event_id": f"E{i}", "order_id": "O1"} for i in range(5)]
@@ -70,3 +75,29 @@ def test_lock_is_exclusive_and_released(tmp_path):
         JournalLock(tmp_path)
     first.release()
     JournalLock(tmp_path).release()
+
+
+STATE = {"format": "safeguards-core/1", "ids": ["é", "a\x7f\n"], "qty": [0.1, 1e22, 3], "nested": {"b": None, "a": True}}
+CONTENT = {"journal_format": JOURNAL_FORMAT, "policy": "p@1#abc", "policy_hash": "h" * 64, "segment": 2}
+
+
+def test_a_state_spliced_in_as_text_writes_the_same_checkpoint_as_the_state_itself(tmp_path):
+    text = json.dumps(STATE, sort_keys=True, separators=(",", ":"))  # what Engine.state_text() writes
+    write_checkpoint(tmp_path / "spliced.json", CONTENT, {"state": text})
+    write_checkpoint(tmp_path / "whole.json", {**CONTENT, "state": STATE})
+    assert (tmp_path / "spliced.json").read_bytes() == (tmp_path / "whole.json").read_bytes()
+    assert read_checkpoint(tmp_path / "spliced.json") == {**CONTENT, "state": STATE}
+
+
+@pytest.mark.parametrize("damage", [
+    lambda data: data.replace(b'"segment":2', b'"segment":3'),  # content changed: the seal no longer matches
+    lambda data: data[:-1],  # cut short
+    lambda data: data.replace(b'"sha256": "', b'"sha": "'),  # no seal
+    lambda data: b"",
+])
+def test_a_damaged_checkpoint_is_refused(tmp_path, damage):
+    path = tmp_path / "checkpoint-000002.json"
+    write_checkpoint(path, CONTENT, {"state": "{}"})
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(JournalError, match=r"checkpoint-000002.json: (checkpoint checksum does not match|not a readable)"):
+        read_checkpoint(path)

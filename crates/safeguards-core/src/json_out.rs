@@ -5,6 +5,9 @@
 //! (0x7f) as it is, json escapes it. So a line is written the orjson way, and written again the
 //! json way when it turned out not to be ASCII.
 
+use crate::pyfmt::float_repr;
+use serde_json::Value;
+
 /// How strings are escaped: as orjson does, or as json does with `ensure_ascii`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Escape {
@@ -177,6 +180,55 @@ fn write_int(out: &mut Vec<u8>, value: i64) {
     out.extend_from_slice(&digits[at..]);
 }
 
+/// A JSON value as Python's `json.dumps(value, sort_keys=True, separators=(",", ":"))` writes it
+/// (`ensure_ascii`, floats as `repr`): the canonical text a checkpoint is sealed over, written by
+/// the core so that saving a large state does not build it in Python first. `Err` names the first
+/// value JSON cannot hold (a NaN or an infinity), as `allow_nan=False` refuses it.
+pub fn write_canonical(out: &mut Vec<u8>, value: &Value) -> Result<(), String> {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(flag) => out.extend_from_slice(if *flag { b"true" } else { b"false" }),
+        Value::Number(number) => {
+            if let Some(int) = number.as_i64() {
+                write_int(out, int);
+            } else if let Some(int) = number.as_u64() {
+                out.extend_from_slice(int.to_string().as_bytes());
+            } else {
+                let float = number.as_f64().unwrap_or(f64::NAN);
+                if !float.is_finite() {
+                    return Err(format!("{} is not a JSON number", float_repr(float)));
+                }
+                out.extend_from_slice(float_repr(float).as_bytes());
+            }
+        }
+        Value::String(text) => write_str(out, text, Escape::EnsureAscii),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (at, item) in items.iter().enumerate() {
+                if at > 0 {
+                    out.push(b',');
+                }
+                write_canonical(out, item)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            // serde_json's map is ordered by key bytes: for UTF-8 that is Python's order of str.
+            out.push(b'{');
+            for (at, (key, item)) in map.iter().enumerate() {
+                if at > 0 {
+                    out.push(b',');
+                }
+                write_str(out, key, Escape::EnsureAscii);
+                out.push(b':');
+                write_canonical(out, item)?;
+            }
+            out.push(b'}');
+        }
+    }
+    Ok(())
+}
+
 /// `\uXXXX` for the character `rest` starts with (a surrogate pair beyond the BMP); its length.
 fn unicode_escape(out: &mut Vec<u8>, rest: &str) -> usize {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -242,6 +294,22 @@ mod tests {
         assert_eq!(
             line("é\u{7f}\u{1f600}\u{ffff}"),
             "{\"a\":\"\\u00e9\\u007f\\ud83d\\ude00\\uffff\",\"n\":null,\"i\":-5,\"min\":-9223372036854775808,\"zero\":0}\n"
+        );
+    }
+
+    #[test]
+    fn a_value_as_python_json_dumps_it_with_sorted_keys() {
+        let value = serde_json::json!({
+            "b": [1, -2, 18446744073709551615u64, 0.1, 1e22, 1e-7, 100.0, null, true, false],
+            "a": {"z": "é\u{7f}\n", "é": 1, "Z": {}},
+            "": [],
+        });
+        let mut out = Vec::new();
+        write_canonical(&mut out, &value).expect("finite");
+        assert_eq!(
+            String::from_utf8(out).expect("ascii"),
+            "{\"\":[],\"a\":{\"Z\":{},\"z\":\"\\u00e9\\u007f\\n\",\"\\u00e9\":1},\
+             \"b\":[1,-2,18446744073709551615,0.1,1e+22,1e-07,100.0,null,true,false]}"
         );
     }
 }

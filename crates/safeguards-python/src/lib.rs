@@ -16,6 +16,7 @@ use safeguards_core::decision::Outcome;
 use safeguards_core::engine::Engine as CoreEngine;
 use safeguards_core::engine::intents::OpenOrder;
 use safeguards_core::event::{Event, Field};
+use safeguards_core::json_out;
 use safeguards_core::num::Num;
 use safeguards_core::policy::Tables;
 use safeguards_core::screen::{Raw, ReusedEvent, timestamp_error};
@@ -342,6 +343,17 @@ impl Engine {
         dict.set_item(intern!(py, "reason"), reason)?;
         dict.set_item(intern!(py, "policy"), &self.identity)?;
         Ok(dict)
+    }
+
+    /// The core's state with the policy's hash: what `state()` and `state_text()` hand out.
+    fn state_value(&self, py: Python<'_>) -> PyResult<Value> {
+        let mut state = self
+            .core
+            .state()
+            .map_err(|error| engine_error(py, error.to_string()))?;
+        state["policy_hash"] =
+            Value::from(self.policy.bind(py).getattr("hash")?.extract::<String>()?);
+        Ok(state)
     }
 
     fn stamp(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<i64> {
@@ -752,16 +764,19 @@ impl Engine {
 
     /// Everything the engine holds, JSON-ready (format `safeguards-core/1`): `from_state` continues exactly.
     fn state(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let mut state = self
-            .core
-            .state()
-            .map_err(|error| engine_error(py, error.to_string()))?;
-        state["policy_hash"] =
-            Value::from(self.policy.bind(py).getattr("hash")?.extract::<String>()?);
-        json_py(py, &state)
+        json_py(py, &self.state_value(py)?)
     }
 
-    /// An engine in exactly the state `state()` described (for the same policy), of this class.
+    /// `state()` as `json.dumps(state(), sort_keys=True, separators=(",", ":"))` writes it, written
+    /// by the core: a journal checkpoint, without building a large state in Python first.
+    fn state_text(&self, py: Python<'_>) -> PyResult<String> {
+        let mut out = Vec::new();
+        json_out::write_canonical(&mut out, &self.state_value(py)?)
+            .map_err(|error| engine_error(py, error))?;
+        String::from_utf8(out).map_err(|error| engine_error(py, error.to_string()))
+    }
+
+    /// An engine in exactly the state `state()` (or `state_text()`) described, for the same policy, of this class.
     #[classmethod]
     fn from_state<'py>(
         class: &Bound<'py, pyo3::types::PyType>,
@@ -773,10 +788,19 @@ impl Engine {
         {
             let mut engine = made.cast::<Engine>()?.borrow_mut();
             let hash: String = engine.policy.bind(py).getattr("hash")?.extract()?;
-            let saved = match state.get_item("policy_hash") {
-                Ok(saved) => Some(saved.str()?.to_string()),
-                Err(_) => None,
+            let text: String = match state.extract::<String>() {
+                Ok(text) => text,
+                Err(_) => py
+                    .import("json")?
+                    .call_method1("dumps", (state,))?
+                    .extract()?,
             };
+            let value: Value =
+                serde_json::from_str(&text).map_err(|error| engine_error(py, error.to_string()))?;
+            let saved = value.get("policy_hash").map(|saved| match saved {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            });
             if saved.as_deref() != Some(hash.as_str()) {
                 let shown: String = saved
                     .unwrap_or_else(|| "None".into())
@@ -789,12 +813,6 @@ impl Engine {
                 );
                 return Err(engine_error(py, message));
             }
-            let text: String = py
-                .import("json")?
-                .call_method1("dumps", (state,))?
-                .extract()?;
-            let value: Value =
-                serde_json::from_str(&text).map_err(|error| engine_error(py, error.to_string()))?;
             let tables = engine.core.tables.clone();
             engine.core = CoreEngine::from_state(tables, &value)
                 .map_err(|error| engine_error(py, error.to_string()))?;
